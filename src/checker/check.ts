@@ -1,0 +1,227 @@
+import { DiagnosticBag, sortDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
+import type { SourceFile, Span } from '../diagnostics/source.js';
+import type { BlockItem, DeclItem, Item, LayersItem, Model, SectionItem, SettingItem } from '../parser/ast.js';
+import { parseSource, type ParseResult } from '../parser/parse.js';
+import { COMPUTE_DTYPES } from '../language/signatures.js';
+import { dtypeOf } from './args.js';
+import { resolveBlock, routerOf, type BlockInfo } from './blocks.js';
+import type { CheckContext } from './context.js';
+import { ConstantEvaluator } from './evaluate.js';
+import { BYTES_PER_ELEMENT, expertParameters, resolveExpert } from './experts.js';
+import { resolveLayers, type BlockWidths, type StreamWidth } from './layers.js';
+import type { Block, ComputeDType, OffloadPolicy, ResolvedModel, StorageDType } from './model.js';
+import { resolveOffload } from './offload.js';
+import { didYouMean, Scope, type Symbol } from './scope.js';
+
+export interface CheckOptions {
+  /** `--set NAME=VALUE`: replaces the value of a dim or constant before evaluation. */
+  overrides?: Readonly<Record<string, number>>;
+}
+
+export interface CheckResult {
+  parse: ParseResult;
+  /** One per model that resolved without errors. */
+  models: ResolvedModel[];
+  diagnostics: Diagnostic[];
+}
+
+/** Scan, parse and check one file. */
+export function checkSource(file: SourceFile, options: CheckOptions = {}): CheckResult {
+  const diags = new DiagnosticBag();
+  const parse = parseSource(file, diags);
+  const syntaxOk = !diags.hasErrors;
+  const models: ResolvedModel[] = [];
+  if (parse.ast.models.length === 0 && syntaxOk) {
+    diags.report('E0105', { start: 0, end: Math.min(file.text.length, 1) }, "the file declares no model; add 'model NAME { ... }'");
+  }
+  for (const model of parse.ast.models) {
+    const resolved = checkModel(model, diags, options, syntaxOk);
+    if (resolved) models.push(resolved);
+  }
+  const diagnostics = sortDiagnostics(diags.items);
+  return { parse, models: diagnostics.some((d) => d.severity === 'error') ? [] : models, diagnostics };
+}
+
+const modelItems = new Set(['dims', 'const', 'dtype', 'weights', 'expert', 'router', 'block', 'layers', 'offload']);
+const singletons = new Set(['dtype', 'weights', 'offload']);
+
+function itemWord(item: Item): string {
+  return item.kind === 'Block' ? 'block' : item.kind === 'Layers' ? 'layers' : item.keyword;
+}
+
+function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, syntaxOk: boolean): ResolvedModel | undefined {
+  const scope = new Scope(diags);
+  const evaluator = new ConstantEvaluator(diags);
+  evaluator.scope = scope;
+  const ctx: CheckContext = { diags, evaluator, scope, experts: new Map(), routers: new Map() };
+  const errorsBefore = diags.items.filter((d) => d.severity === 'error').length;
+
+  // Pass 1: declare every name, so uses may precede declarations.
+  const seen = new Map<string, Item>();
+  for (const item of model.items) {
+    const word = itemWord(item);
+    if (!modelItems.has(word)) {
+      diags.report('E0207', item.keywordSpan, `'${word}' belongs inside a block, not directly in model '${model.name.text}'`);
+      continue;
+    }
+    if (singletons.has(word) && seen.has(word)) {
+      diags.report('E0206', item.keywordSpan, `model '${model.name.text}' already has a '${word}'; keep one`, [{ span: seen.get(word)!.keywordSpan, message: 'the first one is here' }]);
+      continue;
+    }
+    seen.set(word, item);
+    declareItem(scope, item);
+  }
+  applyOverrides(scope, options.overrides ?? {}, model, diags);
+
+  // Pass 2: evaluate and resolve.
+  for (const sym of scope.own()) if (sym.kind === 'dim' || sym.kind === 'const') evaluator.valueOf(sym);
+  const dtype = computeDtype(ctx, seen.get('dtype') as SettingItem | undefined);
+  const weightsItem = seen.get('weights') as SettingItem | undefined;
+  const weightDtype = weightsItem ? dtypeOf(diags, weightsItem.value) : dtype;
+  for (const sym of scope.own()) {
+    if (sym.kind === 'expert') resolveExpert(ctx, sym);
+    if (sym.kind === 'router') {
+      const decl = sym.decl as DeclItem;
+      if (!decl.value && !decl.broken) {
+        diags.report('E0309', decl.name.span, `router '${sym.name}' needs a pipeline, such as 'router ${sym.name} = linear(hidden -> 8) | softmax | topk(2)'`);
+      } else routerOf(ctx, decl);
+    }
+  }
+  const blockInfos = new Map<string, BlockInfo>();
+  for (const item of model.items) {
+    if (item.kind !== 'Block') continue;
+    const info = resolveBlock(ctx, item as BlockItem);
+    if (info) blockInfos.set(item.name.text, info);
+  }
+  const widths: BlockWidths = new Map([...blockInfos].map(([n, b]) => [n, b.block.width]));
+  const stream: StreamWidth = {};
+  const layers = resolveLayers(ctx, model.items.filter((i): i is LayersItem => i.kind === 'Layers'), widths, stream, model.name.span);
+  const width = stream.width ?? [...blockInfos.values()].find((b) => b.block.width !== undefined)?.block.width ?? 0;
+
+  const offloadItem = seen.get('offload') as SectionItem | undefined;
+  const offload = offloadItem ? resolveOffload(ctx, offloadItem) : undefined;
+  const blocks: Record<string, Block> = {};
+  for (const [name, info] of blockInfos) {
+    const blockOffload = info.offloadSection ? resolveOffload({ ...ctx, scope: info.scope }, info.offloadSection) : undefined;
+    const w = info.block.width ?? width;
+    blocks[name] = {
+      ...info.block,
+      width: w,
+      expertWidth: info.block.expertWidth || w / (info.block.topology.kind === 'multihead' ? info.block.topology.heads : 1),
+      ...(blockOffload ? { offload: blockOffload } : {}),
+    };
+  }
+
+  if (syntaxOk) reportUnused(diags, scope, blockInfos);
+  const errors = diags.items.filter((d) => d.severity === 'error').length;
+  if (errors > errorsBefore || !dtype || !weightDtype) return undefined;
+
+  const resolved: ResolvedModel = {
+    name: model.name.text,
+    dims: values(scope, evaluator, 'dim'),
+    consts: values(scope, evaluator, 'const'),
+    dtype,
+    weightDtype,
+    width,
+    experts: Object.fromEntries([...ctx.experts].filter(([s, e]) => e && !s.owner).map(([s, e]) => [s.name, e!])),
+    blocks,
+    layers,
+    ...(offload ? { offload } : {}),
+    at: model.name.span,
+  };
+  for (const [sym, e] of ctx.experts) if (sym.owner && e) resolved.experts[`${sym.owner}.${sym.name}`] = e;
+  checkBudgets(diags, resolved, offloadItem, blockInfos);
+  return diags.items.filter((d) => d.severity === 'error').length > errors ? undefined : resolved;
+}
+
+function declareItem(scope: Scope, item: Item): void {
+  if (item.kind === 'Section' && item.keyword !== 'offload') {
+    const kind = item.keyword === 'dims' ? 'dim' : 'const';
+    for (const b of item.entries) scope.declare({ kind, name: b.name.text, span: b.name.span, decl: b, used: false, value: b.value });
+  } else if (item.kind === 'Decl') {
+    scope.declare({ kind: item.keyword, name: item.name.text, span: item.name.span, decl: item, used: false });
+  } else if (item.kind === 'Block') {
+    scope.declare({ kind: 'block', name: item.name.text, span: item.name.span, decl: { kind: 'BlockRef', name: item.name.text }, used: false });
+  }
+}
+
+function applyOverrides(scope: Scope, overrides: Readonly<Record<string, number>>, model: Model, diags: DiagnosticBag): void {
+  for (const [name, value] of Object.entries(overrides)) {
+    const sym = scope.lookup(name);
+    if (!sym || (sym.kind !== 'dim' && sym.kind !== 'const')) {
+      const names = scope.own().filter((s) => s.kind === 'dim' || s.kind === 'const').map((s) => s.name);
+      diags.report('E0205', model.name.span, `--set ${name}: model '${model.name.text}' has no dim or constant '${name}'${didYouMean(name, names)}`);
+      continue;
+    }
+    const span = sym.value?.span ?? sym.span;
+    sym.value = { kind: 'Number', value, raw: String(value), span };
+  }
+}
+
+function computeDtype(ctx: CheckContext, item: SettingItem | undefined): ComputeDType | undefined {
+  if (!item) return 'f32';
+  const dtype = dtypeOf(ctx.diags, item.value);
+  if (dtype && !(COMPUTE_DTYPES as readonly string[]).includes(dtype)) {
+    ctx.diags.report('E0306', item.value.span, `${dtype} is a storage format, not a compute dtype; write 'dtype bf16' and 'weights ${dtype}'`);
+    return undefined;
+  }
+  return dtype as ComputeDType | undefined;
+}
+
+function values(scope: Scope, evaluator: ConstantEvaluator, kind: 'dim' | 'const'): Record<string, number> {
+  return Object.fromEntries(scope.own().filter((s) => s.kind === kind).map((s) => [s.name, evaluator.valueOf(s)!]));
+}
+
+function reportUnused(diags: DiagnosticBag, scope: Scope, blocks: Map<string, BlockInfo>): void {
+  const all: Symbol[] = [...scope.own(), ...[...blocks.values()].flatMap((b) => b.scope.own())];
+  for (const sym of all) {
+    if (sym.used) continue;
+    const where = sym.owner ? ` in block '${sym.owner}'` : '';
+    diags.report('W0001', sym.span, `${sym.kind} '${sym.name}'${where} is declared but never used`);
+  }
+}
+
+/** E0802: resident experts alone must fit the budget, counting each instance in every layer. */
+function checkBudgets(diags: DiagnosticBag, model: ResolvedModel, modelSection: SectionItem | undefined, blocks: Map<string, BlockInfo>): void {
+  const uses = blockUses(model);
+  const check = (policy: OffloadPolicy | undefined, span: Span | undefined, only?: string) => {
+    if (!policy?.budgetBytes || !span) return;
+    let bytes = 0;
+    for (const block of Object.values(model.blocks)) {
+      if (only && block.name !== only) continue;
+      for (const slot of [...block.experts, ...block.shared.slots]) {
+        if (!policy.resident.includes(slot.expert)) continue;
+        const expert = model.experts[slot.expert] ?? model.experts[`${block.name}.${slot.expert}`];
+        const dtype: StorageDType = policy.precision[slot.expert] ?? model.weightDtype;
+        bytes += expert ? expertParameters(expert) * BYTES_PER_ELEMENT[dtype] * slot.count * (uses.get(block.name) ?? 0) : 0;
+      }
+    }
+    if (bytes > policy.budgetBytes) {
+      diags.report('E0802', span, `resident experts need ${formatBytes(bytes)}, more than the ${formatBytes(policy.budgetBytes)} budget; raise the budget or keep fewer experts resident`);
+    }
+  };
+  check(model.offload, modelSection?.keywordSpan);
+  for (const [name, info] of blocks) check(model.blocks[name]?.offload, info.offloadSection?.keywordSpan, name);
+}
+
+/** How many times each block is applied over all layers. */
+export function blockUses(model: ResolvedModel): Map<string, number> {
+  const uses = new Map<string, number>();
+  const visit = (e: import('./model.js').LayerExpr): void => {
+    if (e.op === 'block') uses.set(e.block, (uses.get(e.block) ?? 0) + 1);
+    if (e.op === 'add') e.args.forEach(visit);
+    else if (e.op !== 'var') visit(e.arg);
+  };
+  for (const layer of model.layers) for (const st of layer.statements) visit(st.value);
+  return uses;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) {
+    bytes /= 1024;
+    i++;
+  }
+  return `${Number(bytes.toFixed(2))} ${units[i]}`;
+}

@@ -1,0 +1,68 @@
+import type { DeclItem } from '../parser/ast.js';
+import { EXPERT_KINDS } from '../language/signatures.js';
+import { bindCall } from './args.js';
+import type { CheckContext } from './context.js';
+import type { Expert, StorageDType } from './model.js';
+import type { Symbol } from './scope.js';
+
+/** Resolve an expert declaration (`expert e = swiglu(a -> b -> a, rank = 64)`), once per symbol. */
+export function resolveExpert(ctx: CheckContext, sym: Symbol): Expert | undefined {
+  if (ctx.experts.has(sym)) return ctx.experts.get(sym);
+  const expert = resolve(ctx, sym);
+  ctx.experts.set(sym, expert);
+  return expert;
+}
+
+function resolve(ctx: CheckContext, sym: Symbol): Expert | undefined {
+  const decl = sym.decl as DeclItem;
+  if (decl.broken) return undefined;
+  if (!decl.value) {
+    ctx.diags.report('E0309', decl.name.span, `expert '${sym.name}' needs a definition, such as 'expert ${sym.name} = swiglu(hidden -> ffn -> hidden)'`);
+    return undefined;
+  }
+  const call = bindCall(decl.value, EXPERT_KINDS, 'E0401', 'an expert kind', ctx);
+  if (!call) return undefined;
+  const ffn = call.sig.ffn;
+  if (!ffn) return call.sig.name === 'identity' ? { kind: 'identity', name: sym.name } : { kind: 'null', name: sym.name };
+
+  const shape = call.shape('shape');
+  const rank = call.int('rank');
+  const latent = call.int('latent');
+  if (!shape) return undefined;
+  if (shape.dims.length !== 3) {
+    ctx.diags.report('E0402', shape.span, `${call.sig.name} takes a shape 'in -> hidden -> out', but this one has ${shape.dims.length} part${shape.dims.length === 1 ? '' : 's'}`);
+    return undefined;
+  }
+  const [input, hidden, output] = shape.dims;
+  if (input === undefined || hidden === undefined || output === undefined || rank === undefined || latent === undefined) return undefined;
+  for (const [i, v] of [input, hidden, output].entries()) {
+    if (!Number.isInteger(v) || v < 1) {
+      ctx.diags.report(Number.isInteger(v) ? 'E0301' : 'E0302', shape.span, `expert '${sym.name}': part ${i + 1} of the shape must be a positive integer, but is ${v}`);
+      return undefined;
+    }
+  }
+  return {
+    kind: 'ffn',
+    name: sym.name,
+    gated: ffn.gated,
+    act: ffn.act,
+    input,
+    hidden,
+    output,
+    ...(rank > 0 ? { rank } : {}),
+    ...(latent > 0 ? { latent } : {}),
+  };
+}
+
+/** Parameters of one instance of an expert (gates and projections, no biases). */
+export function expertParameters(e: Expert): number {
+  if (e.kind !== 'ffn') return 0;
+  const matrix = (a: number, b: number) => (e.rank ? a * e.rank + e.rank * b : a * b);
+  const inner = e.latent ?? e.input;
+  const outer = e.latent ?? e.output;
+  const ffn = matrix(inner, e.hidden) * (e.gated ? 2 : 1) + matrix(e.hidden, outer);
+  const projections = e.latent ? matrix(e.input, e.latent) + matrix(e.latent, e.output) : 0;
+  return ffn + projections;
+}
+
+export const BYTES_PER_ELEMENT: Record<StorageDType, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5 };

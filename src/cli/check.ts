@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { checkSource, type CheckResult } from '../checker/check.js';
+import { diagnostic, renderHuman, toJson, type DiagnosticJson } from '../diagnostics/diagnostic.js';
+import { SourceFile } from '../diagnostics/source.js';
+
+export interface CheckCommandOptions {
+  format: 'human' | 'json';
+  set: Record<string, number>;
+}
+
+export interface LoadedFile {
+  file: SourceFile;
+  result: CheckResult;
+}
+
+/** Read and check one path; an unreadable path becomes an E0001 diagnostic on an empty source. */
+export function loadAndCheck(path: string, overrides: Record<string, number>): LoadedFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const file = new SourceFile(path, '');
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const d = diagnostic('E0001', { start: 0, end: 0 }, `cannot read '${path}': ${reason}`);
+    return { file, result: { parse: { ast: { kind: 'File', models: [], span: { start: 0, end: 0 } }, comments: [] }, models: [], diagnostics: [d] } };
+  }
+  const file = new SourceFile(path, text);
+  return { file, result: checkSource(file, { overrides }) };
+}
+
+/** `moec check FILE...`: diagnostics on stderr (human) or a JSON array on stdout. Returns the exit code. */
+export function runCheck(paths: string[], options: CheckCommandOptions): number {
+  const loaded = paths.map((p) => loadAndCheck(p, options.set));
+  const all = loaded.flatMap(({ file, result }) => result.diagnostics.map((d) => ({ file, d })));
+  if (options.format === 'json') {
+    const out: DiagnosticJson[] = all.map(({ file, d }) => toJson(file, d));
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    const color = process.stderr.isTTY === true && !process.env['NO_COLOR'];
+    for (const { file, d } of all) process.stderr.write(`${renderHuman(file, d, color)}\n`);
+    const errors = all.filter((x) => x.d.severity === 'error').length;
+    const warnings = all.length - errors;
+    if (all.length) process.stderr.write(`${summary(errors, warnings, paths.length)}\n`);
+  }
+  return all.some((x) => x.d.severity === 'error') ? 1 : 0;
+}
+
+function summary(errors: number, warnings: number, files: number): string {
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  return `${plural(errors, 'error')}, ${plural(warnings, 'warning')} in ${plural(files, 'file')}`;
+}

@@ -1,0 +1,87 @@
+import { CODES, type Code, type Severity } from './codes.js';
+import type { SourceFile, Span } from './source.js';
+
+/** A related location, such as the first of two duplicate declarations. */
+export interface Note {
+  span: Span;
+  message: string;
+}
+
+/** A diagnostic as data: a code, a span in one file and a message that says what to do. */
+export interface Diagnostic {
+  code: Code;
+  severity: Severity;
+  span: Span;
+  message: string;
+  notes: Note[];
+}
+
+export function diagnostic(code: Code, span: Span, message: string, notes: Note[] = []): Diagnostic {
+  return { code, severity: CODES[code].severity, span, message, notes };
+}
+
+/** A diagnostic sink, passed to every phase so they all report the same way. */
+export class DiagnosticBag {
+  readonly items: Diagnostic[] = [];
+
+  report(code: Code, span: Span, message: string, notes: Note[] = []): void {
+    this.items.push(diagnostic(code, span, message, notes));
+  }
+
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === 'error');
+  }
+}
+
+/** The JSON shape of `moec check --format json` (DESIGN.md §4). */
+export interface DiagnosticJson {
+  file: string;
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+  severity: Severity;
+  code: Code;
+  message: string;
+}
+
+export function toJson(file: SourceFile, d: Diagnostic): DiagnosticJson {
+  const start = file.position(d.span.start);
+  const end = file.position(d.span.end);
+  return {
+    file: file.path,
+    line: start.line,
+    col: start.col,
+    endLine: end.line,
+    endCol: end.col,
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+  };
+}
+
+export function sortDiagnostics(items: readonly Diagnostic[]): Diagnostic[] {
+  return [...items].sort((a, b) => a.span.start - b.span.start || a.code.localeCompare(b.code));
+}
+
+/** `FILE:LINE:COL: error[CODE]: message`, the source line and a caret under the span. */
+export function renderHuman(file: SourceFile, d: Diagnostic, color = false): string {
+  const { line, col } = file.position(d.span.start);
+  const end = file.position(d.span.end);
+  const text = file.lineText(line);
+  const width = end.line === line ? Math.max(1, end.col - col) : Math.max(1, text.length - col + 1);
+  const paint = (s: string, code: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const sev = paint(`${d.severity}[${d.code}]`, d.severity === 'error' ? '1;31' : '1;33');
+  const gutter = String(line).length;
+  const out = [
+    `${file.path}:${line}:${col}: ${sev}: ${d.message}`,
+    `${' '.repeat(gutter)} |`,
+    `${line} | ${text}`,
+    `${' '.repeat(gutter)} | ${' '.repeat(col - 1)}${paint('^'.repeat(width), '1;32')}`,
+  ];
+  for (const note of d.notes) {
+    const p = file.position(note.span.start);
+    out.push(`${file.path}:${p.line}:${p.col}: note: ${note.message}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,227 @@
+/**
+ * The callable vocabulary of the language as data: router stages, expert kinds, topologies,
+ * norms and offload choices. The checker binds arguments against these tables, and the same
+ * tables feed docs and editor completion, so a new stage is one entry here plus its meaning.
+ */
+export type ParamType =
+  | 'int' // a positive integer constant expression
+  | 'number' // any numeric constant expression
+  | 'shape' // a -> b (-> c ...)
+  | 'name' // a declared name (router, expert)
+  | 'ints' // a list of integers
+  | 'dtype'
+  | 'bool'
+  | { choice: readonly string[] };
+
+export interface Param {
+  name: string;
+  type: ParamType;
+  /** Default when omitted; a param without one is required. */
+  default?: number | string | boolean;
+  /** Inclusive bounds for numbers; `gt` is an exclusive lower bound. */
+  min?: number;
+  gt?: number;
+  max?: number;
+  doc: string;
+}
+
+export interface Signature {
+  name: string;
+  params: readonly Param[];
+  doc: string;
+}
+
+export type StagePhase = 'source' | 'score' | 'select' | 'weight';
+
+export interface StageSignature extends Signature {
+  /** Where the stage may appear in a pipeline (see docs/language.md, "Router stages"). */
+  phase: StagePhase;
+  /** True for stages whose result for one token depends on the other tokens of the batch. */
+  couples?: boolean;
+}
+
+const table = <S extends Signature>(list: S[]): ReadonlyMap<string, S> => new Map(list.map((s) => [s.name, s]));
+
+export const STAGES = table<StageSignature>([
+  {
+    name: 'linear',
+    phase: 'source',
+    doc: 'Gate logits: l = x·W (+ b), W of shape [in, width]. One entry per expert.',
+    params: [
+      { name: 'shape', type: 'shape', doc: '`in -> width`' },
+      { name: 'bias', type: 'bool', default: false, doc: 'add a learned bias to the logits' },
+    ],
+  },
+  {
+    name: 'hash',
+    phase: 'source',
+    doc: 'Hash routing: selects k experts from the token id (needs the `ids` input), weight 1 each.',
+    params: [
+      { name: 'width', type: 'int', doc: 'number of experts hashed over' },
+      { name: 'k', type: 'int', default: 1, doc: 'experts per token' },
+      { name: 'seed', type: 'int', default: 0, min: 0, doc: 'hash seed' },
+    ],
+  },
+  {
+    name: 'fixed',
+    phase: 'source',
+    doc: 'Fixed routing: every token goes to the listed experts with weight 1.',
+    params: [
+      { name: 'width', type: 'int', doc: 'number of experts' },
+      { name: 'experts', type: 'ints', doc: 'the expert indices every token uses' },
+    ],
+  },
+  { name: 'softmax', phase: 'score', params: [], doc: 'Softmax over the live entries (all before selection, the selected after).' },
+  { name: 'sigmoid', phase: 'score', params: [], doc: 'Elementwise logistic function.' },
+  {
+    name: 'select_bias',
+    phase: 'score',
+    params: [],
+    doc: 'Adds a learned correction bias to the selection keys only; weights keep the unbiased scores.',
+  },
+  {
+    name: 'group_limit',
+    phase: 'score',
+    doc: 'Group-limited routing: split experts into contiguous groups, keep the best `keep` groups.',
+    params: [
+      { name: 'groups', type: 'int', doc: 'number of equal, contiguous expert groups' },
+      { name: 'keep', type: 'int', doc: 'groups kept per token' },
+      { name: 'score', type: { choice: ['max', 'top2'] }, default: 'max', doc: 'group score: max key, or sum of the top two keys' },
+    ],
+  },
+  { name: 'topk', phase: 'select', params: [{ name: 'k', type: 'int', doc: 'experts per token' }], doc: 'Keep the k live entries with the largest keys; ties go to the lower index.' },
+  {
+    name: 'top_p',
+    phase: 'select',
+    doc: 'Dynamic k: the fewest highest-scoring entries whose scores sum to at least p, at most max.',
+    params: [
+      { name: 'p', type: 'number', gt: 0, max: 1, doc: 'cumulative score threshold in (0, 1]' },
+      { name: 'max', type: 'int', doc: 'most experts per token' },
+    ],
+  },
+  {
+    name: 'expert_choice',
+    phase: 'select',
+    couples: true,
+    doc: 'Each expert takes its ceil(capacity · tokens / experts) highest-scoring tokens.',
+    params: [{ name: 'capacity', type: 'number', gt: 0, doc: 'capacity factor: average experts per token' }],
+  },
+  { name: 'normalize', phase: 'weight', params: [], doc: 'Divide the selected weights by their sum.' },
+  {
+    name: 'scale',
+    phase: 'weight',
+    params: [{ name: 'factor', type: 'number', gt: 0, doc: 'routed scaling factor' }],
+    doc: 'Multiply the selected weights by a constant.',
+  },
+  {
+    name: 'capacity',
+    phase: 'weight',
+    couples: true,
+    doc: 'Switch-style capacity: each expert takes at most ceil(factor · tokens · k / experts) assignments; the rest are dropped.',
+    params: [
+      { name: 'factor', type: 'number', gt: 0, doc: 'capacity factor' },
+      { name: 'drop', type: { choice: ['overflow', 'score'] }, default: 'overflow', doc: 'which assignments are dropped: the latest tokens, or the lowest weights' },
+    ],
+  },
+]);
+
+const ffnParams: Param[] = [
+  { name: 'shape', type: 'shape', doc: '`in -> hidden -> out`' },
+  { name: 'rank', type: 'int', default: 0, min: 0, doc: 'low-rank factorisation of every weight (0: full rank)' },
+  { name: 'latent', type: 'int', default: 0, min: 0, doc: 'run the expert in a latent space of this width (0: none)' },
+];
+
+export interface ExpertKindSignature extends Signature {
+  ffn?: { gated: boolean; act: 'silu' | 'gelu' | 'relu' };
+}
+
+export const EXPERT_KINDS = table<ExpertKindSignature>([
+  { name: 'swiglu', ffn: { gated: true, act: 'silu' }, params: ffnParams, doc: 'Gated FFN: silu(x·Wg) ⊙ (x·Wu) · Wd.' },
+  { name: 'geglu', ffn: { gated: true, act: 'gelu' }, params: ffnParams, doc: 'Gated FFN: gelu(x·Wg) ⊙ (x·Wu) · Wd.' },
+  { name: 'relu', ffn: { gated: false, act: 'relu' }, params: ffnParams, doc: 'Plain FFN: relu(x·Wu) · Wd.' },
+  { name: 'gelu', ffn: { gated: false, act: 'gelu' }, params: ffnParams, doc: 'Plain FFN: gelu(x·Wu) · Wd (exact erf GELU).' },
+  { name: 'silu', ffn: { gated: false, act: 'silu' }, params: ffnParams, doc: 'Plain FFN: silu(x·Wu) · Wd.' },
+  { name: 'identity', params: [], doc: 'Returns its input.' },
+  { name: 'null', params: [], doc: 'Returns zero and costs nothing.' },
+]);
+
+export const TOPOLOGIES = table<Signature>([
+  { name: 'standard', params: [], doc: 'One router, one dispatch over the experts.' },
+  {
+    name: 'chain',
+    doc: 'Chain-of-Experts: the block runs `iterations` times, each with its own router weights.',
+    params: [
+      { name: 'iterations', type: 'int', doc: 'number of iterations' },
+      { name: 'residual', type: 'bool', default: true, doc: 'add each iteration\'s input to its output' },
+    ],
+  },
+  {
+    name: 'union',
+    doc: 'Hierarchical routing: the group router picks expert groups, the expert router picks experts in them.',
+    params: [
+      { name: 'group', type: 'name', doc: 'router over groups' },
+      { name: 'expert', type: 'name', doc: 'router over all experts, masked to the chosen groups' },
+    ],
+  },
+  {
+    name: 'multihead',
+    doc: 'MH-MoE: project, split each token into `heads` sub-tokens, route each, merge and project back.',
+    params: [{ name: 'heads', type: 'int', doc: 'sub-tokens per token' }],
+  },
+]);
+
+export const NORMS = table<Signature>([
+  { name: 'rmsnorm', params: [{ name: 'eps', type: 'number', default: 1e-6, gt: 0, doc: 'added to the mean square' }], doc: 'x / sqrt(mean(x²) + eps) · g' },
+  { name: 'layernorm', params: [{ name: 'eps', type: 'number', default: 1e-5, gt: 0, doc: 'added to the variance' }], doc: '(x - mean) / sqrt(var + eps) · g + b' },
+]);
+
+export const SHARED_GATES = table<Signature>([
+  { name: 'sigmoid', params: [], doc: 'Scale the shared experts\' output by sigmoid(x·w), w of shape [width].' },
+]);
+
+export const CACHE_POLICIES = table<Signature>([
+  { name: 'lru', params: [], doc: 'Evict the least recently used expert.' },
+  { name: 'lfu', params: [], doc: 'Evict the least frequently used expert.' },
+  {
+    name: 'score',
+    params: [{ name: 'recency', type: 'number', default: 0.5, min: 0, max: 1, doc: 'weight of recency against frequency' }],
+    doc: 'Evict the lowest recency·r + frequency·(1 - r) score.',
+  },
+]);
+
+export const PREFETCH_POLICIES = table<Signature>([
+  { name: 'none', params: [], doc: 'Load experts when they are first needed.' },
+  {
+    name: 'next_layer',
+    params: [{ name: 'top', type: 'int', default: 2, doc: 'experts prefetched per token' }],
+    doc: "Apply the next layer's router to the current layer's gate input and prefetch its top choices.",
+  },
+]);
+
+export const MISS_POLICIES = table<Signature>([
+  { name: 'wait', params: [], doc: 'Wait for the expert to load.' },
+  {
+    name: 'degrade',
+    params: [{ name: 'dtype', type: 'dtype', doc: 'precision of the always-resident fallback copy' }],
+    doc: 'Run a resident low-precision copy while the full expert loads.',
+  },
+]);
+
+export const OFFLOAD_SETTINGS = ['budget', 'resident', 'cache', 'prefetch', 'on_miss', 'precision'] as const;
+
+export const COMPUTE_DTYPES = ['f32', 'f16', 'bf16'] as const;
+export const STORAGE_DTYPES = ['f32', 'f16', 'bf16', 'int8', 'int4'] as const;
+export const SCOPES = ['request', 'batch'] as const;
+
+/** Byte multipliers of memory units. */
+export const UNITS: Readonly<Record<string, number>> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+};

@@ -1,0 +1,37 @@
+import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { Identifier, NumberLiteral, StringLiteral } from './tokens.js';
+
+/** How a token type reads in a message: `'{'`, `'model'`, `a name`. */
+function describeType(t: TokenType): string {
+  if (t === Identifier) return 'a name';
+  if (t === NumberLiteral) return 'a number';
+  if (t === StringLiteral) return 'a string';
+  if (t.name === 'EOF') return 'end of file';
+  const pattern = t.PATTERN;
+  const text = pattern instanceof RegExp ? pattern.source.replace(/\\b$/, '').replace(/\\/g, '') : String(pattern);
+  return `'${text}'`;
+}
+
+function describeToken(t: IToken): string {
+  return t.tokenType.name === 'EOF' ? 'end of file' : `'${t.image}'`;
+}
+
+/** What the parser was reading, for NoViableAlt messages, by rule name. */
+const ruleDescriptions: Record<string, string> = {
+  item: 'a declaration (dims, const, dtype, weights, expert, router, block, experts, shared, topology, scope, layers or offload)',
+  section: "'dims', 'const' or 'offload'",
+  setting: "'dtype', 'weights', 'topology' or 'scope'",
+  primary: 'an expression (a number, name, call, string, list or record)',
+  unary: 'an expression (a number, name, call, string, list or record)',
+};
+
+export const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${describeType(expected)} but found ${describeToken(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
+    `expected 'model' but found ${describeToken(firstRedundant)}; everything in a file lives inside 'model NAME { ... }'`,
+  buildNoViableAltMessage: ({ actual, ruleName }) =>
+    `expected ${ruleDescriptions[ruleName] ?? 'something else'} but found ${describeToken(actual[0]!)}`,
+  buildEarlyExitMessage: ({ actual, ruleName }) =>
+    `expected ${ruleDescriptions[ruleName] ?? 'more input'} but found ${describeToken(actual[0]!)}`,
+};
+

@@ -1,0 +1,243 @@
+import type { CstNode, IToken } from 'chevrotain';
+import type { Span } from '../diagnostics/source.js';
+import type * as A from './ast.js';
+
+/**
+ * CST to AST. The CST may be partial where the parser recovered from an error: every
+ * accessor tolerates missing children, and items that contain a recovery are marked
+ * `broken` so the checker does not pile further diagnostics on an error already reported.
+ */
+type Child = CstNode | IToken;
+
+function isToken(c: Child): c is IToken {
+  return (c as IToken).image !== undefined;
+}
+
+function nodes(n: CstNode, label: string): CstNode[] {
+  return (n.children[label] ?? []).filter((c): c is CstNode => !isToken(c));
+}
+function node(n: CstNode, label: string): CstNode | undefined {
+  return nodes(n, label)[0];
+}
+function tokens(n: CstNode, label: string): IToken[] {
+  return (n.children[label] ?? []).filter(isToken).filter((t) => !t.isInsertedInRecovery && !isNaN(t.startOffset));
+}
+function token(n: CstNode, label: string): IToken | undefined {
+  return tokens(n, label)[0];
+}
+
+export function tokenSpan(t: IToken): Span {
+  return { start: t.startOffset, end: t.endOffset! + 1 };
+}
+
+/** Span of a CST node; falls back to its real tokens when location tracking gave up during recovery. */
+function nodeSpan(n: CstNode): Span {
+  const loc = n.location;
+  if (loc && !isNaN(loc.startOffset) && loc.endOffset !== undefined && !isNaN(loc.endOffset)) {
+    return { start: loc.startOffset, end: loc.endOffset + 1 };
+  }
+  let start = Infinity;
+  let end = -Infinity;
+  visitTokens(n, (t) => {
+    start = Math.min(start, t.startOffset);
+    end = Math.max(end, t.endOffset! + 1);
+  });
+  return start === Infinity ? { start: 0, end: 0 } : { start, end };
+}
+
+function visitTokens(n: CstNode, f: (t: IToken) => void): void {
+  for (const list of Object.values(n.children)) {
+    for (const c of list) {
+      if (isToken(c)) {
+        if (!c.isInsertedInRecovery && !isNaN(c.startOffset)) f(c);
+      } else visitTokens(c, f);
+    }
+  }
+}
+
+function isBroken(n: CstNode): boolean {
+  if (n.recoveredNode) return true;
+  for (const list of Object.values(n.children)) {
+    for (const c of list) {
+      if (isToken(c) ? c.isInsertedInRecovery === true : isBroken(c)) return true;
+    }
+  }
+  return false;
+}
+
+function name(t: IToken | undefined, fallback: Span): A.Name {
+  return t ? { kind: 'Name', text: t.image, span: tokenSpan(t) } : { kind: 'Name', text: '', span: fallback };
+}
+
+function keywordOf(n: CstNode): IToken | undefined {
+  return (
+    token(n, 'keyword') ??
+    Object.values(n.children)
+      .flat()
+      .find((c): c is IToken => isToken(c))
+  );
+}
+
+export function toAst(cst: CstNode): A.FileNode {
+  return { kind: 'File', models: nodes(cst, 'model').map(toModel), span: nodeSpan(cst) };
+}
+
+function toModel(n: CstNode): A.Model {
+  const span = nodeSpan(n);
+  return { kind: 'Model', name: name(token(n, 'name'), span), items: toBody(node(n, 'body')), span };
+}
+
+function toBody(n: CstNode | undefined): A.Item[] {
+  if (!n) return [];
+  return nodes(n, 'item').flatMap((item) => {
+    const inner = Object.values(item.children).flat().find((c): c is CstNode => !isToken(c));
+    return inner ? [toItem(inner)] : [];
+  });
+}
+
+function toItem(n: CstNode): A.Item {
+  const span = nodeSpan(n);
+  const kw = keywordOf(n);
+  const base = { span, keywordSpan: kw ? tokenSpan(kw) : span, broken: isBroken(n) };
+  const keyword = kw?.image ?? '';
+  const value = (label: string): A.Expr => toExprOr(node(n, label), span);
+  switch (n.name) {
+    case 'section':
+      return { ...base, kind: 'Section', keyword: keyword as A.SectionKeyword, entries: toBindings(node(n, 'bindings')) };
+    case 'setting':
+      return { ...base, kind: 'Setting', keyword: keyword as A.SettingKeyword, value: value('value') };
+    case 'decl': {
+      const v = node(n, 'value');
+      return {
+        ...base,
+        kind: 'Decl',
+        keyword: keyword as A.DeclKeyword,
+        name: name(token(n, 'name'), span),
+        ...(v ? { value: toExpr(v) } : {}),
+      };
+    }
+    case 'block':
+      return { ...base, kind: 'Block', name: name(token(n, 'name'), span), items: toBody(node(n, 'body')) };
+    case 'members': {
+      const gate = node(n, 'gate');
+      return {
+        ...base,
+        kind: 'Members',
+        keyword: keyword as A.MembersKeyword,
+        members: nodes(n, 'member').map(toMember),
+        ...(gate ? { gate: toExpr(gate) } : {}),
+      };
+    }
+    case 'layers': {
+      const step = node(n, 'step');
+      return {
+        ...base,
+        kind: 'Layers',
+        range: value('range'),
+        ...(step ? { step: toExpr(step) } : {}),
+        statements: toBindings(node(n, 'bindings')),
+      };
+    }
+    default:
+      throw new Error(`internal: unknown item rule ${n.name}`);
+  }
+}
+
+function toMember(n: CstNode): A.Member {
+  const span = nodeSpan(n);
+  const count = node(n, 'count');
+  return { name: name(token(n, 'name'), span), ...(count ? { count: toExpr(count) } : {}), span };
+}
+
+function toBindings(n: CstNode | undefined): A.Binding[] {
+  return n ? nodes(n, 'binding').map(toBinding) : [];
+}
+
+function toBinding(n: CstNode): A.Binding {
+  const span = nodeSpan(n);
+  return { kind: 'Binding', name: name(token(n, 'name'), span), value: toExprOr(node(n, 'value'), span), span };
+}
+
+function toExprOr(n: CstNode | undefined, fallback: Span): A.Expr {
+  return n ? toExpr(n) : { kind: 'Error', span: fallback };
+}
+
+/** Binary levels share one shape: operands interleaved with operators. */
+function toExpr(n: CstNode): A.Expr {
+  const span = nodeSpan(n);
+  switch (n.name) {
+    case 'expr':
+    case 'shape': {
+      const items = nodes(n, 'operands').map(toExpr);
+      if (items.length === 1) return items[0]!;
+      if (items.length === 0) return { kind: 'Error', span };
+      return { kind: 'Chain', op: n.name === 'expr' ? '|' : '->', items, span };
+    }
+    case 'range':
+    case 'sum':
+    case 'product': {
+      const operands = nodes(n, 'operands');
+      const ops = tokens(n, 'operators');
+      if (operands.length === 0) return { kind: 'Error', span };
+      let acc = toExpr(operands[0]!);
+      for (let i = 1; i < operands.length; i++) {
+        const right = toExpr(operands[i]!);
+        const op = (ops[i - 1]?.image ?? '+') as A.BinaryOp;
+        acc = { kind: 'Binary', op, left: acc, right, span: { start: acc.span.start, end: right.span.end } };
+      }
+      return acc;
+    }
+    case 'unary': {
+      const operand = toExprOr(node(n, 'operand'), span);
+      return token(n, 'minus') ? { kind: 'Unary', op: '-', operand, span } : operand;
+    }
+    case 'primary':
+      return toPrimary(n, span);
+    default:
+      return { kind: 'Error', span };
+  }
+}
+
+function toPrimary(n: CstNode, span: Span): A.Expr {
+  const num = token(n, 'number');
+  if (num) {
+    const unit = token(n, 'unit');
+    return {
+      kind: 'Number',
+      value: Number(num.image.replace(/_/g, '')),
+      raw: num.image,
+      ...(unit ? { unit: name(unit, span) } : {}),
+      span,
+    };
+  }
+  const str = token(n, 'string');
+  if (str) return { kind: 'String', value: unquote(str.image), span };
+  const id = token(n, 'name');
+  if (id) {
+    const callee = name(id, span);
+    if (!n.children['call']) return { kind: 'NameRef', name: callee, span };
+    const args = nodes(n, 'args').map((a): A.Arg => {
+      const argName = token(a, 'name');
+      return {
+        ...(argName ? { name: name(argName, span) } : {}),
+        value: toExprOr(node(a, 'value'), nodeSpan(a)),
+        span: nodeSpan(a),
+      };
+    });
+    return { kind: 'Call', callee, args, span };
+  }
+  const paren = node(n, 'paren');
+  if (paren) return toExpr(paren);
+  if (n.children['list']) return { kind: 'List', items: nodes(n, 'items').map(toExpr), span };
+  const record = node(n, 'record');
+  if (record) return { kind: 'Record', entries: toBindings(record), span };
+  return { kind: 'Error', span };
+}
+
+function unquote(image: string): string {
+  try {
+    return JSON.parse(image) as string;
+  } catch {
+    return image.slice(1, -1);
+  }
+}

@@ -145,6 +145,7 @@ export function checkInt(diags: DiagnosticBag, v: number, span: Span, what: stri
 }
 
 export function dtypeOf(diags: DiagnosticBag, e: Expr): StorageDType | undefined {
+  if (e.kind === 'Error') return undefined;
   const word = e.kind === 'NameRef' ? e.name.text : undefined;
   if (word && (STORAGE_DTYPES as readonly string[]).includes(word)) return word as StorageDType;
   diags.report('E0305', e.span, `unknown dtype${word ? ` '${word}'` : ''}: use f32, f16 or bf16 (int8 and int4 for stored weights)${word ? didYouMean(word, STORAGE_DTYPES) : ''}`);
@@ -202,7 +203,8 @@ export function bindCall<S extends Signature>(
     args.set(param.name, arg);
   }
   for (const p of sig.params) {
-    if (p.default === undefined && !args.has(p.name)) {
+    // After a bad argument, a "missing" parameter is usually the same mistake: report it once.
+    if (ok && p.default === undefined && !args.has(p.name)) {
       ctx.diags.report('E0309', expr.span, `${sig.name} needs '${p.name}' (${p.doc})`);
       ok = false;
     }

@@ -68,8 +68,9 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
       diags.report('E0206', item.keywordSpan, `model '${model.name.text}' already has a '${word}'; keep one`, [{ span: seen.get(word)!.keywordSpan, message: 'the first one is here' }]);
       continue;
     }
-    seen.set(word, item);
     declareItem(scope, item);
+    // A setting the parser had to repair has no trustworthy value: its error is already reported.
+    if (!(item.kind === 'Setting' && item.broken)) seen.set(word, item);
   }
   applyOverrides(scope, options.overrides ?? {}, model, diags);
 
@@ -112,8 +113,9 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
     };
   }
 
-  if (syntaxOk) reportUnused(diags, scope, blockInfos);
   const errors = diags.items.filter((d) => d.severity === 'error').length;
+  // Unused-declaration warnings only for an otherwise clean model: with errors they are mostly echoes.
+  if (syntaxOk && errors === errorsBefore) reportUnused(diags, scope, blockInfos);
   if (errors > errorsBefore || !dtype || !weightDtype) return undefined;
 
   const resolved: ResolvedModel = {

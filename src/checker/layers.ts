@@ -130,6 +130,7 @@ function callExpr(ctx: CheckContext, e: CallExpr, sub: (x: Expr) => LayerExpr | 
   const name = e.callee.text;
   const positional = e.args.filter((a) => !a.name);
   const sym = ctx.scope.lookupKind(name, ['block', 'expert']);
+  if (sym) sym.used = true;
   const norm = !sym ? NORMS.get(name) : undefined;
   if (!norm && (!sym || (sym.kind !== 'block' && sym.kind !== 'expert'))) {
     const callables = [...ctx.scope.visible().filter((s) => s.kind === 'block' || s.kind === 'expert').map((s) => s.name), ...NORMS.keys()];
@@ -154,7 +155,6 @@ function callExpr(ctx: CheckContext, e: CallExpr, sub: (x: Expr) => LayerExpr | 
     ctx.diags.report('E0308', named.name!.span, `${name} takes no named arguments`);
     return undefined;
   }
-  sym!.used = true;
   let width: number | undefined;
   if (sym!.kind === 'expert') {
     const expert = resolveExpert(ctx, sym!);

@@ -55,7 +55,6 @@ export const CODES = {
 
   E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, relu, gelu, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),
-  E0403: e('identity expert changes width', 'An identity expert returns its input, so it has one width.'),
   E0404: e('expert width mismatch', 'Every expert of a block must take and return the block width (the model width; for `multihead(heads = h)` blocks, the width divided by h).'),
 
   E0501: e('unknown router stage', 'The router pipeline names a stage that does not exist. docs/language.md lists the stages.'),

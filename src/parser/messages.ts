@@ -17,6 +17,12 @@ function describeToken(t: IToken): string {
 }
 
 /** What the parser was reading, for NoViableAlt messages, by rule name. */
+/** A missing '}' usually means something unexpected inside the braces: say what belongs there. */
+const closerContext: Record<string, string> = {
+  body: "a declaration or '}'",
+  bindings: "a binding 'name = value' or '}'",
+};
+
 const ruleDescriptions: Record<string, string> = {
   item: 'a declaration (dims, const, dtype, weights, expert, router, block, experts, shared, topology, scope, layers or offload)',
   section: "'dims', 'const' or 'offload'",
@@ -26,7 +32,8 @@ const ruleDescriptions: Record<string, string> = {
 };
 
 export const messages: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${describeType(expected)} but found ${describeToken(actual)}`,
+  buildMismatchTokenMessage: ({ expected, actual, ruleName }) =>
+    `expected ${closerContext[ruleName] && expected.name === 'RBrace' ? closerContext[ruleName] : describeType(expected)} but found ${describeToken(actual)}`,
   buildNotAllInputParsedMessage: ({ firstRedundant }) =>
     `expected 'model' but found ${describeToken(firstRedundant)}; everything in a file lives inside 'model NAME { ... }'`,
   buildNoViableAltMessage: ({ actual, ruleName }) =>

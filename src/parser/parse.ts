@@ -1,9 +1,9 @@
-import type { IToken } from 'chevrotain';
+import type { IRecognitionException, IToken } from 'chevrotain';
 import { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../diagnostics/source.js';
 import type { FileNode, Item } from './ast.js';
 import { parserInstance } from './grammar.js';
-import { moeLexer } from './tokens.js';
+import { moeLexer, UNTERMINATED, UnterminatedString } from './tokens.js';
 import { toAst, tokenSpan } from './to-ast.js';
 
 export interface ParseResult {
@@ -16,17 +16,15 @@ export interface ParseResult {
 export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult {
   const lexed = moeLexer.tokenize(file.text);
   for (const err of lexed.errors) {
-    const span = { start: err.offset, end: err.offset + Math.max(1, err.length) };
-    const text = file.text.slice(err.offset);
-    if (text.startsWith('"')) {
-      const lineEnd = text.indexOf('\n');
-      reportOnce(diags, 'E0102', { start: err.offset, end: err.offset + (lineEnd < 0 ? text.length : lineEnd) }, 'unterminated string: add the closing \'"\'');
-    } else if (text.startsWith('/*')) {
-      reportOnce(diags, 'E0103', { start: err.offset, end: err.offset + 2 }, "unterminated comment: add the closing '*/'");
-    } else {
-      reportOnce(diags, 'E0101', span, `unexpected character ${JSON.stringify(text.slice(0, Math.max(1, err.length)))}`);
-    }
+    const text = file.text.slice(err.offset, err.offset + Math.max(1, err.length));
+    reportOnce(diags, 'E0101', { start: err.offset, end: err.offset + Math.max(1, err.length) }, `unexpected character ${JSON.stringify(text)}`);
   }
+  for (const t of lexed.tokens.filter((t) => t.tokenType === UnterminatedString)) {
+    reportOnce(diags, 'E0102', tokenSpan(t), 'unterminated string: add the closing \'"\' on the same line');
+  }
+  // A comment left open swallows the rest of the file: report it, not what went missing after it.
+  const openComment = lexed.groups[UNTERMINATED]?.[0];
+  if (openComment) reportOnce(diags, 'E0103', { start: openComment.startOffset, end: openComment.startOffset + 2 }, "unterminated comment: add the closing '*/'");
 
   const parser = parserInstance();
   parser.input = lexed.tokens;
@@ -35,7 +33,8 @@ export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult
 
   const reportedItems = new Set<Item>();
   for (const err of parser.errors) {
-    const span = errorSpan(err.token, file);
+    const span = errorSpan(err, file);
+    if (openComment && span.start >= openComment.startOffset) continue;
     // One mistake, one diagnostic: recovery can trip over the same broken item again.
     const item = innermostItem(ast, span.start);
     if (item) {
@@ -47,8 +46,22 @@ export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult
   return { ast, comments: lexed.groups['comments'] ?? [] };
 }
 
-function errorSpan(token: IToken, file: SourceFile): Span {
-  if (isNaN(token.startOffset)) return { start: file.text.length, end: file.text.length };
+/**
+ * Where to point for a syntax error: at the offending token, or, for a missing ')' or ']'
+ * (inline closers) when the next token starts a later line, just after the previous token.
+ */
+function errorSpan(err: IRecognitionException, file: SourceFile): Span {
+  const token = err.token;
+  const previous = (err as { previousToken?: IToken }).previousToken;
+  const missingCloser = err.name === 'MismatchedTokenException' && /expected '[)\]]'/.test(err.message);
+  const prevEnd = missingCloser && previous && previous.startOffset >= 0 ? previous.endOffset! + 1 : undefined;
+  if (isNaN(token.startOffset) || token.startOffset < 0) {
+    const at = prevEnd ?? file.text.length;
+    return { start: at, end: at };
+  }
+  if (prevEnd !== undefined && file.position(prevEnd).line < file.position(token.startOffset).line) {
+    return { start: prevEnd, end: prevEnd };
+  }
   return tokenSpan(token);
 }
 

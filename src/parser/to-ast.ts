@@ -211,7 +211,10 @@ function toPrimary(n: CstNode, span: Span): A.Expr {
     };
   }
   const str = token(n, 'string');
-  if (str) return { kind: 'String', value: unquote(str.image), span };
+  if (str) {
+    // An unterminated string is reported by the scanner; its value is not trustworthy.
+    return str.tokenType.name === 'StringLiteral' ? { kind: 'String', value: unquote(str.image), span } : { kind: 'Error', span };
+  }
   const id = token(n, 'name');
   if (id) {
     const callee = name(id, span);
@@ -227,7 +230,7 @@ function toPrimary(n: CstNode, span: Span): A.Expr {
     return { kind: 'Call', callee, args, span };
   }
   const paren = node(n, 'paren');
-  if (paren) return toExpr(paren);
+  if (paren) return { ...toExpr(paren), span };
   if (n.children['list']) return { kind: 'List', items: nodes(n, 'items').map(toExpr), span };
   const record = node(n, 'record');
   if (record) return { kind: 'Record', entries: toBindings(record), span };

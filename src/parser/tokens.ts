@@ -45,6 +45,18 @@ export const BlockComment = createToken({
   group: 'comments',
 });
 export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n]|\\.)*"/ });
+/**
+ * Unterminated strings and comments lex as tokens of their own, to be reported once: the
+ * string still reads as a string, so the parser goes on; the comment runs to the end of file.
+ */
+export const UNTERMINATED = 'unterminated';
+export const UnterminatedString = createToken({ name: 'UnterminatedString', pattern: /"(?:[^"\\\n]|\\.)*/, categories: [StringLiteral] });
+export const UnterminatedComment = createToken({
+  name: 'UnterminatedComment',
+  pattern: /\/\*[\s\S]*/,
+  line_breaks: true,
+  group: UNTERMINATED,
+});
 export const NumberLiteral = createToken({
   name: 'NumberLiteral',
   pattern: /\d[\d_]*(?:\.\d[\d_]*)?(?:[eE][+-]?\d+)?/,
@@ -73,7 +85,9 @@ export const allTokens: TokenType[] = [
   WhiteSpace,
   LineComment,
   BlockComment,
+  UnterminatedComment,
   StringLiteral,
+  UnterminatedString,
   NumberLiteral,
   Arrow,
   DotDot,

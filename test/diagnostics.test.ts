@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import { CODES } from '../src/diagnostics/codes.js';
+import { check, type Found } from './helpers.js';
+
+/**
+ * Broken inputs, each with the exact diagnostics it must produce. `«CODE»` marks where a
+ * diagnostic starts; the marker is removed before checking, and the test expects exactly
+ * the marked diagnostics (code, line and column), no more.
+ */
+interface Parts {
+  dims?: string;
+  expert?: string;
+  router?: string;
+  members?: string;
+  block?: string;
+  layers?: string;
+  extra?: string;
+}
+
+function model(p: Parts = {}): string {
+  return `model m {
+  dims { ${p.dims ?? 'hidden = 64, ffn = 128, experts = 8'} }
+  ${p.expert ?? 'expert e = swiglu(hidden -> ffn -> hidden)'}
+  block moe {
+    router gate = ${p.router ?? 'linear(hidden -> experts) | softmax | topk(2)'}
+    ${p.members ?? 'experts e x experts'}
+    ${p.block ?? ''}
+  }
+  ${p.layers ?? 'layers 2 { x = x + moe(rmsnorm(x)) }'}
+  ${p.extra ?? ''}
+}
+`;
+}
+
+const cases: [string, string][] = [
+  // E00, E01: files and syntax
+  ['unexpected character', model({ extra: '«E0101»$' })],
+  ['unterminated string', model({ extra: 'dtype «E0102»"bf16' })],
+  ['unterminated block comment', model({ extra: '«E0103»/* never closed' }).replace(/\}\n$/, '')],
+  ['missing closing paren at end of line', model({ router: 'linear(hidden -> experts) | softmax | topk(2«E0104»' })],
+  ['keyword where a declaration is expected', model({ extra: '«E0104»softmax' })],
+  ['missing = in a binding', model({ dims: 'hidden «E0104»64, ffn = 128, experts = 8' })],
+  ['two independent syntax errors', model({ router: 'linear(hidden -> experts) | softmax | topk(2«E0104»', layers: 'layers 2 { x = x + «E0104»}' })],
+  ['file without a model', '«E0105»// nothing here\n'],
+  ['stray text after the model', `${model()}«E0104»extra`],
+
+  // E02: names
+  ['unknown expert', model({ members: 'experts «E0201»ee x experts' })],
+  ['unknown dim in a shape', model({ expert: 'expert e = swiglu(hidden -> «E0201»fnn -> hidden)' })],
+  ['unknown router reference', model({ router: 'linear(hidden -> experts) | softmax | topk(2)', block: 'router «E0201»other' })],
+  ['duplicate dim', model({ dims: 'hidden = 64, ffn = 128, experts = 8, «E0202»hidden = 32' })],
+  ['dim and expert with one name', model({ extra: 'expert «E0202»ffn = relu(hidden -> ffn -> hidden)' })],
+  ['router used as an expert', model({ members: 'experts «E0203»gate x experts' })],
+  ['expert used as a number', model({ members: 'experts e x «E0203»e' })],
+  ['cyclic dims', model({ dims: 'hidden = 64, ffn = 128, experts = 8, «E0204»a = b + 1, b = a * 2', layers: 'layers a { x = x + moe(x) }' })],
+  ['two dtype lines', model({ extra: 'dtype bf16\n  «E0206»dtype f16' })],
+  ['two topologies in a block', model({ block: 'topology standard\n    «E0206»topology standard' })],
+  ['experts outside a block', model({ extra: '«E0207»experts e x 2' })],
+  ['layers inside a block', model({ block: '«E0207»layers 2 { x = x }' })],
+
+  // E03: values and arguments
+  ['zero dim', model({ dims: 'hidden = 64, ffn = «E0301»0, experts = 8' })],
+  ['negative expert count', model({ members: 'experts e x «E0301»-8' })],
+  ['fractional dim', model({ dims: 'hidden = 64, ffn = «E0302»127.5, experts = 8' })],
+  ['fractional top-k', model({ router: 'linear(hidden -> experts) | softmax | topk(«E0302»1.5)' })],
+  ['division by zero', model({ dims: 'hidden = 64, ffn = 128 / «E0303»(experts - 8), experts = 8' })],
+  ['a call where a number is needed', model({ dims: 'hidden = 64, ffn = «E0304»f(2), experts = 8' })],
+  ['unknown dtype', model({ extra: 'dtype «E0305»fp16' })],
+  ['int4 as compute dtype', model({ extra: 'dtype «E0306»int4' })],
+  ['unit on a dim', model({ dims: 'hidden = 64 «E0307»KiB, ffn = 128, experts = 8' })],
+  ['budget without a unit', model({ extra: 'offload { budget = «E0307»4096 }' })],
+  ['budget with a bad unit', model({ extra: 'offload { budget = 4 «E0307»Gb }' })],
+  ['unknown named argument', model({ router: 'linear(hidden -> experts) | softmax | topk(«E0308»n = 2)' })],
+  ['missing argument', model({ router: 'linear(hidden -> experts) | softmax | «E0309»topk' })],
+  ['too many arguments', model({ router: 'linear(hidden -> experts) | softmax(«E0310»1) | topk(2)' })],
+  ['name where a list is needed', model({ router: 'fixed(experts, experts = «E0311»first)', members: 'experts e x experts' })],
+  ['top_p threshold above 1', model({ router: 'linear(hidden -> experts) | softmax | top_p(«E0312»1.5, max = 2)' })],
+  ['argument given twice', model({ router: 'linear(hidden -> experts) | softmax | topk(2, «E0313»k = 3)' })],
+
+  // E04: experts
+  ['unknown expert kind', model({ expert: 'expert e = «E0401»swiglu2(hidden -> ffn -> hidden)' })],
+  ['expert shape with two parts', model({ expert: 'expert e = swiglu(«E0402»hidden -> ffn)' })],
+  ['expert that changes width', model({ expert: 'expert e = swiglu(hidden -> ffn -> ffn)', members: 'experts «E0404»e x experts' })],
+  ['heterogeneous experts of different widths', model({ members: 'experts e x 4, «E0404»f x 4', extra: 'expert f = relu(ffn -> hidden -> ffn)' })],
+
+  // E05: routers
+  ['unknown router stage', model({ router: 'linear(hidden -> experts) | «E0501»softmaxx | topk(2)' })],
+  ['router without a source', model({ router: '«E0502»softmax | topk(2)' })],
+  ['router without selection', model({ router: 'linear(hidden -> experts) | «E0503»softmax' })],
+  ['normalize before selection', model({ router: 'linear(hidden -> experts) | softmax | «E0504»normalize | topk(2)' })],
+  ['bias after selection', model({ router: 'linear(hidden -> experts) | sigmoid | topk(2) | «E0504»select_bias' })],
+  ['router narrower than the expert list', model({ router: '«E0505»linear(hidden -> 8) | softmax | topk(2)', members: 'experts e x 16' })],
+  ['router input is not the block width', model({ router: 'linear(«E0506»ffn -> experts) | softmax | topk(2)' })],
+  ['k larger than the expert count', model({ router: 'linear(hidden -> experts) | softmax | topk(«E0507»9)' })],
+  ['k larger than the kept groups hold', model({ router: 'linear(hidden -> experts) | softmax | group_limit(groups = 4, keep = 1) | topk(«E0507»3)' })],
+  ['groups that do not divide the experts', model({ router: 'linear(hidden -> experts) | sigmoid | group_limit(groups = «E0508»3, keep = 1) | topk(2)' })],
+  ['keep larger than groups', model({ router: 'linear(hidden -> experts) | sigmoid | group_limit(groups = 4, keep = «E0509»5) | topk(2)' })],
+  ['two selection stages', model({ router: 'linear(hidden -> experts) | softmax | topk(2) | «E0510»topk(1)' })],
+
+  // E06: blocks and topologies
+  ['block without experts', model({ members: '', layers: 'layers 2 { x = x + moe(x) }' }).replace('block «', 'block «').replace('block moe', 'block «E0601»moe')],
+  ['union with one router', model({ block: 'topology «E0602»union(group = gate, expert = gate)' })],
+  ['unknown topology', model({ block: 'topology «E0603»ring(2)' })],
+  ['unknown scope', model({ block: 'scope «E0606»global' })],
+
+  // E07: layers
+  ['empty layer range', model({ layers: 'layers «E0701»4..2 { x = x + moe(x) }' })],
+  ['overlapping layer sections', model({ layers: 'layers 0..3 { x = x + moe(x) }\n  layers «E0702»2..4 { x = x + moe(x) }' })],
+  ['gap between layer sections', model({ layers: 'layers 0..2 { x = x + moe(x) }\n  layers «E0703»3..4 { x = x + moe(x) }' })],
+  ['calling a router in a layer', model({ extra: 'router r = linear(hidden -> experts) | softmax | topk(2)', layers: 'layers 2 { x = x + moe(x) + «E0704»r(x) }' })],
+  ['undefined variable', model({ layers: 'layers 2 { x = x + moe(«E0705»h) }' })],
+  ['dense expert of another width', model({ extra: 'expert wide = relu(ffn -> hidden -> ffn)', layers: 'layers 2 { x = x + moe(x) + «E0706»wide(x) }' })],
+  ['model without layers', model({ layers: '' }).replace('model m', 'model «E0707»m')],
+  ['block called with two tensors', model({ layers: 'layers 2 { x = x + «E0708»moe(x, x) }' })],
+  ['a number in a tensor expression', model({ layers: 'layers 2 { x = x + moe(x) * «E0709»2 }' }).replace('x = x + moe(x) * «E0709»2', '«E0709»x = x + moe(x) * 2'.replace('«E0709»x = ', 'x = x + «E0709»').replace('x + «E0709»x + moe', 'x + «E0709»moe'))],
+
+  // E08: offload
+  ['unknown offload setting', model({ extra: 'offload { budget = 1 GiB, «E0801»evict = lru }' })],
+  ['resident experts over budget', model({ extra: '«E0802»offload { budget = 1 KiB, resident = [e] }' })],
+  ['unknown cache policy', model({ extra: 'offload { cache = «E0803»fifo }' })],
+  ['unknown drop policy', model({ router: 'linear(hidden -> experts) | softmax | topk(2) | capacity(1.25, drop = «E0803»random)', block: 'scope request' })],
+
+  // Warnings
+  ['unused dim', model({ dims: 'hidden = 64, ffn = 128, experts = 8, «W0001»vocab = 32000' })],
+  ['unused expert', model({ extra: 'expert «W0001»spare = relu(hidden -> ffn -> hidden)' })],
+  ['expert choice without a scope', model({ router: '«W0002»linear(hidden -> experts) | softmax | expert_choice(capacity = 2)' })],
+  ['scope without coupling', model({ block: '«W0003»scope request' })],
+  ['normalize after top-1', model({ router: 'linear(hidden -> experts) | softmax | topk(1) | «W0004»normalize' })],
+];
+
+function expected(marked: string): { text: string; want: Found[] } {
+  const want: Found[] = [];
+  let text = '';
+  let line = 1;
+  let col = 1;
+  for (let i = 0; i < marked.length; ) {
+    const m = /^«(\w+)»/.exec(marked.slice(i));
+    if (m) {
+      want.push({ code: m[1]!, line, col });
+      i += m[0].length;
+      continue;
+    }
+    const ch = marked[i]!;
+    text += ch;
+    if (ch === '\n') {
+      line++;
+      col = 1;
+    } else col++;
+    i++;
+  }
+  return { text, want };
+}
+
+describe('diagnostics', () => {
+  it.each(cases)('%s', (_name, marked) => {
+    const { text, want } = expected(marked);
+    expect(want.length).toBeGreaterThan(0);
+    const { found } = check(text);
+    expect(found).toEqual(want);
+  });
+
+  it('covers every diagnostic code with at least one broken input', () => {
+    const covered = new Set(cases.flatMap(([, marked]) => expected(marked).want.map((w) => w.code)));
+    covered.add('E0001'); // unreadable files: covered by the CLI tests
+    covered.add('E0205'); // --set of an unknown name: covered below
+    expect([...Object.keys(CODES)].filter((c) => !covered.has(c))).toEqual([]);
+  });
+
+  it('reports an override of an unknown name', () => {
+    const { found } = check(model(), { hiden: 32 });
+    expect(found).toEqual([{ code: 'E0205', line: 1, col: 7 }]);
+  });
+
+  it('re-validates after an override', () => {
+    expect(check(model(), { experts: 16 }).found).toEqual([]);
+    expect(check(model(), { ffn: 0 }).found.map((f) => f.code)).toEqual(['E0301']);
+  });
+
+  it('reports one mistake once, and every independent mistake', () => {
+    const text = model({
+      router: 'linear(hidden -> experts) | softmax | topk(9)',
+      members: 'experts zz x experts',
+      extra: 'offload { budget = 4 Gb }',
+    });
+    expect(check(text).found.map((f) => f.code)).toEqual(['E0507', 'E0201', 'E0307']);
+  });
+});

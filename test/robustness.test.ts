@@ -86,7 +86,7 @@ describe('robustness', () => {
         // Either the mutation kept the model valid, or there is at least one error.
         expect(result.models.length === 1 || result.diagnostics.some((d) => d.severity === 'error')).toBe(true);
       }),
-      { numRuns: 400 },
+      { numRuns: Number(process.env["FUZZ_RUNS"] ?? 400) },
     );
   });
 

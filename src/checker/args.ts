@@ -2,6 +2,7 @@ import type { Code } from '../diagnostics/codes.js';
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Span } from '../diagnostics/source.js';
 import type { Arg, Expr, Name } from '../parser/ast.js';
+import { containsError } from '../parser/walk.js';
 import { STORAGE_DTYPES, type Param, type Signature } from '../language/signatures.js';
 import type { StorageDType } from './model.js';
 import type { ConstantEvaluator } from './evaluate.js';
@@ -145,7 +146,7 @@ export function checkInt(diags: DiagnosticBag, v: number, span: Span, what: stri
 }
 
 export function dtypeOf(diags: DiagnosticBag, e: Expr): StorageDType | undefined {
-  if (e.kind === 'Error') return undefined;
+  if (containsError(e)) return undefined;
   const word = e.kind === 'NameRef' ? e.name.text : undefined;
   if (word && (STORAGE_DTYPES as readonly string[]).includes(word)) return word as StorageDType;
   diags.report('E0305', e.span, `unknown dtype${word ? ` '${word}'` : ''}: use f32, f16 or bf16 (int8 and int4 for stored weights)${word ? didYouMean(word, STORAGE_DTYPES) : ''}`);
@@ -164,7 +165,7 @@ export function bindCall<S extends Signature>(
   what: string,
   ctx: ArgContext,
 ): BoundCall<S> | undefined {
-  if (expr.kind === 'Error') return undefined;
+  if (containsError(expr)) return undefined;
   const callee = expr.kind === 'Call' ? expr.callee : expr.kind === 'NameRef' ? expr.name : undefined;
   const sig = callee && table.get(callee.text);
   if (!callee || !sig) {

@@ -1,5 +1,6 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { DeclItem, Expr } from '../parser/ast.js';
+import { containsError } from '../parser/walk.js';
 import type { ArgContext } from './args.js';
 import type { ConstantEvaluator } from './evaluate.js';
 import type { Expert } from './model.js';
@@ -24,7 +25,7 @@ export function withScope(ctx: CheckContext, scope: Scope): CheckContext {
 
 /** Resolve a name to a symbol of one of `kinds`, reporting E0201 / E0203 otherwise. */
 export function resolveName(ctx: CheckContext, expr: Expr, kinds: SymbolKind[], what: string): Symbol | undefined {
-  if (expr.kind === 'Error') return undefined;
+  if (containsError(expr)) return undefined;
   if (expr.kind !== 'NameRef') {
     ctx.diags.report('E0311', expr.span, `expected the name of ${what}`);
     return undefined;

@@ -1,5 +1,6 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Expr } from '../parser/ast.js';
+import { containsError } from '../parser/walk.js';
 import { describeKind, didYouMean, type Scope, type Symbol } from './scope.js';
 
 /**
@@ -92,6 +93,7 @@ export class ConstantEvaluator {
       default:
         break;
     }
+    if (containsError(expr)) return undefined; // the parser already reported it
     this.diags.report('E0304', expr.span, 'expected a number: a literal, a dim or constant name, or arithmetic with + - * / %');
     return undefined;
   }
@@ -99,3 +101,4 @@ export class ConstantEvaluator {
   /** The scope names resolve in by default (the model scope). */
   scope: Scope | undefined;
 }
+

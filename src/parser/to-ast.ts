@@ -1,5 +1,5 @@
 import type { CstNode, IToken } from 'chevrotain';
-import type { Span } from '../diagnostics/source.js';
+import { joinSpans, type Span } from '../diagnostics/source.js';
 import type * as A from './ast.js';
 
 /**
@@ -13,6 +13,11 @@ function isToken(c: Child): c is IToken {
   return (c as IToken).image !== undefined;
 }
 
+/** A token from the source, not one the parser invented while recovering. */
+function isReal(t: IToken): boolean {
+  return !t.isInsertedInRecovery && t.startOffset >= 0;
+}
+
 function nodes(n: CstNode, label: string): CstNode[] {
   return (n.children[label] ?? []).filter((c): c is CstNode => !isToken(c));
 }
@@ -20,7 +25,7 @@ function node(n: CstNode, label: string): CstNode | undefined {
   return nodes(n, label)[0];
 }
 function tokens(n: CstNode, label: string): IToken[] {
-  return (n.children[label] ?? []).filter(isToken).filter((t) => !t.isInsertedInRecovery && !isNaN(t.startOffset));
+  return (n.children[label] ?? []).filter(isToken).filter(isReal);
 }
 function token(n: CstNode, label: string): IToken | undefined {
   return tokens(n, label)[0];
@@ -33,7 +38,7 @@ export function tokenSpan(t: IToken): Span {
 /** Span of a CST node; falls back to its real tokens when location tracking gave up during recovery. */
 function nodeSpan(n: CstNode): Span {
   const loc = n.location;
-  if (loc && !isNaN(loc.startOffset) && loc.endOffset !== undefined && !isNaN(loc.endOffset)) {
+  if (loc && loc.startOffset >= 0 && loc.endOffset !== undefined && loc.endOffset >= loc.startOffset) {
     return { start: loc.startOffset, end: loc.endOffset + 1 };
   }
   let start = Infinity;
@@ -49,7 +54,7 @@ function visitTokens(n: CstNode, f: (t: IToken) => void): void {
   for (const list of Object.values(n.children)) {
     for (const c of list) {
       if (isToken(c)) {
-        if (!c.isInsertedInRecovery && !isNaN(c.startOffset)) f(c);
+        if (isReal(c)) f(c);
       } else visitTokens(c, f);
     }
   }
@@ -183,7 +188,7 @@ function toExpr(n: CstNode): A.Expr {
       for (let i = 1; i < operands.length; i++) {
         const right = toExpr(operands[i]!);
         const op = (ops[i - 1]?.image ?? '+') as A.BinaryOp;
-        acc = { kind: 'Binary', op, left: acc, right, span: { start: acc.span.start, end: right.span.end } };
+        acc = { kind: 'Binary', op, left: acc, right, span: joinSpans(acc.span, right.span) };
       }
       return acc;
     }

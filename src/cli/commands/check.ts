@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { checkSource, type CheckResult } from '../checker/check.js';
-import { diagnostic, renderHuman, toJson, type DiagnosticJson } from '../diagnostics/diagnostic.js';
-import { SourceFile } from '../diagnostics/source.js';
+import { Command, Option } from 'commander';
+import { checkSource, type CheckResult } from '../../checker/check.js';
+import { diagnostic, renderHuman, toJson, type DiagnosticJson } from '../../diagnostics/diagnostic.js';
+import { SourceFile } from '../../diagnostics/source.js';
+import { collectOverride } from '../overrides.js';
 
 export interface CheckCommandOptions {
   format: 'human' | 'json';
@@ -48,4 +50,15 @@ export function runCheck(paths: string[], options: CheckCommandOptions): number 
 function summary(errors: number, warnings: number, files: number): string {
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   return `${plural(errors, 'error')}, ${plural(warnings, 'warning')} in ${plural(files, 'file')}`;
+}
+
+export function checkCommand(): Command {
+  return new Command('check')
+    .description('parse and check .moe files; report every error and warning with its position')
+    .argument('<files...>', '.moe files to check')
+    .addOption(new Option('--format <format>', 'diagnostic output: human (stderr) or json (stdout)').choices(['human', 'json']).default('human'))
+    .option('--set <NAME=VALUE>', 'override a dim or constant (repeatable), for example --set hidden=64', collectOverride, {})
+    .action((files: string[], opts: CheckCommandOptions) => {
+      process.exitCode = runCheck(files, opts);
+    });
 }

@@ -159,6 +159,10 @@ function callExpr(ctx: CheckContext, e: CallExpr, sub: (x: Expr) => LayerExpr | 
   if (sym!.kind === 'expert') {
     const expert = resolveExpert(ctx, sym!);
     if (!expert) return undefined;
+    if (expert.kind === 'null') {
+      ctx.diags.report('E0704', e.callee.span, `'${name}' is a null expert: called directly it adds nothing; remove the call`);
+      return undefined;
+    }
     if (expert.kind === 'ffn') {
       if (expert.input !== expert.output) {
         ctx.diags.report('E0706', e.callee.span, `expert '${name}' maps ${expert.input} to ${expert.output}, but a layer needs the stream width in and out`);

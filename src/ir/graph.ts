@@ -1,0 +1,63 @@
+import type { Op, OpAttrs } from './ops.js';
+import type { TensorType } from './types.js';
+
+/** One immutable IR node: an op, its operands, its attributes and its result type. */
+export interface Node<O extends Op = Op> {
+  readonly id: number;
+  readonly op: O;
+  readonly src: readonly Node[];
+  readonly attrs: Readonly<OpAttrs[O]>;
+  readonly type: TensorType;
+}
+
+export function isOp<O extends Op>(n: Node, op: O): n is Node<O> {
+  return n.op === op;
+}
+
+/** A weight the graph reads, with the shape and dtype a weights file must provide. */
+export interface ParamInfo {
+  name: string;
+  type: TensorType;
+  /** How init-weights fills it: a fan-in scaled normal, ones (norm gains) or zeros (biases). */
+  init: { kind: 'normal'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' };
+}
+
+/**
+ * A graph in topological order (`nodes`), with named inputs and one output. Graphs are
+ * values: passes build new graphs rather than editing nodes in place.
+ */
+export interface Graph {
+  name: string;
+  nodes: readonly Node[];
+  inputs: readonly Node<'input'>[];
+  output: Node;
+  params: readonly ParamInfo[];
+}
+
+/** Appends nodes in topological order with fresh ids. */
+export class GraphBuilder {
+  private readonly list: Node[] = [];
+  private readonly paramList: ParamInfo[] = [];
+  private readonly paramNodes = new Map<string, Node<'param'>>();
+
+  add<O extends Op>(op: O, src: readonly Node[], attrs: OpAttrs[O], type: TensorType): Node<O> {
+    const node: Node<O> = { id: this.list.length, op, src, attrs, type };
+    this.list.push(node);
+    return node;
+  }
+
+  /** A weight, declared once per name. */
+  param(name: string, type: TensorType, init: ParamInfo['init']): Node<'param'> {
+    const known = this.paramNodes.get(name);
+    if (known) return known;
+    const node = this.add('param', [], { name }, type);
+    this.paramNodes.set(name, node);
+    this.paramList.push({ name, type, init });
+    return node;
+  }
+
+  finish(name: string, output: Node): Graph {
+    const inputs = this.list.filter((n): n is Node<'input'> => n.op === 'input');
+    return { name, nodes: [...this.list], inputs, output, params: [...this.paramList] };
+  }
+}

@@ -1,3 +1,8 @@
 #!/usr/bin/env node
 // The `moec` command: runs the compiled CLI (build with `npm run build`).
-import '../dist/cli/main.js';
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  process.stderr.write(`moec: error: Node ${process.versions.node} is too old; moec needs Node 22 or later (scripts/with-env provides one)\n`);
+  process.exit(1);
+}
+await import('../dist/cli/main.js');

@@ -9,7 +9,7 @@ import type { Span } from '../diagnostics/source.js';
 
 export type ComputeDType = 'f32' | 'f16' | 'bf16';
 export type StorageDType = ComputeDType | 'int8' | 'int4';
-export type Activation = 'silu' | 'gelu' | 'relu';
+export type Activation = 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
 
 /** A feed-forward expert. Gated: act(x·W_gate) ⊙ (x·W_up) · W_down; plain: act(x·W_up) · W_down. */
 export interface FfnExpert {

@@ -53,7 +53,7 @@ export const CODES = {
   E0312: e('value out of range', 'The value is outside the range the parameter allows; the message gives the range.'),
   E0313: e('duplicate argument', 'The same parameter is given twice.'),
 
-  E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, relu, gelu, silu, identity and null.'),
+  E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, geglu_tanh, relu, gelu, gelu_tanh, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),
   E0404: e('expert width mismatch', 'Every expert of a block must take and return the block width (the model width; for `multihead(heads = h)` blocks, the width divided by h).'),
 

@@ -132,14 +132,16 @@ const ffnParams: Param[] = [
 ];
 
 export interface ExpertKindSignature extends Signature {
-  ffn?: { gated: boolean; act: 'silu' | 'gelu' | 'relu' };
+  ffn?: { gated: boolean; act: 'silu' | 'gelu' | 'gelu_tanh' | 'relu' };
 }
 
 export const EXPERT_KINDS = table<ExpertKindSignature>([
   { name: 'swiglu', ffn: { gated: true, act: 'silu' }, params: ffnParams, doc: 'Gated FFN: silu(x·Wg) ⊙ (x·Wu) · Wd.' },
   { name: 'geglu', ffn: { gated: true, act: 'gelu' }, params: ffnParams, doc: 'Gated FFN: gelu(x·Wg) ⊙ (x·Wu) · Wd.' },
+  { name: 'geglu_tanh', ffn: { gated: true, act: 'gelu_tanh' }, params: ffnParams, doc: 'Gated FFN with the tanh approximation of GELU.' },
   { name: 'relu', ffn: { gated: false, act: 'relu' }, params: ffnParams, doc: 'Plain FFN: relu(x·Wu) · Wd.' },
   { name: 'gelu', ffn: { gated: false, act: 'gelu' }, params: ffnParams, doc: 'Plain FFN: gelu(x·Wu) · Wd (exact erf GELU).' },
+  { name: 'gelu_tanh', ffn: { gated: false, act: 'gelu_tanh' }, params: ffnParams, doc: 'Plain FFN: gelu_tanh(x·Wu) · Wd, GELU by its tanh approximation.' },
   { name: 'silu', ffn: { gated: false, act: 'silu' }, params: ffnParams, doc: 'Plain FFN: silu(x·Wu) · Wd.' },
   { name: 'identity', params: [], doc: 'Returns its input.' },
   { name: 'null', params: [], doc: 'Returns zero and costs nothing.' },

@@ -1,33 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { checkSource, type CheckResult } from '../../checker/check.js';
-import { diagnostic, renderHuman, toJson, type DiagnosticJson } from '../../diagnostics/diagnostic.js';
-import { SourceFile } from '../../diagnostics/source.js';
+import { renderHuman, toJson, type DiagnosticJson } from '../../diagnostics/diagnostic.js';
+import { loadAndCheck } from '../load.js';
 import { collectOverride } from '../overrides.js';
 
 export interface CheckCommandOptions {
   format: 'human' | 'json';
   set: Record<string, number>;
-}
-
-export interface LoadedFile {
-  file: SourceFile;
-  result: CheckResult;
-}
-
-/** Read and check one path; an unreadable path becomes an E0001 diagnostic on an empty source. */
-export function loadAndCheck(path: string, overrides: Record<string, number>): LoadedFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const file = new SourceFile(path, '');
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    const d = diagnostic('E0001', { start: 0, end: 0 }, `cannot read '${path}': ${reason}`);
-    return { file, result: { parse: { ast: { kind: 'File', models: [], span: { start: 0, end: 0 } }, comments: [] }, models: [], diagnostics: [d] } };
-  }
-  const file = new SourceFile(path, text);
-  return { file, result: checkSource(file, { overrides }) };
 }
 
 /** `moec check FILE...`: diagnostics on stderr (human) or a JSON array on stdout. Returns the exit code. */

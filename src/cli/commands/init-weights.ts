@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { buildGraph } from '../../ir/from-model.js';
+import { initWeights } from '../../runtime/init-weights.js';
+import { writeSafetensors } from '../../runtime/safetensors.js';
+import { loadModel, writeFileAtomic, CliError } from '../load.js';
+import { modelOptions, type ModelOptions } from '../options.js';
+
+export function initWeightsCommand(): Command {
+  const cmd = new Command('init-weights')
+    .description('write deterministic, sensibly scaled random weights for a model (safetensors)')
+    .argument('<file>', 'the .moe file')
+    .requiredOption('--seed <N>', 'random seed (an integer)', parseSeed)
+    .requiredOption('-o, --output <W.safetensors>', 'weights file to write');
+  for (const o of modelOptions()) cmd.addOption(o);
+  return cmd.action((file: string, opts: ModelOptions & { seed: number; output: string }) => {
+    const graph = buildGraph(loadModel(file, opts.set, opts.model));
+    const weights = initWeights(graph, opts.seed);
+    writeFileAtomic(opts.output, writeSafetensors(weights, { model: graph.name, seed: String(opts.seed) }));
+  });
+}
+
+function parseSeed(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new CliError(`--seed must be an integer, not '${text}'`);
+  return n;
+}

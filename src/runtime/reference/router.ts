@@ -1,0 +1,236 @@
+import type { Stage } from '../../checker/model.js';
+import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
+import { matmul, sigmoid } from './math.js';
+
+/**
+ * The exact router semantics of docs/language.md, "Router stages", over a batch of rows.
+ * Token-choice stages act on each row alone; expert_choice and capacity act on the rows of
+ * one request (or the whole batch for `scope batch`). Values are rounded to f32 after each
+ * stage; selection ties go to the lower expert (or token) index.
+ */
+export interface RouteValue {
+  rows: number;
+  slots: number;
+  /** Expert ids per row in selection order, -1 for an empty slot. */
+  ids: Int32Array;
+  weights: Float32Array;
+}
+
+/** What a router reads besides its stages: the activations and its parameters. */
+export interface RouterInputs {
+  x: Float32Array;
+  width: number;
+  params: Float32Array[];
+  /** Token ids (hash routing), per row. */
+  ids?: Int32Array;
+  /** Request id per row, for coupling stages under `scope request`. */
+  requests?: Int32Array;
+}
+
+interface RowState {
+  s: Float64Array;
+  live: Uint8Array;
+  /** Selected entries in selection order; null before the selection stage. */
+  sel: number[] | null;
+  w: Float64Array;
+}
+
+const f = Math.fround;
+
+export function route(attrs: RouteAttrs, rows: number, inputs: RouterInputs): RouteValue {
+  const params = [...inputs.params];
+  let allowed: ((row: number, e: number) => boolean) | undefined;
+  let groupWeight: ((row: number, e: number) => number) | undefined;
+  if (attrs.groupRouter) {
+    const g = attrs.groupRouter;
+    const groups = runRouter(g, [], rows, inputs, params.splice(0, paramCount(g)));
+    const size = attrs.router.width / g.width;
+    allowed = (r, e) => groups[r]!.sel!.includes(Math.floor(e / size));
+    groupWeight = (r, e) => groups[r]!.w[Math.floor(e / size)]!;
+  }
+  const state = runRouter(attrs.router, attrs.nullEntries, rows, inputs, params, allowed);
+  const out: RouteValue = { rows, slots: attrs.slots, ids: new Int32Array(rows * attrs.slots).fill(-1), weights: new Float32Array(rows * attrs.slots) };
+  state.forEach((st, r) => {
+    st.sel!.slice(0, attrs.slots).forEach((e, i) => {
+      out.ids[r * attrs.slots + i] = e;
+      out.weights[r * attrs.slots + i] = groupWeight ? f(st.w[e]! * groupWeight(r, e)) : st.w[e]!;
+    });
+  });
+  return out;
+}
+
+export function paramCount(r: RouterSpec): number {
+  return (r.source.op === 'linear' ? 1 + (r.source.bias ? 1 : 0) : 0) + (r.selectBias ? 1 : 0);
+}
+
+function runRouter(spec: RouterSpec, nullEntries: readonly number[], rows: number, inputs: RouterInputs, params: Float32Array[], allowed?: (row: number, e: number) => boolean): RowState[] {
+  const E = spec.width;
+  const state: RowState[] = Array.from({ length: rows }, (_, r) => ({
+    s: new Float64Array(E),
+    live: Uint8Array.from({ length: E }, (_, e) => (allowed && !allowed(r, e) ? 0 : 1)),
+    sel: null,
+    w: new Float64Array(E),
+  }));
+  let p = 0;
+  const src = spec.source;
+  if (src.op === 'linear') {
+    const logits = matmul(inputs.x, rows, inputs.width, params[p++]!, E);
+    const bias = src.bias ? params[p++]! : undefined;
+    state.forEach((st, r) => {
+      for (let e = 0; e < E; e++) st.s[e] = f(logits[r * E + e]! + (bias ? bias[e]! : 0));
+    });
+  } else {
+    state.forEach((st, r) => {
+      const picked = src.op === 'fixed' ? src.experts : hashExperts(inputs.ids?.[r] ?? r, src.seed, src.k, E);
+      select(st, picked, nullEntries);
+      for (const e of picked) st.w[e] = 1;
+    });
+  }
+  const bias = spec.selectBias ? params[p++]! : undefined;
+  const key = (st: RowState, e: number) => (bias ? f(st.s[e]! + bias[e]!) : st.s[e]!);
+  const k = selectionsPerToken(spec);
+  for (const stage of spec.stages) applyStage(stage, state, key, nullEntries, inputs.requests, E, k);
+  return state;
+}
+
+function select(st: RowState, picked: readonly number[], nullEntries: readonly number[]): void {
+  // Null experts take part in selection, then leave: weighting sees only real experts.
+  st.sel = picked.filter((e) => !nullEntries.includes(e));
+  for (const e of st.sel) st.w[e] = st.s[e]!;
+}
+
+function liveEntries(st: RowState): number[] {
+  const list: number[] = [];
+  for (let e = 0; e < st.live.length; e++) if (st.live[e]) list.push(e);
+  return list;
+}
+
+/** Live entries ordered by key, descending; ties to the lower index. */
+function ranked(st: RowState, key: (st: RowState, e: number) => number): number[] {
+  return liveEntries(st).sort((a, b) => key(st, b) - key(st, a) || a - b);
+}
+
+/** k of the selection, for capacity: experts each token asks for. */
+function selectionsPerToken(spec: RouterSpec): number {
+  if (spec.source.op === 'hash') return spec.source.k;
+  if (spec.source.op === 'fixed') return spec.source.experts.length;
+  for (const s of spec.stages) if (s.op === 'topk') return s.k;
+  for (const s of spec.stages) if (s.op === 'top_p') return s.max;
+  return 1;
+}
+
+function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
+  switch (stage.op) {
+    case 'softmax':
+      for (const st of state) {
+        const entries = st.sel ?? liveEntries(st);
+        const values = st.sel ? st.w : st.s;
+        let max = -Infinity;
+        for (const e of entries) max = Math.max(max, values[e]!);
+        let sum = 0;
+        for (const e of entries) sum += Math.exp(values[e]! - max);
+        for (const e of entries) values[e] = f(Math.exp(values[e]! - max) / sum);
+      }
+      return;
+    case 'sigmoid':
+      for (const st of state) for (let e = 0; e < E; e++) st.s[e] = f(sigmoid(st.s[e]!));
+      return;
+    case 'select_bias':
+      return; // the bias is applied through `key` at selection
+    case 'group_limit': {
+      const size = E / stage.groups;
+      for (const st of state) {
+        const scores = Array.from({ length: stage.groups }, (_, g) => {
+          const keys: number[] = [];
+          for (let e = g * size; e < (g + 1) * size; e++) if (st.live[e]) keys.push(key(st, e));
+          keys.sort((a, b) => b - a);
+          if (!keys.length) return -Infinity;
+          return stage.score === 'max' ? keys[0]! : f(keys[0]! + (keys[1] ?? 0));
+        });
+        const order = scores.map((_, g) => g).sort((a, b) => scores[b]! - scores[a]! || a - b);
+        const kept = new Set(order.slice(0, stage.keep));
+        for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / size))) st.live[e] = 0;
+      }
+      return;
+    }
+    case 'topk':
+      for (const st of state) select(st, ranked(st, key).slice(0, stage.k), nullEntries);
+      return;
+    case 'top_p':
+      for (const st of state) {
+        const order = ranked(st, key);
+        let sum = 0;
+        let n = 0;
+        while (n < order.length && n < stage.max && (n === 0 || sum < stage.p)) sum += st.s[order[n++]!]!;
+        select(st, order.slice(0, n), nullEntries);
+      }
+      return;
+    case 'expert_choice':
+      for (const rowsOfRequest of requestGroups(state.length, requests)) {
+        const capacity = Math.min(rowsOfRequest.length, Math.ceil((stage.capacity * rowsOfRequest.length) / E));
+        const chosen = new Map<number, number[]>(rowsOfRequest.map((r) => [r, []]));
+        for (let e = 0; e < E; e++) {
+          const candidates = rowsOfRequest.filter((r) => state[r]!.live[e]);
+          candidates.sort((a, b) => key(state[b]!, e) - key(state[a]!, e) || a - b);
+          for (const r of candidates.slice(0, capacity)) chosen.get(r)!.push(e);
+        }
+        for (const r of rowsOfRequest) select(state[r]!, chosen.get(r)!, nullEntries);
+      }
+      return;
+    case 'normalize':
+      for (const st of state) {
+        let sum = 0;
+        for (const e of st.sel!) sum += st.w[e]!;
+        if (sum !== 0) for (const e of st.sel!) st.w[e] = f(st.w[e]! / sum);
+      }
+      return;
+    case 'scale':
+      for (const st of state) for (const e of st.sel!) st.w[e] = f(st.w[e]! * stage.factor);
+      return;
+    case 'capacity':
+      for (const rowsOfRequest of requestGroups(state.length, requests)) dropOverCapacity(stage, rowsOfRequest.map((r) => state[r]!), E, k);
+      return;
+  }
+}
+
+/** Switch-style capacity over the rows of one request (or batch). */
+function dropOverCapacity(stage: Extract<Stage, { op: 'capacity' }>, rows: RowState[], E: number, k: number): void {
+  const capacity = Math.ceil((stage.factor * rows.length * k) / E);
+  const assignments = rows.flatMap((st, r) => st.sel!.map((e, slot) => ({ r, slot, e, w: st.w[e]! })));
+  if (stage.drop === 'score') assignments.sort((a, b) => b.w - a.w || a.r - b.r || a.slot - b.slot);
+  const load = new Int32Array(E);
+  const kept = rows.map(() => new Set<number>());
+  for (const a of assignments) {
+    if (load[a.e]! < capacity) {
+      load[a.e]!++;
+      kept[a.r]!.add(a.e);
+    }
+  }
+  rows.forEach((st, r) => (st.sel = st.sel!.filter((e) => kept[r]!.has(e))));
+}
+
+/** Row indices grouped by request id (all rows form one group without request ids). */
+function requestGroups(rows: number, requests: Int32Array | undefined): number[][] {
+  if (!requests) return [Array.from({ length: rows }, (_, r) => r)];
+  const groups = new Map<number, number[]>();
+  for (let r = 0; r < rows; r++) {
+    const id = requests[r]!;
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id)!.push(r);
+  }
+  return [...groups.values()];
+}
+
+/** fmix32 of a token id, seed and probe index; docs/language.md, hash. */
+export function hashExperts(id: number, seed: number, k: number, E: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; out.length < k; j++) {
+    let h = (Math.imul(id, 0x9e3779b1) + Math.imul(seed, 0x85ebca77) + Math.imul(j, 0xc2b2ae3d)) | 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) >>> 0;
+    const e = h % E;
+    if (!out.includes(e)) out.push(e);
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/runtime/safetensors.js';
+import { examplesDir, root } from './helpers.js';
+import { compileText, randomInput, run } from './support/model.js';
+
+function moec(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: root });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'moec-run-'));
+const model = join(examplesDir, 'mixtral-8x7b.moe');
+const small = ['--set', 'hidden=16', '--set', 'ffn=24'];
+const weights = join(dir, 'w.safetensors');
+const input = join(dir, 'x.safetensors');
+
+function writeTensors(path: string, tensors: Record<string, TensorToWrite>): void {
+  writeFileSync(path, writeSafetensors(new Map(Object.entries(tensors))));
+}
+
+beforeAll(() => {
+  expect(moec('init-weights', model, ...small, '--seed', '7', '-o', weights).code).toBe(0);
+  writeTensors(input, { x: { tensor: randomInput(3, 16, 1), as: 'F32' } });
+});
+
+describe('moec init-weights, inspect, run', () => {
+  it('init-weights is deterministic and matches the manifest', () => {
+    const again = join(dir, 'w2.safetensors');
+    expect(moec('init-weights', model, ...small, '--seed', '7', '-o', again).code).toBe(0);
+    expect(readFileSync(again).equals(readFileSync(weights))).toBe(true);
+    const manifest = JSON.parse(moec('inspect', model, ...small, '--json').stdout) as { weights: { name: string; shape: number[]; dtype: string }[]; dims: Record<string, number> };
+    expect(manifest.dims).toEqual({ hidden: 16, ffn: 24, experts: 8 });
+    const file = readSafetensors(readFileSync(weights));
+    expect([...file.keys()].sort()).toEqual(manifest.weights.map((w) => w.name).sort());
+    for (const w of manifest.weights) expect(file.get(w.name)!.tensor.shape).toEqual(w.shape);
+    expect(manifest.weights.find((w) => w.name === 'layers.0.moe.experts.mlp.w_gate')).toEqual({ name: 'layers.0.moe.experts.mlp.w_gate', shape: [8, 16, 24], dtype: 'bf16' });
+  });
+
+  it('run writes y equal to the in-process reference', () => {
+    const out = join(dir, 'y.safetensors');
+    const r = moec('run', model, ...small, '--weights', weights, '--input', input, '-o', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const y = readSafetensors(readFileSync(out)).get('y')!;
+    expect(y.tensor.shape).toEqual([3, 16]);
+    const { graph } = compileText(readFileSync(model, 'utf8'), { hidden: 16, ffn: 24 });
+    const w = new Map([...readSafetensors(readFileSync(weights))].map(([n, t]) => [n, t.tensor]));
+    const x = readSafetensors(readFileSync(input)).get('x')!.tensor;
+    expect(y.tensor.data).toEqual(run(graph, w, { x }));
+  });
+
+  const failures: [string, () => string[], RegExp][] = [
+    ['a missing weight', () => ['--weights', rewrite((t) => t.delete('layers.0.moe.gate.weight'))], /missing tensor 'layers\.0\.moe\.gate\.weight' \(bf16\[16, 8\]\)/],
+    ['an extra weight', () => ['--weights', rewrite((t) => t.set('layers.99.x', { tensor: randomInput(1, 1, 1), as: 'F32' }))], /unexpected tensor 'layers\.99\.x'/],
+    ['a misshapen weight', () => ['--weights', rewrite((t) => t.set('layers.0.moe.gate.weight', { tensor: randomInput(16, 4, 1), as: 'BF16' }))], /'layers\.0\.moe\.gate\.weight' has shape \[16, 4\], expected \[16, 8\]/],
+    ['a weight of the wrong dtype', () => ['--weights', rewrite((t) => t.set('layers.0.moe.gate.weight', { tensor: randomInput(16, 8, 1), as: 'F32' }))], /'layers\.0\.moe\.gate\.weight' is F32, expected BF16/],
+    ['a truncated weights file', () => ['--weights', truncated()], /truncated/],
+    ['a file that is not safetensors', () => ['--weights', garbage()], /not a safetensors file|corrupt/],
+    ['an input of the wrong width', () => ['--input', inputOf(randomInput(3, 12, 1))], /'x' has shape \[3, 12\], expected \[tokens, 16\]/],
+    ['an input without x', () => ['--input', inputOf(undefined)], /missing tensor 'x'/],
+    ['a missing weights file', () => ['--weights', join(dir, 'nope.safetensors')], /cannot read weights file .*no such file/],
+  ];
+
+  it.each(failures)('rejects %s with a clear error and writes no output', (_name, args, message) => {
+    const out = join(dir, `y-${Math.random().toString(36).slice(2)}.safetensors`);
+    const base = ['run', model, ...small, '--weights', weights, '--input', input, '-o', out];
+    const a = args();
+    const r = moec(...base.map((v, i) => (base[i - 1] === a[0] ? a[1]! : v)));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^moec: error: /);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+let n = 0;
+function rewrite(edit: (t: Map<string, TensorToWrite>) => void): string {
+  const t = new Map([...readSafetensors(readFileSync(weights))].map(([name, s]) => [name, { tensor: s.tensor, as: s.stored }]));
+  edit(t);
+  const path = join(dir, `edited-${n++}.safetensors`);
+  writeFileSync(path, writeSafetensors(t));
+  return path;
+}
+function truncated(): string {
+  const path = join(dir, `truncated-${n++}.safetensors`);
+  writeFileSync(path, readFileSync(weights).subarray(0, 2000));
+  return path;
+}
+function garbage(): string {
+  const path = join(dir, `garbage-${n++}.safetensors`);
+  writeFileSync(path, Buffer.from('this is not a safetensors file at all'));
+  return path;
+}
+function inputOf(x: ReturnType<typeof randomInput> | undefined): string {
+  const path = join(dir, `input-${n++}.safetensors`);
+  writeTensors(path, x ? { x: { tensor: x, as: 'F32' } } : { y: { tensor: randomInput(1, 1, 1), as: 'F32' } });
+  return path;
+}

@@ -1,0 +1,83 @@
+import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { diagnostic, renderHuman } from '../../diagnostics/diagnostic.js';
+import { SourceFile } from '../../diagnostics/source.js';
+import { formatSource } from '../../format/format.js';
+
+export interface FmtCommandOptions {
+  check: boolean;
+}
+
+/**
+ * `moec fmt FILE...`: rewrites each file in the canonical layout; `-` formats standard input
+ * to standard output. With `--check` nothing is written and the exit code is 1 when a file
+ * would change. A file with syntax errors is reported like `moec check` and left untouched.
+ */
+export function runFmt(paths: string[], options: FmtCommandOptions): number {
+  let status = 0;
+  for (const path of paths) {
+    const stdin = path === '-';
+    const text = stdin ? readFileSync(0, 'utf8') : readSource(path);
+    if (text === undefined) {
+      status = 1;
+      continue;
+    }
+    const result = formatSource(text, stdin ? '<stdin>' : path);
+    if (!result.ok) {
+      const color = process.stderr.isTTY === true && !process.env['NO_COLOR'];
+      for (const d of result.diagnostics) process.stderr.write(`${renderHuman(result.file, d, color)}\n`);
+      process.stderr.write(`moec fmt: ${result.file.path} has syntax errors; not formatted\n`);
+      status = 1;
+    } else if (options.check) {
+      if (result.changed) {
+        process.stderr.write(`moec fmt: ${stdin ? '<stdin>' : path} is not formatted\n`);
+        status = 1;
+      }
+    } else if (stdin) {
+      process.stdout.write(result.text);
+    } else if (result.changed) {
+      writeAtomically(path, result.text);
+    }
+  }
+  return status;
+}
+
+function readSource(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    const d = diagnostic('E0001', { start: 0, end: 0 }, `cannot read '${path}': ${reason}`);
+    process.stderr.write(`${renderHuman(new SourceFile(path, ''), d)}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * Writes a temporary file beside the target and renames it over the target, so a reader (or
+ * a crash) sees the old file or the new one, never half of one. A symbolic link keeps
+ * pointing at its file: the file it names is replaced, with its permissions.
+ */
+function writeAtomically(path: string, text: string): void {
+  const target = realpathSync(path);
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.fmt-tmp`);
+  try {
+    writeFileSync(temp, text, { flag: 'wx' });
+    chmodSync(temp, statSync(target).mode & 0o7777);
+    renameSync(temp, target);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+export function fmtCommand(): Command {
+  return new Command('fmt')
+    .description('rewrite .moe files in the canonical layout (comments kept); `-` formats stdin to stdout')
+    .argument('<files...>', '.moe files to format, or - for standard input')
+    .option('--check', 'change nothing; exit 1 if a file is not formatted', false)
+    .action((files: string[], opts: FmtCommandOptions) => {
+      process.exitCode = runFmt(files, opts);
+    });
+}

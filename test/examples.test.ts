@@ -91,7 +91,7 @@ describe('resolved model facts', () => {
 
   it('edge model: offload policy in bytes', () => {
     const o = model('edge-deepseek-v2-lite.moe').offload!;
-    expect(o.budgetBytes).toBe(4 * 2 ** 30);
+    expect(o.budgetBytes).toBe(12 * 2 ** 30);
     expect(o.resident).toEqual(['common', 'dense']);
     expect(o.onMiss).toEqual({ kind: 'degrade', dtype: 'int4' });
   });

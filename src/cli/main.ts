@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UserError } from '../diagnostics/user-error.js';
 import { checkCommand } from './commands/check.js';
+import { compileCommand } from './commands/compile.js';
 import { fmtCommand } from './commands/fmt.js';
 import { initWeightsCommand } from './commands/init-weights.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -13,6 +14,7 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError()
   .addCommand(checkCommand())
+  .addCommand(compileCommand())
   .addCommand(fmtCommand())
   .addCommand(inspectCommand())
   .addCommand(initWeightsCommand())

@@ -174,7 +174,7 @@ class ModelBuilder {
     if (!out) return routed;
     if (block.shared.gate === 'sigmoid') {
       const gw = this.g.param(`${site}.shared_gate.weight`, this.t([block.width, 1]), { kind: 'normal', fanIn: block.width });
-      const gate = this.g.add('sigmoid', [this.g.add('matmul', [x, gw], {}, this.t([TOKENS, 1]))], {}, this.t([TOKENS, 1]));
+      const gate = this.g.add('act', [this.g.add('matmul', [x, gw], {})], { fn: 'sigmoid' });
       out = this.g.add('mul', [out, gate], {}, x.type);
     }
     return this.g.add('add', [routed, out], {}, x.type);

@@ -1,3 +1,4 @@
+import { inferType } from './infer.js';
 import type { Op, OpAttrs } from './ops.js';
 import type { TensorType } from './types.js';
 
@@ -40,7 +41,10 @@ export class GraphBuilder {
   private readonly paramList: ParamInfo[] = [];
   private readonly paramNodes = new Map<string, Node<'param'>>();
 
-  add<O extends Op>(op: O, src: readonly Node[], attrs: OpAttrs[O], type: TensorType): Node<O> {
+  /** Append a node; its type is inferred (ops that cannot infer, like reshape, take `declared`). */
+  add<O extends Op>(op: O, src: readonly Node[], attrs: OpAttrs[O], declared?: TensorType): Node<O> {
+    const type = inferType(op, src.map((s) => s.type), attrs, declared);
+    if (typeof type === 'string') throw new Error(`internal: building ${op}: ${type}`);
     const node: Node<O> = { id: this.list.length, op, src, attrs, type };
     this.list.push(node);
     return node;

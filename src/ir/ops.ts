@@ -37,14 +37,20 @@ export interface ExpertGroup {
   first: number;
 }
 
+export type UnaryFn = 'sigmoid' | 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
+
+type None = Record<string, never>;
+
 export interface OpAttrs {
   input: { name: string };
   param: { name: string };
-  add: Record<string, never>;
-  mul: Record<string, never>;
-  matmul: Record<string, never>;
-  sigmoid: Record<string, never>;
-  reshape: Record<string, never>;
+  /** Elementwise; a rank-1 second operand broadcasts over rows. */
+  add: None;
+  mul: None;
+  matmul: None;
+  /** An elementwise function. */
+  act: { fn: UnaryFn };
+  reshape: None;
   rmsnorm: { eps: number };
   layernorm: { eps: number };
   /** A dense FFN; src = [x, ...weights in expertWeights order]; `index` picks one of stacked experts. */
@@ -53,21 +59,55 @@ export interface OpAttrs {
   route: RouteAttrs;
   /** y = Σ w·expert(x) over a route; src = [x, route, ...weights of each group]. */
   moe: { groups: ExpertGroup[] };
+
+  // Router primitives (lower-routers). Rows R, router width E, k selection slots.
+  /** Softmax over the last axis; with a second operand (ids), only over slots whose id is not -1. */
+  softmax: None;
+  /** key [R, E] -> key with -inf outside the `keep` best of `groups` contiguous groups. */
+  group_limit: { groups: number; keep: number; score: 'max' | 'top2' };
+  /** key [R, E] -> ids i32[R, k]: the k largest, descending, ties to the lower index. */
+  topk: { k: number };
+  /** ids -> ids with the listed entries replaced by -1 (null experts leave the selection). */
+  drop: { entries: number[] };
+  /** values [R, E], ids [R, k] -> [R, k] (0 where the id is -1). */
+  gather: None;
+  /** w [R, k] / its row sum (rows summing to 0 unchanged). */
+  normalize: None;
+  scale: { factor: number };
+  /** ids, weights -> route. */
+  pack_route: None;
+  /** route -> its ids i32[R, k] / its weights [R, k]. */
+  route_ids: None;
+  route_weights: None;
+
+  // Batched rerouting primitives (reroute). Padded rows P: every expert's run rounded up to `block`.
+  /** ids [R, k] -> i32[E]: tokens per expert. */
+  count: { experts: number };
+  /** counts [E] -> i32[E + 1]: start of each expert's padded run. */
+  offsets: { block: number };
+  /** ids, offsets -> i32[P]: the row each padded slot reads (-1: padding); rows ascending within an expert. */
+  permute: { block: number };
+  /** ids, offsets -> i32[R, k]: where each (row, slot) landed in the permutation. */
+  inverse: None;
+  /** x [R, d], perm [P] -> [P, d] (zero rows for padding). */
+  gather_rows: None;
+  /** xs [P, a], offsets, W [count, a, b] -> [P, b]: experts first..first+count-1, zero elsewhere. */
+  grouped_matmul: { first: number; count: number };
+  /** xs [P, d], offsets -> the rows of experts first..first+count-1 (identity experts), zero elsewhere. */
+  grouped_copy: { first: number; count: number };
+  /** ys [P, d], ids, inverse, weights -> [R, d]: Σ w · ys[inverse], in increasing expert order. */
+  combine: None;
+
+  /** A fused kernel: `body` runs as one unit; body operand i < src.length is src[i]. */
+  kernel: { name: string; body: KernelNode[] };
+}
+
+/** A node inside a kernel body: operands index kernel inputs then earlier body nodes. */
+export interface KernelNode {
+  op: Exclude<Op, 'kernel' | 'input' | 'param'>;
+  src: number[];
+  attrs: unknown;
+  type: import('./types.js').TensorType;
 }
 
 export type Op = keyof OpAttrs;
-
-export const OP_SUMMARY: Record<Op, string> = {
-  input: 'a graph input',
-  param: 'a named weight tensor',
-  add: 'elementwise sum',
-  mul: 'elementwise product, broadcasting a trailing dim of 1',
-  matmul: '[..., a] x [a, b] -> [..., b]',
-  sigmoid: 'elementwise logistic function',
-  reshape: 'same data, new shape',
-  rmsnorm: 'x / sqrt(mean(x^2) + eps) * g',
-  layernorm: '(x - mean) / sqrt(var + eps) * g + b',
-  ffn: 'a dense feed-forward expert',
-  route: 'a router pipeline: per-token expert ids and weights',
-  moe: 'apply the routed experts and combine with the routing weights',
-};

@@ -23,6 +23,7 @@ export function printGraph(g: Graph): string {
 }
 
 export function printNode(n: Node): string {
+  if (n.op === 'kernel') return printKernel(n);
   const attrs = printAttrs(n);
   if (n.op === 'param' || n.op === 'input') return `%${n.id} = ${n.op} ${JSON.stringify((n.attrs as OpAttrs['param']).name)} : ${formatType(n.type)}`;
   const operands = n.src.map((s) => `%${s.id}`).join(', ');
@@ -63,6 +64,19 @@ function printAttrs(n: Node): string {
     case 'moe':
       return `groups = [${(n.attrs as OpAttrs['moe']).groups.map((g) => `${g.expert.name} x ${g.count} @ ${g.first}`).join(', ')}]`;
     default:
-      return '';
+      return Object.entries(a)
+        .map(([k, v]) => `${k} = ${Array.isArray(v) ? `[${v.join(', ')}]` : String(v)}`)
+        .join(', ');
   }
+}
+
+/** A fused kernel with its body indented; body values are %k0.. after the kernel's inputs %i0... */
+function printKernel(n: Node): string {
+  const { name, body } = n.attrs as OpAttrs['kernel'];
+  const ref = (i: number) => (i < n.src.length ? `%${n.src[i]!.id}` : `%k${i - n.src.length}`);
+  const lines = body.map((m, i) => {
+    const attrs = printAttrs({ ...m, id: -1, src: [] } as unknown as Node);
+    return `    %k${i} = ${m.op}(${m.src.map(ref).join(', ')})${attrs ? ` {${attrs}}` : ''} : ${formatType(m.type)}`;
+  });
+  return [`%${n.id} = kernel ${name}(${n.src.map((s) => `%${s.id}`).join(', ')}) : ${formatType(n.type)} {`, ...lines, '  }'].join('\n');
 }

@@ -22,18 +22,31 @@ export function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** A dim as `a·T + b`; every symbolic dim in the IR is affine in the token count. */
+export interface Affine {
+  a: number;
+  b: number;
+}
+
+export function affine(d: Dim): Affine {
+  if (typeof d === 'number') return { a: 0, b: d };
+  const m = /^T(?:\*(\d+))?(?:\+(\d+))?$/.exec(d);
+  if (!m) throw new Error(`internal: malformed dim ${d}`);
+  return { a: m[1] ? Number(m[1]) : 1, b: m[2] ? Number(m[2]) : 0 };
+}
+
+export function dimOf({ a, b }: Affine): Dim {
+  if (a === 0) return b;
+  return `T${a === 1 ? '' : `*${a}`}${b ? `+${b}` : ''}`;
+}
+
 /** The value of a dim once the token count is known. */
 export function evalDim(d: Dim, tokens: number): number {
-  if (typeof d === 'number') return d;
-  if (d === TOKENS) return tokens;
-  const m = /^T\*(\d+)$/.exec(d);
-  if (m) return tokens * Number(m[1]);
-  throw new Error(`internal: cannot evaluate dim ${d}`);
+  const { a, b } = affine(d);
+  return a * tokens + b;
 }
 
 export function mulTokens(d: Dim, factor: number): Dim {
-  if (factor === 1) return d;
-  if (d === TOKENS) return `T*${factor}`;
-  if (typeof d === 'number') return d * factor;
-  throw new Error(`internal: cannot scale dim ${d}`);
+  const { a, b } = affine(d);
+  return dimOf({ a: a * factor, b: b * factor });
 }

@@ -13,6 +13,14 @@ export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** One expert's matrix out of a stacked [count, ...] weight (the whole tensor without an index). */
+export function stackedSlice(w: Tensor, index: number | undefined): Float32Array {
+  const d = w.data as Float32Array;
+  if (index === undefined) return d;
+  const per = size(w.shape.slice(1));
+  return d.subarray(index * per, (index + 1) * per);
+}
+
 const scratch = new DataView(new ArrayBuffer(4));
 
 /** IEEE half to f32 (exact). */

@@ -1,6 +1,7 @@
 import type { Stage } from '../../checker/model.js';
 import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
 import { matmul, sigmoid } from './math.js';
+import { keptGroups, normalizeOver, rankDesc, softmaxOver } from './selection.js';
 
 /**
  * The exact router semantics of docs/language.md, "Router stages", over a batch of rows.
@@ -107,7 +108,7 @@ function liveEntries(st: RowState): number[] {
 
 /** Live entries ordered by key, descending; ties to the lower index. */
 function ranked(st: RowState, key: (st: RowState, e: number) => number): number[] {
-  return liveEntries(st).sort((a, b) => key(st, b) - key(st, a) || a - b);
+  return rankDesc(liveEntries(st), (e) => key(st, e));
 }
 
 /** k of the selection, for capacity: experts each token asks for. */
@@ -122,15 +123,7 @@ function selectionsPerToken(spec: RouterSpec): number {
 function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
   switch (stage.op) {
     case 'softmax':
-      for (const st of state) {
-        const entries = st.sel ?? liveEntries(st);
-        const values = st.sel ? st.w : st.s;
-        let max = -Infinity;
-        for (const e of entries) max = Math.max(max, values[e]!);
-        let sum = 0;
-        for (const e of entries) sum += Math.exp(values[e]! - max);
-        for (const e of entries) values[e] = f(Math.exp(values[e]! - max) / sum);
-      }
+      for (const st of state) softmaxOver(st.sel ? st.w : st.s, st.sel ?? liveEntries(st));
       return;
     case 'sigmoid':
       for (const st of state) for (let e = 0; e < E; e++) st.s[e] = f(sigmoid(st.s[e]!));
@@ -140,15 +133,7 @@ function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: numb
     case 'group_limit': {
       const size = E / stage.groups;
       for (const st of state) {
-        const scores = Array.from({ length: stage.groups }, (_, g) => {
-          const keys: number[] = [];
-          for (let e = g * size; e < (g + 1) * size; e++) if (st.live[e]) keys.push(key(st, e));
-          keys.sort((a, b) => b - a);
-          if (!keys.length) return -Infinity;
-          return stage.score === 'max' ? keys[0]! : f(keys[0]! + (keys[1] ?? 0));
-        });
-        const order = scores.map((_, g) => g).sort((a, b) => scores[b]! - scores[a]! || a - b);
-        const kept = new Set(order.slice(0, stage.keep));
+        const kept = keptGroups(stage.groups, size, stage.keep, stage.score, (e) => key(st, e), (e) => st.live[e] === 1);
         for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / size))) st.live[e] = 0;
       }
       return;
@@ -178,11 +163,7 @@ function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: numb
       }
       return;
     case 'normalize':
-      for (const st of state) {
-        let sum = 0;
-        for (const e of st.sel!) sum += st.w[e]!;
-        if (sum !== 0) for (const e of st.sel!) st.w[e] = f(st.w[e]! / sum);
-      }
+      for (const st of state) normalizeOver(st.w, st.sel!);
       return;
     case 'scale':
       for (const st of state) for (const e of st.sel!) st.w[e] = f(st.w[e]! * stage.factor);

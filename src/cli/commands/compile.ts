@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { formatBytes } from '../../checker/check.js';
+import { printDot } from '../../ir/dot.js';
+import { buildGraph } from '../../ir/from-model.js';
+import { printGraph } from '../../ir/print.js';
+import { PASSES, runPipeline } from '../../passes/pipeline.js';
+import { planMemory } from '../../passes/plan-memory.js';
+import { planOffload, type OffloadPlan } from '../../passes/plan-offload.js';
+import { CliError, loadModel, writeFileAtomic } from '../load.js';
+import { modelOptions, type ModelOptions } from '../options.js';
+
+/** Token counts the memory plan is reported at. */
+const PLAN_TOKENS = [1, 64, 4096];
+
+interface CompileOptions extends ModelOptions {
+  output: string;
+  emit: 'ir' | 'dot';
+  printAfter: string[];
+  opt: boolean;
+}
+
+export function compileCommand(): Command {
+  const names = PASSES.map((p) => p.name);
+  const cmd = new Command('compile')
+    .description(`check, build the IR and run the passes (${names.join(', ')}); write the optimised IR and the plans`)
+    .argument('<file>', 'the .moe file')
+    .requiredOption('-o, --output <DIR>', 'output directory (created if missing)')
+    .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
+    .addOption(new Option('--print-after <PASS>', 'print the IR after a pass to stdout (repeatable)').choices(names).argParser((v: string, acc: string[]) => [...acc, v]).default([]))
+    .option('--no-opt', 'skip the passes: emit the MoE-level IR as built');
+  for (const o of modelOptions()) cmd.addOption(o);
+  return cmd.action((file: string, opts: CompileOptions) => {
+    const model = loadModel(file, opts.set, opts.model);
+    const built = buildGraph(model);
+    const graph = opts.opt
+      ? runPipeline(built, { after: (pass, g) => opts.printAfter.includes(pass.name) && process.stdout.write(`// after ${pass.name}\n${printGraph(g)}`) })
+      : built;
+    const memory = PLAN_TOKENS.map((t) => planMemory(graph, t));
+    const offload = planOffload(model, built); // expert groups are visible at the MoE level
+    if (offload && !offload.fits) {
+      const fallback = offload.fallbackBytes ? ` and ${formatBytes(offload.fallbackBytes)} of fallback copies` : '';
+      throw new CliError(`${file}: the offload plan does not fit: ${formatBytes(offload.residentBytes)} of resident weights${fallback} exceed the ${formatBytes(offload.budgetBytes)} budget`);
+    }
+    try {
+      mkdirSync(opts.output, { recursive: true });
+    } catch (err) {
+      throw new CliError(`cannot create output directory '${opts.output}': ${(err as Error).message}`);
+    }
+    const target = join(opts.output, `${model.name}.${opts.emit}`);
+    writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
+    writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
+    process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, memory, offload)}\nwrote ${target}\n`);
+  });
+}
+
+function summary(name: string, layers: number, nodes: number, memory: ReturnType<typeof planMemory>[], offload: OffloadPlan | undefined): string {
+  const lines = [
+    `compiled ${name}: ${layers} layers, ${nodes} IR nodes after ${PASSES.length} passes`,
+    `activation memory: ${memory.map((m) => `${formatBytes(m.peakBytes)} at ${m.tokens} tokens (${formatBytes(m.naiveBytes)} without reuse)`).join('; ')}`,
+  ];
+  if (offload) {
+    lines.push(
+      `offload: budget ${formatBytes(offload.budgetBytes)}; resident ${formatBytes(offload.residentBytes)}${offload.fallbackBytes ? `, fallback copies ${formatBytes(offload.fallbackBytes)}` : ''}; ` +
+        `cache ${offload.cacheSlots} of ${offload.cachedExperts} experts (${offload.cacheSlotsPerLayer} per MoE layer, ${formatBytes(offload.expertBytes)} each, ${offload.cache})` +
+        `${offload.prefetch.length ? `; prefetch next layer, top ${offload.prefetch[0]!.top}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,130 @@
+import type { Op, OpAttrs } from './ops.js';
+import { affine, dimOf, formatType, sameShape, type Dim, type TensorType } from './types.js';
+import { expertWeights } from './weights.js';
+
+/**
+ * Shape and dtype inference: the type of an op's result from its operands' types and its
+ * attributes, or a message saying why the operands do not fit. Builders and passes get
+ * types from here; the verifier re-infers every node and compares.
+ */
+export type Inferred = TensorType | string;
+
+const last = (s: readonly Dim[]) => s[s.length - 1];
+
+/** Elements for any token count: equal affine sizes are checked at two token counts. */
+function sameSize(a: readonly Dim[], b: readonly Dim[]): boolean {
+  const size = (s: readonly Dim[], t: number) => s.reduce<number>((p, d) => p * (affine(d).a * t + affine(d).b), 1);
+  return [1, 7].every((t) => size(a, t) === size(b, t));
+}
+
+/** Padded rows of a permutation: every expert's run rounded up to the block. */
+export function paddedRows(rows: Dim, slots: number, experts: number, block: number): Dim {
+  const r = affine(rows);
+  return dimOf({ a: r.a * slots, b: r.b * slots + experts * (block - 1) });
+}
+
+export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs: OpAttrs[O], declared?: TensorType): Inferred {
+  const a = src[0];
+  const need = (k: number) => (src.length === k ? undefined : `expects ${k} operands, has ${src.length}`);
+  const i32 = (shape: Dim[]): TensorType => ({ dtype: 'i32', shape });
+  switch (op) {
+    case 'input':
+    case 'param':
+    case 'reshape':
+      // Declared by the builder; reshape keeps the element count.
+      if (op === 'reshape' && (!a || !declared || !sameSize(a.shape, declared.shape))) return `cannot reshape ${a ? formatType(a) : '?'} to ${declared ? formatType(declared) : '?'}`;
+      return declared ?? 'needs a declared type';
+    case 'add':
+    case 'mul': {
+      const bad = need(2);
+      if (bad) return bad;
+      const b = src[1]!;
+      const fits = sameShape(a!.shape, b.shape) || (b.shape.length === 1 && b.shape[0] === last(a!.shape)) || (op === 'mul' && last(b.shape) === 1 && sameShape(b.shape.slice(0, -1), a!.shape.slice(0, -1)));
+      return fits ? a! : `operands ${formatType(a!)} and ${formatType(b)} do not broadcast`;
+    }
+    case 'matmul': {
+      const bad = need(2);
+      if (bad) return bad;
+      const b = src[1]!;
+      if (b.shape.length !== 2 || last(a!.shape) !== b.shape[0]) return `cannot multiply ${formatType(a!)} by ${formatType(b)}`;
+      return { dtype: a!.dtype, shape: [...a!.shape.slice(0, -1), b.shape[1]!] };
+    }
+    case 'act':
+    case 'normalize':
+    case 'scale':
+    case 'group_limit':
+      return need(1) ?? a!;
+    case 'softmax':
+      return src.length === 1 || src.length === 2 ? a! : 'expects 1 or 2 operands';
+    case 'rmsnorm':
+    case 'layernorm': {
+      const bad = need(op === 'rmsnorm' ? 2 : 3);
+      if (bad) return bad;
+      return src.slice(1).every((p) => sameShape(p.shape, [last(a!.shape)!])) ? a! : `gain and bias must have shape [${last(a!.shape)}]`;
+    }
+    case 'ffn': {
+      const { expert, index } = attrs as OpAttrs['ffn'];
+      const want = expertWeights(expert);
+      const bad = need(1 + want.length);
+      if (bad) return bad;
+      for (const [i, w] of want.entries()) {
+        const got = src[1 + i]!.shape;
+        const shape = index === undefined ? got : got.slice(1);
+        if (!sameShape(shape, w.shape)) return `weight ${w.name} has shape [${got.join(', ')}]`;
+      }
+      if (last(a!.shape) !== expert.input) return `expert ${expert.name} takes ${expert.input} features`;
+      return { dtype: a!.dtype, shape: [...a!.shape.slice(0, -1), expert.output] };
+    }
+    case 'route':
+      return { dtype: 'route', shape: [a!.shape[0]!, (attrs as OpAttrs['route']).slots] };
+    case 'moe': {
+      const want = (attrs as OpAttrs['moe']).groups.flatMap((g) => expertWeights(g.expert).map((w) => [g.count, ...w.shape]));
+      const bad = need(2 + want.length);
+      if (bad) return bad;
+      if (src[1]!.dtype !== 'route') return 'the second operand must be a route';
+      const wrong = want.findIndex((w, i) => !sameShape(src[2 + i]!.shape, w));
+      return wrong >= 0 ? `weight ${wrong} must have shape [${want[wrong]!.join(', ')}]` : a!;
+    }
+    case 'topk':
+      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['topk']).k]);
+    case 'drop':
+      return need(1) ?? a!;
+    case 'gather':
+      return need(2) ?? { dtype: a!.dtype, shape: src[1]!.shape };
+    case 'pack_route':
+      return need(2) ?? { dtype: 'route', shape: a!.shape };
+    case 'route_ids':
+    case 'route_weights':
+      if (need(1) || a!.dtype !== 'route') return 'expects one route operand';
+      return { dtype: op === 'route_ids' ? 'i32' : 'f32', shape: a!.shape };
+    case 'count':
+      return need(1) ?? i32([(attrs as OpAttrs['count']).experts]);
+    case 'offsets':
+      return need(1) ?? i32([(a!.shape[0] as number) + 1]);
+    case 'permute':
+    case 'inverse': {
+      const bad = need(2);
+      if (bad) return bad;
+      if (op === 'inverse') return i32(a!.shape as Dim[]);
+      const experts = (src[1]!.shape[0] as number) - 1;
+      return i32([paddedRows(a!.shape[0]!, a!.shape[1] as number, experts, (attrs as OpAttrs['permute']).block)]);
+    }
+    case 'gather_rows':
+      return need(2) ?? { dtype: a!.dtype, shape: [src[1]!.shape[0]!, last(a!.shape)!] };
+    case 'grouped_matmul':
+    case 'grouped_copy': {
+      const { count } = attrs as OpAttrs['grouped_matmul'];
+      if (op === 'grouped_copy') return need(2) ?? a!;
+      const bad = need(3);
+      if (bad) return bad;
+      const w = src[2]!.shape;
+      if (w.length !== 3 || w[0] !== count || w[1] !== last(a!.shape)) return `weight ${formatType(src[2]!)} does not fit ${count} experts reading ${last(a!.shape)} features`;
+      return { dtype: a!.dtype, shape: [a!.shape[0]!, w[2]!] };
+    }
+    case 'combine':
+      return need(4) ?? { dtype: a!.dtype, shape: [src[1]!.shape[0]!, last(a!.shape)!] };
+    case 'kernel':
+      return declared ?? 'needs a declared type';
+  }
+  return `unknown op ${op as string}`;
+}

@@ -1,0 +1,19 @@
+import type { Graph } from '../ir/graph.js';
+
+/**
+ * A pass: a small, named graph-to-graph transform with one purpose. Passes change how the
+ * model is computed (the schedule), never what it computes: the CPU reference gives the
+ * same numbers before and after every pass (test/passes.test.ts).
+ */
+export interface Pass {
+  name: string;
+  summary: string;
+  run(g: Graph, options: PassOptions): Graph;
+}
+
+export interface PassOptions {
+  /** Rows of each expert's run are padded to a multiple of this (batched rerouting). */
+  block: number;
+}
+
+export const defaultPassOptions: PassOptions = { block: 16 };

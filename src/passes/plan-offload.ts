@@ -1,0 +1,79 @@
+import type { ResolvedModel } from '../checker/model.js';
+import { BYTES_PER_ELEMENT, expertParameters } from '../checker/experts.js';
+import type { Graph } from '../ir/graph.js';
+import type { OpAttrs } from '../ir/ops.js';
+import { evalDim } from '../ir/types.js';
+import { expertWeights } from '../ir/weights.js';
+
+/**
+ * plan-offload: from the model's offload policy and budget, which weights stay on the device,
+ * how many routed experts the cache holds, and the prefetch schedule. Routed experts of a
+ * declaration listed in `resident`, and every weight that is not a routed expert (norms,
+ * routers, dense and shared experts), are resident; with `on_miss = degrade(T)` a T copy of
+ * every cached expert is resident too.
+ */
+export interface OffloadPlan {
+  budgetBytes: number;
+  residentBytes: number;
+  fallbackBytes: number;
+  /** Bytes of one routed expert (the largest, at its stored precision). */
+  expertBytes: number;
+  cachedExperts: number;
+  /** Experts the cache holds, in total and per MoE layer. */
+  cacheSlots: number;
+  cacheSlotsPerLayer: number;
+  moeLayers: number;
+  fits: boolean;
+  cache: string;
+  prefetch: { fromLayer: number; toLayer: number; top: number }[];
+}
+
+export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undefined {
+  const policy = model.offload;
+  if (!policy?.budgetBytes) return undefined;
+  const bytesOf = (dims: readonly (number | string)[], dtype: keyof typeof BYTES_PER_ELEMENT) => dims.reduce<number>((p, d) => p * evalDim(d, 0), 1) * BYTES_PER_ELEMENT[dtype];
+  const routed = new Set<string>();
+  let cachedExperts = 0;
+  let expertBytes = 0;
+  let fallbackBytes = 0;
+  const moeLayers = new Set<number>();
+  for (const n of g.nodes) {
+    if (n.op !== 'moe') continue;
+    const { groups } = n.attrs as OpAttrs['moe'];
+    let w = 2;
+    for (const group of groups) {
+      const weights = n.src.slice(w, w + expertWeights(group.expert).length);
+      w += weights.length;
+      const name = (weights[0]?.attrs as { name?: string } | undefined)?.name;
+      if (name) moeLayers.add(Number(/^layers\.(\d+)\./.exec(name)?.[1] ?? 0));
+      if (policy.resident.includes(group.expert.name)) continue;
+      weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
+      const dtype = policy.precision[group.expert.name] ?? model.weightDtype;
+      const one = expertParameters(group.expert) * BYTES_PER_ELEMENT[dtype];
+      expertBytes = Math.max(expertBytes, one);
+      cachedExperts += group.count;
+      if (policy.onMiss.kind === 'degrade') fallbackBytes += group.count * expertParameters(group.expert) * BYTES_PER_ELEMENT[policy.onMiss.dtype];
+    }
+  }
+  const residentBytes = g.params.filter((p) => !routed.has(p.name)).reduce((s, p) => s + bytesOf(p.type.shape, storage(p.type.dtype)), 0);
+  const free = policy.budgetBytes - residentBytes - fallbackBytes;
+  const cacheSlots = expertBytes > 0 ? Math.max(0, Math.min(cachedExperts, Math.floor(free / expertBytes))) : 0;
+  const layers = [...moeLayers].sort((a, b) => a - b);
+  return {
+    budgetBytes: policy.budgetBytes,
+    residentBytes,
+    fallbackBytes,
+    expertBytes,
+    cachedExperts,
+    cacheSlots,
+    cacheSlotsPerLayer: layers.length ? Math.floor(cacheSlots / layers.length) : 0,
+    moeLayers: layers.length,
+    fits: free >= 0,
+    cache: policy.cache.kind === 'score' ? `score(recency = ${policy.cache.recency})` : policy.cache.kind,
+    prefetch: policy.prefetch.kind === 'next_layer' ? layers.slice(0, -1).map((l, i) => ({ fromLayer: l, toLayer: layers[i + 1]!, top: (policy.prefetch as { top: number }).top })) : [],
+  };
+}
+
+function storage(d: string): keyof typeof BYTES_PER_ELEMENT {
+  return d in BYTES_PER_ELEMENT ? (d as keyof typeof BYTES_PER_ELEMENT) : 'f32';
+}

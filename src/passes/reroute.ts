@@ -1,0 +1,67 @@
+import type { GraphBuilder, Node } from '../ir/graph.js';
+import type { ExpertGroup, OpAttrs } from '../ir/ops.js';
+import { rewriteGraph } from '../ir/rewrite.js';
+import { expertWeights } from '../ir/weights.js';
+import type { Pass } from './pass.js';
+
+/**
+ * reroute (batched rerouting): per-token routing becomes grouped execution, with no
+ * per-expert loop on the host.
+ *
+ *   %y = moe(%x, %r, %Wg, %Wu, %Wd) {groups = [e x 8 @ 0]}
+ * becomes
+ *   %n = count(%ids) {experts = 8}; %off = offsets(%n) {block = 16}
+ *   %perm = permute(%ids, %off); %inv = inverse(%ids, %off); %xs = gather_rows(%x, %perm)
+ *   %g = grouped_matmul(%xs, %off, %Wg) ... %ys = grouped_matmul(%h, %off, %Wd)
+ *   %y = combine(%ys, %ids, %inv, %w)
+ *
+ * Chain iterations reroute the already-updated tokens, multi-head blocks reroute sub-tokens,
+ * union routes are one dispatch, and heterogeneous experts get one grouped run per declaration.
+ */
+export const reroute: Pass = {
+  name: 'reroute',
+  summary: 'moe ops to count, offsets, permute, grouped expert runs and combine',
+  run: (g, options) =>
+    rewriteGraph(g, (n, src, b) => {
+      if (n.op !== 'moe') return undefined;
+      const [x, route, ...weights] = src as [Node, Node, ...Node[]];
+      const { groups } = n.attrs as OpAttrs['moe'];
+      const [ids, w] = route.op === 'pack_route' ? [route.src[0]!, route.src[1]!] : [b.add('route_ids', [route], {}), b.add('route_weights', [route], {})];
+      const experts = groups.reduce((m, gr) => Math.max(m, gr.first + gr.count), 0);
+      const offsets = b.add('offsets', [b.add('count', [ids], { experts })], { block: options.block });
+      const xs = b.add('gather_rows', [x, b.add('permute', [ids, offsets], { block: options.block })], {});
+      const inverse = b.add('inverse', [ids, offsets], {});
+      let next = 0;
+      const outs: Node[] = [];
+      for (const group of groups) {
+        const count = expertWeights(group.expert).length;
+        const y = groupRun(b, group, xs, offsets, weights.slice(next, next + count));
+        next += count;
+        if (y) outs.push(y);
+      }
+      const ys = outs.reduce((acc, y) => b.add('add', [acc, y], {}));
+      return b.add('combine', [ys, ids, inverse, w], {});
+    }),
+};
+
+/** One declaration's experts over the permuted rows, as grouped primitives (undefined: null experts). */
+function groupRun(b: GraphBuilder, group: ExpertGroup, xs: Node, offsets: Node, weights: Node[]): Node | undefined {
+  const e = group.expert;
+  const range = { first: group.first, count: group.count };
+  if (e.kind === 'null') return undefined;
+  if (e.kind === 'identity') return b.add('grouped_copy', [xs, offsets], range);
+  let next = 0;
+  const mul = (h: Node): Node => {
+    const first = b.add('grouped_matmul', [h, offsets, weights[next++]!], range);
+    return e.rank ? b.add('grouped_matmul', [first, offsets, weights[next++]!], range) : first;
+  };
+  let h = e.latent ? mul(xs) : xs;
+  if (e.gated) {
+    const gate = b.add('act', [mul(h)], { fn: e.act });
+    h = b.add('mul', [gate, mul(h)], {});
+  } else {
+    h = b.add('act', [mul(h)], { fn: e.act });
+  }
+  const y = mul(h);
+  return e.latent ? mul(y) : y;
+}

@@ -1,0 +1,152 @@
+import type { Op, OpAttrs } from '../../ir/ops.js';
+import { size, stackedSlice as slice, type Tensor } from '../tensor.js';
+import { combineRows, countPerExpert, gatherRows, inversePermutation, paddedOffsets, permutation } from './dispatch.js';
+import { ffnRows } from './experts.js';
+import { activations, matmul, sigmoid } from './math.js';
+import { moeRows } from './moe.js';
+import { layernorm, rmsnorm } from './norms.js';
+import { paramCount, route, type RouteValue } from './router.js';
+import { keptGroups, normalizeOver, rankDesc, softmaxOver } from './selection.js';
+import { evalDim } from '../../ir/types.js';
+
+export type Value = Tensor | RouteValue;
+
+export interface KernelContext {
+  tokens: number;
+  /** Names of the input nodes feeding a route (ids, requests), by operand position. */
+  inputName: (operand: number) => string | undefined;
+}
+
+/** One reference kernel per op: attributes, operand values and the result shape in, a value out. */
+type Kernel<O extends Op> = (attrs: OpAttrs[O], args: Value[], shape: number[], ctx: KernelContext) => Value;
+
+const t = (v: Value) => v as Tensor;
+const fl = (v: Value) => t(v).data as Float32Array;
+const ints = (v: Value) => t(v).data as Int32Array;
+const rt = (v: Value) => v as RouteValue;
+const out = (shape: number[], data: Float32Array | Int32Array): Tensor => ({ dtype: data instanceof Int32Array ? 'i32' : 'f32', shape, data });
+const lastDim = (v: Value) => t(v).shape[t(v).shape.length - 1]!;
+const rowsOf = (shape: number[]) => size(shape.slice(0, -1));
+const fns = { ...activations, sigmoid: (v: number) => sigmoid(v) };
+
+/** Rows of a [R, E] tensor as index lists of the entries that are not -inf (the live ones). */
+function liveRow(v: Float32Array, r: number, E: number): number[] {
+  const list: number[] = [];
+  for (let e = 0; e < E; e++) if (v[r * E + e] !== -Infinity) list.push(e);
+  return list;
+}
+
+/** Indices of row r's slots whose id is not -1. */
+function slotsOf(ids: Int32Array | undefined, r: number, k: number): number[] {
+  return Array.from({ length: k }, (_, s) => r * k + s).filter((i) => !ids || ids[i]! >= 0);
+}
+
+const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } = {
+  add: (_, [a, b], shape) => {
+    const [x, y] = [fl(a!), fl(b!)];
+    return out(shape, x.map((v, i) => v + y[i % y.length]!));
+  },
+  mul: (_, [a, b], shape) => {
+    const [x, y] = [fl(a!), fl(b!)];
+    const d = shape[shape.length - 1]!;
+    const perRow = lastDim(b!) === 1 && d !== 1;
+    return out(shape, x.map((v, i) => v * y[perRow ? Math.floor(i / d) : i % y.length]!));
+  },
+  matmul: (_, [a, b], shape) => out(shape, matmul(fl(a!), rowsOf(shape), lastDim(a!), fl(b!), lastDim(b!))),
+  act: ({ fn }, [a], shape) => out(shape, fl(a!).map(fns[fn])),
+  reshape: (_, [a], shape) => out(shape, t(a!).data),
+  rmsnorm: ({ eps }, [x, g], shape) => out(shape, rmsnorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), eps)),
+  layernorm: ({ eps }, [x, g, b], shape) => out(shape, layernorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), fl(b!), eps)),
+  ffn: ({ expert, index }, [x, ...ws], shape) => out(shape, ffnRows(expert, fl(x!), rowsOf(shape), ws.map((w) => slice(t(w), index)))),
+  route: (attrs, args, _, ctx) => {
+    const x = t(args[0]!);
+    const nParams = (attrs.groupRouter ? paramCount(attrs.groupRouter) : 0) + paramCount(attrs.router);
+    const extra = new Map(args.slice(1 + nParams).map((v, i) => [ctx.inputName(1 + nParams + i), ints(v)]));
+    const rows = x.shape[0]!;
+    const perRow = (d: Int32Array | undefined) => (d && attrs.subTokens ? Int32Array.from({ length: rows }, (_, r) => d[Math.floor(r / attrs.subTokens!)]!) : d);
+    const ids = perRow(extra.get('ids'));
+    const requests = attrs.scope === 'request' ? perRow(extra.get('requests')) : undefined;
+    const params = args.slice(1, 1 + nParams).map(fl);
+    return route(attrs, rows, { x: fl(x), width: x.shape[1]!, params, ...(ids ? { ids } : {}), ...(requests ? { requests } : {}) });
+  },
+  moe: ({ groups }, [x, r, ...ws], shape) => out(shape, moeRows(groups, fl(x!), lastDim(x!), rt(r!), ws.map(t))),
+
+  softmax: (_, [v, ids], shape) => {
+    const data = Float32Array.from(fl(v!));
+    const k = shape[shape.length - 1]!;
+    for (let r = 0; r < rowsOf(shape); r++) {
+      const entries = ids ? slotsOf(ints(ids), r, k).map((i) => i - r * k) : liveRow(data, r, k);
+      softmaxOver(data.subarray(r * k, (r + 1) * k), entries);
+    }
+    return out(shape, data);
+  },
+  group_limit: ({ groups, keep, score }, [v], shape) => {
+    const data = Float32Array.from(fl(v!));
+    const E = shape[1]!;
+    const gsize = E / groups;
+    for (let r = 0; r < shape[0]!; r++) {
+      const row = data.subarray(r * E, (r + 1) * E);
+      const kept = keptGroups(groups, gsize, keep, score, (e) => row[e]!, (e) => row[e] !== -Infinity);
+      for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / gsize))) row[e] = -Infinity;
+    }
+    return out(shape, data);
+  },
+  topk: ({ k }, [v], shape) => {
+    const data = fl(v!);
+    const E = lastDim(v!);
+    const ids = new Int32Array(size(shape)).fill(-1);
+    for (let r = 0; r < shape[0]!; r++) rankDesc(liveRow(data, r, E), (e) => data[r * E + e]!).slice(0, k).forEach((e, s) => (ids[r * k + s] = e));
+    return out(shape, ids);
+  },
+  drop: ({ entries }, [ids], shape) => out(shape, ints(ids!).map((e) => (entries.includes(e) ? -1 : e))),
+  gather: (_, [v, ids], shape) => {
+    const [data, idx] = [fl(v!), ints(ids!)];
+    const [E, k] = [lastDim(v!), shape[1]!];
+    return out(shape, Float32Array.from(idx, (e, i) => (e >= 0 ? data[Math.floor(i / k) * E + e]! : 0)));
+  },
+  normalize: (_, [v], shape) => {
+    const data = Float32Array.from(fl(v!));
+    const k = shape[shape.length - 1]!;
+    for (let r = 0; r < rowsOf(shape); r++) normalizeOver(data.subarray(r * k, (r + 1) * k), slotsOf(undefined, 0, k));
+    return out(shape, data);
+  },
+  scale: ({ factor }, [v], shape) => out(shape, fl(v!).map((w) => w * factor)),
+  pack_route: (_, [ids, w], shape) => ({ rows: shape[0]!, slots: shape[1]!, ids: ints(ids!), weights: fl(w!) }),
+  route_ids: (_, [r], shape) => out(shape, rt(r!).ids),
+  route_weights: (_, [r], shape) => out(shape, rt(r!).weights),
+
+  count: ({ experts }, [ids], shape) => out(shape, countPerExpert(ints(ids!), experts)),
+  offsets: ({ block }, [counts], shape) => out(shape, paddedOffsets(ints(counts!), block)),
+  permute: (_, [ids, off], shape) => out(shape, permutation(ints(ids!), ints(off!), lastDim(ids!), shape[0]!)),
+  inverse: (_, [ids, off], shape) => out(shape, inversePermutation(ints(ids!), ints(off!), lastDim(ids!))),
+  gather_rows: (_, [x, perm], shape) => out(shape, gatherRows(fl(x!), lastDim(x!), ints(perm!))),
+  grouped_matmul: ({ first, count }, [xs, off, w], shape) => {
+    const [a, b] = [lastDim(xs!), shape[1]!];
+    const offsets = ints(off!);
+    const y = new Float32Array(size(shape));
+    for (let j = 0; j < count; j++) {
+      const [from, to] = [offsets[first + j]!, offsets[first + j + 1]!];
+      if (to > from) y.set(matmul(fl(xs!).subarray(from * a, to * a), to - from, a, slice(t(w!), j), b), from * b);
+    }
+    return out(shape, y);
+  },
+  grouped_copy: ({ first, count }, [xs, off], shape) => {
+    const d = shape[1]!;
+    const offsets = ints(off!);
+    const y = new Float32Array(size(shape));
+    y.set(fl(xs!).subarray(offsets[first]! * d, offsets[first + count]! * d), offsets[first]! * d);
+    return out(shape, y);
+  },
+  combine: (_, [ys, ids, inv, w], shape) => out(shape, combineRows(fl(ys!), shape[1]!, ints(ids!), ints(inv!), fl(w!), lastDim(ids!))),
+};
+
+export function runKernel(op: Exclude<Op, 'input' | 'param'>, attrs: unknown, args: Value[], shape: number[], ctx: KernelContext): Value {
+  if (op === 'kernel') {
+    // A fused kernel runs its body with the same reference kernels.
+    const { body } = attrs as OpAttrs['kernel'];
+    const values: Value[] = [...args];
+    for (const n of body) values.push(runKernel(n.op, n.attrs, n.src.map((i) => values[i]!), n.type.shape.map((d) => evalDim(d, ctx.tokens)), ctx));
+    return values[values.length - 1]!;
+  }
+  return (kernels[op] as Kernel<typeof op>)(attrs as never, args, shape, ctx);
+}

@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder, type Graph, type Node } from '../src/ir/graph.js';
+import { printGraph } from '../src/ir/print.js';
+import { verifyGraph } from '../src/ir/verify.js';
+import { lowerable } from '../src/passes/lower-routers.js';
+import { PASSES, runPipeline } from '../src/passes/pipeline.js';
+import { planMemory } from '../src/passes/plan-memory.js';
+import { planOffload } from '../src/passes/plan-offload.js';
+import { examplesDir, exampleFiles, readExample, root } from './helpers.js';
+import { compileText, randomInput, randomWeights, run } from './support/model.js';
+
+/** Every example at test sizes (edge: f32 storage, since the reference refuses int8). */
+const small: Record<string, Record<string, number>> = {
+  'adamoe-mixtral.moe': { hidden: 16, ffn: 24 },
+  'arctic.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
+  'chain-of-experts.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
+  'deepseek-v2.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
+  'deepseek-v3.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 32, layers_total: 4, first_dense: 1 },
+  'expert-choice.moe': { hidden: 16, ffn: 24, experts: 4, depth: 2 },
+  'hmoe.moe': { hidden: 16 },
+  'mh-moe.moe': { hidden: 16, experts: 8 },
+  'mixtral-8x7b.moe': { hidden: 16, ffn: 24 },
+  'olmoe-1b-7b.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
+  'qwen1.5-moe-a2.7b.moe': { hidden: 16, expert_ffn: 8, shared_ffn: 24, experts: 12 },
+  'qwen3-30b-a3b.moe': { hidden: 16, expert_ffn: 8, experts: 16 },
+  'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
+  'union-of-experts.moe': { hidden: 16, inner: 48 },
+};
+
+describe('passes never change results', () => {
+  it.each(exampleFiles().filter((f) => f in small))('%s: every pipeline prefix gives bit-identical outputs', (name) => {
+    const { graph } = compileText(readExample(name), small[name]);
+    const width = graph.inputs[0]!.type.shape[1] as number;
+    const weights = randomWeights(graph, 9);
+    const inputs = { x: randomInput(7, width, 3), requests: Int32Array.from([0, 0, 0, 1, 1, 1, 1]) };
+    const reference = run(graph, weights, inputs);
+    for (let i = 1; i <= PASSES.length; i++) {
+      const optimised = runPipeline(graph, { upTo: i });
+      const y = run(optimised, weights, inputs);
+      expect(y.every((v, j) => Object.is(v, reference[j])), `after ${PASSES[i - 1]!.name}`).toBe(true);
+    }
+  });
+
+  it('covers every example but the int8 edge model', () => {
+    expect(exampleFiles().filter((f) => !(f in small))).toEqual(['edge-deepseek-v2-lite.moe']);
+  });
+});
+
+describe('pass goldens: the IR before and after each pass', () => {
+  // DeepSeek-V3's structure at toy size: one dense layer, one group-limited MoE layer with a shared expert.
+  const { graph } = compileText(readExample('deepseek-v3.moe'), { hidden: 8, dense_ffn: 12, expert_ffn: 4, experts: 16, layers_total: 2, first_dense: 1 });
+
+  it('built', async () => {
+    await expect(printGraph(graph)).toMatchFileSnapshot('golden/ir/00-built.ir');
+  });
+  it.each(PASSES.map((p, i) => [i + 1, p.name] as const))('after pass %i, %s', async (i, name) => {
+    await expect(printGraph(runPipeline(graph, { upTo: i }))).toMatchFileSnapshot(`golden/ir/${String(i).padStart(2, '0')}-${name}.ir`);
+  });
+});
+
+describe('lowering support and verification', () => {
+  it('routers that lower-routers cannot express stay route ops, with a reason', () => {
+    const routes = (name: string) => compileText(readExample(name), small[name]).graph.nodes.filter((n) => n.op === 'route');
+    expect(lowerable(routes('union-of-experts.moe')[0]!.attrs as never)).toBe('union routers select hierarchically');
+    expect(lowerable(routes('hmoe.moe')[0]!.attrs as never)).toBe('only top-k selection is lowered');
+    const optimised = runPipeline(compileText(readExample('hmoe.moe'), small['hmoe.moe']).graph);
+    expect(optimised.nodes.some((n) => n.op === 'route')).toBe(true);
+    expect(optimised.nodes.some((n) => n.op === 'moe')).toBe(false);
+  });
+
+  it('the verifier reports a node whose type does not follow from its operands', () => {
+    const b = new GraphBuilder();
+    const x = b.add('input', [], { name: 'x' }, { dtype: 'f32', shape: ['T', 4] });
+    const w = b.param('w', { dtype: 'f32', shape: [4, 3] }, { kind: 'zeros' });
+    const good = b.add('matmul', [x, w], {});
+    const broken: Node = { ...good, id: 99, type: { dtype: 'f32', shape: ['T', 4] } };
+    const g: Graph = { ...b.finish('t', good), nodes: [x, w, good, broken], output: broken };
+    expect(verifyGraph(g).map((p) => p.message)).toEqual(['%99 = matmul: type f32[T, 4] differs from the inferred f32[T, 3]']);
+  });
+});
+
+describe('plans', () => {
+  it('buffer reuse and fusion lower the activation memory', () => {
+    const { graph } = compileText(readExample('deepseek-v3.moe'), small['deepseek-v3.moe']);
+    const unfused = planMemory(runPipeline(graph, { upTo: 3 }), 64);
+    const fused = planMemory(runPipeline(graph), 64);
+    expect(unfused.peakBytes).toBeLessThan(unfused.naiveBytes);
+    expect(fused.peakBytes).toBeLessThan(unfused.peakBytes);
+    expect(fused.results).toBeLessThan(unfused.results);
+  });
+
+  it('the edge model keeps shared and dense experts resident, int4 fallbacks, and caches the rest', () => {
+    const { model, graph } = compileText(readExample('edge-deepseek-v2-lite.moe'));
+    const plan = planOffload(model, graph)!;
+    const routedParams = 3 * 2048 * 1408;
+    expect(plan.expertBytes).toBe(routedParams); // int8: one byte each
+    expect(plan.cachedExperts).toBe(26 * 64);
+    expect(plan.fallbackBytes).toBe(26 * 64 * routedParams * 0.5);
+    expect(plan.cacheSlots).toBe(Math.floor((12 * 2 ** 30 - plan.residentBytes - plan.fallbackBytes) / plan.expertBytes));
+    expect(plan.cacheSlotsPerLayer).toBe(Math.floor(plan.cacheSlots / 26));
+    expect(plan.prefetch[0]).toEqual({ fromLayer: 1, toLayer: 2, top: 6 });
+    expect(plan.prefetch).toHaveLength(25);
+  });
+});
+
+describe('moec compile', () => {
+  const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: root });
+
+  it('writes the IR, the DOT graph and the plans, and summarises them', () => {
+    const out = mkdtempSync(join(tmpdir(), 'moec-compile-'));
+    const r = moec('compile', join(examplesDir, 'edge-deepseek-v2-lite.moe'), '-o', out);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/offload: budget 12 GiB; resident .*cache \d+ of 1664 experts \(20 per MoE layer/);
+    expect(readFileSync(join(out, 'edge_deepseek_v2_lite.ir'), 'utf8')).toContain('= kernel down_combine(');
+    const plan = JSON.parse(readFileSync(join(out, 'edge_deepseek_v2_lite.plan.json'), 'utf8')) as { memory: { tokens: number }[] };
+    expect(plan.memory.map((m) => m.tokens)).toEqual([1, 64, 4096]);
+    expect(moec('compile', join(examplesDir, 'mixtral-8x7b.moe'), '-o', out, '--emit', 'dot').status).toBe(0);
+    expect(readFileSync(join(out, 'mixtral_8x7b.dot'), 'utf8')).toMatch(/^digraph "mixtral_8x7b" \{/);
+  });
+
+  it('--print-after prints the IR after that pass; the output is deterministic', () => {
+    const out = mkdtempSync(join(tmpdir(), 'moec-compile-'));
+    const args = ['compile', join(examplesDir, 'olmoe-1b-7b.moe'), '-o', out, '--set', 'hidden=16', '--set', 'expert_ffn=8', '--print-after', 'reroute'];
+    const a = moec(...args);
+    expect(a.stdout).toMatch(/^\/\/ after reroute\ngraph olmoe_1b_7b \{/);
+    expect(a.stdout).toContain('= permute(');
+    expect(moec(...args).stdout).toBe(a.stdout);
+  });
+
+  it('refuses a plan that does not fit, and writes nothing', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'moec-compile-')), 'o');
+    const text = readFileSync(join(examplesDir, 'edge-deepseek-v2-lite.moe'), 'utf8').replace('budget = 12 GiB', 'budget = 4 GiB');
+    const file = join(mkdtempSync(join(tmpdir(), 'moec-src-')), 'edge.moe');
+    writeFileSync(file, text);
+    const r = moec('compile', file, '-o', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/the offload plan does not fit: .* exceed the 4 GiB budget/);
+    expect(existsSync(out)).toBe(false);
+  });
+});

@@ -11,7 +11,7 @@ import { PASSES, runPipeline } from '../src/passes/pipeline.js';
 import { planMemory } from '../src/passes/plan-memory.js';
 import { planOffload } from '../src/passes/plan-offload.js';
 import { examplesDir, exampleFiles, readExample, root } from './helpers.js';
-import { compileText, randomInput, randomWeights, run } from './support/model.js';
+import { compileText, randomInput, randomWeights, relativeL2, run } from './support/model.js';
 
 /** Every example at test sizes (edge: f32 storage, since the reference refuses int8). */
 const small: Record<string, Record<string, number>> = {
@@ -31,17 +31,22 @@ const small: Record<string, Record<string, number>> = {
   'union-of-experts.moe': { hidden: 16, inner: 48 },
 };
 
+/** Passes that re-associate a sum: same math, rounded differently (within the f32 tolerance, DESIGN.md §4). */
+const reassociating = new Set(['fold-shared']);
+
 describe('passes never change results', () => {
-  it.each(exampleFiles().filter((f) => f in small))('%s: every pipeline prefix gives bit-identical outputs', (name) => {
+  it.each(exampleFiles().filter((f) => f in small))('%s: each pass gives bit-identical outputs (fold-shared: < 1e-5 relative)', (name) => {
     const { graph } = compileText(readExample(name), small[name]);
     const width = graph.inputs[0]!.type.shape[1] as number;
     const weights = randomWeights(graph, 9);
     const inputs = { x: randomInput(7, width, 3), requests: Int32Array.from([0, 0, 0, 1, 1, 1, 1]) };
-    const reference = run(graph, weights, inputs);
+    let before = run(graph, weights, inputs);
     for (let i = 1; i <= PASSES.length; i++) {
-      const optimised = runPipeline(graph, { upTo: i });
-      const y = run(optimised, weights, inputs);
-      expect(y.every((v, j) => Object.is(v, reference[j])), `after ${PASSES[i - 1]!.name}`).toBe(true);
+      const pass = PASSES[i - 1]!.name;
+      const after = run(runPipeline(graph, { upTo: i }), weights, inputs);
+      if (reassociating.has(pass)) expect(relativeL2(after, before), `after ${pass}`).toBeLessThan(1e-5);
+      else expect(after.every((v, j) => Object.is(v, before[j])), `after ${pass}`).toBe(true);
+      before = after;
     }
   });
 
@@ -86,7 +91,7 @@ describe('lowering support and verification', () => {
 describe('plans', () => {
   it('buffer reuse and fusion lower the activation memory', () => {
     const { graph } = compileText(readExample('deepseek-v3.moe'), small['deepseek-v3.moe']);
-    const unfused = planMemory(runPipeline(graph, { upTo: 3 }), 64);
+    const unfused = planMemory(runPipeline(graph, { upTo: PASSES.findIndex((p) => p.name === 'reroute') + 1 }), 64);
     const fused = planMemory(runPipeline(graph), 64);
     expect(unfused.peakBytes).toBeLessThan(unfused.naiveBytes);
     expect(fused.peakBytes).toBeLessThan(unfused.peakBytes);

@@ -93,6 +93,11 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       return need(2) ?? { dtype: a!.dtype, shape: src[1]!.shape };
     case 'pack_route':
       return need(2) ?? { dtype: 'route', shape: a!.shape };
+    case 'extend_route': {
+      if (a?.dtype !== 'route' || src.length > 2) return 'expects a route and an optional gate';
+      const { count } = attrs as OpAttrs['extend_route'];
+      return { dtype: 'route', shape: [a.shape[0]!, (a.shape[1] as number) + count] };
+    }
     case 'route_ids':
     case 'route_weights':
       if (need(1) || a!.dtype !== 'route') return 'expects one route operand';

@@ -79,6 +79,8 @@ export interface OpAttrs {
   /** route -> its ids i32[R, k] / its weights [R, k]. */
   route_ids: None;
   route_weights: None;
+  /** route [R, k] (+ gate [R, 1]) -> route [R, k + count]: entries first.. always selected, weight 1 or the gate. */
+  extend_route: { first: number; count: number };
 
   // Batched rerouting primitives (reroute). Padded rows P: every expert's run rounded up to `block`.
   /** ids [R, k] -> i32[E]: tokens per expert. */

@@ -1,12 +1,13 @@
 import type { Graph } from '../ir/graph.js';
 import { verifyGraph } from '../ir/verify.js';
 import { fuseDownCombine, fuseGateUp, fuseRouter } from './fuse.js';
+import { foldShared } from './fold-shared.js';
 import { lowerRouters } from './lower-routers.js';
 import { defaultPassOptions, type Pass, type PassOptions } from './pass.js';
 import { reroute } from './reroute.js';
 
 /** The optimisation pipeline, in order. Each pass's result is verified before the next runs. */
-export const PASSES: readonly Pass[] = [lowerRouters, fuseRouter, reroute, fuseGateUp, fuseDownCombine];
+export const PASSES: readonly Pass[] = [foldShared, lowerRouters, fuseRouter, reroute, fuseGateUp, fuseDownCombine];
 
 export interface PipelineOptions extends Partial<PassOptions> {
   /** Stop after this many passes (tests compare every prefix of the pipeline). */

@@ -112,6 +112,20 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   },
   scale: ({ factor }, [v], shape) => out(shape, fl(v!).map((w) => w * factor)),
   pack_route: (_, [ids, w], shape) => ({ rows: shape[0]!, slots: shape[1]!, ids: ints(ids!), weights: fl(w!) }),
+  extend_route: ({ first, count }, [r, gate], shape) => {
+    const { rows, slots, ids, weights } = rt(r!);
+    const k = shape[1]!;
+    const out: RouteValue = { rows, slots: k, ids: new Int32Array(rows * k), weights: new Float32Array(rows * k) };
+    for (let row = 0; row < rows; row++) {
+      out.ids.set(ids.subarray(row * slots, (row + 1) * slots), row * k);
+      out.weights.set(weights.subarray(row * slots, (row + 1) * slots), row * k);
+      for (let j = 0; j < count; j++) {
+        out.ids[row * k + slots + j] = first + j;
+        out.weights[row * k + slots + j] = gate ? fl(gate)[row]! : 1;
+      }
+    }
+    return out;
+  },
   route_ids: (_, [r], shape) => out(shape, rt(r!).ids),
   route_weights: (_, [r], shape) => out(shape, rt(r!).weights),
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diagnosticsDoc } from '../src/diagnostics/doc.js';
-import { examplesDir, exampleFiles, root } from './helpers.js';
+import { brokenModel as broken, examplesDir, exampleFiles, root } from './helpers.js';
 
 /** The CLI as a user runs it: the built bin/moec.js in a child process (npm test builds first). */
 function moec(...args: string[]) {
@@ -17,17 +17,6 @@ function tempFile(name: string, text: string): string {
   writeFileSync(path, text);
   return path;
 }
-
-const broken = `model m {
-  dims { hidden = 64, ffn = 128 }
-  expert e = swiglu(hidden -> ffn -> hidden)
-  block moe {
-    router gate = linear(hidden -> 8) | softmax | topk(2)
-    experts e x 16
-  }
-  layers 2 { x = x + moe(x) }
-}
-`;
 
 describe('moec check', () => {
   it('accepts every example silently with exit code 0', () => {

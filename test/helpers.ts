@@ -28,3 +28,15 @@ export function check(text: string, overrides: Record<string, number> = {}): { r
   const found = result.diagnostics.map((d) => ({ code: d.code, ...file.position(d.span.start) }));
   return { result, file, found };
 }
+
+/** A model with one error: its router scores 8 entries for 16 experts (E0505 at 5:19). */
+export const brokenModel = `model m {
+  dims { hidden = 64, ffn = 128 }
+  expert e = swiglu(hidden -> ffn -> hidden)
+  block moe {
+    router gate = linear(hidden -> 8) | softmax | topk(2)
+    experts e x 16
+  }
+  layers 2 { x = x + moe(x) }
+}
+`;

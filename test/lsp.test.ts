@@ -1,19 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSource } from '../src/format/format.js';
-import { readExample } from './helpers.js';
+import { brokenModel as broken, readExample } from './helpers.js';
 import { LspClient } from './lsp/client.js';
 
 /** The language server as an editor runs it: bin/moec-lsp.js in a child process, LSP over stdio. */
-const broken = `model m {
-  dims { hidden = 64, ffn = 128 }
-  expert e = swiglu(hidden -> ffn -> hidden)
-  block moe {
-    router gate = linear(hidden -> 8) | softmax | topk(2)
-    experts e x 16
-  }
-  layers 2 { x = x + moe(x) }
-}
-`;
 const mixtral = readExample('mixtral-8x7b.moe');
 
 interface Range {

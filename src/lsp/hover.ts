@@ -2,7 +2,7 @@ import type { Block, Expert, ResolvedModel, Router, Stage } from '../checker/mod
 import { expertParameters } from '../checker/experts.js';
 import type { Model } from '../parser/ast.js';
 import type { Analysis } from './analysis.js';
-import { blockStats, formatCount, formatRange, modelStats, routerParameters } from './stats.js';
+import { blockStats, formatCount, formatRange, modelStats, routerParameters } from '../checker/stats.js';
 import type { Declaration } from './symbols.js';
 import { wordsNamed } from './vocabulary.js';
 

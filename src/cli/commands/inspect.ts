@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { ResolvedModel } from '../../checker/model.js';
 import { buildGraph } from '../../ir/from-model.js';
 import type { Graph } from '../../ir/graph.js';
-import { summarizeParameters } from '../../ir/summary.js';
+import { formatRange, modelStats, type Range } from '../../checker/stats.js';
 import { paramShape } from '../../runtime/init-weights.js';
 import { loadModel } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
@@ -17,7 +17,8 @@ export interface InspectJson {
   consts: Record<string, number>;
   layers: number;
   blocks: Record<string, { experts: number; shared: number; topology: string; routers: string[] }>;
-  parameters: { total: number; activePerToken: number };
+  /** Parameters of the compiled part (FFNs, MoE blocks, norms); active per token as a range. */
+  parameters: { total: number; activePerToken: Range };
   weights: { name: string; shape: number[]; dtype: string }[];
 }
 
@@ -36,7 +37,7 @@ export function inspectJson(model: ResolvedModel, graph: Graph): InspectJson {
         { experts: b.expertCount, shared: b.shared.slots.reduce((n, s) => n + s.count, 0), topology: b.topology.kind, routers: b.routers.map((r) => r.name) },
       ]),
     ),
-    parameters: summarizeParameters(graph),
+    parameters: (({ total, active }) => ({ total, activePerToken: active }))(modelStats(model)),
     weights: graph.params.map((p) => ({ name: p.name, shape: paramShape(p), dtype: p.type.dtype })),
   };
 }
@@ -57,7 +58,7 @@ export function inspectCommand(): Command {
     const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : String(n));
     const lines = [
       `model ${info.model}: width ${info.width}, ${info.layers} layers, dtype ${info.dtype}, weights ${info.weightDtype}`,
-      `parameters: ${fmt(info.parameters.total)} total, at most ${fmt(info.parameters.activePerToken)} active per token`,
+      `parameters: ${fmt(info.parameters.total)} total, ${formatRange(info.parameters.activePerToken, fmt)} active per token`,
       ...Object.entries(info.blocks).map(([n, b]) => `block ${n}: ${b.experts} routed + ${b.shared} shared experts, ${b.topology}, routers ${b.routers.join(', ')}`),
       `${info.weights.length} weight tensors (moec inspect --json lists them)`,
     ];

@@ -1,5 +1,5 @@
-import { expertParameters } from '../checker/experts.js';
-import type { Block, Expert, LayerExpr, ResolvedModel, Router } from '../checker/model.js';
+import { expertParameters } from './experts.js';
+import type { Block, Expert, LayerExpr, ResolvedModel, Router } from './model.js';
 
 /** A count that may vary from token to token (dynamic k, heterogeneous or null experts). */
 export interface Range {

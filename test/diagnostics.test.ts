@@ -99,6 +99,7 @@ const cases: [string, string][] = [
 
   // E06: blocks and topologies
   ['block without experts', model({ members: '', layers: 'layers 2 { x = x + moe(x) }' }).replace('block «', 'block «').replace('block moe', 'block «E0601»moe')],
+  ['union expert k beyond the chosen groups', model({ router: 'linear(hidden -> experts) | softmax | topk(5)', block: 'router groups = linear(hidden -> 2) | softmax | topk(1)\n    topology union(group = groups, expert = gate)' }).replace('router gate = linear', 'router gate = «E0507»linear')],
   ['union with one router', model({ block: 'topology «E0602»union(group = gate, expert = gate)' })],
   ['unknown topology', model({ block: 'topology «E0603»ring(2)' })],
   ['unknown scope', model({ block: 'scope «E0606»global' })],

@@ -109,6 +109,17 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
     ctx.diags.report('E0508', gated.widthSpan, `${topology.groups} groups do not divide the block's ${expertCount} experts evenly`);
     return undefined;
   }
+  if (topology.kind === 'union') {
+    // The expert router only sees the experts of the groups the group router chose.
+    const topk = (r: RouterInfo) => r.router.stages.find((st): st is Extract<typeof st, { op: 'topk' }> => st.op === 'topk')?.k;
+    const groupRouter = routers.find((r) => r.router.name === topology.groupRouter)!;
+    const [groupK, expertK] = [topk(groupRouter), topk(gated)];
+    const reachable = (groupK ?? topology.groups) * (expertCount / topology.groups);
+    if (expertK !== undefined && expertK > reachable) {
+      ctx.diags.report('E0507', gated.span, `router '${gated.router.name}' selects ${expertK} experts, but the group${groupK === 1 ? '' : 's'} router '${groupRouter.router.name}' picks hold${groupK === 1 ? 's' : ''} only ${reachable}`);
+      return undefined;
+    }
+  }
 
   const couples = routers.filter((r) => r.router.couplesTokens);
   const isolation = scopeItem ? resolveScope(ctx, scopeItem) : undefined;

@@ -134,6 +134,9 @@ describe('moec compile', () => {
     expect(a.stdout).toMatch(/^\/\/ after reroute\ngraph olmoe_1b_7b \{/);
     expect(a.stdout).toContain('= permute(');
     expect(moec(...args).stdout).toBe(a.stdout);
+    const bad = moec('compile', join(examplesDir, 'olmoe-1b-7b.moe'), '-o', out, '--print-after', 'nope');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("no pass 'nope'; passes: fold-shared, lower-routers");
   });
 
   it('refuses a plan that does not fit, and writes nothing', () => {

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBytes } from '../../checker/check.js';
 import { printDot } from '../../ir/dot.js';
 import { buildGraph } from '../../ir/from-model.js';
@@ -28,7 +28,7 @@ export function compileCommand(): Command {
     .argument('<file>', 'the .moe file')
     .requiredOption('-o, --output <DIR>', 'output directory (created if missing)')
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
-    .addOption(new Option('--print-after <PASS>', 'print the IR after a pass to stdout (repeatable)').choices(names).argParser((v: string, acc: string[]) => [...acc, v]).default([]))
+    .addOption(new Option('--print-after <PASS>', `print the IR after a pass to stdout (repeatable; ${names.join(', ')})`).argParser((v: string, acc: string[]) => [...acc, passName(v, names)]).default([]))
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built');
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
@@ -55,10 +55,15 @@ export function compileCommand(): Command {
   });
 }
 
+function passName(v: string, names: string[]): string {
+  if (!names.includes(v)) throw new InvalidArgumentError(`no pass '${v}'; passes: ${names.join(', ')}`);
+  return v;
+}
+
 function summary(name: string, layers: number, nodes: number, memory: ReturnType<typeof planMemory>[], offload: OffloadPlan | undefined): string {
   const lines = [
     `compiled ${name}: ${layers} layers, ${nodes} IR nodes after ${PASSES.length} passes`,
-    `activation memory: ${memory.map((m) => `${formatBytes(m.peakBytes)} at ${m.tokens} tokens (${formatBytes(m.naiveBytes)} without reuse)`).join('; ')}`,
+    `activation memory: ${memory.map((m) => `${formatBytes(m.peakBytes)} at ${m.tokens} token${m.tokens === 1 ? '' : 's'} (${formatBytes(m.naiveBytes)} without reuse)`).join('; ')}`,
   ];
   if (offload) {
     lines.push(

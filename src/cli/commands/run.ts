@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { buildGraph } from '../../ir/from-model.js';
 import { execute } from '../../runtime/reference/execute.js';
-import { validateInputs, validateWeights } from '../../runtime/run.js';
+import { validateInputs, validateWeights } from '../../runtime/validate.js';
 import { readSafetensors, SafetensorsError, writeSafetensors } from '../../runtime/safetensors.js';
 import { CliError, loadModel, readBytes, writeFileAtomic } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';

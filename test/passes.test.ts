@@ -11,6 +11,7 @@ import { PASSES, runPipeline } from '../src/passes/pipeline.js';
 import { planMemory } from '../src/passes/plan-memory.js';
 import { planOffload } from '../src/passes/plan-offload.js';
 import { examplesDir, exampleFiles, readExample, root } from './helpers.js';
+import type { RunInputs } from '../src/runtime/reference/execute.js';
 import { compileText, randomInput, randomWeights, relativeL2, run } from './support/model.js';
 
 /** Every example at test sizes (edge: f32 storage, since the reference refuses int8). */
@@ -34,20 +35,45 @@ const small: Record<string, Record<string, number>> = {
 /** Passes that re-associate a sum: same math, rounded differently (within the f32 tolerance, DESIGN.md §4). */
 const reassociating = new Set(['fold-shared']);
 
+function assertPassesPreserve(graph: Graph, inputs: RunInputs): void {
+  const weights = randomWeights(graph, 9);
+  let before = run(graph, weights, inputs);
+  for (let i = 1; i <= PASSES.length; i++) {
+    const pass = PASSES[i - 1]!.name;
+    const after = run(runPipeline(graph, { upTo: i }), weights, inputs);
+    if (reassociating.has(pass)) expect(relativeL2(after, before), `after ${pass}`).toBeLessThan(1e-5);
+    else expect(after.every((v, j) => Object.is(v, before[j])), `after ${pass}`).toBe(true);
+    before = after;
+  }
+}
+
 describe('passes never change results', () => {
   it.each(exampleFiles().filter((f) => f in small))('%s: each pass gives bit-identical outputs (fold-shared: < 1e-5 relative)', (name) => {
     const { graph } = compileText(readExample(name), small[name]);
     const width = graph.inputs[0]!.type.shape[1] as number;
-    const weights = randomWeights(graph, 9);
-    const inputs = { x: randomInput(7, width, 3), requests: Int32Array.from([0, 0, 0, 1, 1, 1, 1]) };
-    let before = run(graph, weights, inputs);
-    for (let i = 1; i <= PASSES.length; i++) {
-      const pass = PASSES[i - 1]!.name;
-      const after = run(runPipeline(graph, { upTo: i }), weights, inputs);
-      if (reassociating.has(pass)) expect(relativeL2(after, before), `after ${pass}`).toBeLessThan(1e-5);
-      else expect(after.every((v, j) => Object.is(v, before[j])), `after ${pass}`).toBe(true);
-      before = after;
-    }
+    assertPassesPreserve(graph, { x: randomInput(7, width, 3), requests: Int32Array.from([0, 0, 0, 1, 1, 1, 1]) });
+  });
+
+  const routers: [string, string, string?][] = [
+    ['hash routing', 'hash(8, k = 2, seed = 5) | normalize'],
+    ['fixed routing', 'fixed(8, experts = [6, 1])'],
+    ['a gate bias and softmax after top-k', 'linear(hidden -> 8, bias = true) | topk(3) | softmax'],
+    ['top-p with null experts', 'linear(hidden -> 8) | softmax | top_p(0.6, max = 4) | normalize', 'e x 6, none x 2'],
+    ['expert choice across the batch', 'linear(hidden -> 8) | softmax | expert_choice(capacity = 2)', 'e x 8\n scope batch'],
+    ['capacity by score per request', 'linear(hidden -> 8) | softmax | topk(2) | capacity(1.0, drop = score) | normalize', 'e x 8\n scope request'],
+  ];
+  it.each(routers)('%s', (_name, pipeline, members = 'e x 8') => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 16 }
+      expert e = swiglu(hidden -> 8 -> hidden)
+      expert none = null
+      block moe {
+        router gate = ${pipeline}
+        experts ${members}
+      }
+      layers 2 { x = x + moe(x) }
+    }`);
+    assertPassesPreserve(graph, { x: randomInput(9, 16, 4), ids: Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5]), requests: Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 1]) });
   });
 
   it('covers every example but the int8 edge model', () => {
@@ -68,13 +94,12 @@ describe('pass goldens: the IR before and after each pass', () => {
 });
 
 describe('lowering support and verification', () => {
-  it('routers that lower-routers cannot express stay route ops, with a reason', () => {
-    const routes = (name: string) => compileText(readExample(name), small[name]).graph.nodes.filter((n) => n.op === 'route');
-    expect(lowerable(routes('union-of-experts.moe')[0]!.attrs as never)).toBe('union routers select hierarchically');
-    expect(lowerable(routes('hmoe.moe')[0]!.attrs as never)).toBe('only top-k selection is lowered');
-    const optimised = runPipeline(compileText(readExample('hmoe.moe'), small['hmoe.moe']).graph);
-    expect(optimised.nodes.some((n) => n.op === 'route')).toBe(true);
-    expect(optimised.nodes.some((n) => n.op === 'moe')).toBe(false);
+  it('every router lowers to primitives except union routers, which say why', () => {
+    const remaining = (name: string) => runPipeline(compileText(readExample(name), small[name]).graph).nodes.filter((n) => n.op === 'route' || n.op === 'moe');
+    const union = compileText(readExample('union-of-experts.moe'), small['union-of-experts.moe']).graph.nodes.find((n) => n.op === 'route')!;
+    expect(lowerable(union.attrs as never)).toBe('union routers select hierarchically');
+    expect(remaining('union-of-experts.moe').map((n) => n.op)).toEqual(Array(16).fill('route'));
+    for (const name of Object.keys(small).filter((n) => n !== 'union-of-experts.moe')) expect(remaining(name), name).toEqual([]);
   });
 
   it('the verifier reports a node whose type does not follow from its operands', () => {

@@ -2,6 +2,7 @@ import type { Block, LayerExpr, ResolvedModel, Router, StorageDType } from '../c
 import { GraphBuilder, type Graph, type Node } from './graph.js';
 import type { ExpertGroup, RouteAttrs, RouterSpec } from './ops.js';
 import { mulTokens, TOKENS, type DType, type Dim, type TensorType } from './types.js';
+import { selectionSlots } from './routing.js';
 import { expertWeights, SiteNamer } from './weights.js';
 
 /**
@@ -180,16 +181,3 @@ class ModelBuilder {
     return this.g.add('add', [routed, out], {}, x.type);
   }
 }
-
-/** The most experts one token can be given by a router (the route's slot count). */
-function selectionSlots(r: RouterSpec): number {
-  if (r.source.op === 'hash') return r.source.k;
-  if (r.source.op === 'fixed') return r.source.experts.length;
-  for (const s of r.stages) {
-    if (s.op === 'topk') return s.k;
-    if (s.op === 'top_p') return s.max;
-    if (s.op === 'expert_choice') return r.width;
-  }
-  return r.width;
-}
-

@@ -1,5 +1,5 @@
 import type { Op, OpAttrs } from './ops.js';
-import { affine, dimOf, formatType, sameShape, type Dim, type TensorType } from './types.js';
+import { affine, dimOf, formatType, mulTokens as mulDim, sameShape, type Dim, type TensorType } from './types.js';
 import { expertWeights } from './weights.js';
 
 /**
@@ -89,6 +89,20 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['topk']).k]);
     case 'drop':
       return need(1) ?? a!;
+    case 'top_p':
+      return need(2) ?? i32([a!.shape[0]!, (attrs as OpAttrs['top_p']).max]);
+    case 'hash_select':
+      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['hash_select']).k]);
+    case 'fixed_select':
+      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['fixed_select']).experts.length]);
+    case 'expert_choice':
+      return src.length === 1 || src.length === 2 ? i32([a!.shape[0]!, a!.shape[1]!]) : 'expects a key and optional requests';
+    case 'capacity':
+      return src.length === 2 || src.length === 3 ? a! : 'expects ids, weights and optional requests';
+    case 'fill':
+      return need(1) ?? { dtype: 'f32', shape: a!.shape };
+    case 'repeat':
+      return need(1) ?? { dtype: a!.dtype, shape: [mulDim(a!.shape[0]!, (attrs as OpAttrs['repeat']).times)] };
     case 'gather':
       return need(2) ?? { dtype: a!.dtype, shape: src[1]!.shape };
     case 'pack_route':

@@ -67,6 +67,20 @@ export interface OpAttrs {
   group_limit: { groups: number; keep: number; score: 'max' | 'top2' };
   /** key [R, E] -> ids i32[R, k]: the k largest, descending, ties to the lower index. */
   topk: { k: number };
+  /** key [R, E], scores [R, E] -> ids i32[R, max]: the fewest top keys whose scores reach p (padded with -1). */
+  top_p: { p: number; max: number };
+  /** token ids i32[R] -> ids i32[R, k]: k distinct experts from a seeded hash. */
+  hash_select: { k: number; seed: number; width: number };
+  /** x [R, d] -> ids i32[R, n]: the listed experts for every row. */
+  fixed_select: { experts: number[] };
+  /** key [R, E] (+ requests i32[R]) -> ids i32[R, E]: each expert takes its top rows of each request. */
+  expert_choice: { capacity: number };
+  /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity replaced by -1. */
+  capacity: { factor: number; drop: 'overflow' | 'score'; k: number; experts: number };
+  /** ids [R, k] -> f32[R, k]: `value` where the id is not -1, else 0. */
+  fill: { value: number };
+  /** i32[R] -> i32[R * times]: each element repeated (token ids and requests for sub-tokens). */
+  repeat: { times: number };
   /** ids -> ids with the listed entries replaced by -1 (null experts leave the selection). */
   drop: { entries: number[] };
   /** values [R, E], ids [R, k] -> [R, k] (0 where the id is -1). */

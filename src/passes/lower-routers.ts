@@ -1,8 +1,8 @@
 import type { Stage } from '../checker/model.js';
-import type { Node } from '../ir/graph.js';
-import type { GraphBuilder } from '../ir/graph.js';
-import type { OpAttrs, RouteAttrs } from '../ir/ops.js';
+import type { GraphBuilder, Node } from '../ir/graph.js';
+import type { RouteAttrs } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
+import { routerParamCount, selectionsPerToken } from '../ir/routing.js';
 import type { Pass } from './pass.js';
 
 /**
@@ -14,7 +14,10 @@ import type { Pass } from './pass.js';
  *   %ids = topk(%key) {k = 2}; %w = gather(%p, %ids); %w2 = normalize(%w)
  *   %r = pack_route(%ids, %w2)
  *
- * Routers this pass cannot express stay `route` ops; `lowerable` says why.
+ * Keys (scores plus the selection bias) only decide; weights gather the unbiased scores. Null
+ * experts are dropped right after selection. Coupling stages (expert_choice, capacity) take the
+ * request ids when the block's scope is `request`. Routers it cannot express stay `route` ops;
+ * `lowerable` says why.
  */
 export const lowerRouters: Pass = {
   name: 'lower-routers',
@@ -22,58 +25,81 @@ export const lowerRouters: Pass = {
   run: (g) => rewriteGraph(g, (n, src, b) => (n.op === 'route' && lowerable(n.attrs as RouteAttrs) === true ? lower(n.attrs as RouteAttrs, src, b) : undefined)),
 };
 
-const scoring = new Set<Stage['op']>(['softmax', 'sigmoid', 'select_bias']);
+const selecting = new Set<Stage['op']>(['topk', 'top_p', 'expert_choice']);
 
 /** True, or the reason a router stays a `route` op. */
 export function lowerable(a: RouteAttrs): true | string {
   if (a.groupRouter) return 'union routers select hierarchically';
-  if (a.router.source.op !== 'linear') return `${a.router.source.op} routing has no gate`;
   const stages = a.router.stages;
-  const select = stages.findIndex((s) => s.op === 'topk');
-  if (select < 0) return 'only top-k selection is lowered';
-  const before = stages.slice(0, select);
+  const select = a.router.source.op === 'linear' ? stages.findIndex((s) => selecting.has(s.op)) : -1;
+  const before = stages.slice(0, Math.max(0, select));
   const limit = before.findIndex((s) => s.op === 'group_limit');
-  if (limit >= 0 && limit !== select - 1) return 'a group limit must come right before top-k';
-  if (before.some((s, i) => i !== limit && !scoring.has(s.op))) return 'unsupported scoring stage';
-  if (stages.slice(select + 1).some((s) => !['softmax', 'normalize', 'scale'].includes(s.op))) return 'unsupported weighting stage';
+  if (limit >= 0 && limit !== select - 1) return 'a group limit must come right before the selection';
   return true;
 }
 
 function lower(a: RouteAttrs, src: Node[], b: GraphBuilder): Node {
-  const source = a.router.source as Extract<RouteAttrs['router']['source'], { op: 'linear' }>;
-  let p = 1;
-  let s: Node = b.add('matmul', [src[0]!, src[p++]!], {});
-  if (source.bias) s = b.add('add', [s, src[p++]!], {});
-  const selectBias = a.router.selectBias ? src[p++]! : undefined;
+  const r = a.router;
+  const x = src[0]!;
+  const params = src.slice(1, 1 + routerParamCount(r));
+  const inputs = src.slice(1 + routerParamCount(r));
+  // Token ids and request ids are per token; multi-head rows are sub-tokens.
+  const perRow = (n: Node) => (a.subTokens ? b.add('repeat', [n], { times: a.subTokens }) : n);
+  const tokenIds = r.source.op === 'hash' ? perRow(inputs.shift()!) : undefined;
+  const requests = inputs.length ? [perRow(inputs[0]!)] : [];
+
+  let p = 0;
+  let s: Node | undefined;
+  if (r.source.op === 'linear') {
+    s = b.add('matmul', [x, params[p++]!], {});
+    if (r.source.bias) s = b.add('add', [s, params[p++]!], {});
+  }
+  const selectBias = r.selectBias ? params[p++]! : undefined;
   let biased = false;
-  let key: Node | undefined;
+  let limited: Node | undefined;
   let ids: Node | undefined;
   let w: Node | undefined;
-  for (const stage of a.router.stages) {
+  const key = () => limited ?? (biased ? b.add('add', [s!, selectBias!], {}) : s!);
+  const selected = (chosen: Node, weights?: Node) => {
+    ids = a.nullEntries.length ? b.add('drop', [chosen], { entries: a.nullEntries }) : chosen;
+    w = weights ? b.add('gather', [weights, ids], {}) : b.add('fill', [ids], { value: 1 });
+  };
+  if (r.source.op === 'hash') selected(b.add('hash_select', [tokenIds!], { k: r.source.k, seed: r.source.seed, width: r.width }));
+  if (r.source.op === 'fixed') selected(b.add('fixed_select', [x], { experts: r.source.experts }));
+
+  for (const stage of r.stages) {
     switch (stage.op) {
       case 'softmax':
         if (ids) w = b.add('softmax', [w!, ids], {});
-        else s = b.add('softmax', [s], {});
+        else s = b.add('softmax', [s!], {});
         break;
       case 'sigmoid':
-        s = b.add('act', [s], { fn: 'sigmoid' });
+        s = b.add('act', [s!], { fn: 'sigmoid' });
         break;
       case 'select_bias':
         biased = true;
         break;
       case 'group_limit':
-        key = b.add('group_limit', [biased ? b.add('add', [s, selectBias!], {}) : s], { groups: stage.groups, keep: stage.keep, score: stage.score } satisfies OpAttrs['group_limit']);
+        limited = b.add('group_limit', [key()], { groups: stage.groups, keep: stage.keep, score: stage.score });
         break;
       case 'topk':
-        ids = b.add('topk', [key ?? (biased ? b.add('add', [s, selectBias!], {}) : s)], { k: stage.k });
-        if (a.nullEntries.length) ids = b.add('drop', [ids], { entries: a.nullEntries });
-        w = b.add('gather', [s, ids], {});
+        selected(b.add('topk', [key()], { k: stage.k }), s);
+        break;
+      case 'top_p':
+        selected(b.add('top_p', [key(), s!], { p: stage.p, max: stage.max }), s);
+        break;
+      case 'expert_choice':
+        selected(b.add('expert_choice', [key(), ...requests], { capacity: stage.capacity }), s);
         break;
       case 'normalize':
         w = b.add('normalize', [w!], {});
         break;
       case 'scale':
         w = b.add('scale', [w!], { factor: stage.factor });
+        break;
+      case 'capacity':
+        ids = b.add('capacity', [ids!, w!, ...requests], { factor: stage.factor, drop: stage.drop, k: selectionsPerToken(r), experts: r.width });
+        w = b.add('mul', [w!, b.add('fill', [ids], { value: 1 })], {});
         break;
       default:
         throw new Error(`internal: lower-routers met ${stage.op}`);

@@ -5,8 +5,9 @@ import { ffnRows } from './experts.js';
 import { activations, matmul, sigmoid } from './math.js';
 import { moeRows } from './moe.js';
 import { layernorm, rmsnorm } from './norms.js';
-import { paramCount, route, type RouteValue } from './router.js';
-import { keptGroups, normalizeOver, rankDesc, softmaxOver } from './selection.js';
+import { routerParamCount } from '../../ir/routing.js';
+import { hashExperts, route, type RouteValue } from './router.js';
+import { expertChoice, keepWithinCapacity, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP, type Assignment } from './selection.js';
 import { evalDim } from '../../ir/types.js';
 
 export type Value = Tensor | RouteValue;
@@ -60,7 +61,7 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   ffn: ({ expert, index }, [x, ...ws], shape) => out(shape, ffnRows(expert, fl(x!), rowsOf(shape), ws.map((w) => slice(t(w), index)))),
   route: (attrs, args, _, ctx) => {
     const x = t(args[0]!);
-    const nParams = (attrs.groupRouter ? paramCount(attrs.groupRouter) : 0) + paramCount(attrs.router);
+    const nParams = (attrs.groupRouter ? routerParamCount(attrs.groupRouter) : 0) + routerParamCount(attrs.router);
     const extra = new Map(args.slice(1 + nParams).map((v, i) => [ctx.inputName(1 + nParams + i), ints(v)]));
     const rows = x.shape[0]!;
     const perRow = (d: Int32Array | undefined) => (d && attrs.subTokens ? Int32Array.from({ length: rows }, (_, r) => d[Math.floor(r / attrs.subTokens!)]!) : d);
@@ -99,6 +100,37 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
     return out(shape, ids);
   },
   drop: ({ entries }, [ids], shape) => out(shape, ints(ids!).map((e) => (entries.includes(e) ? -1 : e))),
+  top_p: ({ p, max }, [key, scores], shape) => {
+    const [k, s] = [fl(key!), fl(scores!)];
+    const E = lastDim(key!);
+    const ids = new Int32Array(size(shape)).fill(-1);
+    for (let r = 0; r < shape[0]!; r++) topP(rankDesc(liveRow(k, r, E), (e) => k[r * E + e]!), (e) => s[r * E + e]!, p, max).forEach((e, i) => (ids[r * max + i] = e));
+    return out(shape, ids);
+  },
+  hash_select: ({ k, seed, width }, [tokens], shape) => out(shape, Int32Array.from(Array.from(ints(tokens!)).flatMap((id) => hashExperts(id, seed, k, width)))),
+  fixed_select: ({ experts }, _, shape) => out(shape, Int32Array.from({ length: size(shape) }, (_, i) => experts[i % experts.length]!)),
+  expert_choice: ({ capacity }, [key, requests], shape) => {
+    const k = fl(key!);
+    const [R, E] = [shape[0]!, shape[1]!];
+    const ids = new Int32Array(R * E).fill(-1);
+    for (const rows of requestGroups(R, requests && ints(requests))) {
+      const chosen = expertChoice(rows, E, capacity, (r, e) => k[r * E + e]!, (r, e) => k[r * E + e] !== -Infinity);
+      for (const [r, experts] of chosen) experts.forEach((e, i) => (ids[r * E + i] = e));
+    }
+    return out(shape, ids);
+  },
+  capacity: ({ factor, drop, k, experts }, [ids, w, requests], shape) => {
+    const [idx, weights] = [ints(ids!), fl(w!)];
+    const [R, slots] = [shape[0]!, shape[1]!];
+    const kept = Int32Array.from(idx).fill(-1);
+    for (const rows of requestGroups(R, requests && ints(requests))) {
+      const assignments: Assignment[] = rows.flatMap((row, local) => Array.from({ length: slots }, (_, slot) => ({ row: local, slot, expert: idx[row * slots + slot]!, weight: weights[row * slots + slot]! })).filter((a) => a.expert >= 0));
+      for (const a of keepWithinCapacity(assignments, rows.length, experts, k, factor, drop)) kept[rows[a.row]! * slots + a.slot] = a.expert;
+    }
+    return out(shape, kept);
+  },
+  fill: ({ value }, [ids], shape) => out(shape, Float32Array.from(ints(ids!), (e) => (e >= 0 ? value : 0))),
+  repeat: ({ times }, [v], shape) => out(shape, Int32Array.from({ length: shape[0]! }, (_, i) => ints(v!)[Math.floor(i / times)]!)),
   gather: (_, [v, ids], shape) => {
     const [data, idx] = [fl(v!), ints(ids!)];
     const [E, k] = [lastDim(v!), shape[1]!];

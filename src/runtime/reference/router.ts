@@ -1,7 +1,8 @@
 import type { Stage } from '../../checker/model.js';
 import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
+import { routerParamCount, selectionsPerToken } from '../../ir/routing.js';
 import { matmul, sigmoid } from './math.js';
-import { keptGroups, normalizeOver, rankDesc, softmaxOver } from './selection.js';
+import { expertChoice, keepWithinCapacity, topP, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, type Assignment } from './selection.js';
 
 /**
  * The exact router semantics of docs/language.md, "Router stages", over a batch of rows.
@@ -44,7 +45,7 @@ export function route(attrs: RouteAttrs, rows: number, inputs: RouterInputs): Ro
   let groupWeight: ((row: number, e: number) => number) | undefined;
   if (attrs.groupRouter) {
     const g = attrs.groupRouter;
-    const groups = runRouter(g, [], rows, inputs, params.splice(0, paramCount(g)));
+    const groups = runRouter(g, [], rows, inputs, params.splice(0, routerParamCount(g)));
     const size = attrs.router.width / g.width;
     allowed = (r, e) => groups[r]!.sel!.includes(Math.floor(e / size));
     groupWeight = (r, e) => groups[r]!.w[Math.floor(e / size)]!;
@@ -60,9 +61,6 @@ export function route(attrs: RouteAttrs, rows: number, inputs: RouterInputs): Ro
   return out;
 }
 
-export function paramCount(r: RouterSpec): number {
-  return (r.source.op === 'linear' ? 1 + (r.source.bias ? 1 : 0) : 0) + (r.selectBias ? 1 : 0);
-}
 
 function runRouter(spec: RouterSpec, nullEntries: readonly number[], rows: number, inputs: RouterInputs, params: Float32Array[], allowed?: (row: number, e: number) => boolean): RowState[] {
   const E = spec.width;
@@ -82,7 +80,7 @@ function runRouter(spec: RouterSpec, nullEntries: readonly number[], rows: numbe
     });
   } else {
     state.forEach((st, r) => {
-      const picked = src.op === 'fixed' ? src.experts : hashExperts(inputs.ids?.[r] ?? r, src.seed, src.k, E);
+      const picked = src.op === 'fixed' ? src.experts : hashExperts(inputs.ids![r]!, src.seed, src.k, E);
       select(st, picked, nullEntries);
       for (const e of picked) st.w[e] = 1;
     });
@@ -111,14 +109,6 @@ function ranked(st: RowState, key: (st: RowState, e: number) => number): number[
   return rankDesc(liveEntries(st), (e) => key(st, e));
 }
 
-/** k of the selection, for capacity: experts each token asks for. */
-function selectionsPerToken(spec: RouterSpec): number {
-  if (spec.source.op === 'hash') return spec.source.k;
-  if (spec.source.op === 'fixed') return spec.source.experts.length;
-  for (const s of spec.stages) if (s.op === 'topk') return s.k;
-  for (const s of spec.stages) if (s.op === 'top_p') return s.max;
-  return 1;
-}
 
 function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
   switch (stage.op) {
@@ -142,23 +132,11 @@ function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: numb
       for (const st of state) select(st, ranked(st, key).slice(0, stage.k), nullEntries);
       return;
     case 'top_p':
-      for (const st of state) {
-        const order = ranked(st, key);
-        let sum = 0;
-        let n = 0;
-        while (n < order.length && n < stage.max && (n === 0 || sum < stage.p)) sum += st.s[order[n++]!]!;
-        select(st, order.slice(0, n), nullEntries);
-      }
+      for (const st of state) select(st, topP(ranked(st, key), (e) => st.s[e]!, stage.p, stage.max), nullEntries);
       return;
     case 'expert_choice':
       for (const rowsOfRequest of requestGroups(state.length, requests)) {
-        const capacity = Math.min(rowsOfRequest.length, Math.ceil((stage.capacity * rowsOfRequest.length) / E));
-        const chosen = new Map<number, number[]>(rowsOfRequest.map((r) => [r, []]));
-        for (let e = 0; e < E; e++) {
-          const candidates = rowsOfRequest.filter((r) => state[r]!.live[e]);
-          candidates.sort((a, b) => key(state[b]!, e) - key(state[a]!, e) || a - b);
-          for (const r of candidates.slice(0, capacity)) chosen.get(r)!.push(e);
-        }
+        const chosen = expertChoice(rowsOfRequest, E, stage.capacity, (r, e) => key(state[r]!, e), (r, e) => state[r]!.live[e] === 1);
         for (const r of rowsOfRequest) select(state[r]!, chosen.get(r)!, nullEntries);
       }
       return;
@@ -169,37 +147,14 @@ function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: numb
       for (const st of state) for (const e of st.sel!) st.w[e] = f(st.w[e]! * stage.factor);
       return;
     case 'capacity':
-      for (const rowsOfRequest of requestGroups(state.length, requests)) dropOverCapacity(stage, rowsOfRequest.map((r) => state[r]!), E, k);
+      for (const rowsOfRequest of requestGroups(state.length, requests)) {
+        const rows = rowsOfRequest.map((r) => state[r]!);
+        const assignments: Assignment[] = rows.flatMap((st, row) => st.sel!.map((expert, slot) => ({ row, slot, expert, weight: st.w[expert]! })));
+        const kept = keepWithinCapacity(assignments, rows.length, E, k, stage.factor, stage.drop);
+        rows.forEach((st, row) => (st.sel = assignments.filter((a) => a.row === row && kept.has(a)).map((a) => a.expert)));
+      }
       return;
   }
-}
-
-/** Switch-style capacity over the rows of one request (or batch). */
-function dropOverCapacity(stage: Extract<Stage, { op: 'capacity' }>, rows: RowState[], E: number, k: number): void {
-  const capacity = Math.ceil((stage.factor * rows.length * k) / E);
-  const assignments = rows.flatMap((st, r) => st.sel!.map((e, slot) => ({ r, slot, e, w: st.w[e]! })));
-  if (stage.drop === 'score') assignments.sort((a, b) => b.w - a.w || a.r - b.r || a.slot - b.slot);
-  const load = new Int32Array(E);
-  const kept = rows.map(() => new Set<number>());
-  for (const a of assignments) {
-    if (load[a.e]! < capacity) {
-      load[a.e]!++;
-      kept[a.r]!.add(a.e);
-    }
-  }
-  rows.forEach((st, r) => (st.sel = st.sel!.filter((e) => kept[r]!.has(e))));
-}
-
-/** Row indices grouped by request id (all rows form one group without request ids). */
-function requestGroups(rows: number, requests: Int32Array | undefined): number[][] {
-  if (!requests) return [Array.from({ length: rows }, (_, r) => r)];
-  const groups = new Map<number, number[]>();
-  for (let r = 0; r < rows; r++) {
-    const id = requests[r]!;
-    if (!groups.has(id)) groups.set(id, []);
-    groups.get(id)!.push(r);
-  }
-  return [...groups.values()];
 }
 
 /** fmix32 of a token id, seed and probe index; docs/language.md, hash. */

@@ -36,3 +36,65 @@ export function normalizeOver(values: Float64Array | Float32Array, entries: read
   for (const e of entries) sum += values[e]!;
   if (sum !== 0) for (const e of entries) values[e] = f(values[e]! / sum);
 }
+
+/** Row indices grouped by request id (all rows form one group without request ids). */
+export function requestGroups(rows: number, requests: Int32Array | undefined): number[][] {
+  if (!requests) return [Array.from({ length: rows }, (_, r) => r)];
+  const groups = new Map<number, number[]>();
+  for (let r = 0; r < rows; r++) {
+    const id = requests[r]!;
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id)!.push(r);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Expert choice over the rows of one request: each expert takes its ceil(capacity · rows / E)
+ * live rows with the largest keys (ties to the lower row). Returns each row's experts, ascending.
+ */
+export function expertChoice(rows: readonly number[], E: number, capacity: number, key: (r: number, e: number) => number, live: (r: number, e: number) => boolean): Map<number, number[]> {
+  const take = Math.min(rows.length, Math.ceil((capacity * rows.length) / E));
+  const chosen = new Map<number, number[]>(rows.map((r) => [r, []]));
+  for (let e = 0; e < E; e++) {
+    const candidates = rows.filter((r) => live(r, e));
+    candidates.sort((a, b) => key(b, e) - key(a, e) || a - b);
+    for (const r of candidates.slice(0, take)) chosen.get(r)!.push(e);
+  }
+  return chosen;
+}
+
+/** One selected (row, slot) with its expert and weight, for capacity decisions. */
+export interface Assignment {
+  row: number;
+  slot: number;
+  expert: number;
+  weight: number;
+}
+
+/**
+ * Switch-style capacity over the assignments of one request (in row, then slot order): each
+ * expert keeps at most ceil(factor · rows · k / E), the earliest (`overflow`) or the heaviest
+ * (`score`, ties to the lower row, then slot). Returns the assignments kept.
+ */
+export function keepWithinCapacity(assignments: Assignment[], rows: number, E: number, k: number, factor: number, drop: 'overflow' | 'score'): Set<Assignment> {
+  const capacity = Math.ceil((factor * rows * k) / E);
+  const order = drop === 'score' ? [...assignments].sort((a, b) => b.weight - a.weight || a.row - b.row || a.slot - b.slot) : assignments;
+  const load = new Int32Array(E);
+  const kept = new Set<Assignment>();
+  for (const a of order) {
+    if (load[a.expert]! < capacity) {
+      load[a.expert]!++;
+      kept.add(a);
+    }
+  }
+  return kept;
+}
+
+/** Top-p over entries ranked by key: the shortest prefix whose scores reach p, at most max, at least one. */
+export function topP(ranked: readonly number[], score: (e: number) => number, p: number, max: number): number[] {
+  let sum = 0;
+  let n = 0;
+  while (n < ranked.length && n < max && (n === 0 || sum < p)) sum += score(ranked[n++]!);
+  return ranked.slice(0, n);
+}

@@ -14,7 +14,7 @@ import { examplesDir, exampleFiles, readExample, root } from './helpers.js';
 import type { RunInputs } from '../src/runtime/reference/execute.js';
 import { compileText, randomInput, randomWeights, relativeL2, run } from './support/model.js';
 
-/** Every example at test sizes (edge: f32 storage, since the reference refuses int8). */
+/** Every example at test sizes. */
 const small: Record<string, Record<string, number>> = {
   'adamoe-mixtral.moe': { hidden: 16, ffn: 24 },
   'arctic.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
@@ -30,6 +30,7 @@ const small: Record<string, Record<string, number>> = {
   'qwen3-30b-a3b.moe': { hidden: 16, expert_ffn: 8, experts: 16 },
   'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
   'union-of-experts.moe': { hidden: 16, inner: 48 },
+  'edge-deepseek-v2-lite.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
 };
 
 /** Passes that re-associate a sum: same math, rounded differently (within the f32 tolerance, DESIGN.md §4). */
@@ -76,8 +77,8 @@ describe('passes never change results', () => {
     assertPassesPreserve(graph, { x: randomInput(9, 16, 4), ids: Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5]), requests: Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 1]) });
   });
 
-  it('covers every example but the int8 edge model', () => {
-    expect(exampleFiles().filter((f) => !(f in small))).toEqual(['edge-deepseek-v2-lite.moe']);
+  it('covers every example', () => {
+    expect(exampleFiles().filter((f) => !(f in small))).toEqual([]);
   });
 });
 

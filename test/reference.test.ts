@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../src/runtime/tensor.js';
+import { quantize, unpackQuantized } from '../src/runtime/init-weights.js';
 import { ffnRows } from '../src/runtime/reference/experts.js';
 import { activations, erf, matmul } from '../src/runtime/reference/math.js';
 import { rmsnorm } from '../src/runtime/reference/norms.js';
@@ -22,6 +23,26 @@ describe('math kernels', () => {
     const y = rmsnorm(Float32Array.from([3, 4]), 1, 2, Float32Array.from([1, 2]), 0);
     expect(y[0]).toBeCloseTo(3 / Math.sqrt(12.5), 6);
     expect(y[1]).toBeCloseTo((2 * 4) / Math.sqrt(12.5), 6);
+  });
+});
+
+describe('quantisation', () => {
+  it('int4 packs two values per byte, low nibble first, and unpacks them exactly', () => {
+    // One row of 8 columns: each column's scale is |v| / 7, so every value is q · scale exactly.
+    const values = Float32Array.from([-8, -1, 0, 1, 7, 3, -5, 2]);
+    const { stored, scale } = quantize(values, [1, 8], 4);
+    expect(stored.length).toBe(4);
+    const back = unpackQuantized(stored, 4);
+    back.forEach((q, i) => expect(q * scale[i]!).toBeCloseTo(values[i]!, 5));
+  });
+
+  it('the error of each quantised weight is at most half its column scale', () => {
+    const rng = randomInput(32, 16, 7).data as Float32Array;
+    for (const bits of [8, 4] as const) {
+      const { stored, scale } = quantize(rng, [32, 16], bits);
+      const q = unpackQuantized(stored, bits);
+      q.forEach((v, i) => expect(Math.abs(v * scale[i % 16]! - rng[i]!)).toBeLessThanOrEqual(scale[i % 16]! / 2 + 1e-7));
+    }
   });
 });
 
@@ -157,6 +178,7 @@ const small: Record<string, Record<string, number>> = {
   'qwen3-30b-a3b.moe': { hidden: 16, expert_ffn: 8, experts: 16 },
   'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
   'expert-choice.moe': { hidden: 16, ffn: 24, experts: 4, depth: 2 },
+  'edge-deepseek-v2-lite.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
 };
 /** Coupling routers: batching invariance holds per request, tested separately. */
 const coupling = new Set(['switch-base-8.moe', 'expert-choice.moe']);
@@ -196,7 +218,6 @@ describe('isolation', () => {
 
   it('every example runs at test sizes with finite outputs', () => {
     for (const name of exampleFiles()) {
-      if (name === 'edge-deepseek-v2-lite.moe') continue; // int8 weights: see the next test
       const { graph } = compileText(readExample(name), small[name]);
       const width = graph.inputs[0]!.type.shape[1] as number;
       const y = run(graph, randomWeights(graph, 3), { x: randomInput(4, width, 4), requests: new Int32Array(4) });
@@ -205,8 +226,33 @@ describe('isolation', () => {
     }
   });
 
-  it('quantised weight storage is refused with a clear error, not run wrongly', () => {
-    const { graph } = compileText(readExample('edge-deepseek-v2-lite.moe'), { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 });
-    expect(() => randomWeights(graph, 1)).toThrow(/stored as int8: quantised weights are not supported/);
+  it('int8 and int4 experts run as their dequantised values: q · scale per output column', () => {
+    for (const bits of [8, 4] as const) {
+      const text = `model t {
+        dims { hidden = 8 }
+        weights int${bits}
+        expert e = relu(hidden -> 6 -> hidden)
+        block moe {
+          router gate = linear(hidden -> 4) | softmax | topk(2)
+          experts e x 4
+        }
+        layers 1 { x = moe(x) }
+      }`;
+      const quantised = compileText(text);
+      const full = compileText(text.replace(`weights int${bits}`, 'weights f32'));
+      const w = randomWeights(quantised.graph, 2);
+      // The same model with the dequantised matrices stored in f32 gives the same output exactly.
+      const dq = new Map<string, Tensor>([...w].filter(([n]) => !n.endsWith('.scale')).map(([n, t]) => {
+        const scale = w.get(`${n}.scale`);
+        if (!scale) return [n, t] as const;
+        const shape = full.graph.params.find((p) => p.name === n)!.type.shape as number[];
+        const q = unpackQuantized(t.data as Int32Array, bits);
+        const [inDim, outDim] = [shape[1]!, shape[2]!];
+        const data = Float32Array.from(q, (v, i) => v * (scale.data as Float32Array)[Math.floor(i / (inDim * outDim)) * outDim + (i % outDim)]!);
+        return [n, { dtype: 'f32', shape, data } as Tensor] as const;
+      }));
+      const x = randomInput(5, 8, 1);
+      expect(run(quantised.graph, w, { x })).toEqual(run(full.graph, dq, { x }));
+    }
   });
 });

@@ -62,7 +62,7 @@ class ModelBuilder {
         if (expert.kind !== 'ffn') return v; // identity (the checker rejects null experts here)
         const site = `${prefix}.${sites.next(e.expert)}`;
         const dtype = this.weightDtype(e.expert);
-        const weights = expertWeights(expert).map((w) => this.g.param(`${site}.${w.name}`, this.t(w.shape, dtype), { kind: 'normal', fanIn: w.fanIn }));
+        const weights = expertWeights(expert).map((w) => this.weight(`${site}.${w.name}`, w.shape, dtype, w.fanIn));
         return this.g.add('ffn', [v, ...weights], { expert }, this.t([TOKENS, expert.output]));
       }
       case 'block': {
@@ -70,6 +70,17 @@ class ModelBuilder {
         return this.block(this.model.blocks[e.block]!, v, `${prefix}.${sites.next(e.block)}`);
       }
     }
+  }
+
+  /**
+   * An expert matrix. Stored in int8 or int4, it is the quantised values plus per-output-column
+   * scales (`NAME.scale`, shape [..., out], in the compute dtype), dequantised in the graph.
+   */
+  private weight(name: string, shape: Dim[], dtype: DType, fanIn: number): Node {
+    if (dtype !== 'int8' && dtype !== 'int4') return this.g.param(name, this.t(shape, dtype), { kind: 'normal', fanIn });
+    const q = this.g.param(name, this.t(shape, dtype), { kind: 'normal', fanIn });
+    const scale = this.g.param(`${name}.scale`, this.t([...shape.slice(0, -2), shape[shape.length - 1]!]), { kind: 'scale' });
+    return this.g.add('dequant', [q, scale], { bits: dtype === 'int8' ? 8 : 4 });
   }
 
   private weightDtype(expert: string): DType {
@@ -113,7 +124,7 @@ class ModelBuilder {
       const dtype = this.weightDtype(slot.expert);
       groups.push({ expert, count: slot.count, first: slot.first });
       for (const w of expertWeights(expert)) {
-        nodes.push(this.g.param(`${name}.${w.name}`, this.t([slot.count, ...w.shape], dtype), { kind: 'normal', fanIn: w.fanIn }));
+        nodes.push(this.weight(`${name}.${w.name}`, [slot.count, ...w.shape], dtype, w.fanIn));
       }
     }
     return { groups, nodes };

@@ -19,8 +19,11 @@ export function isOp<O extends Op>(n: Node, op: O): n is Node<O> {
 export interface ParamInfo {
   name: string;
   type: TensorType;
-  /** How init-weights fills it: a fan-in scaled normal, ones (norm gains) or zeros (biases). */
-  init: { kind: 'normal'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' };
+  /**
+   * How init-weights fills it: a fan-in scaled normal (quantised when the dtype is int8/int4),
+   * ones (norm gains), zeros (biases), or the scales of the quantised weight of the same name.
+   */
+  init: { kind: 'normal'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' } | { kind: 'scale' };
 }
 
 /**

@@ -49,6 +49,13 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       if (b.shape.length !== 2 || last(a!.shape) !== b.shape[0]) return `cannot multiply ${formatType(a!)} by ${formatType(b)}`;
       return { dtype: a!.dtype, shape: [...a!.shape.slice(0, -1), b.shape[1]!] };
     }
+    case 'dequant': {
+      const bad = need(2);
+      if (bad) return bad;
+      const scale = src[1]!.shape;
+      const fits = a!.dtype === ((attrs as OpAttrs['dequant']).bits === 8 ? 'int8' : 'int4') && sameShape(scale, [...a!.shape.slice(0, -2), last(a!.shape)!]);
+      return fits ? { dtype: src[1]!.dtype, shape: a!.shape } : `cannot dequantise ${formatType(a!)} with scales ${formatType(src[1]!)}`;
+    }
     case 'act':
     case 'normalize':
     case 'scale':

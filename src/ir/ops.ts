@@ -51,6 +51,8 @@ export interface OpAttrs {
   /** An elementwise function. */
   act: { fn: UnaryFn };
   reshape: None;
+  /** Quantised weight q [..., in, out] (int8 values, or int4 packed two per byte along out) and scale [..., out] -> q · scale. */
+  dequant: { bits: 8 | 4 };
   rmsnorm: { eps: number };
   layernorm: { eps: number };
   /** A dense FFN; src = [x, ...weights in expertWeights order]; `index` picks one of stacked experts. */

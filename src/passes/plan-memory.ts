@@ -29,7 +29,9 @@ export function planMemory(g: Graph, tokens: number): MemoryPlan {
   let naive = 0;
   let results = 0;
   for (const [i, n] of g.nodes.entries()) {
-    if (n.op === 'param' || n.op === 'input' || n.op === 'reshape') continue; // reshape aliases its operand
+    // Weights are not activations (dequantisation happens inside the kernel that reads them);
+    // reshape aliases its operand.
+    if (n.op === 'param' || n.op === 'input' || n.op === 'reshape' || n.op === 'dequant') continue;
     const size = Math.ceil(n.type.shape.reduce<number>((p, d) => p * evalDim(d, tokens), 1) * BYTES[n.type.dtype]);
     naive += size;
     results++;

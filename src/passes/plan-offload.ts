@@ -42,8 +42,10 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
     const { groups } = n.attrs as OpAttrs['moe'];
     let w = 2;
     for (const group of groups) {
-      const weights = n.src.slice(w, w + expertWeights(group.expert).length);
-      w += weights.length;
+      // A quantised weight is a dequant of its values and scales: both are the expert's params.
+      const operands = n.src.slice(w, w + expertWeights(group.expert).length);
+      w += operands.length;
+      const weights = operands.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
       const name = (weights[0]?.attrs as { name?: string } | undefined)?.name;
       if (name) moeLayers.add(Number(/^layers\.(\d+)\./.exec(name)?.[1] ?? 0));
       if (policy.resident.includes(group.expert.name)) continue;

@@ -6,22 +6,22 @@ import { f32, size } from './tensor.js';
 
 export class WeightsError extends UserError {}
 
-/** The safetensors dtype a param is stored as. */
+const STORED: Record<string, StoredDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', int8: 'I8', int4: 'U8' };
+
+/** The safetensors dtype a param is stored as (int4: two values per U8 byte). */
 export function storedDtype(p: ParamInfo): StoredDType {
-  switch (p.type.dtype) {
-    case 'f32':
-      return 'F32';
-    case 'f16':
-      return 'F16';
-    case 'bf16':
-      return 'BF16';
-    default:
-      throw new WeightsError(`'${p.name}' is stored as ${p.type.dtype}: quantised weights are not supported by init-weights and the CPU reference yet; set the weights dtype to f32, f16 or bf16`);
-  }
+  const d = STORED[p.type.dtype];
+  if (!d) throw new Error(`internal: param ${p.name} has dtype ${p.type.dtype}`);
+  return d;
 }
 
+/** The shape a param has in a weights file: int4 packs pairs along the last dim. */
 export function paramShape(p: ParamInfo): number[] {
-  return p.type.shape.map((d) => evalDim(d, 0));
+  const shape = p.type.shape.map((d) => evalDim(d, 0));
+  if (p.type.dtype !== 'int4') return shape;
+  const last = shape[shape.length - 1]!;
+  if (last % 2) throw new WeightsError(`'${p.name}' is stored as int4, which packs two values per byte along its last dim, but that dim is ${last}: use an even size or int8`);
+  return [...shape.slice(0, -1), last / 2];
 }
 
 /**
@@ -31,17 +31,63 @@ export function paramShape(p: ParamInfo): number[] {
  */
 export function initWeights(graph: Graph, seed: number): Map<string, TensorToWrite> {
   const out = new Map<string, TensorToWrite>();
+  const scales = new Map<string, Float32Array>();
   for (const p of graph.params) {
-    const shape = paramShape(p);
+    const shape = p.type.shape.map((d) => evalDim(d, 0));
     const t = f32(shape);
     if (p.init.kind === 'ones') t.data.fill(1);
+    else if (p.init.kind === 'scale') t.data.set(scales.get(p.name.replace(/\.scale$/, ''))!);
     else if (p.init.kind === 'normal') {
       const rng = normalStream(seed, p.name);
       const std = 1 / Math.sqrt(p.init.fanIn);
       for (let i = 0; i < size(shape); i++) t.data[i] = rng() * std;
     }
-    out.set(p.name, { tensor: t, as: storedDtype(p) });
+    if (p.type.dtype === 'int8' || p.type.dtype === 'int4') {
+      const q = quantize(t.data, shape, p.type.dtype === 'int8' ? 8 : 4);
+      scales.set(p.name, q.scale);
+      out.set(p.name, { tensor: { dtype: 'i32', shape: paramShape(p), data: q.stored }, as: storedDtype(p) });
+    } else out.set(p.name, { tensor: t, as: storedDtype(p) });
   }
+  return out;
+}
+
+/**
+ * Symmetric quantisation per output column: scale = max |w| / qmax over the input dim, q = round(w / scale).
+ * int4 values are packed two per byte along the last dim, low nibble first, two's complement.
+ */
+export function quantize(w: Float32Array, shape: number[], bits: 8 | 4): { stored: Int32Array; scale: Float32Array } {
+  const [inDim, outDim] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
+  const blocks = w.length / (inDim * outDim);
+  const qmax = bits === 8 ? 127 : 7;
+  const scale = new Float32Array(blocks * outDim);
+  const q = new Int32Array(w.length);
+  for (let b = 0; b < blocks; b++) {
+    for (let c = 0; c < outDim; c++) {
+      let max = 0;
+      for (let r = 0; r < inDim; r++) max = Math.max(max, Math.abs(w[(b * inDim + r) * outDim + c]!));
+      const s = Math.fround(max / qmax || 1);
+      scale[b * outDim + c] = s;
+      for (let r = 0; r < inDim; r++) {
+        const i = (b * inDim + r) * outDim + c;
+        q[i] = Math.max(-qmax - 1, Math.min(qmax, Math.round(w[i]! / s)));
+      }
+    }
+  }
+  if (bits === 8) return { stored: q, scale };
+  const packed = new Int32Array(q.length / 2);
+  for (let i = 0; i < packed.length; i++) packed[i] = (q[2 * i]! & 0xf) | ((q[2 * i + 1]! & 0xf) << 4);
+  return { stored: packed, scale };
+}
+
+/** The values of a quantised tensor (int4 unpacked), as stored by quantize. */
+export function unpackQuantized(stored: Int32Array, bits: 8 | 4): Int32Array {
+  if (bits === 8) return stored;
+  const out = new Int32Array(stored.length * 2);
+  const nibble = (v: number) => (v & 0x8 ? v - 16 : v);
+  stored.forEach((byte, i) => {
+    out[2 * i] = nibble(byte & 0xf);
+    out[2 * i + 1] = nibble((byte >> 4) & 0xf);
+  });
   return out;
 }
 

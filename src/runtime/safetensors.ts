@@ -5,12 +5,12 @@ import { floatToBf16, floatToHalf, bf16ToFloat, halfToFloat, size, type Tensor }
  * The safetensors format: an 8-byte little-endian header length, a JSON header
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}`, then the
  * tensor bytes. Reading validates everything (a truncated or corrupt file is an error that
- * says what is wrong) and converts f16/bf16 to f32; writing is deterministic (names sorted,
+ * says what is wrong), converts f16/bf16 to f32 and holds integer types as i32; writing is deterministic (names sorted,
  * header padded to 8 bytes).
  */
-export type StoredDType = 'F32' | 'F16' | 'BF16' | 'I32';
+export type StoredDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I8' | 'U8';
 
-const BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4 };
+const BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1, U8: 1 };
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export class SafetensorsError extends UserError {}
@@ -59,9 +59,10 @@ export function readSafetensors(bytes: Uint8Array): Map<string, StoredTensor> {
 function decode(raw: Uint8Array, dtype: StoredDType, shape: number[]): Tensor {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const n = size(shape);
-  if (dtype === 'I32') {
+  if (dtype === 'I32' || dtype === 'I8' || dtype === 'U8') {
+    // Integer tensors (indices, quantised weights, packed int4 bytes) are held as i32.
     const data = new Int32Array(n);
-    for (let i = 0; i < n; i++) data[i] = view.getInt32(i * 4, true);
+    for (let i = 0; i < n; i++) data[i] = dtype === 'I32' ? view.getInt32(i * 4, true) : dtype === 'I8' ? view.getInt8(i) : view.getUint8(i);
     return { dtype: 'i32', shape, data };
   }
   const data = new Float32Array(n);
@@ -103,6 +104,8 @@ export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, me
       const v = tensor.data[i]!;
       if (as === 'F32') view.setFloat32(at + i * 4, v, true);
       else if (as === 'I32') view.setInt32(at + i * 4, v, true);
+      else if (as === 'I8') view.setInt8(at + i, v);
+      else if (as === 'U8') view.setUint8(at + i, v);
       else if (as === 'F16') view.setUint16(at + i * 2, floatToHalf(v), true);
       else view.setUint16(at + i * 2, floatToBf16(v), true);
     }

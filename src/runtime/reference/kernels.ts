@@ -9,6 +9,7 @@ import { routerParamCount } from '../../ir/routing.js';
 import { hashExperts, route, type RouteValue } from './router.js';
 import { expertChoice, keepWithinCapacity, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP, type Assignment } from './selection.js';
 import { evalDim } from '../../ir/types.js';
+import { unpackQuantized } from '../init-weights.js';
 
 export type Value = Tensor | RouteValue;
 
@@ -56,6 +57,12 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   matmul: (_, [a, b], shape) => out(shape, matmul(fl(a!), rowsOf(shape), lastDim(a!), fl(b!), lastDim(b!))),
   act: ({ fn }, [a], shape) => out(shape, fl(a!).map(fns[fn])),
   reshape: (_, [a], shape) => out(shape, t(a!).data),
+  dequant: ({ bits }, [q, scale], shape) => {
+    const values = unpackQuantized(ints(q!), bits);
+    const [outDim, s] = [shape[shape.length - 1]!, fl(scale!)];
+    const inDim = shape[shape.length - 2]!;
+    return out(shape, Float32Array.from(values, (v, i) => v * s[Math.floor(i / (inDim * outDim)) * outDim + (i % outDim)]!));
+  },
   rmsnorm: ({ eps }, [x, g], shape) => out(shape, rmsnorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), eps)),
   layernorm: ({ eps }, [x, g, b], shape) => out(shape, layernorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), fl(b!), eps)),
   ffn: ({ expert, index }, [x, ...ws], shape) => out(shape, ffnRows(expert, fl(x!), rowsOf(shape), ws.map((w) => slice(t(w), index)))),

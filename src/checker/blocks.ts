@@ -1,6 +1,7 @@
 import type { BlockItem, DeclItem, Item, MembersItem, SectionItem, SettingItem } from '../parser/ast.js';
 import type { Span } from '../diagnostics/source.js';
 import { SCOPES, SHARED_GATES, TOPOLOGIES } from '../language/signatures.js';
+import { itemKeyword } from '../parser/walk.js';
 import { bindCall, checkInt } from './args.js';
 import { resolveName, withScope, type CheckContext } from './context.js';
 import { resolveExpert } from './experts.js';
@@ -19,10 +20,6 @@ export interface BlockInfo {
 
 const blockItems = new Set(['router', 'expert', 'experts', 'shared', 'topology', 'scope', 'offload']);
 
-function itemWord(item: Item): string {
-  return item.kind === 'Block' ? 'block' : item.kind === 'Layers' ? 'layers' : item.keyword;
-}
-
 /**
  * Resolve `block NAME { ... }`: its routers (declared here or referenced from the model),
  * routed and shared experts, topology and isolation scope; check that widths agree.
@@ -32,7 +29,7 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
   const ctx = withScope(model, scope);
   const seen = new Map<string, Item>();
   for (const it of item.items) {
-    const word = itemWord(it);
+    const word = itemKeyword(it);
     if (!blockItems.has(word)) {
       ctx.diags.report('E0207', it.keywordSpan, `'${word}' belongs in the model, not inside block '${item.name.text}'`);
       continue;

@@ -3,6 +3,7 @@ import type { SourceFile, Span } from '../diagnostics/source.js';
 import type { BlockItem, DeclItem, Item, LayersItem, Model, SectionItem, SettingItem } from '../parser/ast.js';
 import { parseSource, type ParseResult } from '../parser/parse.js';
 import { COMPUTE_DTYPES } from '../language/signatures.js';
+import { itemKeyword } from '../parser/walk.js';
 import { dtypeOf } from './args.js';
 import { resolveBlock, routerOf, type BlockInfo } from './blocks.js';
 import type { CheckContext } from './context.js';
@@ -45,21 +46,16 @@ export function checkSource(file: SourceFile, options: CheckOptions = {}): Check
 const modelItems = new Set(['dims', 'const', 'dtype', 'weights', 'expert', 'router', 'block', 'layers', 'offload']);
 const singletons = new Set(['dtype', 'weights', 'offload']);
 
-function itemWord(item: Item): string {
-  return item.kind === 'Block' ? 'block' : item.kind === 'Layers' ? 'layers' : item.keyword;
-}
-
 function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, syntaxOk: boolean): ResolvedModel | undefined {
   const scope = new Scope(diags);
-  const evaluator = new ConstantEvaluator(diags);
-  evaluator.scope = scope;
+  const evaluator = new ConstantEvaluator(diags, scope);
   const ctx: CheckContext = { diags, evaluator, scope, experts: new Map(), routers: new Map() };
   const errorsBefore = diags.items.filter((d) => d.severity === 'error').length;
 
   // Pass 1: declare every name, so uses may precede declarations.
   const seen = new Map<string, Item>();
   for (const item of model.items) {
-    const word = itemWord(item);
+    const word = itemKeyword(item);
     if (!modelItems.has(word)) {
       diags.report('E0207', item.keywordSpan, `'${word}' belongs inside a block, not directly in model '${model.name.text}'`);
       continue;

@@ -13,7 +13,11 @@ export class ConstantEvaluator {
   private readonly values = new Map<Symbol, number | undefined>();
   private readonly active = new Set<Symbol>();
 
-  constructor(private readonly diags: DiagnosticBag) {}
+  constructor(
+    private readonly diags: DiagnosticBag,
+    /** The scope names resolve in when a caller gives none (the model scope). */
+    private readonly scope: Scope,
+  ) {}
 
   valueOf(sym: Symbol): number | undefined {
     if (this.values.has(sym)) return this.values.get(sym);
@@ -49,9 +53,9 @@ export class ConstantEvaluator {
         }
         return expr.value;
       case 'NameRef': {
-        const sym = (scope ?? this.scope)?.lookupKind(expr.name.text, ['dim', 'const']);
+        const sym = (scope ?? this.scope).lookupKind(expr.name.text, ['dim', 'const']);
         if (!sym) {
-          const names = (scope ?? this.scope)?.visible().filter((s) => s.kind === 'dim' || s.kind === 'const').map((s) => s.name) ?? [];
+          const names = (scope ?? this.scope).visible().filter((s) => s.kind === 'dim' || s.kind === 'const').map((s) => s.name);
           this.diags.report('E0201', expr.span, `unknown dim or constant '${expr.name.text}'${didYouMean(expr.name.text, names)}`);
           return undefined;
         }
@@ -97,8 +101,5 @@ export class ConstantEvaluator {
     this.diags.report('E0304', expr.span, 'expected a number: a literal, a dim or constant name, or arithmetic with + - * / %');
     return undefined;
   }
-
-  /** The scope names resolve in by default (the model scope). */
-  scope: Scope | undefined;
 }
 

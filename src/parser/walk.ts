@@ -1,4 +1,4 @@
-import type { Expr } from './ast.js';
+import type { Expr, Item } from './ast.js';
 
 /** True when the parser had to stand in for part of `e`: its error is already reported. */
 export function containsError(e: Expr): boolean {
@@ -19,4 +19,9 @@ export function containsError(e: Expr): boolean {
     default:
       return false;
   }
+}
+
+/** The word an item starts with (`block`, `layers`, `dims`, `router`, ...). */
+export function itemKeyword(item: Item): string {
+  return item.kind === 'Block' ? 'block' : item.kind === 'Layers' ? 'layers' : item.keyword;
 }

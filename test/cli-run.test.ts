@@ -53,6 +53,19 @@ describe('moec init-weights, inspect, run', () => {
     expect(y.tensor.data).toEqual(run(graph, w, { x }));
   });
 
+  it('run --random-input generates a seeded x and writes it beside y', () => {
+    const out = join(dir, 'yr.safetensors');
+    expect(moec('run', model, ...small, '--weights', weights, '--random-input', '4', '--seed', '3', '-o', out).code).toBe(0);
+    const file = readSafetensors(readFileSync(out));
+    expect(file.get('x')!.tensor.shape).toEqual([4, 16]);
+    const { graph } = compileText(readFileSync(model, 'utf8'), { hidden: 16, ffn: 24 });
+    const w = new Map([...readSafetensors(readFileSync(weights))].map(([n, t]) => [n, t.tensor]));
+    expect(file.get('y')!.tensor.data).toEqual(run(graph, w, { x: file.get('x')!.tensor }));
+    const both = moec('run', model, ...small, '--weights', weights, '--random-input', '4', '--input', input, '-o', out);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('give exactly one of --input and --random-input');
+  });
+
   const failures: [string, () => string[], RegExp][] = [
     ['a missing weight', () => ['--weights', rewrite((t) => t.delete('layers.0.moe.gate.weight'))], /missing tensor 'layers\.0\.moe\.gate\.weight' \(bf16\[16, 8\]\)/],
     ['an extra weight', () => ['--weights', rewrite((t) => t.set('layers.99.x', { tensor: randomInput(1, 1, 1), as: 'F32' }))], /unexpected tensor 'layers\.99\.x'/],

@@ -81,6 +81,7 @@ const cases: [string, string][] = [
   ['unknown expert kind', model({ expert: 'expert e = «E0401»swiglu2(hidden -> ffn -> hidden)' })],
   ['expert shape with two parts', model({ expert: 'expert e = swiglu(«E0402»hidden -> ffn)' })],
   ['expert that changes width', model({ expert: 'expert e = swiglu(hidden -> ffn -> ffn)', members: 'experts «E0404»e x experts' })],
+  ['int4 storage of an odd width', model({ dims: 'hidden = 64, ffn = 127, experts = 8', expert: 'expert «E0405»e = swiglu(hidden -> ffn -> hidden)', extra: 'weights int4' })],
   ['heterogeneous experts of different widths', model({ members: 'experts e x 4, «E0404»f x 4', extra: 'expert f = relu(ffn -> hidden -> ffn)' })],
 
   // E05: routers
@@ -102,6 +103,8 @@ const cases: [string, string][] = [
   ['union expert k beyond the chosen groups', model({ router: 'linear(hidden -> experts) | softmax | topk(5)', block: 'router groups = linear(hidden -> 2) | softmax | topk(1)\n    topology union(group = groups, expert = gate)' }).replace('router gate = linear', 'router gate = «E0507»linear')],
   ['union with one router', model({ block: 'topology «E0602»union(group = gate, expert = gate)' })],
   ['unknown topology', model({ block: 'topology «E0603»ring(2)' })],
+  ['union expert router that hashes', model({ router: 'hash(8)', block: 'router groups = linear(hidden -> 2) | softmax | topk(1)\n    topology union(group = groups, expert = gate)' }).replace('router gate = hash', 'router gate = «E0607»hash')],
+  ['block of null experts only', model({ members: 'experts none x experts', extra: 'expert none = null' }).replace('block moe', 'block «E0601»moe').replace("expert e = swiglu(hidden -> ffn -> hidden)", "")],
   ['unknown scope', model({ block: 'scope «E0606»global' })],
 
   // E07: layers
@@ -118,6 +121,7 @@ const cases: [string, string][] = [
   // E08: offload
   ['unknown offload setting', model({ extra: 'offload { budget = 1 GiB, «E0801»evict = lru }' })],
   ['resident experts over budget', model({ extra: '«E0802»offload { budget = 1 KiB, resident = [e] }' })],
+  ['a budget in a block', model({ block: 'offload { «E0804»budget = 1 GiB }' })],
   ['unknown cache policy', model({ extra: 'offload { cache = «E0803»fifo }' })],
   ['unknown drop policy', model({ router: 'linear(hidden -> experts) | softmax | topk(2) | capacity(1.25, drop = «E0803»random)', block: 'scope request' })],
 

@@ -256,3 +256,54 @@ describe('isolation', () => {
     }
   });
 });
+
+describe('regressions', () => {
+  it('a null expert declared inside a block is a null expert', () => {
+    const text = (local: boolean) => `model t {
+      dims { hidden = 8 }
+      expert e = relu(hidden -> 6 -> hidden)
+      ${local ? '' : 'expert nothing = null'}
+      block moe {
+        ${local ? 'expert nothing = null' : ''}
+        router gate = linear(hidden -> 8) | softmax | topk(2) | normalize
+        experts e x 4, nothing x 4
+      }
+      layers 1 { x = moe(x) }
+    }`;
+    const [a, b] = [compileText(text(true)), compileText(text(false))];
+    const w = randomWeights(a.graph, 1);
+    const x = randomInput(6, 8, 2);
+    expect(run(a.graph, w, { x })).toEqual(run(b.graph, w, { x }));
+  });
+
+  it('a union whose group router hashes reads the token ids', () => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 8 }
+      expert e = relu(hidden -> 6 -> hidden)
+      block moe {
+        router g = hash(4, k = 2)
+        router r = linear(hidden -> 8) | softmax | topk(2)
+        experts e x 8
+        topology union(group = g, expert = r)
+      }
+      layers 1 { x = moe(x) }
+    }`);
+    expect(graph.inputs.map((n) => n.attrs.name)).toEqual(['x', 'ids']);
+    const y = run(graph, randomWeights(graph, 1), { x: randomInput(3, 8, 1), ids: Int32Array.from([5, 6, 7]) });
+    expect(y.every(Number.isFinite)).toBe(true);
+  });
+
+  it("a block's own offload precision decides how its experts are stored", () => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 8 }
+      expert e = relu(hidden -> 6 -> hidden)
+      block moe {
+        router gate = linear(hidden -> 4) | softmax | topk(2)
+        experts e x 4
+        offload { precision = { e = int8 } }
+      }
+      layers 1 { x = moe(x) }
+    }`);
+    expect(graph.params.find((p) => p.name === 'layers.0.moe.experts.e.w_up')!.type.dtype).toBe('int8');
+  });
+});

@@ -57,6 +57,10 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
     ctx.diags.report('E0601', item.name.span, `block '${item.name.text}' has no routed experts; add a line such as 'experts ffn x 8'`);
     return undefined;
   }
+  if (experts.members.every((m) => m.expert.kind === 'null')) {
+    ctx.diags.report('E0601', item.name.span, `block '${item.name.text}' has only null experts, so it computes nothing; add experts that compute`);
+    return undefined;
+  }
   const topology = resolveTopology(ctx, topologyItem, routers, item);
   if (!topology) return undefined;
 
@@ -231,6 +235,11 @@ function resolveTopology(ctx: CheckContext, it: SettingItem | undefined, routers
       return undefined;
     }
     const groups = routers.find((r) => r.router.name === names[0]!.text)!.router.width;
+    const expertRouter = routers.find((r) => r.router.name === names[1]!.text)!;
+    if (expertRouter.router.stages[0]!.op !== 'linear') {
+      ctx.diags.report('E0607', expertRouter.widthSpan, `union expert router '${names[1].text}' must score experts with linear(in -> experts); ${expertRouter.router.stages[0]!.op} routing ignores the chosen groups`);
+      return undefined;
+    }
     return { kind: 'union', groupRouter: names[0].text, expertRouter: names[1].text, groups };
   }
   if (routers.length !== 1) {

@@ -1,16 +1,18 @@
 import { DiagnosticBag, sortDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
-import type { SourceFile, Span } from '../diagnostics/source.js';
+import type { SourceFile } from '../diagnostics/source.js';
 import type { BlockItem, DeclItem, Item, LayersItem, Model, SectionItem, SettingItem } from '../parser/ast.js';
 import { parseSource, type ParseResult } from '../parser/parse.js';
 import { COMPUTE_DTYPES } from '../language/signatures.js';
 import { itemKeyword } from '../parser/walk.js';
+import { expertWeights } from '../ir/weights.js';
+import { blockExpert } from './stats.js';
 import { dtypeOf } from './args.js';
 import { resolveBlock, routerOf, type BlockInfo } from './blocks.js';
 import type { CheckContext } from './context.js';
 import { ConstantEvaluator } from './evaluate.js';
 import { BYTES_PER_ELEMENT, expertParameters, resolveExpert } from './experts.js';
 import { resolveLayers, type BlockWidths, type StreamWidth } from './layers.js';
-import type { Block, ComputeDType, OffloadPolicy, ResolvedModel, StorageDType } from './model.js';
+import type { Block, ComputeDType, LayerExpr, ResolvedModel, StorageDType } from './model.js';
 import { resolveOffload } from './offload.js';
 import { didYouMean, Scope, type Symbol } from './scope.js';
 
@@ -99,7 +101,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   const offload = offloadItem ? resolveOffload(ctx, offloadItem) : undefined;
   const blocks: Record<string, Block> = {};
   for (const [name, info] of blockInfos) {
-    const blockOffload = info.offloadSection ? resolveOffload({ ...ctx, scope: info.scope }, info.offloadSection) : undefined;
+    const blockOffload = info.offloadSection ? resolveOffload({ ...ctx, scope: info.scope }, info.offloadSection, 'block') : undefined;
     const w = info.block.width ?? width;
     blocks[name] = {
       ...info.block,
@@ -128,7 +130,8 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
     at: model.name.span,
   };
   for (const [sym, e] of ctx.experts) if (sym.owner && e) resolved.experts[`${sym.owner}.${sym.name}`] = e;
-  checkBudgets(diags, resolved, offloadItem, blockInfos);
+  checkBudgets(diags, resolved, offloadItem);
+  checkInt4Widths(diags, resolved, ctx);
   return diags.items.filter((d) => d.severity === 'error').length > errors ? undefined : resolved;
 }
 
@@ -179,33 +182,45 @@ function reportUnused(diags: DiagnosticBag, scope: Scope, blocks: Map<string, Bl
   }
 }
 
-/** E0802: resident experts alone must fit the budget, counting each instance in every layer. */
-function checkBudgets(diags: DiagnosticBag, model: ResolvedModel, modelSection: SectionItem | undefined, blocks: Map<string, BlockInfo>): void {
+/** E0405: int4 storage packs pairs along each matrix's output dim, which must be even. */
+function checkInt4Widths(diags: DiagnosticBag, model: ResolvedModel, ctx: CheckContext): void {
+  const storedAs = (expert: string, block?: Block): StorageDType => (block?.offload ?? model.offload)?.precision[expert] ?? model.weightDtype;
+  const int4 = new Set<string>();
+  for (const b of Object.values(model.blocks)) for (const s of [...b.experts, ...b.shared.slots]) if (storedAs(s.expert, b) === 'int4') int4.add(s.expert);
+  if (model.weightDtype === 'int4' || model.offload) for (const name of Object.keys(model.experts)) if (storedAs(name) === 'int4') int4.add(name);
+  for (const [sym, expert] of ctx.experts) {
+    if (!expert || !int4.has(sym.name)) continue;
+    const odd = expertWeights(expert).find((w) => (w.shape[w.shape.length - 1] as number) % 2 === 1);
+    if (odd) diags.report('E0405', sym.span, `expert '${sym.name}' is stored as int4, but its ${odd.name} matrix is ${odd.shape.join(' x ')}: int4 packs pairs along the last dim, which must be even`);
+  }
+}
+
+/**
+ * E0802: resident experts alone must fit the model's budget, counting each instance in every
+ * layer, with each block's own resident list and precision where it declares an offload policy.
+ */
+function checkBudgets(diags: DiagnosticBag, model: ResolvedModel, modelSection: SectionItem | undefined): void {
+  const budget = model.offload?.budgetBytes;
+  if (!budget || !modelSection) return;
   const uses = blockUses(model);
-  const check = (policy: OffloadPolicy | undefined, span: Span | undefined, only?: string) => {
-    if (!policy?.budgetBytes || !span) return;
-    let bytes = 0;
-    for (const block of Object.values(model.blocks)) {
-      if (only && block.name !== only) continue;
-      for (const slot of [...block.experts, ...block.shared.slots]) {
-        if (!policy.resident.includes(slot.expert)) continue;
-        const expert = model.experts[slot.expert] ?? model.experts[`${block.name}.${slot.expert}`];
-        const dtype: StorageDType = policy.precision[slot.expert] ?? model.weightDtype;
-        bytes += expert ? expertParameters(expert) * BYTES_PER_ELEMENT[dtype] * slot.count * (uses.get(block.name) ?? 0) : 0;
-      }
+  let bytes = 0;
+  for (const block of Object.values(model.blocks)) {
+    const policy = block.offload ?? model.offload!;
+    for (const slot of [...block.experts, ...block.shared.slots]) {
+      if (!policy.resident.includes(slot.expert)) continue;
+      const dtype: StorageDType = policy.precision[slot.expert] ?? model.weightDtype;
+      bytes += expertParameters(blockExpert(model, block, slot.expert)!) * BYTES_PER_ELEMENT[dtype] * slot.count * (uses.get(block.name) ?? 0);
     }
-    if (bytes > policy.budgetBytes) {
-      diags.report('E0802', span, `resident experts need ${formatBytes(bytes)}, more than the ${formatBytes(policy.budgetBytes)} budget; raise the budget or keep fewer experts resident`);
-    }
-  };
-  check(model.offload, modelSection?.keywordSpan);
-  for (const [name, info] of blocks) check(model.blocks[name]?.offload, info.offloadSection?.keywordSpan, name);
+  }
+  if (bytes > budget) {
+    diags.report('E0802', modelSection.keywordSpan, `resident experts need ${formatBytes(bytes)}, more than the ${formatBytes(budget)} budget; raise the budget or keep fewer experts resident`);
+  }
 }
 
 /** How many times each block is applied over all layers. */
 export function blockUses(model: ResolvedModel): Map<string, number> {
   const uses = new Map<string, number>();
-  const visit = (e: import('./model.js').LayerExpr): void => {
+  const visit = (e: LayerExpr): void => {
     if (e.op === 'block') uses.set(e.block, (uses.get(e.block) ?? 0) + 1);
     if (e.op === 'add') e.args.forEach(visit);
     else if (e.op !== 'var') visit(e.arg);

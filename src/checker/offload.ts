@@ -6,7 +6,7 @@ import type { OffloadPolicy, StorageDType } from './model.js';
 import { didYouMean } from './scope.js';
 
 /** Resolve an `offload { ... }` section (model or block level); unset settings take defaults. */
-export function resolveOffload(ctx: CheckContext, section: SectionItem): OffloadPolicy | undefined {
+export function resolveOffload(ctx: CheckContext, section: SectionItem, level: 'model' | 'block' = 'model'): OffloadPolicy | undefined {
   const policy: OffloadPolicy = { resident: [], cache: { kind: 'lru' }, prefetch: { kind: 'none' }, onMiss: { kind: 'wait' }, precision: {} };
   const seen = new Set<string>();
   let ok = !section.broken;
@@ -14,6 +14,11 @@ export function resolveOffload(ctx: CheckContext, section: SectionItem): Offload
     const key = entry.name.text;
     if (!(OFFLOAD_SETTINGS as readonly string[]).includes(key)) {
       ctx.diags.report('E0801', entry.name.span, `unknown offload setting '${key}'${didYouMean(key, OFFLOAD_SETTINGS) || `; settings are ${OFFLOAD_SETTINGS.join(', ')}`}`);
+      ok = false;
+      continue;
+    }
+    if (key === 'budget' && level === 'block') {
+      ctx.diags.report('E0804', entry.name.span, "the budget is shared by every block: set it in the model's offload section");
       ok = false;
       continue;
     }

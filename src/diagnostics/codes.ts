@@ -55,6 +55,7 @@ export const CODES = {
 
   E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, geglu_tanh, relu, gelu, gelu_tanh, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),
+  E0405: e('int4 needs even widths', 'int4 weights pack two values per byte along each matrix\'s output dim, so those dims (the hidden size, the output width, the rank or latent width) must be even. Use int8, or an even size.'),
   E0404: e('expert width mismatch', 'Every expert of a block must take and return the block width (the model width; for `multihead(heads = h)` blocks, the width divided by h).'),
 
   E0501: e('unknown router stage', 'The router pipeline names a stage that does not exist. docs/language.md lists the stages.'),
@@ -68,9 +69,10 @@ export const CODES = {
   E0509: e('bad group limit', '`keep` must be between 1 and `groups`.'),
   E0510: e('duplicate stage', 'A router has two source stages or two selection stages.'),
 
-  E0601: e('block has no experts', 'A block needs at least one `experts` line.'),
+  E0601: e('block has no experts', 'A block needs at least one `experts` line with an expert that computes (not only null experts).'),
   E0602: e('wrong router count', 'Standard, chain and multihead blocks have exactly one router; union blocks have two (group and expert router).'),
   E0603: e('unknown topology', 'Topologies are standard, chain(iterations), union(group, expert) and multihead(heads).'),
+  E0607: e('union expert router must score', 'A union\'s expert router runs inside the groups the group router chose, so it must score experts: start it with linear(in -> experts), not hash or fixed.'),
   E0606: e('unknown scope', 'Isolation scopes are `request` (tokens only couple within their own request) and `batch` (tokens of different requests may affect each other).'),
 
   E0701: e('bad layer range', 'Layer ranges are half-open `a..b` with 0 <= a < b, or a count `n` meaning `0..n`; `step` must be at least 1.'),
@@ -85,6 +87,7 @@ export const CODES = {
 
   E0801: e('unknown offload setting', 'Offload settings are budget, resident, cache, prefetch, on_miss and precision.'),
   E0802: e('budget too small', 'The resident experts alone need more memory than the device budget.'),
+  E0804: e('model-wide setting', 'The memory budget is shared by every block: set `budget` in the model\'s offload section, not in a block\'s.'),
   E0803: e('unknown choice', 'The setting accepts a fixed set of values; the message lists them.'),
 
   W0001: w('unused declaration', 'The declaration is never used. Remove it, or use it.'),

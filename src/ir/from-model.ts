@@ -1,4 +1,5 @@
-import type { Block, LayerExpr, ResolvedModel, Router, StorageDType } from '../checker/model.js';
+import type { Block, LayerExpr, ResolvedModel, Router } from '../checker/model.js';
+import { blockExpert } from '../checker/stats.js';
 import { GraphBuilder, type Graph, type Node } from './graph.js';
 import type { ExpertGroup, RouteAttrs, RouterSpec } from './ops.js';
 import { mulTokens, TOKENS, type DType, type Dim, type TensorType } from './types.js';
@@ -83,9 +84,9 @@ class ModelBuilder {
     return this.g.add('dequant', [q, scale], { bits: dtype === 'int8' ? 8 : 4 });
   }
 
-  private weightDtype(expert: string): DType {
-    const stored: StorageDType = this.model.offload?.precision[expert] ?? this.model.weightDtype;
-    return stored;
+  /** Stored dtype of an expert's weights: the block's offload precision, the model's, or `weights`. */
+  private weightDtype(expert: string, block?: Block): DType {
+    return (block?.offload ?? this.model.offload)?.precision[expert] ?? this.model.weightDtype;
   }
 
   private block(block: Block, x: Node, site: string): Node {
@@ -119,9 +120,9 @@ class ModelBuilder {
     const groups: ExpertGroup[] = [];
     const nodes: Node[] = [];
     for (const slot of slots) {
-      const expert = this.model.experts[slot.expert] ?? this.model.experts[`${block.name}.${slot.expert}`]!;
+      const expert = blockExpert(this.model, block, slot.expert)!;
       const name = `${prefix}.${names.next(slot.expert)}`;
-      const dtype = this.weightDtype(slot.expert);
+      const dtype = this.weightDtype(slot.expert, block);
       groups.push({ expert, count: slot.count, first: slot.first });
       for (const w of expertWeights(expert)) {
         nodes.push(this.weight(`${name}.${w.name}`, [slot.count, ...w.shape], dtype, w.fanIn));
@@ -132,7 +133,7 @@ class ModelBuilder {
 
   private moe(block: Block, x: Node, weights: Node[], groups: ExpertGroup[], site: string, iteration: number, heads: number): Node {
     const route = this.route(block, x, site, iteration, heads);
-    return this.g.add('moe', [x, route, ...weights], { groups }, x.type);
+    return this.g.add('moe', [x, route, ...weights], { groups, block: block.name }, x.type);
   }
 
   private route(block: Block, x: Node, site: string, iteration: number, heads: number): Node {
@@ -154,8 +155,8 @@ class ModelBuilder {
     const union = block.topology.kind === 'union' ? block.topology : undefined;
     const groupRouter = union ? spec(block.routers.find((r) => r.name === union.groupRouter)!) : undefined;
     const router = spec(union ? block.routers.find((r) => r.name === union.expertRouter)! : block.routers[0]!);
-    const nullEntries = block.experts.filter((s) => this.model.experts[s.expert]?.kind === 'null').flatMap((s) => Array.from({ length: s.count }, (_, i) => s.first + i));
-    if (router.source.op === 'hash') src.push((this.ids ??= this.g.add('input', [], { name: 'ids' }, this.t([TOKENS], 'i32'))));
+    const nullEntries = block.experts.filter((s) => blockExpert(this.model, block, s.expert)?.kind === 'null').flatMap((s) => Array.from({ length: s.count }, (_, i) => s.first + i));
+    if (router.source.op === 'hash' || groupRouter?.source.op === 'hash') src.push((this.ids ??= this.g.add('input', [], { name: 'ids' }, this.t([TOKENS], 'i32'))));
     const couples = block.routers.some((r) => r.couplesTokens);
     if (couples && block.scope === 'request') src.push((this.requests ??= this.g.add('input', [], { name: 'requests' }, this.t([TOKENS], 'i32'))));
     const attrs: RouteAttrs = {

@@ -1,5 +1,6 @@
 import type { Op, OpAttrs } from './ops.js';
 import { affine, dimOf, formatType, mulTokens as mulDim, sameShape, type Dim, type TensorType } from './types.js';
+import { routerParamCount } from './routing.js';
 import { expertWeights } from './weights.js';
 
 /**
@@ -82,13 +83,26 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       if (last(a!.shape) !== expert.input) return `expert ${expert.name} takes ${expert.input} features`;
       return { dtype: a!.dtype, shape: [...a!.shape.slice(0, -1), expert.output] };
     }
-    case 'route':
-      return { dtype: 'route', shape: [a!.shape[0]!, (attrs as OpAttrs['route']).slots] };
+    case 'route': {
+      const r = attrs as OpAttrs['route'];
+      const routers = [...(r.groupRouter ? [r.groupRouter] : []), r.router];
+      const params = routers.reduce((n, x) => n + routerParamCount(x), 0);
+      const extra = routers.some((x) => x.source.op === 'hash') ? 1 : 0;
+      if (src.length < 1 + params + extra || src.length > 2 + params + extra) return `expects the input, ${params} router params and its id inputs, has ${src.length} operands`;
+      let p = 1;
+      for (const x of routers) {
+        if (x.source.op === 'linear' && !sameShape(src[p]!.shape, [last(a!.shape)!, x.width])) return `gate of router ${x.name} must be [${last(a!.shape)}, ${x.width}], is ${formatType(src[p]!)}`;
+        p += routerParamCount(x);
+      }
+      return { dtype: 'route', shape: [a!.shape[0]!, r.slots] };
+    }
     case 'moe': {
       const want = (attrs as OpAttrs['moe']).groups.flatMap((g) => expertWeights(g.expert).map((w) => [g.count, ...w.shape]));
       const bad = need(2 + want.length);
       if (bad) return bad;
-      if (src[1]!.dtype !== 'route') return 'the second operand must be a route';
+      if (src[1]!.dtype !== 'route' || src[1]!.shape[0] !== a!.shape[0]) return `the second operand must be a route over the same ${a!.shape[0]} rows`;
+      const wrongWidth = (attrs as OpAttrs['moe']).groups.find((g) => g.expert.kind === 'ffn' && g.expert.input !== last(a!.shape));
+      if (wrongWidth) return `expert ${wrongWidth.expert.name} reads ${(wrongWidth.expert as { input: number }).input} features, the input has ${last(a!.shape)}`;
       const wrong = want.findIndex((w, i) => !sameShape(src[2 + i]!.shape, w));
       return wrong >= 0 ? `weight ${wrong} must have shape [${want[wrong]!.join(', ')}]` : a!;
     }
@@ -149,8 +163,18 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
     }
     case 'combine':
       return need(4) ?? { dtype: a!.dtype, shape: [src[1]!.shape[0]!, last(a!.shape)!] };
-    case 'kernel':
-      return declared ?? 'needs a declared type';
+    case 'kernel': {
+      // A kernel's body is re-inferred from its inputs: fusion must not change any type.
+      const types: TensorType[] = [...src];
+      for (const [i, n] of (attrs as OpAttrs['kernel']).body.entries()) {
+        const t = inferType(n.op, n.src.map((j) => types[j]!), n.attrs as never, n.type);
+        if (typeof t === 'string') return `body node %k${i} (${n.op}): ${t}`;
+        if (t.dtype !== n.type.dtype || !sameShape(t.shape, n.type.shape)) return `body node %k${i} (${n.op}) is ${formatType(n.type)}, inferred ${formatType(t)}`;
+        types.push(t);
+      }
+      const result = types[types.length - 1]!;
+      return declared && (result.dtype !== declared.dtype || !sameShape(result.shape, declared.shape)) ? `declared ${formatType(declared)} but its body yields ${formatType(result)}` : result;
+    }
   }
   return `unknown op ${op as string}`;
 }

@@ -60,7 +60,7 @@ export interface OpAttrs {
   /** src = [x, ...group router params, ...router params, ids? requests?]; type route[T, slots]. */
   route: RouteAttrs;
   /** y = Σ w·expert(x) over a route; src = [x, route, ...weights of each group]. */
-  moe: { groups: ExpertGroup[] };
+  moe: { groups: ExpertGroup[]; block: string };
 
   // Router primitives (lower-routers). Rows R, router width E, k selection slots.
   /** Softmax over the last axis; with a second operand (ids), only over slots whose id is not -1. */

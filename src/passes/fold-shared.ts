@@ -19,20 +19,20 @@ export const foldShared: Pass = {
   name: 'fold-shared',
   summary: 'shared experts into the grouped execution as always-selected experts',
   run: (g) =>
-    rewriteGraph(g, (n, src, b, map) => {
+    rewriteGraph(g, (n, _src, b, map) => {
       if (n.op !== 'add') return undefined;
       const [moe, shared] = n.src[0]!.op === 'moe' ? [n.src[0]!, n.src[1]!] : [n.src[1]!, n.src[0]!];
       if (moe.op !== 'moe') return undefined;
       const match = sharedExperts(shared, moe.src[0]!);
       if (!match) return undefined;
-      void src;
-      const { groups } = moe.attrs as OpAttrs['moe'];
+      const attrs = moe.attrs as OpAttrs['moe'];
+      const groups = attrs.groups;
       const first = groups.reduce((m, gr) => Math.max(m, gr.first + gr.count), 0);
       const expert = match.ffn.attrs as OpAttrs['ffn'];
       const count = match.weights[0]!.type.shape[0] as number;
       const route = b.add('extend_route', [map(moe.src[1]!), ...(match.gate ? [map(match.gate)] : [])], { first, count });
       const group: ExpertGroup = { expert: expert.expert, count, first };
-      return b.add('moe', [map(moe.src[0]!), route, ...moe.src.slice(2).map(map), ...match.weights.map(map)], { groups: [...groups, group] });
+      return b.add('moe', [map(moe.src[0]!), route, ...moe.src.slice(2).map(map), ...match.weights.map(map)], { ...attrs, groups: [...groups, group] });
     }),
 };
 
@@ -48,7 +48,8 @@ interface SharedMatch {
  */
 function sharedExperts(s: Node, x: Node): SharedMatch | undefined {
   let gate: Node | undefined;
-  if (s.op === 'mul' && s.src[1]?.op === 'act' && s.src[1].src[0]?.op === 'matmul' && s.src[1].src[0].src[0] === x) {
+  const gateAct = s.src[1]?.op === 'act' && (s.src[1].attrs as OpAttrs['act']).fn === 'sigmoid' ? s.src[1] : undefined;
+  if (s.op === 'mul' && gateAct?.src[0]?.op === 'matmul' && gateAct.src[0].src[0] === x) {
     gate = s.src[1];
     s = s.src[0]!;
   }

@@ -54,13 +54,15 @@ export const [fuseRouter, fuseGateUp, fuseDownCombine] = patterns.map(asPass) as
 
 function fuse(g: Graph, pattern: FusionPattern): Graph {
   const uses = useCounts(g);
+  const readerMap = new Map<Node, Node[]>();
+  for (const n of g.nodes) for (const s of n.src) readerMap.set(s, [...(readerMap.get(s) ?? []), n]);
+  const readers = (n: Node) => readerMap.get(n) ?? [];
   const groups = new Map<Node, Node[]>();
   const folded = new Set<Node>();
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const root = g.nodes[i]!;
     if (folded.has(root) || !pattern.kernel(root)) continue;
     const members = new Set<Node>([root]);
-    const readers = (n: Node) => g.nodes.filter((m) => m.src.includes(n));
     const grow = (n: Node) => {
       for (const p of n.src) {
         if (members.has(p) || !pattern.joins(p, root)) continue;

@@ -29,8 +29,8 @@ export interface OffloadPlan {
 }
 
 export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undefined {
-  const policy = model.offload;
-  if (!policy?.budgetBytes) return undefined;
+  const budget = model.offload?.budgetBytes;
+  if (!budget) return undefined;
   const bytesOf = (dims: readonly (number | string)[], dtype: keyof typeof BYTES_PER_ELEMENT) => dims.reduce<number>((p, d) => p * evalDim(d, 0), 1) * BYTES_PER_ELEMENT[dtype];
   const routed = new Set<string>();
   let cachedExperts = 0;
@@ -39,7 +39,9 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
   const moeLayers = new Set<number>();
   for (const n of g.nodes) {
     if (n.op !== 'moe') continue;
-    const { groups } = n.attrs as OpAttrs['moe'];
+    const { groups, block } = n.attrs as OpAttrs['moe'];
+    // A block's own policy replaces the model's for its experts; the budget is model-wide.
+    const policy = model.blocks[block]?.offload ?? model.offload!;
     let w = 2;
     for (const group of groups) {
       // A quantised weight is a dequant of its values and scales: both are the expert's params.
@@ -48,7 +50,7 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
       const weights = operands.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
       const name = (weights[0]?.attrs as { name?: string } | undefined)?.name;
       if (name) moeLayers.add(Number(/^layers\.(\d+)\./.exec(name)?.[1] ?? 0));
-      if (policy.resident.includes(group.expert.name)) continue;
+      if (policy.resident.includes(group.expert.name) || group.expert.kind !== 'ffn') continue;
       weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
       const dtype = policy.precision[group.expert.name] ?? model.weightDtype;
       const one = expertParameters(group.expert) * BYTES_PER_ELEMENT[dtype];
@@ -58,11 +60,12 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
     }
   }
   const residentBytes = g.params.filter((p) => !routed.has(p.name)).reduce((s, p) => s + bytesOf(p.type.shape, storage(p.type.dtype)), 0);
-  const free = policy.budgetBytes - residentBytes - fallbackBytes;
+  const free = budget - residentBytes - fallbackBytes;
   const cacheSlots = expertBytes > 0 ? Math.max(0, Math.min(cachedExperts, Math.floor(free / expertBytes))) : 0;
   const layers = [...moeLayers].sort((a, b) => a - b);
+  const prefetch = model.offload!.prefetch;
   return {
-    budgetBytes: policy.budgetBytes,
+    budgetBytes: budget,
     residentBytes,
     fallbackBytes,
     expertBytes,
@@ -71,8 +74,8 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
     cacheSlotsPerLayer: layers.length ? Math.floor(cacheSlots / layers.length) : 0,
     moeLayers: layers.length,
     fits: free >= 0,
-    cache: policy.cache.kind === 'score' ? `score(recency = ${policy.cache.recency})` : policy.cache.kind,
-    prefetch: policy.prefetch.kind === 'next_layer' ? layers.slice(0, -1).map((l, i) => ({ fromLayer: l, toLayer: layers[i + 1]!, top: (policy.prefetch as { top: number }).top })) : [],
+    cache: model.offload!.cache.kind === 'score' ? `score(recency = ${model.offload!.cache.recency})` : model.offload!.cache.kind,
+    prefetch: prefetch.kind === 'next_layer' ? layers.slice(0, -1).map((l, i) => ({ fromLayer: l, toLayer: layers[i + 1]!, top: prefetch.top })) : [],
   };
 }
 

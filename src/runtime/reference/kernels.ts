@@ -7,7 +7,7 @@ import { moeRows } from './moe.js';
 import { layernorm, rmsnorm } from './norms.js';
 import { routerParamCount } from '../../ir/routing.js';
 import { hashExperts, route, type RouteValue } from './router.js';
-import { expertChoice, keepWithinCapacity, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP, type Assignment } from './selection.js';
+import { capacityKeep, expertChoice, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP } from './selection.js';
 import { evalDim } from '../../ir/types.js';
 import { unpackQuantized } from '../init-weights.js';
 
@@ -39,8 +39,8 @@ function liveRow(v: Float32Array, r: number, E: number): number[] {
 }
 
 /** Indices of row r's slots whose id is not -1. */
-function slotsOf(ids: Int32Array | undefined, r: number, k: number): number[] {
-  return Array.from({ length: k }, (_, s) => r * k + s).filter((i) => !ids || ids[i]! >= 0);
+function slotsOf(ids: Int32Array, r: number, k: number): number[] {
+  return Array.from({ length: k }, (_, s) => r * k + s).filter((i) => ids[i]! >= 0);
 }
 
 const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } = {
@@ -129,10 +129,11 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   capacity: ({ factor, drop, k, experts }, [ids, w, requests], shape) => {
     const [idx, weights] = [ints(ids!), fl(w!)];
     const [R, slots] = [shape[0]!, shape[1]!];
-    const kept = Int32Array.from(idx).fill(-1);
+    const kept = Int32Array.from(idx);
+    const rowOf = (v: Int32Array | Float32Array, r: number) => Array.from(v.subarray(r * slots, (r + 1) * slots));
     for (const rows of requestGroups(R, requests && ints(requests))) {
-      const assignments: Assignment[] = rows.flatMap((row, local) => Array.from({ length: slots }, (_, slot) => ({ row: local, slot, expert: idx[row * slots + slot]!, weight: weights[row * slots + slot]! })).filter((a) => a.expert >= 0));
-      for (const a of keepWithinCapacity(assignments, rows.length, experts, k, factor, drop)) kept[rows[a.row]! * slots + a.slot] = a.expert;
+      const keep = capacityKeep(rows.map((r) => rowOf(idx, r)), rows.map((r) => rowOf(weights, r)), experts, k, factor, drop);
+      rows.forEach((r, i) => keep[i]!.forEach((ok, slot) => ok || (kept[r * slots + slot] = -1)));
     }
     return out(shape, kept);
   },
@@ -146,7 +147,8 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   normalize: (_, [v], shape) => {
     const data = Float32Array.from(fl(v!));
     const k = shape[shape.length - 1]!;
-    for (let r = 0; r < rowsOf(shape); r++) normalizeOver(data.subarray(r * k, (r + 1) * k), slotsOf(undefined, 0, k));
+    const all = Array.from({ length: k }, (_, s) => s);
+    for (let r = 0; r < rowsOf(shape); r++) normalizeOver(data.subarray(r * k, (r + 1) * k), all);
     return out(shape, data);
   },
   scale: ({ factor }, [v], shape) => out(shape, fl(v!).map((w) => w * factor)),

@@ -2,7 +2,7 @@ import type { Stage } from '../../checker/model.js';
 import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
 import { routerParamCount, selectionsPerToken } from '../../ir/routing.js';
 import { matmul, sigmoid } from './math.js';
-import { expertChoice, keepWithinCapacity, topP, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, type Assignment } from './selection.js';
+import { capacityKeep, expertChoice, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP } from './selection.js';
 
 /**
  * The exact router semantics of docs/language.md, "Router stages", over a batch of rows.
@@ -149,9 +149,8 @@ function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: numb
     case 'capacity':
       for (const rowsOfRequest of requestGroups(state.length, requests)) {
         const rows = rowsOfRequest.map((r) => state[r]!);
-        const assignments: Assignment[] = rows.flatMap((st, row) => st.sel!.map((expert, slot) => ({ row, slot, expert, weight: st.w[expert]! })));
-        const kept = keepWithinCapacity(assignments, rows.length, E, k, stage.factor, stage.drop);
-        rows.forEach((st, row) => (st.sel = assignments.filter((a) => a.row === row && kept.has(a)).map((a) => a.expert)));
+        const kept = capacityKeep(rows.map((st) => st.sel!), rows.map((st) => st.sel!.map((e) => st.w[e]!)), E, k, stage.factor, stage.drop);
+        rows.forEach((st, r) => (st.sel = st.sel!.filter((_, slot) => kept[r]![slot])));
       }
       return;
   }

@@ -64,28 +64,22 @@ export function expertChoice(rows: readonly number[], E: number, capacity: numbe
   return chosen;
 }
 
-/** One selected (row, slot) with its expert and weight, for capacity decisions. */
-export interface Assignment {
-  row: number;
-  slot: number;
-  expert: number;
-  weight: number;
-}
-
 /**
- * Switch-style capacity over the assignments of one request (in row, then slot order): each
- * expert keeps at most ceil(factor · rows · k / E), the earliest (`overflow`) or the heaviest
- * (`score`, ties to the lower row, then slot). Returns the assignments kept.
+ * Switch-style capacity over the rows of one request: `ids[r]` are row r's experts in slot order
+ * (-1 for an empty slot) and `weights[r]` their weights. Each expert keeps at most
+ * ceil(factor · rows · k / E) assignments, the earliest in (row, slot) order (`overflow`) or
+ * the heaviest (`score`, ties to the lower row, then slot). Returns which slots are kept.
  */
-export function keepWithinCapacity(assignments: Assignment[], rows: number, E: number, k: number, factor: number, drop: 'overflow' | 'score'): Set<Assignment> {
-  const capacity = Math.ceil((factor * rows * k) / E);
-  const order = drop === 'score' ? [...assignments].sort((a, b) => b.weight - a.weight || a.row - b.row || a.slot - b.slot) : assignments;
+export function capacityKeep(ids: readonly (readonly number[])[], weights: readonly (readonly number[])[], E: number, k: number, factor: number, drop: 'overflow' | 'score'): boolean[][] {
+  const capacity = Math.ceil((factor * ids.length * k) / E);
+  const order = ids.flatMap((row, r) => row.map((e, slot) => ({ r, slot, e, w: weights[r]![slot]! })).filter((a) => a.e >= 0));
+  if (drop === 'score') order.sort((a, b) => b.w - a.w || a.r - b.r || a.slot - b.slot);
   const load = new Int32Array(E);
-  const kept = new Set<Assignment>();
+  const kept = ids.map((row) => row.map(() => false));
   for (const a of order) {
-    if (load[a.expert]! < capacity) {
-      load[a.expert]!++;
-      kept.add(a);
+    if (load[a.e]! < capacity) {
+      load[a.e]!++;
+      kept[a.r]![a.slot] = true;
     }
   }
   return kept;

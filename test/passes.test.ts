@@ -55,17 +55,19 @@ describe('passes never change results', () => {
     assertPassesPreserve(graph, { x: randomInput(7, width, 3), requests: Int32Array.from([0, 0, 0, 1, 1, 1, 1]) });
   });
 
-  const routers: [string, string, string?][] = [
+  const routers: [string, string, string?, string?][] = [
     ['hash routing', 'hash(8, k = 2, seed = 5) | normalize'],
     ['fixed routing', 'fixed(8, experts = [6, 1])'],
     ['a gate bias and softmax after top-k', 'linear(hidden -> 8, bias = true) | topk(3) | softmax'],
     ['top-p with null experts', 'linear(hidden -> 8) | softmax | top_p(0.6, max = 4) | normalize', 'e x 6, none x 2'],
     ['expert choice across the batch', 'linear(hidden -> 8) | softmax | expert_choice(capacity = 2)', 'e x 8\n scope batch'],
     ['capacity by score per request', 'linear(hidden -> 8) | softmax | topk(2) | capacity(1.0, drop = score) | normalize', 'e x 8\n scope request'],
+    ['capacity in a bf16 model', 'linear(hidden -> 8) | softmax | topk(2) | capacity(1.0)', 'e x 8\n scope batch', 'bf16'],
   ];
-  it.each(routers)('%s', (_name, pipeline, members = 'e x 8') => {
+  it.each(routers)('%s', (_name, pipeline, members = 'e x 8', dtype = 'f32') => {
     const { graph } = compileText(`model t {
       dims { hidden = 16 }
+      dtype ${dtype}
       expert e = swiglu(hidden -> 8 -> hidden)
       expert none = null
       block moe {

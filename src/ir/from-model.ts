@@ -20,6 +20,8 @@ class ModelBuilder {
   private readonly act: DType;
   private readonly x: Node;
   private ids?: Node;
+  /** The layer being built, recorded on moe nodes for the plans. */
+  private layer = 0;
   private requests?: Node;
 
   constructor(private readonly model: ResolvedModel) {
@@ -30,6 +32,7 @@ class ModelBuilder {
   build(): Graph {
     let x = this.x;
     for (const layer of this.model.layers) {
+      this.layer = layer.index;
       const sites = new SiteNamer();
       const env = new Map<string, Node>([['x', x]]);
       for (const st of layer.statements) env.set(st.target, this.expr(st.value, env, `layers.${layer.index}`, sites));
@@ -133,7 +136,7 @@ class ModelBuilder {
 
   private moe(block: Block, x: Node, weights: Node[], groups: ExpertGroup[], site: string, iteration: number, heads: number): Node {
     const route = this.route(block, x, site, iteration, heads);
-    return this.g.add('moe', [x, route, ...weights], { groups, block: block.name }, x.type);
+    return this.g.add('moe', [x, route, ...weights], { groups, block: block.name, layer: this.layer }, x.type);
   }
 
   private route(block: Block, x: Node, site: string, iteration: number, heads: number): Node {
@@ -156,9 +159,16 @@ class ModelBuilder {
     const groupRouter = union ? spec(block.routers.find((r) => r.name === union.groupRouter)!) : undefined;
     const router = spec(union ? block.routers.find((r) => r.name === union.expertRouter)! : block.routers[0]!);
     const nullEntries = block.experts.filter((s) => blockExpert(this.model, block, s.expert)?.kind === 'null').flatMap((s) => Array.from({ length: s.count }, (_, i) => s.first + i));
-    if (router.source.op === 'hash' || groupRouter?.source.op === 'hash') src.push((this.ids ??= this.g.add('input', [], { name: 'ids' }, this.t([TOKENS], 'i32'))));
     const couples = block.routers.some((r) => r.couplesTokens);
-    if (couples && block.scope === 'request') src.push((this.requests ??= this.g.add('input', [], { name: 'requests' }, this.t([TOKENS], 'i32'))));
+    const tokenInputs: RouteAttrs['tokenInputs'] = [];
+    if (router.source.op === 'hash' || groupRouter?.source.op === 'hash') {
+      src.push((this.ids ??= this.g.add('input', [], { name: 'ids' }, this.t([TOKENS], 'i32'))));
+      tokenInputs.push('ids');
+    }
+    if (couples && block.scope === 'request') {
+      src.push((this.requests ??= this.g.add('input', [], { name: 'requests' }, this.t([TOKENS], 'i32'))));
+      tokenInputs.push('requests');
+    }
     const attrs: RouteAttrs = {
       router,
       ...(groupRouter ? { groupRouter } : {}),
@@ -166,6 +176,7 @@ class ModelBuilder {
       slots: selectionSlots(router),
       ...(couples && block.scope ? { scope: block.scope } : {}),
       ...(heads > 1 ? { subTokens: heads } : {}),
+      tokenInputs,
     };
     return this.g.add('route', src, attrs, this.t([x.type.shape[0]!, attrs.slots], 'route'));
   }

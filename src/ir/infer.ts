@@ -40,6 +40,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       const bad = need(2);
       if (bad) return bad;
       const b = src[1]!;
+      if (a!.dtype !== b.dtype) return `operands ${formatType(a!)} and ${formatType(b)} differ in dtype`;
       const fits = sameShape(a!.shape, b.shape) || (b.shape.length === 1 && b.shape[0] === last(a!.shape)) || (op === 'mul' && last(b.shape) === 1 && sameShape(b.shape.slice(0, -1), a!.shape.slice(0, -1)));
       return fits ? a! : `operands ${formatType(a!)} and ${formatType(b)} do not broadcast`;
     }
@@ -121,7 +122,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
     case 'capacity':
       return src.length === 2 || src.length === 3 ? a! : 'expects ids, weights and optional requests';
     case 'fill':
-      return need(1) ?? { dtype: 'f32', shape: a!.shape };
+      return need(1) ?? { dtype: (attrs as OpAttrs['fill']).dtype, shape: a!.shape };
     case 'repeat':
       return need(1) ?? { dtype: a!.dtype, shape: [mulDim(a!.shape[0]!, (attrs as OpAttrs['repeat']).times)] };
     case 'gather':

@@ -27,6 +27,8 @@ export interface RouteAttrs {
   scope?: 'request' | 'batch';
   /** Multi-head blocks route h sub-tokens per token: sub-token t belongs to token t / h. */
   subTokens?: number;
+  /** The per-token inputs the route reads after its params, in operand order. */
+  tokenInputs: ('ids' | 'requests')[];
 }
 
 export interface ExpertGroup {
@@ -60,7 +62,8 @@ export interface OpAttrs {
   /** src = [x, ...group router params, ...router params, ids? requests?]; type route[T, slots]. */
   route: RouteAttrs;
   /** y = Σ w·expert(x) over a route; src = [x, route, ...weights of each group]. */
-  moe: { groups: ExpertGroup[]; block: string };
+  /** `block` and `layer` name where it came from, for plans. */
+  moe: { groups: ExpertGroup[]; block: string; layer: number };
 
   // Router primitives (lower-routers). Rows R, router width E, k selection slots.
   /** Softmax over the last axis; with a second operand (ids), only over slots whose id is not -1. */
@@ -79,8 +82,8 @@ export interface OpAttrs {
   expert_choice: { capacity: number };
   /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity replaced by -1. */
   capacity: { factor: number; drop: 'overflow' | 'score'; k: number; experts: number };
-  /** ids [R, k] -> f32[R, k]: `value` where the id is not -1, else 0. */
-  fill: { value: number };
+  /** ids [R, k] -> [R, k] of `dtype`: `value` where the id is not -1, else 0. */
+  fill: { value: number; dtype: import('./types.js').DType };
   /** i32[R] -> i32[R * times]: each element repeated (token ids and requests for sub-tokens). */
   repeat: { times: number };
   /** ids -> ids with the listed entries replaced by -1 (null experts leave the selection). */

@@ -42,11 +42,14 @@ function lower(a: RouteAttrs, src: Node[], b: GraphBuilder): Node {
   const r = a.router;
   const x = src[0]!;
   const params = src.slice(1, 1 + routerParamCount(r));
-  const inputs = src.slice(1 + routerParamCount(r));
   // Token ids and request ids are per token; multi-head rows are sub-tokens.
   const perRow = (n: Node) => (a.subTokens ? b.add('repeat', [n], { times: a.subTokens }) : n);
-  const tokenIds = r.source.op === 'hash' ? perRow(inputs.shift()!) : undefined;
-  const requests = inputs.length ? [perRow(inputs[0]!)] : [];
+  const input = (name: 'ids' | 'requests') => {
+    const i = a.tokenInputs.indexOf(name);
+    return i < 0 ? undefined : perRow(src[1 + routerParamCount(r) + i]!);
+  };
+  const tokenIds = input('ids');
+  const requests = a.scope === 'request' ? [input('requests')!] : [];
 
   let p = 0;
   let s: Node | undefined;
@@ -62,7 +65,7 @@ function lower(a: RouteAttrs, src: Node[], b: GraphBuilder): Node {
   const key = () => limited ?? (biased ? b.add('add', [s!, selectBias!], {}) : s!);
   const selected = (chosen: Node, weights?: Node) => {
     ids = a.nullEntries.length ? b.add('drop', [chosen], { entries: a.nullEntries }) : chosen;
-    w = weights ? b.add('gather', [weights, ids], {}) : b.add('fill', [ids], { value: 1 });
+    w = weights ? b.add('gather', [weights, ids], {}) : b.add('fill', [ids], { value: 1, dtype: x.type.dtype });
   };
   if (r.source.op === 'hash') selected(b.add('hash_select', [tokenIds!], { k: r.source.k, seed: r.source.seed, width: r.width }));
   if (r.source.op === 'fixed') selected(b.add('fixed_select', [x], { experts: r.source.experts }));
@@ -99,7 +102,7 @@ function lower(a: RouteAttrs, src: Node[], b: GraphBuilder): Node {
         break;
       case 'capacity':
         ids = b.add('capacity', [ids!, w!, ...requests], { factor: stage.factor, drop: stage.drop, k: selectionsPerToken(r), experts: r.width });
-        w = b.add('mul', [w!, b.add('fill', [ids], { value: 1 })], {});
+        w = b.add('mul', [w!, b.add('fill', [ids], { value: 1, dtype: w!.type.dtype })], {});
         break;
       default:
         throw new Error(`internal: lower-routers met ${stage.op}`);

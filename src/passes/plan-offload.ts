@@ -39,7 +39,8 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
   const moeLayers = new Set<number>();
   for (const n of g.nodes) {
     if (n.op !== 'moe') continue;
-    const { groups, block } = n.attrs as OpAttrs['moe'];
+    const { groups, block, layer } = n.attrs as OpAttrs['moe'];
+    moeLayers.add(layer);
     // A block's own policy replaces the model's for its experts; the budget is model-wide.
     const policy = model.blocks[block]?.offload ?? model.offload!;
     let w = 2;
@@ -48,8 +49,6 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
       const operands = n.src.slice(w, w + expertWeights(group.expert).length);
       w += operands.length;
       const weights = operands.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
-      const name = (weights[0]?.attrs as { name?: string } | undefined)?.name;
-      if (name) moeLayers.add(Number(/^layers\.(\d+)\./.exec(name)?.[1] ?? 0));
       if (policy.resident.includes(group.expert.name) || group.expert.kind !== 'ffn') continue;
       weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
       const dtype = policy.precision[group.expert.name] ?? model.weightDtype;

@@ -27,8 +27,7 @@ export function execute(graph: Graph, weights: ReadonlyMap<string, Tensor>, inpu
     } else if (n.op === 'param') {
       v = weights.get((n.attrs as OpAttrs['param']).name)!;
     } else {
-      const inputName = (i: number) => (n.src[i]?.op === 'input' ? (n.src[i]!.attrs as OpAttrs['input']).name : undefined);
-      v = runKernel(n.op, n.attrs, n.src.map((s) => values.get(s)!), shape, { tokens, inputName });
+      v = runKernel(n.op, n.attrs, n.src.map((s) => values.get(s)!), shape, { tokens });
     }
     values.set(n, v);
   }

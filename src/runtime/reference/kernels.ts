@@ -15,8 +15,6 @@ export type Value = Tensor | RouteValue;
 
 export interface KernelContext {
   tokens: number;
-  /** Names of the input nodes feeding a route (ids, requests), by operand position. */
-  inputName: (operand: number) => string | undefined;
 }
 
 /** One reference kernel per op: attributes, operand values and the result shape in, a value out. */
@@ -66,10 +64,10 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   rmsnorm: ({ eps }, [x, g], shape) => out(shape, rmsnorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), eps)),
   layernorm: ({ eps }, [x, g, b], shape) => out(shape, layernorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), fl(b!), eps)),
   ffn: ({ expert, index }, [x, ...ws], shape) => out(shape, ffnRows(expert, fl(x!), rowsOf(shape), ws.map((w) => slice(t(w), index)))),
-  route: (attrs, args, _, ctx) => {
+  route: (attrs, args) => {
     const x = t(args[0]!);
     const nParams = (attrs.groupRouter ? routerParamCount(attrs.groupRouter) : 0) + routerParamCount(attrs.router);
-    const extra = new Map(args.slice(1 + nParams).map((v, i) => [ctx.inputName(1 + nParams + i), ints(v)]));
+    const extra = new Map(args.slice(1 + nParams).map((v, i) => [attrs.tokenInputs[i], ints(v)]));
     const rows = x.shape[0]!;
     const perRow = (d: Int32Array | undefined) => (d && attrs.subTokens ? Int32Array.from({ length: rows }, (_, r) => d[Math.floor(r / attrs.subTokens!)]!) : d);
     const ids = perRow(extra.get('ids'));

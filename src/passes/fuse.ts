@@ -17,7 +17,10 @@ interface FusionPattern {
   joins: (producer: Node, root: Node) => boolean;
 }
 
-const routerOps = new Set<Op>(['matmul', 'add', 'softmax', 'act', 'group_limit', 'topk', 'drop', 'gather', 'normalize', 'scale']);
+const routerOps = new Set<Op>([
+  ...(['matmul', 'add', 'mul', 'act', 'softmax', 'group_limit', 'topk', 'top_p', 'expert_choice', 'hash_select', 'fixed_select'] as const),
+  ...(['drop', 'gather', 'fill', 'normalize', 'scale', 'capacity'] as const),
+]);
 
 const patterns: FusionPattern[] = [
   {

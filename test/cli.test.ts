@@ -63,6 +63,7 @@ describe('moec check', () => {
     const r = moec('check', '--format', 'json', '--set', 'experts=1', mixtral);
     expect((JSON.parse(r.stdout) as { code: string }[]).map((d) => d.code)).toEqual(['E0507']);
     expect(moec('check', '--set', 'hidden', mixtral).code).toBe(1);
+    expect(moec('check', '--set', 'hidden=0x10', mixtral).stderr).toContain('expected NAME=NUMBER');
     expect(moec('check', '--set', 'nope=3', mixtral).stderr).toContain('error[E0205]');
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CODES } from '../src/diagnostics/codes.js';
+import { renderHuman } from '../src/diagnostics/diagnostic.js';
 import { check, type Found } from './helpers.js';
 
 /**
@@ -78,6 +79,9 @@ const cases: [string, string][] = [
   ['argument given twice', model({ router: 'linear(hidden -> experts) | softmax | topk(2, «E0313»k = 3)' })],
 
   // E04: experts
+  ['an unused block-local expert is still checked', model({ block: 'expert junk = «E0401»frobnicate(1)' })],
+  ['an expert named like a built-in norm', model({ extra: 'expert «E0202»rmsnorm = relu(hidden -> ffn -> hidden)' })],
+  ['a number too large', model({ extra: 'const { big = «E0312»1e400 }' })],
   ['unknown expert kind', model({ expert: 'expert e = «E0401»swiglu2(hidden -> ffn -> hidden)' })],
   ['expert shape with two parts', model({ expert: 'expert e = swiglu(«E0402»hidden -> ffn)' })],
   ['expert that changes width', model({ expert: 'expert e = swiglu(hidden -> ffn -> ffn)', members: 'experts «E0404»e x experts' })],
@@ -89,6 +93,7 @@ const cases: [string, string][] = [
   ['router without a source', model({ router: '«E0502»softmax | topk(2)' })],
   ['router without selection', model({ router: 'linear(hidden -> experts) | «E0503»softmax' })],
   ['normalize before selection', model({ router: 'linear(hidden -> experts) | softmax | «E0504»normalize | topk(2)' })],
+  ['a scoring stage after hash routing', model({ router: 'hash(experts) | «E0504»sigmoid' })],
   ['bias after selection', model({ router: 'linear(hidden -> experts) | sigmoid | topk(2) | «E0504»select_bias' })],
   ['router narrower than the expert list', model({ router: '«E0505»linear(hidden -> 8) | softmax | topk(2)', members: 'experts e x 16' })],
   ['router input is not the block width', model({ router: 'linear(«E0506»ffn -> experts) | softmax | topk(2)' })],
@@ -105,9 +110,12 @@ const cases: [string, string][] = [
   ['unknown topology', model({ block: 'topology «E0603»ring(2)' })],
   ['union expert router that hashes', model({ router: 'hash(8)', block: 'router groups = linear(hidden -> 2) | softmax | topk(1)\n    topology union(group = groups, expert = gate)' }).replace('router gate = hash', 'router gate = «E0607»hash')],
   ['block of null experts only', model({ members: 'experts none x experts', extra: 'expert none = null' }).replace('block moe', 'block «E0601»moe').replace("expert e = swiglu(hidden -> ffn -> hidden)", "")],
+  ['multihead heads that do not divide the width', model({ expert: 'expert e = swiglu(hidden -> ffn -> hidden)\n  expert same = identity', router: 'hash(experts)', members: 'experts same x 8\n    shared e', block: 'topology «E0312»multihead(heads = 3)' })],
   ['unknown scope', model({ block: 'scope «E0606»global' })],
 
   // E07: layers
+  ['a layer count no model has', model({ layers: 'layers «E0701»130000 { x = x + moe(x) }' })],
+  ['overlapping step ranges report the overlap only', model({ layers: 'layers 0..4 step 2 { x = x + moe(x) }\n  layers «E0702»0..4 { x = x + moe(x) }' })],
   ['empty layer range', model({ layers: 'layers «E0701»4..2 { x = x + moe(x) }' })],
   ['overlapping layer sections', model({ layers: 'layers 0..3 { x = x + moe(x) }\n  layers «E0702»2..4 { x = x + moe(x) }' })],
   ['gap between layer sections', model({ layers: 'layers 0..2 { x = x + moe(x) }\n  layers «E0703»3..4 { x = x + moe(x) }' })],
@@ -169,6 +177,29 @@ describe('diagnostics', () => {
     covered.add('E0001'); // unreadable files: covered by the CLI tests
     covered.add('E0205'); // --set of an unknown name: covered below
     expect([...Object.keys(CODES)].filter((c) => !covered.has(c))).toEqual([]);
+  });
+
+  it('does not crash on thousands of nested parentheses or signs', () => {
+    expect(check(`model m { const { a = ${'('.repeat(3000)}1${')'.repeat(3000)} } }`).found.map((f) => f.code)).toEqual(['E0104']);
+    expect(check(`model m { const { a = ${'-'.repeat(30000)}1 } }`).found.map((f) => f.code)).toEqual(['E0104']);
+  });
+
+  it('reports a stray character once, accepts a byte order mark', () => {
+    expect(check(model({ dims: 'hidden = 6é4, ffn = 128, experts = 8' })).found.map((f) => f.code)).toEqual(['E0101']);
+    expect(check(`\uFEFF${model()}`).found).toEqual([]);
+  });
+
+  it('two models may not share a name; overrides apply to the models that declare the name', () => {
+    const two = `${model()}\nmodel m2 {\n  expert d = relu(2 -> 4 -> 2)\n  layers 1 { x = x + d(x) }\n}\n`;
+    expect(check(two, { hidden: 32 }).found).toEqual([]);
+    expect(check(two, { nope: 1 }).found.map((f) => f.code)).toEqual(['E0205']);
+    expect(check(`${model()}\n${model()}`).found.map((f) => [f.code, f.line])).toEqual([['E0202', 13]]);
+  });
+
+  it('keeps tabs in the caret line so the caret sits under the span', () => {
+    const { result, file } = check(model().replace('    experts e x experts', '\t\texperts ee x experts'));
+    const caret = renderHuman(file, result.diagnostics[0]!).split('\n')[3]!;
+    expect(caret).toBe('  | \t\t        ^^');
   });
 
   it('reports an override of an unknown name', () => {

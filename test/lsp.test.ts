@@ -171,3 +171,31 @@ describe('moec-lsp over stdio', () => {
     expect(formatSource(mixtral)).toMatchObject({ ok: true, changed: false });
   });
 });
+
+describe('symbol index scopes', () => {
+  it('layer variables and built-in stage names are not declarations', async () => {
+    const { SymbolIndex } = await import('../src/lsp/symbols.js');
+    const { parseSource } = await import('../src/parser/parse.js');
+    const { SourceFile } = await import('../src/diagnostics/source.js');
+    const { DiagnosticBag } = await import('../src/diagnostics/diagnostic.js');
+    const text = `model m {
+  dims { hidden = 8, h = 4, k = 2 }
+  expert softmax = relu(hidden -> h -> hidden)
+  expert e = relu(hidden -> h -> hidden)
+  block moe {
+    router gate = linear(hidden -> 4) | softmax | topk(k)
+    experts e x 4
+  }
+  layers 1 {
+    h = moe(x)
+    x = x + h + softmax(x)
+  }
+}`;
+    const file = new SourceFile('t.moe', text);
+    const index = new SymbolIndex(parseSource(file, new DiagnosticBag()).ast);
+    const uses = (name: string) => index.declarations.find((d) => d.name === name)!.references.map((r) => file.position(r.start).line);
+    expect(uses('h')).toEqual([3, 4]); // the dim, not the layer variable h on lines 10 and 11
+    expect(uses('softmax')).toEqual([11]); // the expert call, not the router stage on line 6
+    expect(uses('k')).toEqual([6]);
+  });
+});

@@ -14,6 +14,8 @@ export interface BlockInfo {
   block: Omit<Block, 'width' | 'offload'> & { width?: number };
   /** Where the block's width comes from (an expert or the router input). */
   widthSpan?: Span;
+  /** The topology line, for width checks made once the model width is known. */
+  topologySpan: Span;
   offloadSection?: SectionItem;
   scope: Scope;
 }
@@ -45,6 +47,8 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
     }
   }
   if (item.broken) return undefined;
+  // Block-local experts are checked even when no member list uses them.
+  for (const sym of scope.own()) if (sym.kind === 'expert') resolveExpert(ctx, sym);
 
   const routers = resolveRouters(ctx, item);
   const experts = resolveMembers(ctx, item, 'experts');
@@ -77,6 +81,10 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
       return undefined;
     }
     if (want === undefined) {
+      if (isShared && w % heads !== 0) {
+        ctx.diags.report('E0312', topologyItem?.value.span ?? item.name.span, `multihead(heads = ${heads}) splits each token into ${heads} sub-tokens, so it must divide the width ${w}`);
+        return undefined;
+      }
       expertWidth = isShared ? w / heads : w;
       widthSpan = m.span;
     } else if (w !== want) {
@@ -143,7 +151,7 @@ export function resolveBlock(model: CheckContext, item: BlockItem): BlockInfo | 
     ...(isolation ? { scope: isolation } : {}),
   };
   const offloadSection = seen.get('offload') as SectionItem | undefined;
-  return { block, ...(widthSpan ? { widthSpan } : {}), ...(offloadSection ? { offloadSection } : {}), scope };
+  return { block, ...(widthSpan ? { widthSpan } : {}), topologySpan: topologyItem?.value.span ?? item.name.span, ...(offloadSection ? { offloadSection } : {}), scope };
 }
 
 /** Resolve a router declaration once; a model-level router used by several blocks is reported on once. */

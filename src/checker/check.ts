@@ -37,6 +37,13 @@ export function checkSource(file: SourceFile, options: CheckOptions = {}): Check
   if (parse.ast.models.length === 0 && syntaxOk) {
     diags.report('E0105', { start: 0, end: Math.min(file.text.length, 1) }, "the file declares no model; add 'model NAME { ... }'");
   }
+  const names = new Map<string, Model>();
+  for (const model of parse.ast.models) {
+    const first = names.get(model.name.text);
+    if (first) diags.report('E0202', model.name.span, `a model named '${model.name.text}' is already declared in this file; rename one of them`, [{ span: first.name.span, message: 'the first one is here' }]);
+    else names.set(model.name.text, model);
+  }
+  reportUnknownOverrides(parse.ast.models, options.overrides ?? {}, diags);
   for (const model of parse.ast.models) {
     const resolved = checkModel(model, diags, options, syntaxOk);
     if (resolved) models.push(resolved);
@@ -70,7 +77,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
     // A setting the parser had to repair has no trustworthy value: its error is already reported.
     if (!(item.kind === 'Setting' && item.broken)) seen.set(word, item);
   }
-  applyOverrides(scope, options.overrides ?? {}, model, diags);
+  applyOverrides(scope, options.overrides ?? {});
 
   // Pass 2: evaluate and resolve.
   for (const sym of scope.own()) if (sym.kind === 'dim' || sym.kind === 'const') evaluator.valueOf(sym);
@@ -103,10 +110,14 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   for (const [name, info] of blockInfos) {
     const blockOffload = info.offloadSection ? resolveOffload({ ...ctx, scope: info.scope }, info.offloadSection, 'block') : undefined;
     const w = info.block.width ?? width;
+    const heads = info.block.topology.kind === 'multihead' ? info.block.topology.heads : 1;
+    if (!info.block.expertWidth && w % heads !== 0) {
+      diags.report('E0312', info.topologySpan, `multihead(heads = ${heads}) splits each token into ${heads} sub-tokens, so it must divide the width ${w}`);
+    }
     blocks[name] = {
       ...info.block,
       width: w,
-      expertWidth: info.block.expertWidth || w / (info.block.topology.kind === 'multihead' ? info.block.topology.heads : 1),
+      expertWidth: info.block.expertWidth || w / heads,
       ...(blockOffload ? { offload: blockOffload } : {}),
     };
   }
@@ -146,16 +157,21 @@ function declareItem(scope: Scope, item: Item): void {
   }
 }
 
-function applyOverrides(scope: Scope, overrides: Readonly<Record<string, number>>, model: Model, diags: DiagnosticBag): void {
+/** Overrides apply to every model that declares the name; one that no model declares is E0205. */
+function applyOverrides(scope: Scope, overrides: Readonly<Record<string, number>>): void {
   for (const [name, value] of Object.entries(overrides)) {
     const sym = scope.lookup(name);
-    if (!sym || (sym.kind !== 'dim' && sym.kind !== 'const')) {
-      const names = scope.own().filter((s) => s.kind === 'dim' || s.kind === 'const').map((s) => s.name);
-      diags.report('E0205', model.name.span, `--set ${name}: model '${model.name.text}' has no dim or constant '${name}'${didYouMean(name, names)}`);
-      continue;
-    }
+    if (sym?.kind !== 'dim' && sym?.kind !== 'const') continue;
     const span = sym.value?.span ?? sym.span;
     sym.value = { kind: 'Number', value, raw: String(value), span };
+  }
+}
+
+function reportUnknownOverrides(models: Model[], overrides: Readonly<Record<string, number>>, diags: DiagnosticBag): void {
+  const declared = models.flatMap((m) => m.items.flatMap((i) => (i.kind === 'Section' && i.keyword !== 'offload' ? i.entries.map((b) => b.name.text) : [])));
+  for (const name of Object.keys(overrides)) {
+    if (declared.includes(name) || !models.length) continue;
+    diags.report('E0205', models[0]!.name.span, `--set ${name}: no model declares a dim or constant '${name}'${didYouMean(name, declared)}`);
   }
 }
 

@@ -51,6 +51,10 @@ export class ConstantEvaluator {
           this.diags.report('E0307', expr.unit.span, `unexpected unit '${expr.unit.text}': units are only for memory sizes such as an offload budget`);
           return undefined;
         }
+        if (!Number.isFinite(expr.value)) {
+          this.diags.report('E0312', expr.span, `${expr.raw} is too large for a number`);
+          return undefined;
+        }
         return expr.value;
       case 'NameRef': {
         const sym = (scope ?? this.scope).lookupKind(expr.name.text, ['dim', 'const']);

@@ -28,11 +28,14 @@ export function resolveLayers(ctx: CheckContext, items: LayersItem[], blocks: Bl
     const indices = layerIndices(ctx, item);
     const statements = resolveStatements(ctx, item, blocks, stream);
     if (!indices) continue;
+    let overlap = false;
     for (const i of indices) {
       const prev = owner.get(i);
       if (prev) {
-        ctx.diags.report('E0702', item.range.span, `layer ${i} is already defined by another 'layers' section`, [{ span: prev.range.span, message: `layer ${i} is defined here` }]);
-        break;
+        // One report per section; the indices it does define still count for coverage.
+        if (!overlap) ctx.diags.report('E0702', item.range.span, `layer ${i} is already defined by another 'layers' section`, [{ span: prev.range.span, message: `layer ${i} is defined here` }]);
+        overlap = true;
+        continue;
       }
       owner.set(i, item);
       if (statements) layers.push({ index: i, statements });
@@ -41,11 +44,12 @@ export function resolveLayers(ctx: CheckContext, items: LayersItem[], blocks: Bl
   if (items.length === 0) {
     ctx.diags.report('E0707', modelSpan, "the model has no layers; add a section such as 'layers 32 { x = x + moe(rmsnorm(x)) }'");
   }
-  const count = owner.size ? Math.max(...owner.keys()) + 1 : 0;
+  let count = 0;
+  for (const i of owner.keys()) count = Math.max(count, i + 1);
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !owner.has(i));
   if (missing.length) {
     const next = owner.get(missing[0]! + 1) ?? owner.get(missing[missing.length - 1]! + 1);
-    ctx.diags.report('E0703', next?.range.span ?? modelSpan, `no 'layers' section defines layer${missing.length > 1 ? 's' : ''} ${compress(missing)}; the sections must cover 0..${count - 1}`);
+    ctx.diags.report('E0703', next?.range.span ?? modelSpan, `no 'layers' section defines layer${missing.length > 1 ? 's' : ''} ${compress(missing)}; together the sections must cover every layer of 0..${count}`);
   }
   return layers.sort((a, b) => a.index - b.index);
 }
@@ -60,6 +64,9 @@ function compress(list: number[]): string {
   }
   return parts.join(', ');
 }
+
+/** Real models have at most a few hundred layers; this bound keeps a typo from exhausting memory. */
+const MAX_LAYERS = 10_000;
 
 function layerIndices(ctx: CheckContext, item: LayersItem): number[] | undefined {
   const r = item.range;
@@ -77,6 +84,10 @@ function layerIndices(ctx: CheckContext, item: LayersItem): number[] | undefined
       ctx.diags.report('E0302', span, `layer bounds must be integers, but one is ${v}`);
       return undefined;
     }
+  }
+  if (to > MAX_LAYERS) {
+    ctx.diags.report('E0701', r.span, `${to} layers is more than moec supports (${MAX_LAYERS})`);
+    return undefined;
   }
   if (from < 0 || to <= from) {
     ctx.diags.report('E0701', r.span, isRange ? `layer range ${from}..${to} is empty; ranges are half-open a..b with 0 <= a < b` : `layer count must be at least 1, but is ${to}`);

@@ -112,7 +112,8 @@ function checkOrder(ctx: CheckContext, name: string, calls: BoundCall<StageSigna
       return false;
     }
     if (call.sig.phase === 'select') selected = true;
-    phase = Math.max(phase, p);
+    // hash and fixed select as they score: only weighting stages (and softmax) may follow them.
+    phase = Math.max(phase, p, call === calls[0] && selfSelecting ? phaseOrder.select : 0);
   }
   return true;
 }

@@ -1,5 +1,6 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Span } from '../diagnostics/source.js';
+import { NORMS } from '../language/signatures.js';
 import type { Binding, DeclItem, Expr } from '../parser/ast.js';
 
 export type SymbolKind = 'dim' | 'const' | 'expert' | 'router' | 'block';
@@ -35,6 +36,11 @@ export class Scope {
   ) {}
 
   declare(sym: Symbol): void {
+    // A block or expert named like a built-in norm would silently replace it in layer bodies.
+    if ((sym.kind === 'expert' || sym.kind === 'block') && NORMS.has(sym.name)) {
+      this.diags.report('E0202', sym.span, `'${sym.name}' is the built-in norm; give the ${sym.kind} another name`);
+      return;
+    }
     const prev = this.table.get(sym.name) ?? this.parent?.lookupLocalChain(sym.name);
     if (prev) {
       this.diags.report('E0202', sym.span, `'${sym.name}' is already declared as ${describeKind(prev.kind)}; rename one of them`, [

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { checkSource, type CheckResult } from '../checker/check.js';
 import type { ResolvedModel } from '../checker/model.js';
@@ -53,12 +53,25 @@ export function readBytes(path: string, what: string): Uint8Array {
   }
 }
 
-/** Write a file completely or not at all: a temporary file in the same directory, then a rename. */
+/**
+ * Write a file completely or not at all: a temporary file beside the target, then a rename, so
+ * a reader (or a crash) sees the old file or the new one. An existing target keeps its
+ * permissions, and a symbolic link keeps pointing at its file, which is replaced.
+ */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  let target = path;
+  let mode: number | undefined;
   try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
+    target = realpathSync(path);
+    mode = statSync(target).mode & 0o7777;
+  } catch {
+    // A new file: write it where asked, with default permissions.
+  }
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, data, { flag: 'wx' });
+    if (mode !== undefined) chmodSync(tmp, mode);
+    renameSync(tmp, target);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw new CliError(`cannot write '${path}': ${(err as Error).message}`);

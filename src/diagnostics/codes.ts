@@ -75,7 +75,7 @@ export const CODES = {
   E0607: e('union expert router must score', 'A union\'s expert router runs inside the groups the group router chose, so it must score experts: start it with linear(in -> experts), not hash or fixed.'),
   E0606: e('unknown scope', 'Isolation scopes are `request` (tokens only couple within their own request) and `batch` (tokens of different requests may affect each other).'),
 
-  E0701: e('bad layer range', 'Layer ranges are half-open `a..b` with 0 <= a < b, or a count `n` meaning `0..n`; `step` must be at least 1.'),
+  E0701: e('bad layer range', 'Layer ranges are half-open `a..b` with 0 <= a < b <= 10000, or a count `n` meaning `0..n`; `step` must be at least 1.'),
   E0702: e('layer defined twice', 'Two `layers` sections cover the same layer index. The note points at the other section.'),
   E0703: e('missing layers', 'The `layers` sections must cover 0..n-1 without gaps.'),
   E0704: e('not callable', 'In a layer body, calls are to blocks, experts (used as dense FFNs), rmsnorm and layernorm.'),

@@ -77,7 +77,8 @@ export function renderHuman(file: SourceFile, d: Diagnostic, color = false): str
     `${file.path}:${line}:${col}: ${sev}: ${d.message}`,
     `${' '.repeat(gutter)} |`,
     `${line} | ${text}`,
-    `${' '.repeat(gutter)} | ${' '.repeat(col - 1)}${paint('^'.repeat(width), '1;32')}`,
+    // Tabs before the span stay tabs, so the caret lines up however the terminal expands them.
+    `${' '.repeat(gutter)} | ${text.slice(0, col - 1).replace(/[^\t]/g, ' ')}${paint('^'.repeat(width), '1;32')}`,
   ];
   for (const note of d.notes) {
     const p = file.position(note.span.start);

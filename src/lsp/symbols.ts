@@ -83,37 +83,55 @@ export class SymbolIndex {
   }
 
   private indexItem(item: Item, lookup: Lookup): void {
-    const expr = (e: Expr | undefined) => e && this.indexExpr(e, lookup);
+    const walk = (e: Expr | undefined, mode: Mode, vars?: Set<string>) => e && this.indexExpr(e, lookup, mode, vars);
     switch (item.kind) {
       case 'Section':
-        return item.entries.forEach((b) => expr(b.value));
+        if (item.keyword !== 'offload') return item.entries.forEach((b) => walk(b.value, 'value'));
+        for (const b of item.entries) {
+          if (b.name.text === 'resident') walk(b.value, 'value');
+          // Keys of `precision = { routed = int8 }` name experts; the values are dtypes.
+          else if (b.name.text === 'precision' && b.value.kind === 'Record') b.value.entries.forEach((r) => this.use(r.name, lookup));
+          else walk(b.value, 'call');
+        }
+        return;
       case 'Setting':
-        return expr(item.value);
+        // dtype, weights and scope take built-in words; a topology's arguments may name routers.
+        return item.keyword === 'topology' ? walk(item.value, 'call') : undefined;
       case 'Decl':
-        return expr(item.value);
+        return walk(item.value, 'call');
       case 'Members':
         for (const m of item.members) {
           this.use(m.name, lookup);
-          expr(m.count);
+          walk(m.count, 'value');
         }
-        return expr(item.gate);
-      case 'Layers':
-        expr(item.range);
-        expr(item.step);
-        return item.statements.forEach((s) => expr(s.value));
+        return;
+      case 'Layers': {
+        walk(item.range, 'value');
+        walk(item.step, 'value');
+        // Layer bodies assign variables (x, h, ...): they are not declarations.
+        const vars = new Set(['x', ...item.statements.map((st) => st.name.text)]);
+        return item.statements.forEach((st) => walk(st.value, 'tensor', vars));
+      }
       case 'Block':
         return; // indexed by indexModel, with its own scope
     }
   }
 
-  private indexExpr(e: Expr, lookup: Lookup): void {
-    const walk = (x: Expr) => this.indexExpr(x, lookup);
+  /**
+   * `value`: every name is a declared dim, constant or expert. `call`: callees are built-in
+   * stages, kinds or policies, their arguments values. `tensor`: callees are blocks or experts,
+   * positional arguments tensors over layer variables, named arguments values.
+   */
+  private indexExpr(e: Expr, lookup: Lookup, mode: Mode, vars?: Set<string>): void {
+    const walk = (x: Expr, m: Mode = mode) => this.indexExpr(x, lookup, m, vars);
     switch (e.kind) {
       case 'NameRef':
+        // A bare word where a call may stand is built in (`softmax`, `identity`, `lru`).
+        if (mode === 'call' || (mode === 'tensor' && vars?.has(e.name.text))) return;
         return this.use(e.name, lookup);
       case 'Call':
-        this.use(e.callee, lookup);
-        return e.args.forEach((a) => walk(a.value));
+        if (mode !== 'call') this.use(e.callee, lookup);
+        return e.args.forEach((a) => walk(a.value, mode === 'tensor' && !a.name ? 'tensor' : 'value'));
       case 'Unary':
         return walk(e.operand);
       case 'Binary':
@@ -121,14 +139,7 @@ export class SymbolIndex {
         return walk(e.right);
       case 'Chain':
       case 'List':
-        return e.items.forEach(walk);
-      case 'Record':
-        // Keys of `precision = { routed = int8 }` name experts.
-        for (const b of e.entries) {
-          this.use(b.name, lookup);
-          walk(b.value);
-        }
-        return;
+        return e.items.forEach((x) => walk(x));
       default:
         return;
     }
@@ -144,6 +155,7 @@ export class SymbolIndex {
 }
 
 type Lookup = (name: string) => Declaration | undefined;
+type Mode = 'value' | 'call' | 'tensor';
 
 export function contains(span: Span, offset: number): boolean {
   return span.start <= offset && offset <= span.end;

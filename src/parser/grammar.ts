@@ -204,9 +204,10 @@ export class MoeParser extends CstParser {
       {
         ALT: () => {
           this.CONSUME(T.NumberLiteral, { LABEL: 'number' });
-          // A unit is a plain identifier right after a number that does not start a binding.
+          // A unit is a plain, unit-shaped name (B, MiB, Gb...) right after a number that does not
+          // start a binding; the checker then says which units exist.
           this.OPTION({
-            GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(2).tokenType !== T.Equals,
+            GATE: () => this.LA(1).tokenType === T.Identifier && /^[kKmMgGtT]?i?[bB]$/.test(this.LA(1).image) && this.LA(2).tokenType !== T.Equals,
             DEF: () => this.CONSUME(T.Identifier, { LABEL: 'unit' }),
           });
         },

@@ -28,15 +28,24 @@ export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult
 
   const parser = parserInstance();
   parser.input = lexed.tokens;
-  const cst = parser.file();
-  const ast = toAst(cst);
+  let ast: FileNode;
+  try {
+    ast = toAst(parser.file());
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    // Thousands of nested parentheses or minus signs exhaust the stack: a user error, not a crash.
+    reportOnce(diags, 'E0104', { start: 0, end: 0 }, 'the file nests expressions too deeply to parse; simplify the nested parentheses or signs');
+    return { ast: { kind: 'File', models: [], span: { start: 0, end: file.text.length } }, comments: [] };
+  }
 
   const reportedItems = new Set<Item>();
   for (const err of parser.errors) {
     const span = errorSpan(err, file);
     if (openComment && span.start >= openComment.startOffset) continue;
-    // One mistake, one diagnostic: recovery can trip over the same broken item again.
+    // One mistake, one diagnostic: recovery can trip over the same broken item again, and a
+    // character the scanner rejected usually derails the parser in its item too.
     const item = innermostItem(ast, span.start);
+    if (item && lexed.errors.some((e) => item.span.start <= e.offset && e.offset < item.span.end)) continue;
     if (item) {
       if (reportedItems.has(item)) continue;
       reportedItems.add(item);

@@ -36,7 +36,8 @@ export const Keywords = {
   x: keyword('x'),
 } as const;
 
-export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
+/** Whitespace, including a UTF-8 byte order mark some editors write at the start of a file. */
+export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\uFEFF]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: 'comments' });
 export const BlockComment = createToken({
   name: 'BlockComment',

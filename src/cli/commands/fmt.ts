@@ -1,9 +1,9 @@
-import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { diagnostic, renderHuman } from '../../diagnostics/diagnostic.js';
 import { SourceFile } from '../../diagnostics/source.js';
 import { formatSource } from '../../format/format.js';
+import { CliError, writeFileAtomic } from '../load.js';
 
 export interface FmtCommandOptions {
   check: boolean;
@@ -37,7 +37,13 @@ export function runFmt(paths: string[], options: FmtCommandOptions): number {
     } else if (stdin) {
       process.stdout.write(result.text);
     } else if (result.changed) {
-      writeAtomically(path, result.text);
+      try {
+        writeFileAtomic(path, result.text);
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        process.stderr.write(`moec: error: ${err.message}\n`);
+        status = 1;
+      }
     }
   }
   return status;
@@ -51,24 +57,6 @@ function readSource(path: string): string | undefined {
     const d = diagnostic('E0001', { start: 0, end: 0 }, `cannot read '${path}': ${reason}`);
     process.stderr.write(`${renderHuman(new SourceFile(path, ''), d)}\n`);
     return undefined;
-  }
-}
-
-/**
- * Writes a temporary file beside the target and renames it over the target, so a reader (or
- * a crash) sees the old file or the new one, never half of one. A symbolic link keeps
- * pointing at its file: the file it names is replaced, with its permissions.
- */
-function writeAtomically(path: string, text: string): void {
-  const target = realpathSync(path);
-  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.fmt-tmp`);
-  try {
-    writeFileSync(temp, text, { flag: 'wx' });
-    chmodSync(temp, statSync(target).mode & 0o7777);
-    renameSync(temp, target);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
   }
 }
 

@@ -16,14 +16,16 @@ const cases = [
   { experts: 16, k: 4, normalize: true, activation: 'gelu' },
   { experts: 16, k: 3, normalize: false, activation: 'silu' },
   { experts: 32, k: 8, normalize: true, activation: 'relu' },
+  { experts: 8, k: 2, normalize: true, activation: 'silu', gated: true },
+  { experts: 16, k: 4, normalize: false, activation: 'silu', gated: true },
 ] as const;
 
 describe('CPU reference against onnxruntime com.microsoft.MoE', () => {
-  it.each(cases)('$experts experts, top-$k, normalize $normalize, $activation', async (c) => {
+  it.each(cases.map((c) => ({ ...c, kind: 'gated' in c ? 'swiglu' : c.activation })))('$experts experts, top-$k, normalize $normalize, $kind experts', async (c) => {
     const [hidden, inter, tokens] = [32, 48, 19];
     const text = `model t {
       dims { hidden = ${hidden}, ffn = ${inter}, experts = ${c.experts} }
-      expert e = ${c.activation === 'gelu' ? 'gelu_tanh' : c.activation}(hidden -> ffn -> hidden)
+      expert e = ${'gated' in c ? 'swiglu' : c.activation === 'gelu' ? 'gelu_tanh' : c.activation}(hidden -> ffn -> hidden)
       block moe {
         router gate = linear(hidden -> experts) | softmax | topk(${c.k}) ${c.normalize ? '| normalize' : ''}
         experts e x experts
@@ -46,6 +48,7 @@ describe('CPU reference against onnxruntime com.microsoft.MoE', () => {
       gate: weights.get('layers.0.moe.gate.weight')!.data as Float32Array,
       up: weights.get('layers.0.moe.experts.e.w_up')!.data as Float32Array,
       down: weights.get('layers.0.moe.experts.e.w_down')!.data as Float32Array,
+      ...('gated' in c ? { gateProj: weights.get('layers.0.moe.experts.e.w_gate')!.data as Float32Array } : {}),
     });
     expect(relativeL2(ours, theirs)).toBeLessThan(1e-5);
   });

@@ -22,10 +22,24 @@ export interface OnnxMoeCase {
   gate: Float32Array; // [hidden, experts]
   up: Float32Array; // [experts, hidden, inter]  (moec layout: x · W)
   down: Float32Array; // [experts, inter, hidden]
+  /** Gated experts: silu(x · gate) ⊙ (x · up), as onnxruntime's fused swiglu with interleaved fc1 rows. */
+  gateProj?: Float32Array; // [experts, hidden, inter]
 }
 
 function initializer(name: string, dims: number[], data: Float32Array) {
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
+}
+
+/** Rows of two [E, n, h] tensors interleaved into [E, 2n, h]: a0, b0, a1, b1, ... */
+function interleave(a: Float32Array, b: Float32Array, E: number, n: number, h: number): Float32Array {
+  const out = new Float32Array(a.length * 2);
+  for (let e = 0; e < E; e++) {
+    for (let i = 0; i < n; i++) {
+      out.set(a.subarray((e * n + i) * h, (e * n + i + 1) * h), (e * 2 * n + 2 * i) * h);
+      out.set(b.subarray((e * n + i) * h, (e * n + i + 1) * h), (e * 2 * n + 2 * i + 1) * h);
+    }
+  }
+  return out;
 }
 
 /** [E, a, b] -> [E, b, a] */
@@ -44,7 +58,9 @@ export async function runOnnxMoe(c: OnnxMoeCase): Promise<Float32Array> {
     output: [value('y', [c.tokens, c.hidden])],
     initializer: [
       initializer('gate', [c.hidden, c.experts], c.gate),
-      initializer('fc1', [c.experts, c.inter, c.hidden], transposeStacked(c.up, c.experts, c.hidden, c.inter)),
+      c.gateProj
+        ? initializer('fc1', [c.experts, 2 * c.inter, c.hidden], interleave(transposeStacked(c.gateProj, c.experts, c.hidden, c.inter), transposeStacked(c.up, c.experts, c.hidden, c.inter), c.experts, c.inter, c.hidden))
+        : initializer('fc1', [c.experts, c.inter, c.hidden], transposeStacked(c.up, c.experts, c.hidden, c.inter)),
       initializer('fc2', [c.experts, c.hidden, c.inter], transposeStacked(c.down, c.experts, c.inter, c.hidden)),
     ],
     node: [
@@ -57,7 +73,16 @@ export async function runOnnxMoe(c: OnnxMoeCase): Promise<Float32Array> {
         attribute: [
           onnx.AttributeProto.create({ name: 'k', type: onnx.AttributeProto.AttributeType.INT, i: c.k }),
           onnx.AttributeProto.create({ name: 'normalize_routing_weights', type: onnx.AttributeProto.AttributeType.INT, i: c.normalize ? 1 : 0 }),
-          onnx.AttributeProto.create({ name: 'activation_type', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(c.activation) }),
+          onnx.AttributeProto.create({ name: 'activation_type', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(c.gateProj ? 'swiglu' : c.activation) }),
+          // SwiGLU as silu(gate) ⊙ up: rows of fc1 interleave gate and up, alpha 1, no +beta, no clamp.
+          ...(c.gateProj
+            ? [
+                onnx.AttributeProto.create({ name: 'swiglu_fusion', type: onnx.AttributeProto.AttributeType.INT, i: 1 }),
+                onnx.AttributeProto.create({ name: 'activation_alpha', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1 }),
+                onnx.AttributeProto.create({ name: 'activation_beta', type: onnx.AttributeProto.AttributeType.FLOAT, f: 0 }),
+                onnx.AttributeProto.create({ name: 'swiglu_limit', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1e30 }),
+              ]
+            : []),
         ],
       }),
     ],

@@ -40,6 +40,13 @@ describe('moec init-weights, inspect, run', () => {
     expect(manifest.weights.find((w) => w.name === 'layers.0.moe.experts.mlp.w_gate')).toEqual({ name: 'layers.0.moe.experts.mlp.w_gate', shape: [8, 16, 24], dtype: 'bf16' });
   });
 
+  it('init-weights refuses a full-size model with a hint instead of exhausting memory', () => {
+    const r = moec('init-weights', join(examplesDir, 'deepseek-v3.moe'), '--seed', '1', '-o', join(dir, 'huge.safetensors'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/deepseek_v3 has 6\.\d+e\+11 weight elements; .*--set hidden=64/);
+    expect(existsSync(join(dir, 'huge.safetensors'))).toBe(false);
+  });
+
   it('run writes y equal to the in-process reference', () => {
     const out = join(dir, 'y.safetensors');
     const r = moec('run', model, ...small, '--weights', weights, '--input', input, '-o', out);

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { buildGraph } from '../../ir/from-model.js';
-import { initWeights } from '../../runtime/init-weights.js';
+import { initWeights, paramShape } from '../../runtime/init-weights.js';
 import { writeSafetensors } from '../../runtime/safetensors.js';
 import { loadModel, writeFileAtomic, CliError } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
+
+/** Random weights are for tests and examples: a full-size model would exhaust memory (and disk) first. */
+const MAX_PARAMS = 1e9;
 
 export function initWeightsCommand(): Command {
   const cmd = new Command('init-weights')
@@ -14,6 +17,10 @@ export function initWeightsCommand(): Command {
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: ModelOptions & { seed: number; output: string }) => {
     const graph = buildGraph(loadModel(file, opts.set, opts.model));
+    const params = graph.params.reduce((n, p) => n + paramShape(p).reduce((a, b) => a * b, 1), 0);
+    if (params > MAX_PARAMS) {
+      throw new CliError(`${graph.name} has ${params.toExponential(2)} weight elements; init-weights writes random weights for tests and examples and stops at ${MAX_PARAMS.toExponential(0)}. Shrink the model with --set, e.g. --set hidden=64`);
+    }
     const weights = initWeights(graph, opts.seed);
     writeFileAtomic(opts.output, writeSafetensors(weights, { model: graph.name, seed: String(opts.seed) }));
   });

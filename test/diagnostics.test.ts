@@ -130,6 +130,7 @@ const cases: [string, string][] = [
   ['unknown offload setting', model({ extra: 'offload { budget = 1 GiB, «E0801»evict = lru }' })],
   ['resident experts over budget', model({ extra: '«E0802»offload { budget = 1 KiB, resident = [e] }' })],
   ['a budget in a block', model({ block: 'offload { «E0804»budget = 1 GiB }' })],
+  ['a cache policy in a block', model({ block: 'offload { precision = { e = int8 }, «E0804»cache = lfu }' })],
   ['unknown cache policy', model({ extra: 'offload { cache = «E0803»fifo }' })],
   ['unknown drop policy', model({ router: 'linear(hidden -> experts) | softmax | topk(2) | capacity(1.25, drop = «E0803»random)', block: 'scope request' })],
 

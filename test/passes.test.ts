@@ -162,6 +162,9 @@ describe('moec compile', () => {
     expect(a.stdout).toMatch(/^\/\/ after reroute\ngraph olmoe_1b_7b \{/);
     expect(a.stdout).toContain('= permute(');
     expect(moec(...args).stdout).toBe(a.stdout);
+    const noOpt = moec('compile', join(examplesDir, 'olmoe-1b-7b.moe'), '-o', out, '--no-opt', '--print-after', 'reroute');
+    expect(noOpt.stderr).toContain('--print-after needs the passes');
+    expect(moec('compile', join(examplesDir, 'olmoe-1b-7b.moe'), '-o', out, '--no-opt').stderr).toContain('IR nodes after 0 passes');
     const bad = moec('compile', join(examplesDir, 'olmoe-1b-7b.moe'), '-o', out, '--print-after', 'nope');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("no pass 'nope'; passes: fold-shared, lower-routers");

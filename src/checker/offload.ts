@@ -5,6 +5,9 @@ import { resolveName, type CheckContext } from './context.js';
 import type { OffloadPolicy, StorageDType } from './model.js';
 import { didYouMean } from './scope.js';
 
+/** Settings of the whole device, not of one block's experts. */
+const MODEL_WIDE = new Set(['budget', 'cache', 'prefetch']);
+
 /** Resolve an `offload { ... }` section (model or block level); unset settings take defaults. */
 export function resolveOffload(ctx: CheckContext, section: SectionItem, level: 'model' | 'block' = 'model'): OffloadPolicy | undefined {
   const policy: OffloadPolicy = { resident: [], cache: { kind: 'lru' }, prefetch: { kind: 'none' }, onMiss: { kind: 'wait' }, precision: {} };
@@ -17,8 +20,8 @@ export function resolveOffload(ctx: CheckContext, section: SectionItem, level: '
       ok = false;
       continue;
     }
-    if (key === 'budget' && level === 'block') {
-      ctx.diags.report('E0804', entry.name.span, "the budget is shared by every block: set it in the model's offload section");
+    if (level === 'block' && MODEL_WIDE.has(key)) {
+      ctx.diags.report('E0804', entry.name.span, `the ${key} is shared by every block: set it in the model's offload section`);
       ok = false;
       continue;
     }

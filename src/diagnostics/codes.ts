@@ -51,7 +51,7 @@ export const CODES = {
   E0310: e('too many arguments', 'More positional arguments than the callee accepts.'),
   E0311: e('wrong argument type', 'The argument has the wrong type: for example a name where a number is required, or a number where a choice like `lru` is.'),
   E0312: e('value out of range', 'The value is outside the range the parameter allows; the message gives the range.'),
-  E0313: e('duplicate argument', 'The same parameter is given twice.'),
+  E0313: e('duplicate argument', 'The same parameter is given twice, or a list names the same expert twice (fixed(experts = [...])).'),
 
   E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, geglu_tanh, relu, gelu, gelu_tanh, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),
@@ -64,7 +64,7 @@ export const CODES = {
   E0504: e('stage out of order', 'Stages run left to right: source, scoring (softmax, sigmoid, select_bias, group_limit), selection, then weighting (normalize, scale, softmax over the selected, capacity). The message says which stage must move.'),
   E0505: e('router width mismatch', 'The router scores one entry per expert of its block (null experts included; for union topologies, one per group for the group router). Make the widths agree.'),
   E0506: e('router input mismatch', 'The router reads the block input, so its `linear(in -> ...)` input must equal the block width.'),
-  E0507: e('k too large', 'topk(k), top_p(max = ...) and fixed(...) cannot select more experts than the router scores, or than the kept groups contain.'),
+  E0507: e('k too large', 'topk(k), top_p(max = ...) and hash(k = ...) cannot select more experts than the router scores, than the kept groups contain, or (in a union) than the chosen groups hold. An index out of range in fixed(experts = [...]) is E0312.'),
   E0508: e('groups do not divide experts', 'group_limit(groups) and union topologies split the experts into equal, contiguous groups, so the group count must divide the expert count.'),
   E0509: e('bad group limit', '`keep` must be between 1 and `groups`.'),
   E0510: e('duplicate stage', 'A router has two source stages or two selection stages.'),
@@ -87,7 +87,7 @@ export const CODES = {
 
   E0801: e('unknown offload setting', 'Offload settings are budget, resident, cache, prefetch, on_miss and precision.'),
   E0802: e('budget too small', 'The resident experts alone need more memory than the device budget.'),
-  E0804: e('model-wide setting', 'The memory budget is shared by every block: set `budget` in the model\'s offload section, not in a block\'s.'),
+  E0804: e('model-wide setting', 'The memory budget, the expert cache and the prefetch schedule are shared by every block: set `budget`, `cache` and `prefetch` in the model\'s offload section, not in a block\'s.'),
   E0803: e('unknown choice', 'The setting accepts a fixed set of values; the message lists them.'),
 
   W0001: w('unused declaration', 'The declaration is never used. Remove it, or use it.'),

@@ -178,7 +178,7 @@ export const NORMS = table<Signature>([
 ]);
 
 export const SHARED_GATES = table<Signature>([
-  { name: 'sigmoid', params: [], doc: 'Scale the shared experts\' output by sigmoid(x·w), w of shape [width].' },
+  { name: 'sigmoid', params: [], doc: 'Scale the shared experts\' output by sigmoid(x·w), w of shape [width, 1].' },
 ]);
 
 export const CACHE_POLICIES = table<Signature>([

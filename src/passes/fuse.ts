@@ -33,13 +33,14 @@ const patterns: FusionPattern[] = [
     name: 'fuse-gate-up',
     summary: 'grouped gate and up projections with the activation (SwiGLU, GeGLU) into one kernel',
     kernel: (n) => (n.op === 'mul' && n.src.some((s) => s.op === 'act' && s.src[0]?.op === 'grouped_matmul') && n.src.some((s) => s.op === 'grouped_matmul') ? 'grouped_glu' : n.op === 'act' && n.src[0]?.op === 'grouped_matmul' ? 'grouped_act' : undefined),
-    joins: (p, root) => p.op === 'grouped_matmul' || (p.op === 'act' && root.op === 'mul'),
+    // Quantised weights are dequantised inside the kernel that reads them.
+    joins: (p, root) => p.op === 'grouped_matmul' || p.op === 'dequant' || (p.op === 'act' && root.op === 'mul'),
   },
   {
     name: 'fuse-down-combine',
     summary: 'grouped down projection, routing weight and scatter-add combine into one kernel',
     kernel: (n) => (n.op === 'combine' ? 'down_combine' : undefined),
-    joins: (p, root) => (p.op === 'grouped_matmul' || p.op === 'grouped_copy' || p.op === 'add') && isDirectYs(p, root),
+    joins: (p, root) => p.op === 'dequant' || ((p.op === 'grouped_matmul' || p.op === 'grouped_copy' || p.op === 'add') && isDirectYs(p, root)),
   },
 ];
 

@@ -32,6 +32,7 @@ export function compileCommand(): Command {
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built');
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
+    if (!opts.opt && opts.printAfter.length) throw new CliError('--print-after needs the passes; drop --no-opt');
     const model = loadModel(file, opts.set, opts.model);
     const built = buildGraph(model);
     const graph = opts.opt
@@ -51,7 +52,7 @@ export function compileCommand(): Command {
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
     writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
-    process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, memory, offload)}\nwrote ${target}\n`);
+    process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}\nwrote ${target}\n`);
   });
 }
 
@@ -60,9 +61,9 @@ function passName(v: string, names: string[]): string {
   return v;
 }
 
-function summary(name: string, layers: number, nodes: number, memory: ReturnType<typeof planMemory>[], offload: OffloadPlan | undefined): string {
+function summary(name: string, layers: number, nodes: number, passes: number, memory: ReturnType<typeof planMemory>[], offload: OffloadPlan | undefined): string {
   const lines = [
-    `compiled ${name}: ${layers} layers, ${nodes} IR nodes after ${PASSES.length} passes`,
+    `compiled ${name}: ${layers} layers, ${nodes} IR nodes after ${passes} passes`,
     `activation memory: ${memory.map((m) => `${formatBytes(m.peakBytes)} at ${m.tokens} token${m.tokens === 1 ? '' : 's'} (${formatBytes(m.naiveBytes)} without reuse)`).join('; ')}`,
   ];
   if (offload) {

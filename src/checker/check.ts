@@ -10,7 +10,8 @@ import { dtypeOf } from './args.js';
 import { resolveBlock, routerOf, type BlockInfo } from './blocks.js';
 import type { CheckContext } from './context.js';
 import { ConstantEvaluator } from './evaluate.js';
-import { BYTES_PER_ELEMENT, expertParameters, resolveExpert } from './experts.js';
+import { DTYPE_BYTES } from '../ir/types.js';
+import { expertParameters, resolveExpert } from './experts.js';
 import { resolveLayers, type BlockWidths, type StreamWidth } from './layers.js';
 import type { Block, ComputeDType, LayerExpr, ResolvedModel, StorageDType } from './model.js';
 import { resolveOffload } from './offload.js';
@@ -59,7 +60,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   const scope = new Scope(diags);
   const evaluator = new ConstantEvaluator(diags, scope);
   const ctx: CheckContext = { diags, evaluator, scope, experts: new Map(), routers: new Map() };
-  const errorsBefore = diags.items.filter((d) => d.severity === 'error').length;
+  const errorsBefore = diags.errorCount;
 
   // Pass 1: declare every name, so uses may precede declarations.
   const seen = new Map<string, Item>();
@@ -122,7 +123,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
     };
   }
 
-  const errors = diags.items.filter((d) => d.severity === 'error').length;
+  const errors = diags.errorCount;
   // Unused-declaration warnings only for an otherwise clean model: with errors they are mostly echoes.
   if (syntaxOk && errors === errorsBefore) reportUnused(diags, scope, blockInfos);
   if (errors > errorsBefore || !dtype || !weightDtype) return undefined;
@@ -143,7 +144,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   for (const [sym, e] of ctx.experts) if (sym.owner && e) resolved.experts[`${sym.owner}.${sym.name}`] = e;
   checkBudgets(diags, resolved, offloadItem);
   checkInt4Widths(diags, resolved, ctx);
-  return diags.items.filter((d) => d.severity === 'error').length > errors ? undefined : resolved;
+  return diags.errorCount > errors ? undefined : resolved;
 }
 
 function declareItem(scope: Scope, item: Item): void {
@@ -225,7 +226,7 @@ function checkBudgets(diags: DiagnosticBag, model: ResolvedModel, modelSection: 
     for (const slot of [...block.experts, ...block.shared.slots]) {
       if (!policy.resident.includes(slot.expert)) continue;
       const dtype: StorageDType = policy.precision[slot.expert] ?? model.weightDtype;
-      bytes += expertParameters(blockExpert(model, block, slot.expert)!) * BYTES_PER_ELEMENT[dtype] * slot.count * (uses.get(block.name) ?? 0);
+      bytes += expertParameters(blockExpert(model, block, slot.expert)!) * DTYPE_BYTES[dtype] * slot.count * (uses.get(block.name) ?? 0);
     }
   }
   if (bytes > budget) {

@@ -2,7 +2,7 @@ import type { DeclItem } from '../parser/ast.js';
 import { EXPERT_KINDS } from '../language/signatures.js';
 import { bindCall } from './args.js';
 import type { CheckContext } from './context.js';
-import type { Expert, StorageDType } from './model.js';
+import type { Expert } from './model.js';
 import type { Symbol } from './scope.js';
 
 /** Resolve an expert declaration (`expert e = swiglu(a -> b -> a, rank = 64)`), once per symbol. */
@@ -65,4 +65,3 @@ export function expertParameters(e: Expert): number {
   return ffn + projections;
 }
 
-export const BYTES_PER_ELEMENT: Record<StorageDType, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5 };

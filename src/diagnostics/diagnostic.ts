@@ -29,7 +29,11 @@ export class DiagnosticBag {
   }
 
   get hasErrors(): boolean {
-    return this.items.some((d) => d.severity === 'error');
+    return this.errorCount > 0;
+  }
+
+  get errorCount(): number {
+    return this.items.filter((d) => d.severity === 'error').length;
   }
 }
 

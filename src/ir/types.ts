@@ -7,6 +7,9 @@ export type DType = 'f32' | 'f16' | 'bf16' | 'int8' | 'int4' | 'i32' | 'route';
 
 export type Dim = number | string;
 
+/** Bytes per element: int4 packs two per byte; a route slot holds an i32 id and an f32 weight. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5, i32: 4, route: 8 };
+
 export interface TensorType {
   dtype: DType;
   shape: readonly Dim[];

@@ -1,5 +1,5 @@
 import type { Graph, Node } from '../ir/graph.js';
-import { evalDim, type DType } from '../ir/types.js';
+import { DTYPE_BYTES, evalDim } from '../ir/types.js';
 
 /**
  * plan-memory: buffer lifetimes and reuse for activations (weights are not counted). Every
@@ -18,8 +18,6 @@ export interface MemoryPlan {
   results: number;
 }
 
-const BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5, i32: 4, route: 8 };
-
 export function planMemory(g: Graph, tokens: number): MemoryPlan {
   const order = new Map(g.nodes.map((n, i) => [n, i]));
   const lastUse = new Map<Node, number>();
@@ -32,7 +30,7 @@ export function planMemory(g: Graph, tokens: number): MemoryPlan {
     // Weights are not activations (dequantisation happens inside the kernel that reads them);
     // reshape aliases its operand.
     if (n.op === 'param' || n.op === 'input' || n.op === 'reshape' || n.op === 'dequant') continue;
-    const size = Math.ceil(n.type.shape.reduce<number>((p, d) => p * evalDim(d, tokens), 1) * BYTES[n.type.dtype]);
+    const size = Math.ceil(n.type.shape.reduce<number>((p, d) => p * evalDim(d, tokens), 1) * DTYPE_BYTES[n.type.dtype]);
     naive += size;
     results++;
     const freeAt = lastUse.get(n) ?? i;

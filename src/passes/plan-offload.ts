@@ -1,8 +1,8 @@
 import type { ResolvedModel } from '../checker/model.js';
-import { BYTES_PER_ELEMENT, expertParameters } from '../checker/experts.js';
+import { expertParameters } from '../checker/experts.js';
 import type { Graph } from '../ir/graph.js';
 import type { OpAttrs } from '../ir/ops.js';
-import { evalDim } from '../ir/types.js';
+import { DTYPE_BYTES, evalDim, type DType } from '../ir/types.js';
 import { expertWeights } from '../ir/weights.js';
 
 /**
@@ -31,7 +31,7 @@ export interface OffloadPlan {
 export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undefined {
   const budget = model.offload?.budgetBytes;
   if (!budget) return undefined;
-  const bytesOf = (dims: readonly (number | string)[], dtype: keyof typeof BYTES_PER_ELEMENT) => dims.reduce<number>((p, d) => p * evalDim(d, 0), 1) * BYTES_PER_ELEMENT[dtype];
+  const bytesOf = (dims: readonly (number | string)[], dtype: DType) => dims.reduce<number>((p, d) => p * evalDim(d, 0), 1) * DTYPE_BYTES[dtype];
   const routed = new Set<string>();
   let cachedExperts = 0;
   let expertBytes = 0;
@@ -52,13 +52,13 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
       if (policy.resident.includes(group.expert.name) || group.expert.kind !== 'ffn') continue;
       weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
       const dtype = policy.precision[group.expert.name] ?? model.weightDtype;
-      const one = expertParameters(group.expert) * BYTES_PER_ELEMENT[dtype];
+      const one = expertParameters(group.expert) * DTYPE_BYTES[dtype];
       expertBytes = Math.max(expertBytes, one);
       cachedExperts += group.count;
-      if (policy.onMiss.kind === 'degrade') fallbackBytes += group.count * expertParameters(group.expert) * BYTES_PER_ELEMENT[policy.onMiss.dtype];
+      if (policy.onMiss.kind === 'degrade') fallbackBytes += group.count * expertParameters(group.expert) * DTYPE_BYTES[policy.onMiss.dtype];
     }
   }
-  const residentBytes = g.params.filter((p) => !routed.has(p.name)).reduce((s, p) => s + bytesOf(p.type.shape, storage(p.type.dtype)), 0);
+  const residentBytes = g.params.filter((p) => !routed.has(p.name)).reduce((s, p) => s + bytesOf(p.type.shape, p.type.dtype), 0);
   const free = budget - residentBytes - fallbackBytes;
   const cacheSlots = expertBytes > 0 ? Math.max(0, Math.min(cachedExperts, Math.floor(free / expertBytes))) : 0;
   const layers = [...moeLayers].sort((a, b) => a - b);
@@ -76,8 +76,4 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
     cache: model.offload!.cache.kind === 'score' ? `score(recency = ${model.offload!.cache.recency})` : model.offload!.cache.kind,
     prefetch: prefetch.kind === 'next_layer' ? layers.slice(0, -1).map((l, i) => ({ fromLayer: l, toLayer: layers[i + 1]!, top: prefetch.top })) : [],
   };
-}
-
-function storage(d: string): keyof typeof BYTES_PER_ELEMENT {
-  return d in BYTES_PER_ELEMENT ? (d as keyof typeof BYTES_PER_ELEMENT) : 'f32';
 }

@@ -4,7 +4,7 @@ import { GraphBuilder, type Graph, type Node } from './graph.js';
 import type { ExpertGroup, RouteAttrs, RouterSpec } from './ops.js';
 import { mulTokens, TOKENS, type DType, type Dim, type TensorType } from './types.js';
 import { selectionSlots } from './routing.js';
-import { expertWeights, SiteNamer } from './weights.js';
+import { expertWeights, SiteNamer, weightsByGroup } from './weights.js';
 
 /**
  * Build the MoE-level graph of a resolved model: one `route` + `moe` per block call (chain
@@ -185,11 +185,9 @@ class ModelBuilder {
     if (!block.shared.slots.length) return routed;
     const { groups, nodes } = this.groups(block, block.shared.slots, `${site}.shared`);
     let out: Node | undefined;
-    let w = 0;
-    for (const group of groups) {
-      const n = expertWeights(group.expert).length;
-      const weights = nodes.slice(w, w + n);
-      w += n;
+    const perGroup = weightsByGroup(groups, nodes);
+    for (const [g, group] of groups.entries()) {
+      const weights = perGroup[g]!;
       for (let i = 0; i < group.count; i++) {
         const y = group.expert.kind === 'ffn' ? this.g.add('ffn', [x, ...weights], { expert: group.expert, index: i }, x.type) : group.expert.kind === 'identity' ? x : undefined;
         if (y) out = out ? this.g.add('add', [out, y], {}, x.type) : y;

@@ -31,6 +31,16 @@ export function expertWeights(e: Expert): ExpertWeight[] {
   );
 }
 
+/** Split the weights of a moe (in group order) into each group's expertWeights list. */
+export function weightsByGroup<T>(groups: readonly { expert: Expert }[], weights: readonly T[]): T[][] {
+  let next = 0;
+  return groups.map((g) => {
+    const n = expertWeights(g.expert).length;
+    next += n;
+    return weights.slice(next - n, next);
+  });
+}
+
 /**
  * Names call sites within one layer: the first call of `moe` is `moe`, the second `moe@1`.
  * Norm gains and every block or dense expert call get their own weights per site.

@@ -3,7 +3,7 @@ import { expertParameters } from '../checker/experts.js';
 import type { Graph } from '../ir/graph.js';
 import type { OpAttrs } from '../ir/ops.js';
 import { DTYPE_BYTES, evalDim, type DType } from '../ir/types.js';
-import { expertWeights } from '../ir/weights.js';
+import { weightsByGroup } from '../ir/weights.js';
 
 /**
  * plan-offload: from the model's offload policy and budget, which weights stay on the device,
@@ -43,12 +43,10 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
     moeLayers.add(layer);
     // A block's own policy replaces the model's for its experts; the budget is model-wide.
     const policy = model.blocks[block]?.offload ?? model.offload!;
-    let w = 2;
-    for (const group of groups) {
+    const perGroup = weightsByGroup(groups, n.src.slice(2));
+    for (const [i, group] of groups.entries()) {
       // A quantised weight is a dequant of its values and scales: both are the expert's params.
-      const operands = n.src.slice(w, w + expertWeights(group.expert).length);
-      w += operands.length;
-      const weights = operands.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
+      const weights = perGroup[i]!.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
       if (policy.resident.includes(group.expert.name) || group.expert.kind !== 'ffn') continue;
       weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
       const dtype = policy.precision[group.expert.name] ?? model.weightDtype;

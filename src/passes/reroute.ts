@@ -1,7 +1,7 @@
 import type { GraphBuilder, Node } from '../ir/graph.js';
 import type { ExpertGroup, OpAttrs } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
-import { expertWeights } from '../ir/weights.js';
+import { weightsByGroup } from '../ir/weights.js';
 import type { Pass } from './pass.js';
 
 /**
@@ -31,14 +31,8 @@ export const reroute: Pass = {
       const offsets = b.add('offsets', [b.add('count', [ids], { experts })], { block: options.block });
       const xs = b.add('gather_rows', [x, b.add('permute', [ids, offsets], { block: options.block })], {});
       const inverse = b.add('inverse', [ids, offsets], {});
-      let next = 0;
-      const outs: Node[] = [];
-      for (const group of groups) {
-        const count = expertWeights(group.expert).length;
-        const y = groupRun(b, group, xs, offsets, weights.slice(next, next + count));
-        next += count;
-        if (y) outs.push(y);
-      }
+      const perGroup = weightsByGroup(groups, weights);
+      const outs = groups.flatMap((group, i) => groupRun(b, group, xs, offsets, perGroup[i]!) ?? []);
       const ys = outs.reduce((acc, y) => b.add('add', [acc, y], {}));
       return b.add('combine', [ys, ids, inverse, w], {});
     }),

@@ -1,5 +1,5 @@
 import type { ExpertGroup } from '../../ir/ops.js';
-import { expertWeights } from '../../ir/weights.js';
+import { weightsByGroup } from '../../ir/weights.js';
 import { stackedSlice as slice, type Tensor } from '../tensor.js';
 import { ffnRows } from './experts.js';
 import type { RouteValue } from './router.js';
@@ -16,9 +16,9 @@ export function moeRows(groups: readonly ExpertGroup[], xs: Float32Array, d: num
       assigned.get(e)!.push({ row, w: r.weights[row * r.slots + s]! });
     }
   }
-  let w = 0;
-  for (const group of groups) {
-    const ws = expertWeights(group.expert).map(() => weights[w++]!);
+  const perGroup = weightsByGroup(groups, weights);
+  for (const [g, group] of groups.entries()) {
+    const ws = perGroup[g]!;
     for (let j = 0; j < group.count; j++) {
       const list = assigned.get(group.first + j);
       if (!list || group.expert.kind === 'null') continue;

@@ -4,7 +4,7 @@ import type { Span } from '../diagnostics/source.js';
 import type { Arg, Expr, Name } from '../parser/ast.js';
 import { containsError } from '../parser/walk.js';
 import { STORAGE_DTYPES, type Param, type Signature } from '../language/signatures.js';
-import type { StorageDType } from './model.js';
+import type { StorageDType } from '../model/model.js';
 import type { ConstantEvaluator } from './evaluate.js';
 import { didYouMean, type Scope } from './scope.js';
 

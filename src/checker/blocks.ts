@@ -5,7 +5,7 @@ import { itemKeyword } from '../parser/walk.js';
 import { bindCall, checkInt } from './args.js';
 import { resolveName, withScope, type CheckContext } from './context.js';
 import { resolveExpert } from './experts.js';
-import type { Block, Expert, ExpertSlots, Topology } from './model.js';
+import type { Block, Expert, ExpertSlots, Topology } from '../model/model.js';
 import { resolveRouter, type RouterInfo } from './routers.js';
 import { didYouMean, Scope, type Symbol } from './scope.js';
 

@@ -5,15 +5,15 @@ import { parseSource, type ParseResult } from '../parser/parse.js';
 import { COMPUTE_DTYPES } from '../language/signatures.js';
 import { itemKeyword } from '../parser/walk.js';
 import { expertWeights } from '../ir/weights.js';
-import { blockExpert } from './stats.js';
+import { blockExpert, expertParameters } from '../model/experts.js';
 import { dtypeOf } from './args.js';
 import { resolveBlock, routerOf, type BlockInfo } from './blocks.js';
 import type { CheckContext } from './context.js';
 import { ConstantEvaluator } from './evaluate.js';
 import { DTYPE_BYTES } from '../ir/types.js';
-import { expertParameters, resolveExpert } from './experts.js';
+import { resolveExpert } from './experts.js';
 import { resolveLayers, type BlockWidths, type StreamWidth } from './layers.js';
-import type { Block, ComputeDType, LayerExpr, ResolvedModel, StorageDType } from './model.js';
+import type { Block, ComputeDType, LayerExpr, ResolvedModel, StorageDType } from '../model/model.js';
 import { resolveOffload } from './offload.js';
 import { didYouMean, Scope, type Symbol } from './scope.js';
 

@@ -3,7 +3,7 @@ import type { DeclItem, Expr } from '../parser/ast.js';
 import { containsError } from '../parser/walk.js';
 import type { ArgContext } from './args.js';
 import type { ConstantEvaluator } from './evaluate.js';
-import type { Expert } from './model.js';
+import type { Expert } from '../model/model.js';
 import type { RouterInfo } from './routers.js';
 import { describeKind, didYouMean, type Scope, type Symbol, type SymbolKind } from './scope.js';
 

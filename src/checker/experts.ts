@@ -2,7 +2,7 @@ import type { DeclItem } from '../parser/ast.js';
 import { EXPERT_KINDS } from '../language/signatures.js';
 import { bindCall } from './args.js';
 import type { CheckContext } from './context.js';
-import type { Expert } from './model.js';
+import type { Expert } from '../model/model.js';
 import type { Symbol } from './scope.js';
 
 /** Resolve an expert declaration (`expert e = swiglu(a -> b -> a, rank = 64)`), once per symbol. */
@@ -53,15 +53,3 @@ function resolve(ctx: CheckContext, sym: Symbol): Expert | undefined {
     ...(latent > 0 ? { latent } : {}),
   };
 }
-
-/** Parameters of one instance of an expert (gates and projections, no biases). */
-export function expertParameters(e: Expert): number {
-  if (e.kind !== 'ffn') return 0;
-  const matrix = (a: number, b: number) => (e.rank ? a * e.rank + e.rank * b : a * b);
-  const inner = e.latent ?? e.input;
-  const outer = e.latent ?? e.output;
-  const ffn = matrix(inner, e.hidden) * (e.gated ? 2 : 1) + matrix(e.hidden, outer);
-  const projections = e.latent ? matrix(e.input, e.latent) + matrix(e.latent, e.output) : 0;
-  return ffn + projections;
-}
-

@@ -4,7 +4,7 @@ import { NORMS } from '../language/signatures.js';
 import { bindCall, checkInt } from './args.js';
 import type { CheckContext } from './context.js';
 import { resolveExpert } from './experts.js';
-import type { Layer, LayerExpr } from './model.js';
+import type { Layer, LayerExpr } from '../model/model.js';
 import { didYouMean } from './scope.js';
 
 /** The width of the residual stream, set by the first block or expert applied in a layer. */

@@ -2,7 +2,7 @@ import type { Expr, SectionItem } from '../parser/ast.js';
 import { CACHE_POLICIES, MISS_POLICIES, OFFLOAD_SETTINGS, PREFETCH_POLICIES, UNITS } from '../language/signatures.js';
 import { bindCall, dtypeOf } from './args.js';
 import { resolveName, type CheckContext } from './context.js';
-import type { OffloadPolicy, StorageDType } from './model.js';
+import type { OffloadPolicy, StorageDType } from '../model/model.js';
 import { didYouMean } from './scope.js';
 
 /** Settings of the whole device, not of one block's experts. */

@@ -3,7 +3,7 @@ import type { Span } from '../diagnostics/source.js';
 import { STAGES, type StagePhase, type StageSignature } from '../language/signatures.js';
 import { bindCall, type BoundCall } from './args.js';
 import type { CheckContext } from './context.js';
-import type { Router, Stage } from './model.js';
+import type { Router, Stage } from '../model/model.js';
 
 /** A resolved router plus what the block check needs: its input width and where things are. */
 export interface RouterInfo {

@@ -1,5 +1,5 @@
-import { expertParameters } from './experts.js';
-import type { Block, Expert, LayerExpr, ResolvedModel, Router } from './model.js';
+import { blockExpert, expertParameters } from '../model/experts.js';
+import type { Block, Expert, LayerExpr, ResolvedModel, Router } from '../model/model.js';
 
 /** A count that may vary from token to token (dynamic k, heterogeneous or null experts). */
 export interface Range {
@@ -14,11 +14,6 @@ export interface BlockStats {
   active: Range;
   /** Routed experts chosen per token and per routing step. */
   selected: Range;
-}
-
-/** Resolves an expert name as a block sees it: its own experts first, then the model's. */
-export function blockExpert(model: ResolvedModel, block: Block, name: string): Expert | undefined {
-  return model.experts[`${block.name}.${name}`] ?? model.experts[name];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { checkSource, type CheckResult } from '../checker/check.js';
-import type { ResolvedModel } from '../checker/model.js';
+import type { ResolvedModel } from '../model/model.js';
 import { diagnostic, renderHuman } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { UserError } from '../diagnostics/user-error.js';

@@ -1,5 +1,4 @@
 import type { Graph } from './graph.js';
-import type { OpAttrs } from './ops.js';
 import { formatType } from './types.js';
 
 /** Graphviz of a graph: one box per op (weights folded into their reader's label), edges with types. */
@@ -8,8 +7,8 @@ export function printDot(g: Graph): string {
   const label = (id: number, text: string) => `  n${id} [label=${JSON.stringify(text)}];`;
   for (const n of g.nodes) {
     if (n.op === 'param') continue;
-    const weights = n.src.filter((s) => s.op === 'param').map((s) => (s.attrs as OpAttrs['param']).name.split('.').slice(-2).join('.'));
-    const name = n.op === 'kernel' ? `kernel ${(n.attrs as OpAttrs['kernel']).name}` : n.op === 'input' ? `input ${(n.attrs as OpAttrs['input']).name}` : n.op;
+    const weights = n.src.flatMap((s) => (s.op === 'param' ? [s.attrs.name.split('.').slice(-2).join('.')] : []));
+    const name = n.op === 'kernel' ? `kernel ${n.attrs.name}` : n.op === 'input' ? `input ${n.attrs.name}` : n.op;
     lines.push(label(n.id, `%${n.id} ${name}${weights.length ? `\n${weights.join('\n')}` : ''}`));
     for (const s of n.src) if (s.op !== 'param') lines.push(`  n${s.id} -> n${n.id} [label=${JSON.stringify(formatType(s.type))}, fontsize=8];`);
   }

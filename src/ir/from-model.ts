@@ -1,7 +1,7 @@
-import type { Block, LayerExpr, ResolvedModel, Router } from '../checker/model.js';
-import { blockExpert } from '../checker/stats.js';
+import type { Block, Expert, LayerExpr, ResolvedModel, Router, Stage } from '../model/model.js';
+import { blockExpert } from '../model/experts.js';
 import { GraphBuilder, type Graph, type Node } from './graph.js';
-import type { ExpertGroup, RouteAttrs, RouterSpec } from './ops.js';
+import type { ExpertGroup, ExpertSpec, RouteAttrs, RouterSpec, RouterStage } from './ops.js';
 import { mulTokens, TOKENS, type DType, type Dim, type TensorType } from './types.js';
 import { selectionSlots } from './routing.js';
 import { expertWeights, SiteNamer, weightsByGroup } from './weights.js';
@@ -62,7 +62,7 @@ class ModelBuilder {
       }
       case 'expert': {
         const v = this.expr(e.arg, env, prefix, sites);
-        const expert = this.model.experts[e.expert]!;
+        const expert = expertSpec(this.model.experts[e.expert]!);
         if (expert.kind !== 'ffn') return v; // identity (the checker rejects null experts here)
         const site = `${prefix}.${sites.next(e.expert)}`;
         const dtype = this.weightDtype(e.expert);
@@ -123,7 +123,7 @@ class ModelBuilder {
     const groups: ExpertGroup[] = [];
     const nodes: Node[] = [];
     for (const slot of slots) {
-      const expert = blockExpert(this.model, block, slot.expert)!;
+      const expert = expertSpec(blockExpert(this.model, block, slot.expert)!);
       const name = `${prefix}.${names.next(slot.expert)}`;
       const dtype = this.weightDtype(slot.expert, block);
       groups.push({ expert, count: slot.count, first: slot.first });
@@ -153,7 +153,7 @@ class ModelBuilder {
       if (selectBias) src.push(this.g.param(`${base}.select_bias`, this.t([r.width]), { kind: 'zeros' }));
       const sourceSpec: RouterSpec['source'] =
         source!.op === 'linear' ? { op: 'linear', bias: source!.bias } : source!.op === 'hash' ? { op: 'hash', k: source!.k, seed: source!.seed } : { op: 'fixed', experts: (source as { experts: number[] }).experts };
-      return { name: r.name, width: r.width, stages: rest, source: sourceSpec, selectBias };
+      return { name: r.name, width: r.width, stages: rest.map(routerStage), source: sourceSpec, selectBias };
     };
     const union = block.topology.kind === 'union' ? block.topology : undefined;
     const groupRouter = union ? spec(block.routers.find((r) => r.name === union.groupRouter)!) : undefined;
@@ -201,4 +201,17 @@ class ModelBuilder {
     }
     return this.g.add('add', [routed, out], {}, x.type);
   }
+}
+
+/** The IR's copy of an expert declaration (IR attributes never hold front-end objects). */
+function expertSpec(e: Expert): ExpertSpec {
+  if (e.kind !== 'ffn') return { kind: e.kind, name: e.name };
+  const { name, gated, act, input, hidden, output, rank, latent } = e;
+  return { kind: 'ffn', name, gated, act, input, hidden, output, ...(rank ? { rank } : {}), ...(latent ? { latent } : {}) };
+}
+
+/** A router stage after the source; the checker puts sources first only (E0510). */
+function routerStage(s: Stage): RouterStage {
+  if (s.op === 'linear' || s.op === 'hash' || s.op === 'fixed') throw new Error(`internal: source stage ${s.op} after the first stage`);
+  return { ...s };
 }

@@ -1,9 +1,15 @@
 import { inferType } from './infer.js';
-import type { Op, OpAttrs } from './ops.js';
+import type { Op, OpAttrs, OpCall } from './ops.js';
 import type { TensorType } from './types.js';
 
-/** One immutable IR node: an op, its operands, its attributes and its result type. */
-export interface Node<O extends Op = Op> {
+/**
+ * One immutable IR node: an op, its operands, its attributes and its result type. `Node` is
+ * the union of `Node<'matmul'> | Node<'topk'> | ...`, so `switch (n.op)` (or `n.op === 'topk'`)
+ * narrows `n.attrs` to that op's attributes; `Node<'topk'>` names one member.
+ */
+export type Node<O extends Op = Op> = O extends Op ? NodeOf<O> : never;
+
+interface NodeOf<O extends Op> {
   readonly id: number;
   readonly op: O;
   readonly src: readonly Node[];
@@ -46,9 +52,11 @@ export class GraphBuilder {
 
   /** Append a node; its type is inferred (ops that cannot infer, like reshape, take `declared`). */
   add<O extends Op>(op: O, src: readonly Node[], attrs: OpAttrs[O], declared?: TensorType): Node<O> {
-    const type = inferType(op, src.map((s) => s.type), attrs, declared);
+    const call = { op, attrs } as OpCall<O>;
+    const type = inferType(call, src.map((s) => s.type), declared);
     if (typeof type === 'string') throw new Error(`internal: building ${op}: ${type}`);
-    const node: Node<O> = { id: this.list.length, op, src, attrs, type };
+    // The one place a node is made: op and attrs are correlated by add's signature.
+    const node = { id: this.list.length, op, src, attrs, type } as NodeOf<O> as Node<O>;
     this.list.push(node);
     return node;
   }

@@ -1,4 +1,4 @@
-import type { Op, OpAttrs } from './ops.js';
+import type { OpCall } from './ops.js';
 import { affine, dimOf, formatType, mulTokens as mulDim, sameShape, type Dim, type TensorType } from './types.js';
 import { routerParamCount } from './routing.js';
 import { expertWeights } from './weights.js';
@@ -24,11 +24,12 @@ export function paddedRows(rows: Dim, slots: number, experts: number, block: num
   return dimOf({ a: r.a * slots, b: r.b * slots + experts * (block - 1) });
 }
 
-export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs: OpAttrs[O], declared?: TensorType): Inferred {
+export function inferType(call: OpCall, src: readonly TensorType[], declared?: TensorType): Inferred {
   const a = src[0];
+  const op = call.op;
   const need = (k: number) => (src.length === k ? undefined : `expects ${k} operands, has ${src.length}`);
   const i32 = (shape: Dim[]): TensorType => ({ dtype: 'i32', shape });
-  switch (op) {
+  switch (call.op) {
     case 'input':
     case 'param':
     case 'reshape':
@@ -55,7 +56,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       const bad = need(2);
       if (bad) return bad;
       const scale = src[1]!.shape;
-      const fits = a!.dtype === ((attrs as OpAttrs['dequant']).bits === 8 ? 'int8' : 'int4') && sameShape(scale, [...a!.shape.slice(0, -2), last(a!.shape)!]);
+      const fits = a!.dtype === (call.attrs.bits === 8 ? 'int8' : 'int4') && sameShape(scale, [...a!.shape.slice(0, -2), last(a!.shape)!]);
       return fits ? { dtype: src[1]!.dtype, shape: a!.shape } : `cannot dequantise ${formatType(a!)} with scales ${formatType(src[1]!)}`;
     }
     case 'act':
@@ -72,7 +73,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       return src.slice(1).every((p) => sameShape(p.shape, [last(a!.shape)!])) ? a! : `gain and bias must have shape [${last(a!.shape)}]`;
     }
     case 'ffn': {
-      const { expert, index } = attrs as OpAttrs['ffn'];
+      const { expert, index } = call.attrs;
       const want = expertWeights(expert);
       const bad = need(1 + want.length);
       if (bad) return bad;
@@ -85,7 +86,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       return { dtype: a!.dtype, shape: [...a!.shape.slice(0, -1), expert.output] };
     }
     case 'route': {
-      const r = attrs as OpAttrs['route'];
+      const r = call.attrs;
       const routers = [...(r.groupRouter ? [r.groupRouter] : []), r.router];
       const params = routers.reduce((n, x) => n + routerParamCount(x), 0);
       const extra = routers.some((x) => x.source.op === 'hash') ? 1 : 0;
@@ -98,40 +99,40 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       return { dtype: 'route', shape: [a!.shape[0]!, r.slots] };
     }
     case 'moe': {
-      const want = (attrs as OpAttrs['moe']).groups.flatMap((g) => expertWeights(g.expert).map((w) => [g.count, ...w.shape]));
+      const want = call.attrs.groups.flatMap((g) => expertWeights(g.expert).map((w) => [g.count, ...w.shape]));
       const bad = need(2 + want.length);
       if (bad) return bad;
       if (src[1]!.dtype !== 'route' || src[1]!.shape[0] !== a!.shape[0]) return `the second operand must be a route over the same ${a!.shape[0]} rows`;
-      const wrongWidth = (attrs as OpAttrs['moe']).groups.find((g) => g.expert.kind === 'ffn' && g.expert.input !== last(a!.shape));
+      const wrongWidth = call.attrs.groups.find((g) => g.expert.kind === 'ffn' && g.expert.input !== last(a!.shape));
       if (wrongWidth) return `expert ${wrongWidth.expert.name} reads ${(wrongWidth.expert as { input: number }).input} features, the input has ${last(a!.shape)}`;
       const wrong = want.findIndex((w, i) => !sameShape(src[2 + i]!.shape, w));
       return wrong >= 0 ? `weight ${wrong} must have shape [${want[wrong]!.join(', ')}]` : a!;
     }
     case 'topk':
-      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['topk']).k]);
+      return need(1) ?? i32([a!.shape[0]!, call.attrs.k]);
     case 'drop':
       return need(1) ?? a!;
     case 'top_p':
-      return need(2) ?? i32([a!.shape[0]!, (attrs as OpAttrs['top_p']).max]);
+      return need(2) ?? i32([a!.shape[0]!, call.attrs.max]);
     case 'hash_select':
-      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['hash_select']).k]);
+      return need(1) ?? i32([a!.shape[0]!, call.attrs.k]);
     case 'fixed_select':
-      return need(1) ?? i32([a!.shape[0]!, (attrs as OpAttrs['fixed_select']).experts.length]);
+      return need(1) ?? i32([a!.shape[0]!, call.attrs.experts.length]);
     case 'expert_choice':
       return src.length === 1 || src.length === 2 ? i32([a!.shape[0]!, a!.shape[1]!]) : 'expects a key and optional requests';
     case 'capacity':
       return src.length === 2 || src.length === 3 ? a! : 'expects ids, weights and optional requests';
     case 'fill':
-      return need(1) ?? { dtype: (attrs as OpAttrs['fill']).dtype, shape: a!.shape };
+      return need(1) ?? { dtype: call.attrs.dtype, shape: a!.shape };
     case 'repeat':
-      return need(1) ?? { dtype: a!.dtype, shape: [mulDim(a!.shape[0]!, (attrs as OpAttrs['repeat']).times)] };
+      return need(1) ?? { dtype: a!.dtype, shape: [mulDim(a!.shape[0]!, call.attrs.times)] };
     case 'gather':
       return need(2) ?? { dtype: a!.dtype, shape: src[1]!.shape };
     case 'pack_route':
       return need(2) ?? { dtype: 'route', shape: a!.shape };
     case 'extend_route': {
       if (a?.dtype !== 'route' || src.length > 2) return 'expects a route and an optional gate';
-      const { count } = attrs as OpAttrs['extend_route'];
+      const { count } = call.attrs;
       return { dtype: 'route', shape: [a.shape[0]!, (a.shape[1] as number) + count] };
     }
     case 'route_ids':
@@ -139,7 +140,7 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       if (need(1) || a!.dtype !== 'route') return 'expects one route operand';
       return { dtype: op === 'route_ids' ? 'i32' : 'f32', shape: a!.shape };
     case 'count':
-      return need(1) ?? i32([(attrs as OpAttrs['count']).experts]);
+      return need(1) ?? i32([call.attrs.experts]);
     case 'offsets':
       return need(1) ?? i32([(a!.shape[0] as number) + 1]);
     case 'permute':
@@ -148,13 +149,13 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
       if (bad) return bad;
       if (op === 'inverse') return i32(a!.shape as Dim[]);
       const experts = (src[1]!.shape[0] as number) - 1;
-      return i32([paddedRows(a!.shape[0]!, a!.shape[1] as number, experts, (attrs as OpAttrs['permute']).block)]);
+      return i32([paddedRows(a!.shape[0]!, a!.shape[1] as number, experts, call.attrs.block)]);
     }
     case 'gather_rows':
       return need(2) ?? { dtype: a!.dtype, shape: [src[1]!.shape[0]!, last(a!.shape)!] };
     case 'grouped_matmul':
     case 'grouped_copy': {
-      const { count } = attrs as OpAttrs['grouped_matmul'];
+      const { count } = call.attrs;
       if (op === 'grouped_copy') return need(2) ?? a!;
       const bad = need(3);
       if (bad) return bad;
@@ -167,8 +168,8 @@ export function inferType<O extends Op>(op: O, src: readonly TensorType[], attrs
     case 'kernel': {
       // A kernel's body is re-inferred from its inputs: fusion must not change any type.
       const types: TensorType[] = [...src];
-      for (const [i, n] of (attrs as OpAttrs['kernel']).body.entries()) {
-        const t = inferType(n.op, n.src.map((j) => types[j]!), n.attrs as never, n.type);
+      for (const [i, n] of call.attrs.body.entries()) {
+        const t = inferType(n, n.src.map((j) => types[j]!), n.type);
         if (typeof t === 'string') return `body node %k${i} (${n.op}): ${t}`;
         if (t.dtype !== n.type.dtype || !sameShape(t.shape, n.type.shape)) return `body node %k${i} (${n.op}) is ${formatType(n.type)}, inferred ${formatType(t)}`;
         types.push(t);

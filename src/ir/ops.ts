@@ -1,17 +1,56 @@
-import type { Expert, FfnExpert, Stage } from '../checker/model.js';
+import type { DType, TensorType } from './types.js';
 
 /**
- * The IR's operations and their attributes. MoE-level ops (route, moe) carry the model's
- * meaning; passes lower them onto primitives. Every op here has a CPU reference kernel
- * (src/runtime/reference), so a graph runs at any stage of lowering.
+ * The IR's operations and their attributes. MoE-level ops (route, moe, ffn) carry the model's
+ * meaning; passes lower them onto primitives (docs/ir.md, "Primitive ops"). Every op here has
+ * a CPU reference kernel (src/runtime/reference), so a graph runs at any stage of lowering.
+ * Attribute types are the IR's own: the builder (from-model.ts) translates the resolved model
+ * into them, so nothing below the IR depends on the front end.
  */
+
+/** An FFN expert's shape: its weights and steps follow from it (src/model/expert-structure.ts). */
+export interface FfnExpertSpec {
+  kind: 'ffn';
+  name: string;
+  gated: boolean;
+  act: FfnAct;
+  input: number;
+  hidden: number;
+  output: number;
+  /** Low-rank: every matrix [a, b] is stored as [a, rank] · [rank, b]. */
+  rank?: number;
+  /** Latent: entered and left by its own projections, the FFN runs `latent` wide. */
+  latent?: number;
+}
+
+/** An expert of a moe group: an FFN, identity (returns its input) or null (contributes nothing). */
+export type ExpertSpec = FfnExpertSpec | { kind: 'identity'; name: string } | { kind: 'null'; name: string };
+
+export type FfnAct = 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
+
+/** A router stage after the source; semantics in docs/language.md, "Router stages". */
+export type RouterStage =
+  | { op: 'softmax' }
+  | { op: 'sigmoid' }
+  | { op: 'select_bias' }
+  | { op: 'group_limit'; groups: number; keep: number; score: 'max' | 'top2' }
+  | { op: 'topk'; k: number }
+  | { op: 'top_p'; p: number; max: number }
+  | { op: 'expert_choice'; capacity: number }
+  | { op: 'normalize' }
+  | { op: 'scale'; factor: number }
+  | { op: 'capacity'; factor: number; drop: 'overflow' | 'score' };
+
+/** Where a router's entries come from: a gate (the node's params) or a selecting source. */
+export type RouterSource = { op: 'linear'; bias: boolean } | { op: 'hash'; k: number; seed: number } | { op: 'fixed'; experts: number[] };
+
 export interface RouterSpec {
   name: string;
   width: number;
   /** Stages after the source stage (the source is the node's params or inputs). */
-  stages: Stage[];
+  stages: RouterStage[];
   /** Which params follow the input: gate weight and bias for linear; none for hash/fixed. */
-  source: { op: 'linear'; bias: boolean } | { op: 'hash'; k: number; seed: number } | { op: 'fixed'; experts: number[] };
+  source: RouterSource;
   selectBias: boolean;
 }
 
@@ -33,7 +72,7 @@ export interface RouteAttrs {
 
 export interface ExpertGroup {
   /** The expert declaration; one weight set of `count` stacked experts per group. */
-  expert: Expert;
+  expert: ExpertSpec;
   count: number;
   /** Router entry of the group's first expert. */
   first: number;
@@ -58,7 +97,7 @@ export interface OpAttrs {
   rmsnorm: { eps: number };
   layernorm: { eps: number };
   /** A dense FFN; src = [x, ...weights in expertWeights order]; `index` picks one of stacked experts. */
-  ffn: { expert: FfnExpert; index?: number };
+  ffn: { expert: FfnExpertSpec; index?: number };
   /** src = [x, ...group router params, ...router params, ids? requests?]; type route[T, slots]. */
   route: RouteAttrs;
   /** y = Σ w·expert(x) over a route; src = [x, route, ...weights of each group]. */
@@ -83,7 +122,7 @@ export interface OpAttrs {
   /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity replaced by -1. */
   capacity: { factor: number; drop: 'overflow' | 'score'; k: number; experts: number };
   /** ids [R, k] -> [R, k] of `dtype`: `value` where the id is not -1, else 0. */
-  fill: { value: number; dtype: import('./types.js').DType };
+  fill: { value: number; dtype: DType };
   /** i32[R] -> i32[R * times]: each element repeated (token ids and requests for sub-tokens). */
   repeat: { times: number };
   /** ids -> ids with the listed entries replaced by -1 (null experts leave the selection). */
@@ -123,12 +162,16 @@ export interface OpAttrs {
   kernel: { name: string; body: KernelNode[] };
 }
 
-/** A node inside a kernel body: operands index kernel inputs then earlier body nodes. */
-export interface KernelNode {
-  op: Exclude<Op, 'kernel' | 'input' | 'param'>;
-  src: number[];
-  attrs: unknown;
-  type: import('./types.js').TensorType;
-}
-
 export type Op = keyof OpAttrs;
+
+/** Ops that may appear inside a fused kernel's body. */
+export type BodyOp = Exclude<Op, 'kernel' | 'input' | 'param'>;
+
+/**
+ * An op with its attributes as one discriminated value: `switch (c.op)` narrows `c.attrs`.
+ * Graph nodes (graph.ts) and kernel body nodes are built on it.
+ */
+export type OpCall<O extends Op = Op> = O extends Op ? { readonly op: O; readonly attrs: Readonly<OpAttrs[O]> } : never;
+
+/** A node inside a kernel body: operands index kernel inputs then earlier body nodes. */
+export type KernelNode<O extends BodyOp = BodyOp> = O extends BodyOp ? { readonly op: O; readonly src: readonly number[]; readonly attrs: Readonly<OpAttrs[O]>; readonly type: TensorType } : never;

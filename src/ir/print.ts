@@ -1,7 +1,6 @@
 import type { Graph, Node } from './graph.js';
-import type { OpAttrs, RouterSpec } from './ops.js';
+import type { OpCall, RouterSpec } from './ops.js';
 import { formatType } from './types.js';
-import type { Stage } from '../checker/model.js';
 
 /**
  * The textual IR: one line per node, `%id = op(%a, %b) {attrs} : type`. Stable and diffable:
@@ -25,12 +24,12 @@ export function printGraph(g: Graph): string {
 export function printNode(n: Node): string {
   if (n.op === 'kernel') return printKernel(n);
   const attrs = printAttrs(n);
-  if (n.op === 'param' || n.op === 'input') return `%${n.id} = ${n.op} ${JSON.stringify((n.attrs as OpAttrs['param']).name)} : ${formatType(n.type)}`;
+  if (n.op === 'param' || n.op === 'input') return `%${n.id} = ${n.op} ${JSON.stringify(n.attrs.name)} : ${formatType(n.type)}`;
   const operands = n.src.map((s) => `%${s.id}`).join(', ');
   return `%${n.id} = ${n.op}(${operands})${attrs ? ` {${attrs}}` : ''} : ${formatType(n.type)}`;
 }
 
-export function printStage(s: Stage): string {
+export function printStage(s: { op: string; [key: string]: unknown }): string {
   const { op, ...rest } = s;
   const args = Object.entries(rest).map(([k, v]) => `${k} = ${Array.isArray(v) ? `[${v.join(', ')}]` : v}`);
   return args.length ? `${op}(${args.join(', ')})` : op;
@@ -38,22 +37,21 @@ export function printStage(s: Stage): string {
 
 function printRouter(r: RouterSpec): string {
   const src = r.source;
-  const head = src.op === 'linear' ? `linear(${r.width}${src.bias ? ', bias' : ''})` : printStage({ ...src, width: r.width } as Stage);
+  const head = src.op === 'linear' ? `linear(${r.width}${src.bias ? ', bias' : ''})` : printStage({ ...src, width: r.width });
   return [head, ...r.stages.map(printStage)].join(' | ');
 }
 
-function printAttrs(n: Node): string {
-  const a = n.attrs as Record<string, unknown>;
+function printAttrs(n: OpCall): string {
   switch (n.op) {
     case 'rmsnorm':
     case 'layernorm':
-      return `eps = ${a['eps']}`;
+      return `eps = ${n.attrs.eps}`;
     case 'ffn': {
-      const { expert, index } = n.attrs as OpAttrs['ffn'];
+      const { expert, index } = n.attrs;
       return `expert = ${expert.name}${index !== undefined ? `, index = ${index}` : ''}`;
     }
     case 'route': {
-      const r = n.attrs as OpAttrs['route'];
+      const r = n.attrs;
       const parts = [`router = "${printRouter(r.router)}"`];
       if (r.groupRouter) parts.unshift(`groups = "${printRouter(r.groupRouter)}"`);
       if (r.nullEntries.length) parts.push(`null = [${r.nullEntries.join(', ')}]`);
@@ -62,9 +60,9 @@ function printAttrs(n: Node): string {
       return parts.join(', ');
     }
     case 'moe':
-      return `groups = [${(n.attrs as OpAttrs['moe']).groups.map((g) => `${g.expert.name} x ${g.count} @ ${g.first}`).join(', ')}]`;
+      return `groups = [${n.attrs.groups.map((g) => `${g.expert.name} x ${g.count} @ ${g.first}`).join(', ')}]`;
     default:
-      return Object.entries(a)
+      return Object.entries(n.attrs as object)
         .map(([k, v]) => `${k} = ${Array.isArray(v) ? `[${v.join(', ')}]` : String(v)}`)
         .join(', ');
   }
@@ -72,10 +70,11 @@ function printAttrs(n: Node): string {
 
 /** A fused kernel with its body indented; body values are %k0.. after the kernel's inputs %i0... */
 function printKernel(n: Node): string {
-  const { name, body } = n.attrs as OpAttrs['kernel'];
+  if (n.op !== 'kernel') return '';
+  const { name, body } = n.attrs;
   const ref = (i: number) => (i < n.src.length ? `%${n.src[i]!.id}` : `%k${i - n.src.length}`);
   const lines = body.map((m, i) => {
-    const attrs = printAttrs({ ...m, id: -1, src: [] } as unknown as Node);
+    const attrs = printAttrs(m);
     return `    %k${i} = ${m.op}(${m.src.map(ref).join(', ')})${attrs ? ` {${attrs}}` : ''} : ${formatType(m.type)}`;
   });
   return [`%${n.id} = kernel ${name}(${n.src.map((s) => `%${s.id}`).join(', ')}) : ${formatType(n.type)} {`, ...lines, '  }'].join('\n');

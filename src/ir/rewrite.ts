@@ -17,7 +17,7 @@ export function rewriteGraph(g: Graph, rewrite: Rewrite): Graph {
     let out = rewrite(n, src, b, map);
     if (!out) {
       if (n.op === 'param') {
-        const p = params.get((n.attrs as { name: string }).name)!;
+        const p = params.get(n.attrs.name)!;
         out = b.param(p.name, p.type, p.init);
       } else out = b.add(n.op, src, n.attrs, n.type);
     }
@@ -39,7 +39,7 @@ export function eliminateDead(g: Graph): Graph {
   const mapped = new Map<Node, Node>();
   for (const n of g.nodes) {
     if (!live.has(n)) continue;
-    const p = n.op === 'param' ? params.get((n.attrs as { name: string }).name)! : undefined;
+    const p = n.op === 'param' ? params.get(n.attrs.name)! : undefined;
     mapped.set(n, p ? b.param(p.name, p.type, p.init) : b.add(n.op, n.src.map((s) => mapped.get(s)!), n.attrs, n.type));
   }
   return b.finish(g.name, mapped.get(g.output)!);

@@ -23,7 +23,7 @@ export function verifyGraph(g: Graph): IrProblem[] {
     if (ids.has(n.id)) report('duplicate node id');
     seen.add(n);
     ids.add(n.id);
-    const inferred = inferType(n.op, n.src.map((s) => s.type), n.attrs, n.type);
+    const inferred = inferType(n, n.src.map((s) => s.type), n.type);
     if (typeof inferred === 'string') report(inferred);
     else if (inferred.dtype !== n.type.dtype || !sameShape(inferred.shape, n.type.shape)) report(`type ${formatType(n.type)} differs from the inferred ${formatType(inferred)}`);
   }

@@ -1,6 +1,6 @@
 import * as lsp from 'vscode-languageserver/node';
 import { checkSource, type CheckResult } from '../checker/check.js';
-import type { ResolvedModel } from '../checker/model.js';
+import type { ResolvedModel } from '../model/model.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { SourceFile, type Span } from '../diagnostics/source.js';
 import type { Model } from '../parser/ast.js';

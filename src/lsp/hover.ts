@@ -1,5 +1,5 @@
-import type { Block, Expert, ResolvedModel, Router, Stage } from '../checker/model.js';
-import { expertParameters } from '../checker/experts.js';
+import type { Block, Expert, ResolvedModel, Router, Stage } from '../model/model.js';
+import { expertParameters } from '../model/experts.js';
 import type { Model } from '../parser/ast.js';
 import type { Analysis } from './analysis.js';
 import { blockStats, formatCount, formatRange, modelStats, routerParameters } from '../checker/stats.js';

@@ -1,5 +1,5 @@
 import type { Node } from '../ir/graph.js';
-import type { ExpertGroup, OpAttrs } from '../ir/ops.js';
+import type { ExpertGroup } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
 import type { Pass } from './pass.js';
 
@@ -25,10 +25,10 @@ export const foldShared: Pass = {
       if (moe.op !== 'moe') return undefined;
       const match = sharedExperts(shared, moe.src[0]!);
       if (!match) return undefined;
-      const attrs = moe.attrs as OpAttrs['moe'];
+      const attrs = moe.attrs;
       const groups = attrs.groups;
       const first = groups.reduce((m, gr) => Math.max(m, gr.first + gr.count), 0);
-      const expert = match.ffn.attrs as OpAttrs['ffn'];
+      const expert = match.ffn.attrs;
       const count = match.weights[0]!.type.shape[0] as number;
       const route = b.add('extend_route', [map(moe.src[1]!), ...(match.gate ? [map(match.gate)] : [])], { first, count });
       const group: ExpertGroup = { expert: expert.expert, count, first };
@@ -37,7 +37,7 @@ export const foldShared: Pass = {
 };
 
 interface SharedMatch {
-  ffn: Node;
+  ffn: Node<'ffn'>;
   weights: readonly Node[];
   gate?: Node;
 }
@@ -48,22 +48,22 @@ interface SharedMatch {
  */
 function sharedExperts(s: Node, x: Node): SharedMatch | undefined {
   let gate: Node | undefined;
-  const gateAct = s.src[1]?.op === 'act' && (s.src[1].attrs as OpAttrs['act']).fn === 'sigmoid' ? s.src[1] : undefined;
+  const gateAct = s.src[1]?.op === 'act' && s.src[1].attrs.fn === 'sigmoid' ? s.src[1] : undefined;
   if (s.op === 'mul' && gateAct?.src[0]?.op === 'matmul' && gateAct.src[0].src[0] === x) {
     gate = s.src[1];
     s = s.src[0]!;
   }
-  const ffns: Node[] = [];
+  const ffns: Node<'ffn'>[] = [];
   const collect = (n: Node): boolean => {
     if (n.op === 'add') return n.src.every(collect);
-    if (n.op === 'ffn' && n.src[0] === x && (n.attrs as OpAttrs['ffn']).index !== undefined) return ffns.push(n) > 0;
+    if (n.op === 'ffn' && n.src[0] === x && n.attrs.index !== undefined) return ffns.push(n) > 0;
     return false;
   };
   if (!collect(s) || !ffns.length) return undefined;
   const weights = ffns[0]!.src.slice(1);
   const count = weights[0]!.type.shape[0] as number;
   const sameDecl = ffns.every((f) => f.src.slice(1).every((w, i) => w === weights[i]));
-  const indices = new Set(ffns.map((f) => (f.attrs as OpAttrs['ffn']).index));
+  const indices = new Set(ffns.map((f) => f.attrs.index));
   if (!sameDecl || indices.size !== count || ffns.length !== count) return undefined;
   return { ffn: ffns[0]!, weights, ...(gate ? { gate } : {}) };
 }

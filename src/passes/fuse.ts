@@ -91,9 +91,11 @@ function fuse(g: Graph, pattern: FusionPattern): Graph {
     const inputs: Node[] = [];
     const index = new Map<Node, number>();
     for (const m of group) for (const s of m.src) if (!inside.has(s) && !index.has(s)) (index.set(s, inputs.length), inputs.push(s));
-    const body: KernelNode[] = group.map((m, i) => {
+    const body = group.map((m, i): KernelNode => {
       index.set(m, inputs.length + i);
-      return { op: m.op as KernelNode['op'], src: m.src.map((s) => index.get(s)!), attrs: m.attrs, type: m.type };
+      if (m.op === 'kernel' || m.op === 'input' || m.op === 'param') throw new Error(`internal: ${m.op} cannot join a fused kernel`);
+      const { id: _id, ...body } = m;
+      return { ...body, src: m.src.map((s) => index.get(s)!) };
     });
     return b.add('kernel', inputs.map(map), { name: pattern.kernel(n)!, body }, n.type);
   });

@@ -1,6 +1,5 @@
-import type { Stage } from '../checker/model.js';
 import type { GraphBuilder, Node } from '../ir/graph.js';
-import type { RouteAttrs } from '../ir/ops.js';
+import type { RouteAttrs, RouterStage } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
 import { routerParamCount, selectionsPerToken } from '../ir/routing.js';
 import type { Pass } from './pass.js';
@@ -22,10 +21,10 @@ import type { Pass } from './pass.js';
 export const lowerRouters: Pass = {
   name: 'lower-routers',
   summary: 'route ops to primitive scoring, selection and weighting stages',
-  run: (g) => rewriteGraph(g, (n, src, b) => (n.op === 'route' && lowerable(n.attrs as RouteAttrs) === true ? lower(n.attrs as RouteAttrs, src, b) : undefined)),
+  run: (g) => rewriteGraph(g, (n, src, b) => (n.op === 'route' && lowerable(n.attrs) === true ? lower(n.attrs, src, b) : undefined)),
 };
 
-const selecting = new Set<Stage['op']>(['topk', 'top_p', 'expert_choice']);
+const selecting = new Set<RouterStage['op']>(['topk', 'top_p', 'expert_choice']);
 
 /** True, or the reason a router stays a `route` op. */
 export function lowerable(a: RouteAttrs): true | string {
@@ -104,8 +103,6 @@ function lower(a: RouteAttrs, src: Node[], b: GraphBuilder): Node {
         ids = b.add('capacity', [ids!, w!, ...requests], { factor: stage.factor, drop: stage.drop, k: selectionsPerToken(r), experts: r.width });
         w = b.add('mul', [w!, b.add('fill', [ids], { value: 1, dtype: w!.type.dtype })], {});
         break;
-      default:
-        throw new Error(`internal: lower-routers met ${stage.op}`);
     }
   }
   return b.add('pack_route', [ids!, w!], {});

@@ -1,7 +1,6 @@
-import type { ResolvedModel } from '../checker/model.js';
-import { expertParameters } from '../checker/experts.js';
+import type { ResolvedModel } from '../model/model.js';
+import { ffnParameters } from '../model/expert-structure.js';
 import type { Graph } from '../ir/graph.js';
-import type { OpAttrs } from '../ir/ops.js';
 import { DTYPE_BYTES, evalDim, type DType } from '../ir/types.js';
 import { weightsByGroup } from '../ir/weights.js';
 
@@ -39,7 +38,7 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
   const moeLayers = new Set<number>();
   for (const n of g.nodes) {
     if (n.op !== 'moe') continue;
-    const { groups, block, layer } = n.attrs as OpAttrs['moe'];
+    const { groups, block, layer } = n.attrs;
     moeLayers.add(layer);
     // A block's own policy replaces the model's for its experts; the budget is model-wide.
     const policy = model.blocks[block]?.offload ?? model.offload!;
@@ -48,12 +47,12 @@ export function planOffload(model: ResolvedModel, g: Graph): OffloadPlan | undef
       // A quantised weight is a dequant of its values and scales: both are the expert's params.
       const weights = perGroup[i]!.flatMap((o) => (o.op === 'dequant' ? o.src : [o]));
       if (policy.resident.includes(group.expert.name) || group.expert.kind !== 'ffn') continue;
-      weights.forEach((p) => routed.add((p.attrs as { name: string }).name));
+      for (const p of weights) if (p.op === 'param') routed.add(p.attrs.name);
       const dtype = policy.precision[group.expert.name] ?? model.weightDtype;
-      const one = expertParameters(group.expert) * DTYPE_BYTES[dtype];
+      const one = ffnParameters(group.expert) * DTYPE_BYTES[dtype];
       expertBytes = Math.max(expertBytes, one);
       cachedExperts += group.count;
-      if (policy.onMiss.kind === 'degrade') fallbackBytes += group.count * expertParameters(group.expert) * DTYPE_BYTES[policy.onMiss.dtype];
+      if (policy.onMiss.kind === 'degrade') fallbackBytes += group.count * ffnParameters(group.expert) * DTYPE_BYTES[policy.onMiss.dtype];
     }
   }
   const residentBytes = g.params.filter((p) => !routed.has(p.name)).reduce((s, p) => s + bytesOf(p.type.shape, p.type.dtype), 0);

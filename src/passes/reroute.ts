@@ -1,7 +1,8 @@
 import type { GraphBuilder, Node } from '../ir/graph.js';
-import type { ExpertGroup, OpAttrs } from '../ir/ops.js';
+import type { ExpertGroup } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
 import { weightsByGroup } from '../ir/weights.js';
+import { expertStructure } from '../model/expert-structure.js';
 import type { Pass } from './pass.js';
 
 /**
@@ -25,7 +26,7 @@ export const reroute: Pass = {
     rewriteGraph(g, (n, src, b) => {
       if (n.op !== 'moe') return undefined;
       const [x, route, ...weights] = src as [Node, Node, ...Node[]];
-      const { groups } = n.attrs as OpAttrs['moe'];
+      const { groups } = n.attrs;
       const [ids, w] = route.op === 'pack_route' ? [route.src[0]!, route.src[1]!] : [b.add('route_ids', [route], {}), b.add('route_weights', [route], {})];
       const experts = groups.reduce((m, gr) => Math.max(m, gr.first + gr.count), 0);
       const offsets = b.add('offsets', [b.add('count', [ids], { experts })], { block: options.block });
@@ -38,24 +39,17 @@ export const reroute: Pass = {
     }),
 };
 
-/** One declaration's experts over the permuted rows, as grouped primitives (undefined: null experts). */
+/** One declaration's experts over the permuted rows, its steps as grouped primitives (undefined: null experts). */
 function groupRun(b: GraphBuilder, group: ExpertGroup, xs: Node, offsets: Node, weights: Node[]): Node | undefined {
   const e = group.expert;
   const range = { first: group.first, count: group.count };
   if (e.kind === 'null') return undefined;
   if (e.kind === 'identity') return b.add('grouped_copy', [xs, offsets], range);
-  let next = 0;
-  const mul = (h: Node): Node => {
-    const first = b.add('grouped_matmul', [h, offsets, weights[next++]!], range);
-    return e.rank ? b.add('grouped_matmul', [first, offsets, weights[next++]!], range) : first;
-  };
-  let h = e.latent ? mul(xs) : xs;
-  if (e.gated) {
-    const gate = b.add('act', [mul(h)], { fn: e.act });
-    h = b.add('mul', [gate, mul(h)], {});
-  } else {
-    h = b.add('act', [mul(h)], { fn: e.act });
+  const values: Node[] = [xs];
+  for (const s of expertStructure(e).steps) {
+    if (s.op === 'matmul') values.push(b.add('grouped_matmul', [values[s.src]!, offsets, weights[s.weight]!], range));
+    else if (s.op === 'act') values.push(b.add('act', [values[s.src]!], { fn: s.fn }));
+    else values.push(b.add('mul', [values[s.src[0]]!, values[s.src[1]]!], {}));
   }
-  const y = mul(h);
-  return e.latent ? mul(y) : y;
+  return values[values.length - 1];
 }

@@ -1,5 +1,5 @@
 import { checkSource } from '../../src/checker/check.js';
-import type { ResolvedModel } from '../../src/checker/model.js';
+import type { ResolvedModel } from '../../src/model/model.js';
 import { SourceFile } from '../../src/diagnostics/source.js';
 import { buildGraph } from '../../src/ir/from-model.js';
 import type { Graph } from '../../src/ir/graph.js';

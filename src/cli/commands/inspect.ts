@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { ResolvedModel } from '../../checker/model.js';
+import type { ResolvedModel } from '../../model/model.js';
 import { buildGraph } from '../../ir/from-model.js';
 import type { Graph } from '../../ir/graph.js';
 import { formatRange, modelStats, type Range } from '../../checker/stats.js';

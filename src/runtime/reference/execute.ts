@@ -1,5 +1,4 @@
 import type { Graph, Node } from '../../ir/graph.js';
-import type { OpAttrs } from '../../ir/ops.js';
 import { evalDim } from '../../ir/types.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel, type Value } from './kernels.js';
@@ -21,13 +20,13 @@ export function execute(graph: Graph, weights: ReadonlyMap<string, Tensor>, inpu
     const shape = n.type.shape.map((d) => evalDim(d, tokens));
     let v: Value;
     if (n.op === 'input') {
-      const name = (n.attrs as OpAttrs['input']).name;
+      const name = n.attrs.name;
       const given = name === 'x' ? inputs.x.data : name === 'ids' ? inputs.ids : inputs.requests;
       v = { dtype: name === 'x' ? 'f32' : 'i32', shape, data: given ?? new Int32Array(tokens) };
     } else if (n.op === 'param') {
-      v = weights.get((n.attrs as OpAttrs['param']).name)!;
+      v = weights.get(n.attrs.name)!;
     } else {
-      v = runKernel(n.op, n.attrs, n.src.map((s) => values.get(s)!), shape, { tokens });
+      v = runKernel(n, n.src.map((s) => values.get(s)!), shape, { tokens });
     }
     values.set(n, v);
   }

@@ -1,4 +1,4 @@
-import type { Op, OpAttrs } from '../../ir/ops.js';
+import type { BodyOp, OpAttrs, OpCall } from '../../ir/ops.js';
 import { size, stackedSlice as slice, type Tensor } from '../tensor.js';
 import { combineRows, countPerExpert, gatherRows, inversePermutation, paddedOffsets, permutation } from './dispatch.js';
 import { ffnRows } from './experts.js';
@@ -18,7 +18,7 @@ export interface KernelContext {
 }
 
 /** One reference kernel per op: attributes, operand values and the result shape in, a value out. */
-type Kernel<O extends Op> = (attrs: OpAttrs[O], args: Value[], shape: number[], ctx: KernelContext) => Value;
+type Kernel<O extends BodyOp> = (attrs: OpAttrs[O], args: Value[], shape: number[], ctx: KernelContext) => Value;
 
 const t = (v: Value) => v as Tensor;
 const fl = (v: Value) => t(v).data as Float32Array;
@@ -41,7 +41,7 @@ function slotsOf(ids: Int32Array, r: number, k: number): number[] {
   return Array.from({ length: k }, (_, s) => r * k + s).filter((i) => ids[i]! >= 0);
 }
 
-const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } = {
+const kernels: { [O in BodyOp]: Kernel<O> } = {
   add: (_, [a, b], shape) => {
     const [x, y] = [fl(a!), fl(b!)];
     return out(shape, x.map((v, i) => v + y[i % y.length]!));
@@ -193,13 +193,15 @@ const kernels: { [O in Exclude<Op, 'input' | 'param' | 'kernel'>]: Kernel<O> } =
   combine: (_, [ys, ids, inv, w], shape) => out(shape, combineRows(fl(ys!), shape[1]!, ints(ids!), ints(inv!), fl(w!), lastDim(ids!))),
 };
 
-export function runKernel(op: Exclude<Op, 'input' | 'param'>, attrs: unknown, args: Value[], shape: number[], ctx: KernelContext): Value {
-  if (op === 'kernel') {
-    // A fused kernel runs its body with the same reference kernels.
-    const { body } = attrs as OpAttrs['kernel'];
-    const values: Value[] = [...args];
-    for (const n of body) values.push(runKernel(n.op, n.attrs, n.src.map((i) => values[i]!), n.type.shape.map((d) => evalDim(d, ctx.tokens)), ctx));
-    return values[values.length - 1]!;
-  }
-  return (kernels[op] as Kernel<typeof op>)(attrs as never, args, shape, ctx);
+/** Run one op (a fused kernel runs its body with the same reference kernels). */
+export function runKernel(call: OpCall<BodyOp | 'kernel'>, args: Value[], shape: number[], ctx: KernelContext): Value {
+  if (call.op !== 'kernel') return runOp(call.op, call.attrs, args, shape, ctx);
+  const values: Value[] = [...args];
+  for (const n of call.attrs.body) values.push(runKernel(n, n.src.map((i) => values[i]!), n.type.shape.map((d) => evalDim(d, ctx.tokens)), ctx));
+  return values[values.length - 1]!;
+}
+
+function runOp<O extends BodyOp>(op: O, attrs: OpAttrs[O], args: Value[], shape: number[], ctx: KernelContext): Value {
+  const kernel: Kernel<O> = kernels[op];
+  return kernel(attrs, args, shape, ctx);
 }

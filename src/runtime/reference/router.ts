@@ -1,5 +1,4 @@
-import type { Stage } from '../../checker/model.js';
-import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
+import type { RouteAttrs, RouterSpec, RouterStage } from '../../ir/ops.js';
 import { routerParamCount, selectionsPerToken } from '../../ir/routing.js';
 import { matmul, sigmoid } from './math.js';
 import { capacityKeep, expertChoice, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP } from './selection.js';
@@ -110,7 +109,7 @@ function ranked(st: RowState, key: (st: RowState, e: number) => number): number[
 }
 
 
-function applyStage(stage: Stage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
+function applyStage(stage: RouterStage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
   switch (stage.op) {
     case 'softmax':
       for (const st of state) softmaxOver(st.sel ? st.w : st.s, st.sel ?? liveEntries(st));

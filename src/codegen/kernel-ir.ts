@@ -1,0 +1,140 @@
+/**
+ * The kernel IR: what one compute kernel does, independent of the language it is printed in.
+ * A small closed set of typed expressions and statements (in the spirit of tinygrad's UOps):
+ * every back end prints the same trees, adding only spellings (src/codegen/c-like.ts and the
+ * target printers). Indices are i32 throughout, so "no expert" (-1) is an ordinary value.
+ *
+ * Float atomics do not exist here on purpose: results must not depend on thread timing.
+ */
+export type Scalar = 'f32' | 'i32' | 'u32' | 'bool';
+
+export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||' | '&' | '|' | '^' | '<<' | '>>';
+
+/** Math functions every target spells natively (or, for erf, through a target helper). */
+export type MathFn = 'exp' | 'sqrt' | 'inverse_sqrt' | 'tanh' | 'abs' | 'max' | 'min' | 'erf';
+
+/** Per-invocation indices, as i32: the global, local and workgroup ids along x, y, z. */
+export type Builtin = 'global_x' | 'global_y' | 'global_z' | 'local_x' | 'local_y' | 'workgroup_x' | 'workgroup_y' | 'workgroup_z' | 'subgroup_lane';
+
+export type Expr =
+  | { k: 'const'; type: Scalar; value: number | boolean }
+  | { k: 'ref'; type: Scalar; name: string }
+  | { k: 'builtin'; type: 'i32'; name: Builtin }
+  /** The token count of this run, from the program's uniform. */
+  | { k: 'tokens'; type: 'i32' }
+  | { k: 'binary'; type: Scalar; op: BinaryOp; a: Expr; b: Expr }
+  | { k: 'unary'; type: Scalar; op: '-' | '!'; a: Expr }
+  | { k: 'call'; type: Scalar; fn: MathFn; args: Expr[] }
+  /** cond ? a : b (both sides are evaluated; use `if` when one side must not be). */
+  | { k: 'select'; type: Scalar; cond: Expr; a: Expr; b: Expr }
+  /** A value conversion (i32 -> f32 rounds; f32 -> i32 truncates). */
+  | { k: 'cast'; type: Scalar; a: Expr }
+  /** Reinterpret the 32 bits (u32 <-> i32 <-> f32). */
+  | { k: 'bitcast'; type: Scalar; a: Expr }
+  /** An element of a storage buffer argument. */
+  | { k: 'load'; type: Scalar; buffer: string; index: Expr }
+  /** An element of a private (per-invocation) or workgroup array. */
+  | { k: 'element'; type: Scalar; array: string; index: Expr }
+  /** Subgroup operations: the value of `a` in lane `lane`, or the sum over the subgroup. */
+  | { k: 'subgroup'; type: Scalar; op: 'broadcast' | 'sum'; a: Expr; lane?: number };
+
+export type Stmt =
+  | { k: 'let'; name: string; value: Expr }
+  | { k: 'var'; name: string; type: Scalar; value: Expr }
+  | { k: 'assign'; name: string; value: Expr }
+  /** A fixed-length array: private to the invocation, or shared by the workgroup. */
+  | { k: 'array'; name: string; type: Scalar; length: number; space: 'private' | 'workgroup' }
+  | { k: 'set'; array: string; index: Expr; value: Expr }
+  | { k: 'store'; buffer: string; index: Expr; value: Expr }
+  /** Integer atomic add on an atomic buffer argument; the old value is discarded. */
+  | { k: 'atomic_add'; buffer: string; index: Expr; value: Expr }
+  | { k: 'if'; cond: Expr; then: Stmt[]; else?: Stmt[] }
+  /** for (var name: i32 = from; name < to; name += step) */
+  | { k: 'for'; name: string; from: Expr; to: Expr; step: number; body: Stmt[] }
+  | { k: 'break' }
+  | { k: 'continue' }
+  | { k: 'return' }
+  /** Workgroup barrier: all invocations' workgroup-memory writes are visible after it. */
+  | { k: 'barrier' };
+
+export type Access = 'read' | 'read_write';
+
+/** A storage buffer argument: its element type as this kernel views the bytes. */
+export interface BufferParam {
+  name: string;
+  element: Scalar;
+  access: Access;
+  /** Accessed only through atomic_add and atomic loads (integer elements only). */
+  atomic?: boolean;
+}
+
+export interface Kernel {
+  name: string;
+  /** One line on what it computes, printed above it. */
+  summary: string;
+  workgroup: readonly [number, number, number];
+  /** Storage buffer arguments, in binding order (the token-count uniform comes first, always). */
+  params: readonly BufferParam[];
+  /** Needs subgroup operations (the target must support them). */
+  subgroups?: boolean;
+  body: readonly Stmt[];
+}
+
+/** Every name a kernel reads or writes through loads, stores and atomics. */
+export function buffersUsed(stmts: readonly Stmt[]): Set<string> {
+  const used = new Set<string>();
+  const expr = (e: Expr): void => {
+    switch (e.k) {
+      case 'load':
+        used.add(e.buffer);
+        return expr(e.index);
+      case 'binary':
+        expr(e.a);
+        return expr(e.b);
+      case 'unary':
+      case 'cast':
+      case 'bitcast':
+      case 'subgroup':
+        return expr(e.a);
+      case 'call':
+        return e.args.forEach(expr);
+      case 'select':
+        [e.cond, e.a, e.b].forEach(expr);
+        return;
+      case 'element':
+        return expr(e.index);
+      default:
+        return;
+    }
+  };
+  const walk = (s: Stmt): void => {
+    switch (s.k) {
+      case 'let':
+      case 'var':
+      case 'assign':
+        return expr(s.value);
+      case 'set':
+        expr(s.index);
+        return expr(s.value);
+      case 'store':
+      case 'atomic_add':
+        used.add(s.buffer);
+        expr(s.index);
+        return expr(s.value);
+      case 'if':
+        expr(s.cond);
+        s.then.forEach(walk);
+        s.else?.forEach(walk);
+        return;
+      case 'for':
+        expr(s.from);
+        expr(s.to);
+        s.body.forEach(walk);
+        return;
+      default:
+        return;
+    }
+  };
+  stmts.forEach(walk);
+  return used;
+}

@@ -1,0 +1,80 @@
+import type { Kernel, Scalar } from './kernel-ir.js';
+
+/**
+ * The Program: the one compiled artifact every back end consumes. Buffers (sizes affine in the
+ * token count, assigned to reusable slots), kernels in the kernel IR, and an ordered dispatch
+ * list. A back end prints the kernels and launches the dispatches in order; it never decides
+ * routing, grouping or buffer layout itself.
+ */
+
+/** `a·T + b`, T the token count of a run. */
+export interface Affine {
+  a: number;
+  b: number;
+}
+
+export type BufferRole = 'weight' | 'input' | 'output' | 'activation' | 'workspace';
+
+export interface BufferDecl {
+  name: string;
+  role: BufferRole;
+  /** How the elements are stored on the device (int8/int4 weights: one i32 per stored value or byte). */
+  element: Scalar;
+  bytes: Affine;
+  /** The device allocation it lives in; activations and workspaces share slots when their lifetimes do not overlap. */
+  slot: number;
+  /** Weights: the param (tensor) name; inputs: the input name (x, ids, requests). */
+  source?: string;
+  /** The IR node whose value it holds, for tools. */
+  node?: number;
+}
+
+export interface Slot {
+  id: number;
+  bytes: Affine;
+  role: BufferRole;
+}
+
+/** Workgroups along one axis: ceil((a·T + b) / per). */
+export interface GridDim {
+  a: number;
+  b: number;
+  per: number;
+}
+
+export type Grid = { kind: 'direct'; x: GridDim; y: GridDim; z: GridDim } | { kind: 'indirect'; buffer: string; offset: number };
+
+export interface Dispatch {
+  kernel: string;
+  /** Buffer names bound to the kernel's params, in param order. */
+  bindings: string[];
+  grid: Grid;
+  /** The IR node it computes (part of), for --profile and tools. */
+  node: number;
+}
+
+export interface Program {
+  name: string;
+  /** The model's residual width: x and y are [T, width]. */
+  width: number;
+  buffers: BufferDecl[];
+  slots: Slot[];
+  kernels: Kernel[];
+  dispatches: Dispatch[];
+  /** Buffers the caller fills (x, and ids or requests when the model reads them) and reads (y). */
+  inputs: { name: string; buffer: string }[];
+  output: string;
+}
+
+export function evalAffine({ a, b }: Affine, tokens: number): number {
+  return a * tokens + b;
+}
+
+export function gridSize(d: GridDim, tokens: number): number {
+  return Math.ceil((d.a * tokens + d.b) / d.per);
+}
+
+/** Bytes a slot occupies at this token count, rounded up to 4 (WebGPU binds whole words). */
+export function slotBytes(s: Slot, tokens: number): number {
+  return Math.max(4, Math.ceil(evalAffine(s.bytes, tokens) / 4) * 4);
+}

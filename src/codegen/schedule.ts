@@ -1,0 +1,35 @@
+/**
+ * The schedule: every performance choice the scheduler makes, apart from what the kernels
+ * compute (Halide's algorithm/schedule split). Changing a field changes speed, never results:
+ * each output element is still reduced in the same order.
+ *
+ * Device knowledge lives here. On llvmpipe (lavapipe) a subgroup is 8 SIMD lanes, workgroup
+ * memory and barriers are slow, and the fastest matmul gives each lane one output column and
+ * several rows (DESIGN.md §5); real GPUs want larger workgroups.
+ */
+export interface Schedule {
+  name: string;
+  /** Invocations per workgroup for one-thread-per-element kernels. */
+  elementwise: number;
+  /** Invocations per workgroup for one-thread-per-row kernels (routers, norms, combine). */
+  rows: number;
+  /** Dense and grouped matmuls: lanes per workgroup (one output column each) and rows per lane. */
+  matmul: { lanes: number; rows: number };
+}
+
+export interface AdapterFacts {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+}
+
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8 } };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4 } };
+
+/** The schedule for an adapter (software rasterisers get the CPU-shaped one). */
+export function scheduleFor(adapter: AdapterFacts = {}): Schedule {
+  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.description ?? ''}`.toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu;
+}
+
+export const SCHEDULES: Readonly<Record<string, Schedule>> = { llvmpipe: cpuLike, gpu };

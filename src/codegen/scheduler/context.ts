@@ -1,0 +1,193 @@
+import type { Node } from '../../ir/graph.js';
+import { affine, type Dim } from '../../ir/types.js';
+import { add, affineExpr, bitAnd, cast, div, KernelBuilder, load, mod, mul, select, shr, sub, gt, ge } from '../build.js';
+import type { Expr, Kernel, Scalar } from '../kernel-ir.js';
+import type { Affine, BufferDecl, BufferRole, Dispatch, Grid } from '../program.js';
+import type { Schedule } from '../schedule.js';
+import type { Site } from './site.js';
+
+/**
+ * What the scheduler knows about a graph value on the device: a tensor in a buffer, a
+ * quantised weight (values and scales, dequantised where it is read), or a route (ids and
+ * weights as two i32/f32 tensors of shape [rows, slots]).
+ */
+export interface TensorValue {
+  kind: 'tensor';
+  buffer: string;
+  element: Scalar;
+  shape: readonly Dim[];
+}
+export interface QuantizedValue {
+  kind: 'quantized';
+  q: string;
+  scale: string;
+  bits: 8 | 4;
+  shape: readonly Dim[];
+}
+export interface RouteValue {
+  kind: 'route';
+  ids: TensorValue;
+  weights: TensorValue;
+  shape: readonly Dim[];
+}
+/** Rows of `x` picked by `perm` (-1: a zero row), read through the permutation instead of copied. */
+export interface GatheredValue {
+  kind: 'gathered';
+  x: TensorValue;
+  perm: TensorValue;
+  shape: readonly Dim[];
+}
+export type Value = TensorValue | QuantizedValue | RouteValue | GatheredValue;
+
+/** Elements of a shape, as an affine function of the token count. */
+export function elements(shape: readonly Dim[]): Affine {
+  return shape.reduce<Affine>((acc, d) => {
+    const { a, b } = affine(d);
+    if (acc.a && a) throw new Error(`internal: shape [${shape.join(', ')}] is not affine in T`);
+    return { a: acc.a * b + acc.b * a, b: acc.b * b };
+  }, { a: 0, b: 1 });
+}
+
+export const dimExpr = (d: Dim): Expr => {
+  const { a, b } = affine(d);
+  return affineExpr(a, b);
+};
+
+/** One kernel being built for one dispatch: binds values to params and records the bindings. */
+export class Launch {
+  readonly k: KernelBuilder;
+  private readonly bindings: string[] = [];
+
+  constructor(
+    private readonly program: ProgramBuilder,
+    private readonly node: Node,
+    name: string,
+    summary: string,
+    workgroup: readonly [number, number, number],
+  ) {
+    this.k = new KernelBuilder(name, summary, workgroup);
+  }
+
+  private bind(param: string, buffer: string, element: Scalar, access: 'read' | 'read_write'): string {
+    this.k.buffer(param, element, access);
+    this.bindings.push(buffer);
+    return param;
+  }
+
+  /** Bind a value for reading; returns its element at a flat index (quantised weights dequantised, as f32). */
+  read(param: string, v: Value): (index: Expr) => Expr {
+    if (v.kind === 'route') throw new Error(`internal: read a route as ${param}; bind its ids and weights`);
+    if (v.kind === 'tensor') {
+      const p = this.bind(param, v.buffer, v.element, 'read');
+      return (i) => load(p, v.element, i);
+    }
+    if (v.kind === 'gathered') {
+      const x = this.read(param, v.x);
+      const perm = this.read(`${param}_perm`, v.perm);
+      const d = Number(v.shape[1]);
+      return (i) => {
+        const source = perm(div(i, d));
+        return select(ge(source, 0), x(add(mul(select(ge(source, 0), source, 0), d), mod(i, d))), 0);
+      };
+    }
+    const q = this.bind(`${param}_q`, v.q, 'i32', 'read');
+    const s = this.bind(`${param}_scale`, v.scale, 'f32', 'read');
+    const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
+    return (i) => {
+      // Scales are per output column of each stacked matrix: [..., out].
+      const scale = load(s, 'f32', add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)));
+      let value: Expr;
+      if (v.bits === 8) value = load(q, 'i32', i);
+      else {
+        // Two signed nibbles per stored byte, low nibble first.
+        const nibble = bitAnd(shr(load(q, 'i32', div(i, 2)), mul(mod(i, 2), 4)), 15);
+        value = select(gt(nibble, 7), sub(nibble, 16), nibble);
+      }
+      return mul(cast('f32', value), scale);
+    };
+  }
+
+  /** Bind a tensor for writing (and reading back); returns the param name for stores. */
+  write(param: string, v: TensorValue): string {
+    return this.bind(param, v.buffer, v.element, 'read_write');
+  }
+
+  dispatch(grid: Grid): void {
+    this.program.dispatch(this.k.finish(), this.bindings, grid, this.node);
+  }
+}
+
+/** One-dimensional grid: enough workgroups of `per` invocations for `threads` (affine) invocations. */
+export function grid1(threads: Affine, per: number, y: Affine = { a: 0, b: 1 }, yPer = 1): Grid {
+  return { kind: 'direct', x: { ...threads, per }, y: { ...y, per: yPer }, z: { a: 0, b: 1, per: 1 } };
+}
+
+/** Where each (row, slot) of a route landed in the permuted rows, and back. */
+export interface Placement {
+  perm: TensorValue;
+  inverse: TensorValue;
+  /** The flat (row · slots + slot) index each permuted row came from, -1 for padding. */
+  slotOf: TensorValue;
+  counts: TensorValue;
+  offsets: TensorValue;
+  block: number;
+}
+
+/** Collects buffers, deduplicated kernels and dispatches in order. */
+export class ProgramBuilder {
+  readonly buffers: BufferDecl[] = [];
+  readonly kernels: Kernel[] = [];
+  readonly dispatches: Dispatch[] = [];
+  private readonly kernelByBody = new Map<string, string>();
+  private readonly names = new Set<string>();
+
+  /** The device value of every scheduled graph node. */
+  readonly values = new Map<Node, Value>();
+  /** Buffers the dispatch kernel of a reroute writes, by the offsets node they belong to. */
+  readonly placements = new Map<Node, Placement>();
+
+  constructor(readonly schedule: Schedule) {}
+
+  /** A fresh activation buffer for a site's result. */
+  output(site: Site, element: Scalar = site.type.dtype === 'i32' ? 'i32' : 'f32', shape: readonly Dim[] = site.type.shape): TensorValue {
+    this.buffer(site.name, 'activation', element, elements(shape), { node: site.node.id });
+    return { kind: 'tensor', buffer: site.name, element, shape };
+  }
+
+  /** Scratch memory a kernel needs beyond its result. */
+  workspace(name: string, element: Scalar, shape: readonly Dim[], node: Node): TensorValue {
+    this.buffer(name, 'workspace', element, elements(shape), { node: node.id });
+    return { kind: 'tensor', buffer: name, element, shape };
+  }
+
+  valueOf(n: Node): Value {
+    const v = this.values.get(n);
+    if (!v) throw new Error(`internal: %${n.id} (${n.op}) has no device value yet`);
+    return v;
+  }
+
+  buffer(name: string, role: BufferRole, element: Scalar, count: Affine, extra: Partial<BufferDecl> = {}): TensorValue & { decl: BufferDecl } {
+    const decl: BufferDecl = { name, role, element, bytes: { a: count.a * 4, b: count.b * 4 }, slot: -1, ...extra };
+    this.buffers.push(decl);
+    return { kind: 'tensor', buffer: name, element, shape: [], decl };
+  }
+
+  launch(node: Node, name: string, summary: string, workgroup: readonly [number, number, number]): Launch {
+    return new Launch(this, node, name, summary, workgroup);
+  }
+
+  /** Identical kernels (same body, params and workgroup) are emitted once and dispatched many times. */
+  dispatch(kernel: Kernel, bindings: string[], grid: Grid, node: Node): void {
+    const key = JSON.stringify({ ...kernel, name: '' });
+    let name = this.kernelByBody.get(key);
+    if (!name) {
+      name = kernel.name;
+      for (let n = 1; this.names.has(name); n++) name = `${kernel.name}_${n}`;
+      this.names.add(name);
+      this.kernelByBody.set(key, name);
+      this.kernels.push({ ...kernel, name });
+    }
+    this.dispatches.push({ kernel: name, bindings, grid, node: node.id });
+  }
+}
+

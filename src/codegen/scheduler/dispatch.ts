@@ -1,0 +1,197 @@
+import type { Node } from '../../ir/graph.js';
+import type { OpAttrs } from '../../ir/ops.js';
+import { affine, type Dim } from '../../ir/types.js';
+import { add, affineExpr, and, builtin, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
+import { elements, grid1, type Launch, type Placement, type ProgramBuilder, type RouteValue, type TensorValue, type Value } from './context.js';
+import type { Emitter, Site } from './site.js';
+
+/**
+ * On-device dispatch of a reroute: tokens per expert, padded offsets, the permutation and its
+ * inverse, and the deterministic combine. Every kernel here gives each expert (or each output
+ * element) one invocation that walks the routing decisions in (row, slot) order, so positions
+ * and sums never depend on thread timing, and nothing is read back to the host.
+ */
+const tensor = (v: Value): TensorValue => {
+  if (v.kind !== 'tensor') throw new Error(`internal: expected a tensor, got ${v.kind}`);
+  return v;
+};
+
+function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string, threads: { a: number; b: number }, body: (launch: Launch, t: Expr) => void): void {
+  const launch = pb.launch(site.node, name, summary, [pb.schedule.rows, 1, 1]);
+  const t = launch.k.let('t', builtin('global_x'));
+  launch.k.if(ge(t, affineExpr(threads.a, threads.b)), (b) => b.return());
+  body(launch, t);
+  launch.dispatch(grid1(threads, pb.schedule.rows));
+}
+
+/** Slots of the routing decisions: rows · slots, affine in T. */
+const slotCount = (ids: Value) => elements(ids.shape);
+
+/** The count -> offsets -> permute chain for one reroute, computed once. */
+function placement(pb: ProgramBuilder, site: Site, offsetsNode: Node): Placement {
+  const known = pb.placements.get(offsetsNode);
+  if (known) return known;
+  const countNode = offsetsNode.src[0]!;
+  const idsNode = countNode.src[0]!;
+  const ids = tensor(pb.valueOf(idsNode));
+  const counts = tensor(pb.valueOf(countNode));
+  const offsets = tensor(pb.valueOf(offsetsNode));
+  const slots = Number(ids.shape[ids.shape.length - 1]);
+  const padded = site.type.shape[0]!;
+  const experts = (countNode.attrs as OpAttrs['count']).experts;
+  const p: Placement = {
+    perm: pb.output(site, 'i32', [padded]),
+    inverse: pb.workspace(`${site.name}_inverse`, 'i32', ids.shape, site.node),
+    slotOf: pb.workspace(`${site.name}_slot_of`, 'i32', [padded], site.node),
+    counts,
+    offsets,
+    block: (offsetsNode.attrs as OpAttrs['offsets']).block,
+  };
+  const n = slotCount(ids);
+  perThread(pb, site, 'place', 'each expert walks the routing decisions in order and places its rows', { a: 0, b: experts }, (launch, e) => {
+    const k = launch.k;
+    const id = launch.read('ids', ids);
+    const off = launch.read('offsets', offsets);
+    const [perm, inv, slotOf] = [launch.write('perm', p.perm), launch.write('inverse', p.inverse), launch.write('slot_of', p.slotOf)];
+    const pos = k.var('pos', off(e));
+    k.for('i', 0, affineExpr(n.a, n.b), (i, b) => {
+      const x = b.let('id', id(i));
+      b.if(eq(x, e), (t) => {
+        t.store(perm, pos.get, div(i, slots));
+        t.store(slotOf, pos.get, i);
+        t.store(inv, i, pos.get);
+        pos.set(add(pos.get, 1));
+      });
+      // Empty slots have no position; expert 0's invocation marks them.
+      b.if(and(lt(x, 0), eq(e, 0)), (t) => t.store(inv, i, i32(-1)));
+    });
+    k.for('q', pos.get, off(add(e, 1)), (q, b) => {
+      b.store(perm, q, i32(-1));
+      b.store(slotOf, q, i32(-1));
+    });
+  });
+  pb.placements.set(offsetsNode, p);
+  return p;
+}
+
+/** The slots of row r in increasing expert order (ties by slot), as a private list; returns its length. */
+function expertOrder(launch: Launch, ids: (i: Expr) => Expr, r: Expr, slots: number): { order: (j: Expr) => Expr; length: Expr } {
+  const k = launch.k;
+  const order = k.array('order', 'i32', slots);
+  const len = k.var('len', i32(0));
+  const prevE = k.var('pe', i32(-1));
+  const prevS = k.var('ps', i32(-1));
+  k.for('j', 0, slots, (_, b) => {
+    const best = b.var('bs', i32(-1));
+    const bestE = b.var('be', i32(0));
+    b.for('s', 0, slots, (s, l) => {
+      const e = l.let('e', ids(add(mul(r, slots), s)));
+      const after = or(gt(e, prevE.get), and(eq(e, prevE.get), gt(s, prevS.get)));
+      const better = or(lt(best.get, 0), lt(e, bestE.get));
+      l.if(and(and(ge(e, 0), after), better), () => {
+        best.set(s);
+        bestE.set(e);
+      });
+    });
+    b.if(ge(best.get, 0), (t) => {
+      t.set(order, len.get, best.get);
+      len.set(add(len.get, 1));
+      prevE.set(bestE.get);
+      prevS.set(best.get);
+    });
+  });
+  return { order: (j) => order.at(j), length: len.get };
+}
+
+/**
+ * y[r, c] = Σ over r's slots in increasing expert order of (w ·) ys[inverse[r, slot], c].
+ * `weighted`: the expert outputs already carry their routing weight (fused down projection).
+ */
+export function emitCombine(pb: ProgramBuilder, site: Site, ys: Value, ids: TensorValue, inverse: TensorValue, w: TensorValue | undefined, out: TensorValue): void {
+  const d = Number(site.type.shape[1]);
+  const slots = Number(ids.shape[1]);
+  const rows = site.type.shape[0]!;
+  perThread(pb, site, 'combine', 'each token sums its experts in increasing expert order', elements(site.type.shape), (launch, t) => {
+    const k = launch.k;
+    const [y, id, inv] = [launch.read('ys', ys), launch.read('ids', ids), launch.read('inverse', inverse)];
+    const weight = w && launch.read('w', w);
+    const o = launch.write('out', out);
+    const r = k.let('r', div(t, d));
+    const c = k.let('c', sub(t, mul(r, d)));
+    const { order, length } = expertOrder(launch, id, r, slots);
+    const acc = k.var('acc', { k: 'const', type: 'f32', value: 0 });
+    k.for('j', 0, length, (j, b) => {
+      const slot = b.let('slot', add(mul(r, slots), order(j)));
+      const v = b.let('v', y(add(mul(inv(slot), d), c)));
+      acc.set(add(acc.get, weight ? mul(weight(slot), v) : v));
+    });
+    k.store(o, t, acc.get);
+  });
+  void rows;
+}
+
+const rowsOf = (shape: readonly Dim[]) => affine(shape[0]!);
+
+export const dispatchOps: Partial<Record<Site['op'], Emitter>> = {
+  count: (site, [ids], pb) => {
+    const out = pb.output(site);
+    const n = slotCount(ids!);
+    perThread(pb, site, 'count', 'routing decisions per expert', { a: 0, b: (site.attrs as OpAttrs['count']).experts }, (launch, e) => {
+      const id = launch.read('ids', ids!);
+      const c = launch.k.var('c', i32(0));
+      launch.k.for('i', 0, affineExpr(n.a, n.b), (i, b) => b.if(eq(id(i), e), () => c.set(add(c.get, 1))));
+      launch.k.store(launch.write('out', out), e, c.get);
+    });
+    return out;
+  },
+  offsets: (site, [counts], pb) => {
+    const out = pb.output(site);
+    const { block } = site.attrs as OpAttrs['offsets'];
+    const experts = Number(site.type.shape[0]) - 1;
+    perThread(pb, site, 'offsets', 'start of each expert run, padded to the block', { a: 0, b: experts + 1 }, (launch, e) => {
+      const c = launch.read('counts', counts!);
+      const sum = launch.k.var('sum', i32(0));
+      launch.k.for('x', 0, e, (x, _b) => sum.set(add(sum.get, mul(div(add(c(x), block - 1), block), block))));
+      launch.k.store(launch.write('out', out), e, sum.get);
+    });
+    return out;
+  },
+  permute: (site, _args, pb) => placement(pb, site, site.src![1]!).perm,
+  inverse: (site, _args, pb) => {
+    const offsetsNode = site.src![1]!;
+    const p = pb.placements.get(offsetsNode);
+    if (!p) throw new Error('internal: inverse scheduled before its permute');
+    return p.inverse;
+  },
+  gather_rows: (site, [x, perm]) => ({ kind: 'gathered', x: tensor(x!), perm: tensor(perm!), shape: site.type.shape }),
+  combine: (site, [ys, ids, inv, w], pb) => {
+    const out = pb.output(site);
+    emitCombine(pb, site, ys!, tensor(ids!), tensor(inv!), tensor(w!), out);
+    return out;
+  },
+  route_ids: (_site, [r]) => (r as RouteValue).ids,
+  route_weights: (_site, [r]) => (r as RouteValue).weights,
+  pack_route: (site, [ids, w]) => ({ kind: 'route', ids: tensor(ids!), weights: tensor(w!), shape: site.type.shape }),
+  extend_route: (site, [r, gate], pb) => {
+    const route = r as RouteValue;
+    const { first, count } = site.attrs as OpAttrs['extend_route'];
+    const [k, slots] = [Number(route.shape[1]), Number(site.type.shape[1])];
+    const ids = pb.output({ ...site, name: `${site.name}_ids` }, 'i32');
+    const weights = pb.output({ ...site, name: `${site.name}_w` }, 'f32');
+    perThread(pb, site, 'extend_route', 'append always-selected experts to every row', rowsOf(site.type.shape), (launch, row) => {
+      const [id, w] = [launch.read('ids', route.ids), launch.read('w', route.weights)];
+      const g = gate && launch.read('gate', gate);
+      const [oi, ow] = [launch.write('out_ids', ids), launch.write('out_w', weights)];
+      launch.k.for('s', 0, slots, (s, b) => {
+        const from = b.let('from', add(mul(row, k), s));
+        const to = b.let('to', add(mul(row, slots), s));
+        const extra = ge(s, k);
+        b.store(oi, to, select(extra, add(sub(s, k), first), id(select(extra, i32(0), from))));
+        b.store(ow, to, select(extra, g ? g(row) : { k: 'const', type: 'f32', value: 1 }, w(select(extra, i32(0), from))));
+      });
+      void count;
+    });
+    return { kind: 'route', ids, weights, shape: site.type.shape };
+  },
+};

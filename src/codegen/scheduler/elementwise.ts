@@ -1,0 +1,58 @@
+import { add, affineExpr, builtin, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
+import { elements, grid1, type Value } from './context.js';
+import { unary } from './row-ops.js';
+import type { Emitter, Site } from './site.js';
+
+/**
+ * One invocation per output element: add, mul, act, scale, fill, drop and repeat outside a
+ * row chain. Operand b of add/mul broadcasts as the reference does: a vector over rows, or
+ * one value per row ([R, 1]).
+ */
+type Scalarize = (site: Site, at: ((i: Expr) => Expr)[], i: Expr, args: Value[]) => Expr;
+
+const lastDim = (v: Value) => Number(v.shape[v.shape.length - 1]);
+const count = (v: Value) => elements(v.shape);
+
+/** The element of operand b that output element i combines with. */
+function broadcast(site: Site, b: Value, i: Expr): Expr {
+  const d = Number(site.type.shape[site.type.shape.length - 1]);
+  const n = count(b);
+  const out = elements(site.type.shape);
+  if (n.a === out.a && n.b === out.b) return i;
+  if (lastDim(b) === 1 && d !== 1) return div(i, d);
+  return mod(i, n.b);
+}
+
+const scalar: Partial<Record<Site['op'], Scalarize>> = {
+  add: (s, [a, b], i, args) => add(a!(i), b!(broadcast(s, args[1]!, i))),
+  mul: (s, [a, b], i, args) => mul(a!(i), b!(broadcast(s, args[1]!, i))),
+  act: (s, [a], i) => unary((s.attrs as { fn: 'silu' }).fn, a!(i)),
+  scale: (s, [a], i) => mul(a!(i), (s.attrs as { factor: number }).factor),
+  fill: (s, [a], i) => select(ge(a!(i), 0), f32((s.attrs as { value: number }).value), f32(0)),
+  drop: (s, [a], i) => {
+    const entries = (s.attrs as { entries: number[] }).entries;
+    const id = a!(i);
+    return entries.length ? select(entries.map((e) => eq(id, e)).reduce(or), i32(-1), id) : id;
+  },
+  repeat: (s, [a], i) => a!(div(i, (s.attrs as { times: number }).times)),
+};
+
+export const elementwiseOps: Partial<Record<Site['op'], Emitter>> = Object.fromEntries(
+  Object.entries(scalar).map(([op, f]) => [
+    op,
+    ((site, args, pb) => {
+      const out = pb.output(site);
+      const launch = pb.launch(site.node, site.op, `${site.op} per element`, [pb.schedule.elementwise, 1, 1]);
+      const readers = args.map((v, j) => launch.read(`in${j}`, v));
+      const o = launch.write('out', out);
+      const n = elements(site.type.shape);
+      const i = launch.k.let('i', builtin('global_x'));
+      launch.k.if(ge(i, affineExpr(n.a, n.b)), (b) => b.return());
+      launch.k.store(o, i, f!(site, readers, i, args));
+      launch.dispatch(grid1(n, pb.schedule.elementwise));
+      return out;
+    }) satisfies Emitter,
+  ]),
+);
+

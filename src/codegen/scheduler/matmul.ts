@@ -1,0 +1,86 @@
+import { affine, type Dim } from '../../ir/types.js';
+import { add, builtin, call, ge, i32, le, lt, mul, sub, and } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
+import type { Grid } from '../program.js';
+import { dimExpr, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
+import type { Site } from './site.js';
+
+/**
+ * Matrix products, dense and grouped, from one template. Each lane owns one output column and
+ * `rows` consecutive rows (the schedule's tile); it walks k once and feeds every weight matrix
+ * from the same A element, so a gated expert's gate and up projections share their loads.
+ * Grouped products run over the permuted rows of a reroute: a tile lies inside one expert's
+ * padded run (rows divides the block), finds that expert from the offsets, and stops at the
+ * expert's real rows, so padding costs no arithmetic.
+ */
+export interface MatmulSpec {
+  site: Site;
+  kernel: string;
+  summary: string;
+  /** Left operand [rows, K] (a gathered value reads through the permutation). */
+  a: Value;
+  rows: Dim;
+  K: number;
+  N: number;
+  /** Right operands [K, N], or [count, K, N] stacked per expert when grouped. */
+  weights: Value[];
+  /** The output element from the accumulators (one per weight) and the output row. */
+  epilogue: (acc: Expr[], row: Expr, bind: Binder) => Expr;
+  out: TensorValue;
+  grouped?: { placement: Placement; first: number; count: number };
+}
+
+/** Binds an extra value into the kernel being built (for epilogues that read more). */
+export type Binder = (param: string, v: Value) => (i: Expr) => Expr;
+
+export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
+  const { lanes } = pb.schedule.matmul;
+  const M = s.grouped ? gcd(pb.schedule.matmul.rows, s.grouped.placement.block) : pb.schedule.matmul.rows;
+  const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
+  const k = launch.k;
+  const A = launch.read('a', s.a);
+  const Ws = s.weights.map((w, j) => launch.read(`w${j}`, w));
+  const bind: Binder = (param, v) => launch.read(param, v);
+  const n = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
+  const r0 = k.let('r0', mul(builtin('workgroup_y'), M));
+  k.if(ge(n, s.N), (b) => b.return());
+
+  let rowsHere: Expr;
+  let weightBase: Expr = i32(0);
+  if (s.grouped) {
+    const { placement, first, count } = s.grouped;
+    const off = launch.read('offsets', placement.offsets);
+    const counts = launch.read('counts', placement.counts);
+    // The expert whose padded run holds this tile.
+    const e = k.var('e', i32(-1));
+    k.for('x', first, first + count, (x, b) => b.if(and(le(off(x), r0), lt(r0, off(add(x, 1)))), () => e.set(x)));
+    k.if(lt(e.get, 0), (b) => b.return());
+    rowsHere = k.let('m_end', call('min', i32(M), sub(add(off(e.get), counts(e.get)), r0)));
+    weightBase = k.let('wbase', mul(sub(e.get, first), s.K * s.N));
+  } else {
+    rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
+  }
+  k.if(le(rowsHere, 0), (b) => b.return());
+  const accs = s.weights.map(() => k.array('acc', 'f32', M));
+  k.for('m', 0, M, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
+  k.for('k', 0, s.K, (kk, b) => {
+    const bv = Ws.map((W) => b.let('b', W(add(weightBase, add(mul(kk, s.N), n)))));
+    b.for('m', 0, rowsHere, (m, l) => {
+      const av = l.let('a', A(add(mul(add(r0, m), s.K), kk)));
+      accs.forEach((acc, j) => l.set(acc, m, add(acc.at(m), mul(av, bv[j]!))));
+    });
+  });
+  const o = launch.write('out', s.out);
+  k.for('m', 0, rowsHere, (m, b) => {
+    const row = b.let('row', add(r0, m));
+    b.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind));
+  });
+  const rows = affine(s.rows);
+  const grid: Grid = { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...rows, per: M }, z: { a: 0, b: 1, per: 1 } };
+  launch.dispatch(grid);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+

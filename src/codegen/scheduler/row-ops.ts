@@ -1,0 +1,210 @@
+import type { OpAttrs, UnaryFn } from '../../ir/ops.js';
+import { add, and, bitcast, bool, call, cast, div, eq, f32, ge, gt, i32, lt, mul, ne, neg, not, or, select, sub, u32, bitXor, shr, type Block } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
+import type { RowArg, RowCx, RowEmitter, RowSink, RowVec } from './rows.js';
+
+/**
+ * Row kernels for the ops a router (or a norm) is made of: each reads its operands' rows and
+ * writes its own row, with the exact semantics of the CPU reference (src/runtime/reference):
+ * the same live entries (-inf is "not live"), the same order, ties to the lower index.
+ */
+const NEG_INF = f32(-Infinity);
+
+const row = (a: RowArg | undefined, what: string): RowVec => {
+  if (!a?.row) throw new Error(`internal: row op needs a per-row ${what}`);
+  return a.row;
+};
+
+/** Operand b of add/mul: same row, one value per row ([R, 1]), or a broadcast vector. */
+function second(b: RowArg, len: number): (i: Expr) => Expr {
+  if (b.row) return b.row.len === 1 && len !== 1 ? () => b.row!.get(i32(0)) : (i) => b.row!.get(i);
+  return (i) => b.flat(i);
+}
+
+function map(cx: RowCx, out: RowSink, f: (i: Expr) => Expr): void {
+  cx.b.for('i', 0, out.len, (i, b) => out.set(b, i, f(i)));
+}
+
+/** The elementwise functions, as f32 expressions (sigmoid in the overflow-safe form the reference uses). */
+export function unary(fn: UnaryFn | 'sigmoid', v: Expr): Expr {
+  const sigmoid = (x: Expr) => select(ge(x, 0), div(1, add(1, call('exp', neg(x)))), div(call('exp', x), add(1, call('exp', x))));
+  switch (fn) {
+    case 'sigmoid':
+      return sigmoid(v);
+    case 'silu':
+      return mul(v, sigmoid(v));
+    case 'gelu':
+      return mul(mul(0.5, v), add(1, call('erf', mul(v, Math.SQRT1_2))));
+    case 'gelu_tanh':
+      return mul(mul(0.5, v), add(1, call('tanh', mul(Math.sqrt(2 / Math.PI), add(v, mul(mul(mul(0.044715, v), v), v))))));
+    case 'relu':
+      return select(gt(v, 0), v, f32(0));
+  }
+}
+
+/** The i-th live entry in (key descending, index ascending) order after (prevKey, prev): the next of a ranking. */
+function nextRanked(b: Block, key: RowVec, prevKey: Expr, prev: Expr): Expr {
+  const best = b.var('best', i32(-1));
+  const bestKey = b.var('bk', NEG_INF);
+  b.for('e', 0, key.len, (e, l) => {
+    const v = l.let('kv', key.get(e));
+    // After the previous pick in ranking order, and before the best so far.
+    const after = or(lt(prev, 0), or(lt(v, prevKey), and(eq(v, prevKey), gt(e, prev))));
+    const better = or(lt(best.get, 0), gt(v, bestKey.get));
+    l.if(and(and(ne(v, NEG_INF), after), better), () => {
+      best.set(e);
+      bestKey.set(v);
+    });
+  });
+  return best.get;
+}
+
+/** Fill out[0..slots) with the ranking of live keys, stopping when `more(n, pick)` says so (top-k: n < k). */
+function rank(cx: RowCx, key: RowVec, out: RowSink, more?: (n: Expr, pick: Expr, b: Block) => Expr): void {
+  const b = cx.b;
+  const prev = b.var('prev', i32(-1));
+  const prevKey = b.var('pk', f32(0));
+  const done = b.var('done', bool(false));
+  b.for('s', 0, out.len, (s, l) => {
+    out.set(l, s, i32(-1));
+    l.if(not(done.get), (t) => {
+      const pick = nextRanked(t, key, prevKey.get, prev.get);
+      const take = more ? and(ge(pick, 0), more(s, pick, t)) : ge(pick, 0);
+      t.if(take, (y) => {
+        out.set(y, s, pick);
+        prev.set(pick);
+        prevKey.set(key.get(pick));
+      }, () => done.set(bool(true)));
+    });
+  });
+}
+
+export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
+  matmul: (cx, [x, w], _, out) => {
+    const xs = row(x, 'left operand');
+    const n = out.len;
+    cx.b.for('n', 0, n, (c, b) => {
+      const acc = b.var('acc', f32(0));
+      b.for('k', 0, xs.len, (k, _l) => acc.set(add(acc.get, mul(xs.get(k), w!.flat(add(mul(k, n), c))))));
+      out.set(b, c, acc.get);
+    });
+  },
+  add: (cx, [a, b], _, out) => {
+    const rhs = second(b!, out.len);
+    map(cx, out, (i) => add(row(a, 'operand').get(i), rhs(i)));
+  },
+  mul: (cx, [a, b], _, out) => {
+    const rhs = second(b!, out.len);
+    map(cx, out, (i) => mul(row(a, 'operand').get(i), rhs(i)));
+  },
+  act: (cx, [a], attrs: OpAttrs['act'], out) => map(cx, out, (i) => unary(attrs.fn, row(a, 'operand').get(i))),
+  scale: (cx, [a], attrs: OpAttrs['scale'], out) => map(cx, out, (i) => mul(row(a, 'operand').get(i), attrs.factor)),
+  fill: (cx, [ids], attrs: OpAttrs['fill'], out) => map(cx, out, (i) => select(ge(row(ids, 'ids').get(i), 0), f32(attrs.value), f32(0))),
+  drop: (cx, [ids], attrs: OpAttrs['drop'], out) =>
+    map(cx, out, (i) => {
+      const id = row(ids, 'ids').get(i);
+      return attrs.entries.length ? select(attrs.entries.map((e) => eq(id, e)).reduce(or), i32(-1), id) : id;
+    }),
+  gather: (cx, [v, ids], _, out) =>
+    cx.b.for('s', 0, out.len, (s, b) => {
+      const id = b.let('id', row(ids, 'ids').get(s));
+      const safe = select(ge(id, 0), id, i32(0));
+      out.set(b, s, select(ge(id, 0), row(v, 'values').get(safe), f32(0)));
+    }),
+  normalize: (cx, [w], _, out) => {
+    const ws = row(w, 'weights');
+    const sum = cx.b.var('sum', f32(0));
+    cx.b.for('s', 0, ws.len, (s, _b) => sum.set(add(sum.get, ws.get(s))));
+    map(cx, out, (i) => select(ne(sum.get, 0), div(ws.get(i), sum.get), ws.get(i)));
+  },
+  softmax: (cx, [v, ids], _, out) => {
+    const xs = row(v, 'values');
+    const live = (i: Expr) => (ids ? ge(row(ids, 'ids').get(i), 0) : ne(xs.get(i), NEG_INF));
+    const max = cx.b.var('max', NEG_INF);
+    cx.b.for('i', 0, xs.len, (i, b) => b.if(live(i), () => max.set(call('max', max.get, xs.get(i)))));
+    const sum = cx.b.var('sum', f32(0));
+    cx.b.for('i', 0, xs.len, (i, b) => b.if(live(i), () => sum.set(add(sum.get, call('exp', sub(xs.get(i), max.get))))));
+    map(cx, out, (i) => select(live(i), div(call('exp', sub(xs.get(i), max.get)), sum.get), xs.get(i)));
+  },
+  topk: (cx, [key], _, out) => rank(cx, row(key, 'keys'), out),
+  top_p: (cx, [key, scores], attrs: OpAttrs['top_p'], out) => {
+    const sum = cx.b.var('sum', f32(0));
+    // Take while fewer than max and (none yet or the scores so far fall short of p).
+    rank(cx, row(key, 'keys'), out, (n, pick, b) => {
+      const take = b.let('take', or(eq(n, 0), lt(sum.get, attrs.p)));
+      b.if(take, () => sum.set(add(sum.get, row(scores, 'scores').get(pick))));
+      return take;
+    });
+  },
+  group_limit: (cx, [key], attrs: OpAttrs['group_limit'], out) => {
+    const keys = row(key, 'keys');
+    const size = keys.len / attrs.groups;
+    const scores = cx.b.array('gs', 'f32', attrs.groups);
+    cx.b.for('g', 0, attrs.groups, (g, b) => {
+      const top1 = b.var('t1', NEG_INF);
+      const top2 = b.var('t2', NEG_INF);
+      b.for('e', mul(g, size), add(mul(g, size), size), (e, l) => {
+        const v = l.let('kv', keys.get(e));
+        l.if(ne(v, NEG_INF), (t) =>
+          t.if(gt(v, top1.get), () => {
+            top2.set(top1.get);
+            top1.set(v);
+          }, (n) => n.if(gt(v, top2.get), () => top2.set(v))),
+        );
+      });
+      // top2 of a group with one live entry adds 0, as the reference does.
+      const score = attrs.score === 'max' ? top1.get : select(eq(top1.get, NEG_INF), NEG_INF, add(top1.get, select(eq(top2.get, NEG_INF), f32(0), top2.get)));
+      b.set(scores, g, score);
+    });
+    cx.b.for('e', 0, keys.len, (e, b) => {
+      const g = b.let('g', div(e, size));
+      const better = b.var('better', i32(0));
+      b.for('h', 0, attrs.groups, (h, l) =>
+        l.if(or(gt(scores.at(h), scores.at(g)), and(eq(scores.at(h), scores.at(g)), lt(h, g))), () => better.set(add(better.get, 1))),
+      );
+      out.set(b, e, select(lt(better.get, attrs.keep), keys.get(e), NEG_INF));
+    });
+  },
+  fixed_select: (cx, _args, attrs: OpAttrs['fixed_select'], out) => attrs.experts.forEach((e, s) => out.set(cx.b, i32(s), i32(e))),
+  hash_select: (cx, [tokens], attrs: OpAttrs['hash_select'], out) => {
+    // fmix32 of (id, seed, probe) as in the reference; u32 arithmetic wraps like Math.imul.
+    const b = cx.b;
+    const id = b.let('tid', bitcast('u32', row(tokens, 'token ids').get(i32(0))));
+    const found = b.var('found', i32(0));
+    b.for('j', 0, 4096, (j, l) => {
+      l.if(ge(found.get, attrs.k), (t) => t.break());
+      let h = add(add(mul(id, u32(0x9e3779b1)), u32(Math.imul(attrs.seed, 0x85ebca77))), mul(bitcast('u32', j), u32(0xc2b2ae3d)));
+      const h0 = l.let('h', h);
+      const h1 = l.let('h', mul(bitXor(h0, shr(h0, u32(16))), u32(0x85ebca6b)));
+      const h2 = l.let('h', mul(bitXor(h1, shr(h1, u32(13))), u32(0xc2b2ae35)));
+      h = bitXor(h2, shr(h2, u32(16)));
+      const e = l.let('e', cast('i32', { k: 'binary', type: 'u32', op: '%', a: h, b: u32(attrs.width) }));
+      const seen = l.var('seen', bool(false));
+      l.for('s', 0, attrs.k, (s, m) => m.if(and(lt(s, found.get), eq(out.get(s), e)), () => seen.set(bool(true))));
+      l.if(not(seen.get), (t) => {
+        out.set(t, found.get, e);
+        found.set(add(found.get, 1));
+      });
+    });
+  },
+  rmsnorm: (cx, [x, g], attrs: OpAttrs['rmsnorm'], out) => {
+    const xs = row(x, 'input');
+    const ms = cx.b.var('ms', f32(0));
+    cx.b.for('i', 0, xs.len, (i, _b) => ms.set(add(ms.get, mul(xs.get(i), xs.get(i)))));
+    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(ms.get, xs.len), attrs.eps))));
+    map(cx, out, (i) => mul(mul(xs.get(i), inv), g!.flat(i)));
+  },
+  layernorm: (cx, [x, g, beta], attrs: OpAttrs['layernorm'], out) => {
+    const xs = row(x, 'input');
+    const sum = cx.b.var('sum', f32(0));
+    cx.b.for('i', 0, xs.len, (i, _b) => sum.set(add(sum.get, xs.get(i))));
+    const mean = cx.b.let('mean', div(sum.get, xs.len));
+    const v = cx.b.var('var', f32(0));
+    cx.b.for('i', 0, xs.len, (i, b) => {
+      const d = b.let('d', sub(xs.get(i), mean));
+      v.set(add(v.get, mul(d, d)));
+    });
+    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(v.get, xs.len), attrs.eps))));
+    map(cx, out, (i) => add(mul(mul(sub(xs.get(i), mean), inv), g!.flat(i)), beta!.flat(i)));
+  },
+};

@@ -1,0 +1,150 @@
+import type { Graph, Node } from '../../ir/graph.js';
+import type { KernelNode, Op, OpAttrs } from '../../ir/ops.js';
+import type { Program } from '../program.js';
+import type { Schedule } from '../schedule.js';
+import { assignSlots } from './assign-slots.js';
+import { elements, ProgramBuilder, type Value } from './context.js';
+import { coupledOps } from './coupled.js';
+import { dispatchOps } from './dispatch.js';
+import { elementwiseOps } from './elementwise.js';
+import { expertKernels, matmulOps } from './experts.js';
+import { emitRowKernel, type RowItem } from './rows.js';
+import { rowOps } from './row-ops.js';
+import type { Emitter, Site } from './site.js';
+
+/**
+ * The scheduler: the optimised graph in, the Program out. It alone decides how each op runs:
+ * which kernels, which buffers, in which order. Every op has one standalone emitter; a fused
+ * `kernel` node is either matched by a template (the expert kernels) or, for a router, run as
+ * one row kernel per stretch of row-wise ops. Nothing here changes what is computed.
+ */
+const standalone: Partial<Record<Op, Emitter>> = {
+  ...elementwiseOps,
+  ...dispatchOps,
+  ...coupledOps,
+  ...matmulOps,
+  reshape: (site, [v]) => ({ ...(v as Exclude<Value, { kind: 'route' }>), shape: site.type.shape }),
+  dequant: (site, [q, scale]) => {
+    const [qv, sv] = [q as Extract<Value, { kind: 'tensor' }>, scale as Extract<Value, { kind: 'tensor' }>];
+    return { kind: 'quantized', q: qv.buffer, scale: sv.buffer, bits: (site.attrs as OpAttrs['dequant']).bits, shape: site.type.shape };
+  },
+};
+
+/** Row-wise ops that also run alone as a one-op row kernel. */
+const rowAlone = new Set<Op>(['softmax', 'group_limit', 'topk', 'top_p', 'gather', 'normalize', 'hash_select', 'fixed_select', 'rmsnorm', 'layernorm']);
+
+export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
+  const pb = new ProgramBuilder(schedule);
+  const inputs: Program['inputs'] = [];
+  for (const n of graph.nodes) {
+    const site: Site = { op: n.op, attrs: n.attrs, type: n.type, node: n, name: `v${n.id}`, src: n.src, graph };
+    const args = n.src.map((s) => pb.valueOf(s));
+    pb.values.set(n, emitNode(pb, site, args, n, graph, inputs));
+  }
+  const out = pb.valueOf(graph.output);
+  if (out.kind !== 'tensor') throw new Error(`internal: the graph output is a ${out.kind}`);
+  const outDecl = pb.buffers.find((b) => b.name === out.buffer)!;
+  outDecl.role = 'output';
+  const slots = assignSlots(pb.buffers, pb.dispatches);
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer };
+}
+
+function emitNode(pb: ProgramBuilder, site: Site, args: Value[], n: Node, graph: Graph, inputs: Program['inputs']): Value {
+  switch (n.op) {
+    case 'input': {
+      const name = (n.attrs as OpAttrs['input']).name;
+      const element = n.type.dtype === 'i32' ? 'i32' : 'f32';
+      pb.buffer(`input_${name}`, 'input', element, elements(n.type.shape), { source: name, node: n.id });
+      inputs.push({ name, buffer: `input_${name}` });
+      return { kind: 'tensor', buffer: `input_${name}`, element, shape: n.type.shape };
+    }
+    case 'param': {
+      const name = (n.attrs as OpAttrs['param']).name;
+      const quantized = n.type.dtype === 'int8' || n.type.dtype === 'int4';
+      const count = elements(n.type.shape);
+      const stored = n.type.dtype === 'int4' ? { a: 0, b: Math.ceil(count.b / 2) } : count;
+      const buffer = `w${n.id}`;
+      pb.buffer(buffer, 'weight', quantized ? 'i32' : 'f32', stored, { source: name, node: n.id });
+      return { kind: 'tensor', buffer, element: quantized ? 'i32' : 'f32', shape: n.type.shape };
+    }
+    case 'kernel':
+      return emitKernel(pb, site, args, n.attrs as OpAttrs['kernel'], graph);
+    default:
+      return emitOp(pb, site, args);
+  }
+}
+
+function emitOp(pb: ProgramBuilder, site: Site, args: Value[]): Value {
+  if (rowAlone.has(site.op)) {
+    const out = pb.output(site);
+    const item: RowItem = { op: site.op, attrs: site.attrs, type: site.type, src: args.map((_, i) => i) };
+    emitRowKernel(pb, site.node, site.op, `${site.op} per row`, [item], args, new Map([[args.length, out]]), rowOps);
+    return out;
+  }
+  const emit = standalone[site.op];
+  if (!emit) throw new Error(`internal: the scheduler has no kernel for ${site.op}`);
+  return emit(site, args, pb);
+}
+
+/** A fused kernel: an expert template when one matches, else its body op by op (routers: row fusion). */
+function emitKernel(pb: ProgramBuilder, site: Site, args: Value[], attrs: OpAttrs['kernel'], graph: Graph): Value {
+  const template = expertKernels[attrs.name]?.(pb, site, args, attrs.body);
+  if (template) return template;
+  return emitBody(pb, site, args, attrs.body, graph);
+}
+
+/**
+ * A body op by op. Consecutive row-wise ops share one row kernel; any other op (a coupling
+ * router stage, a dispatch op) runs on its own, and the values that cross between stretches
+ * live in workspace buffers.
+ */
+function emitBody(pb: ProgramBuilder, site: Site, args: Value[], body: readonly KernelNode[], graph: Graph): Value {
+  const values: (Value | undefined)[] = [...args];
+  const base = args.length;
+  const kernelInputs = site.node.src;
+  const readers = new Map<number, number[]>();
+  body.forEach((n, j) => n.src.forEach((s) => readers.set(s, [...(readers.get(s) ?? []), base + j])));
+  let j = 0;
+  while (j < body.length) {
+    const start = j;
+    while (j < body.length && isRowOp(body[j]!)) j++;
+    if (j > start) {
+      // Row stretch [start, j): its inputs are earlier values; outputs are what later code reads.
+      const stretch = body.slice(start, j);
+      const outside: number[] = [];
+      for (const n of stretch) for (const s of n.src) if (s < base + start && !outside.includes(s)) outside.push(s);
+      const items: RowItem[] = stretch.map((n) => ({
+        op: n.op,
+        attrs: n.attrs,
+        type: n.type,
+        src: n.src.map((s) => (s < base + start ? outside.indexOf(s) : outside.length + (s - base - start))),
+      }));
+      const outputs = new Map<number, ReturnType<ProgramBuilder['output']>>();
+      stretch.forEach((n, i) => {
+        const index = base + start + i;
+        const last = index === base + body.length - 1;
+        const readLater = (readers.get(index) ?? []).some((r) => r >= base + j);
+        if (last || readLater) {
+          const out = pb.output({ ...site, op: n.op, type: n.type, name: last ? site.name : `${site.name}_${start + i}` }, undefined);
+          outputs.set(outside.length + i, out);
+          values[index] = out;
+        }
+      });
+      emitRowKernel(pb, site.node, `${(site.attrs as OpAttrs['kernel']).name}_rows`, 'a stretch of row-wise ops, one invocation per row', items, outside.map((s) => values[s]!), outputs, rowOps);
+      continue;
+    }
+    const n = body[j]!;
+    const src = n.src.map((s) => (s < base ? kernelInputs[s] : undefined));
+    const inner: Site = { op: n.op, attrs: n.attrs, type: n.type, node: site.node, name: j === body.length - 1 ? site.name : `${site.name}_${j}`, src: src as Node[], graph };
+    values[base + j] = emitOp(pb, inner, n.src.map((s) => values[s]!));
+    j++;
+  }
+  return values[values.length - 1]!;
+}
+
+/** Ops that compute a row from rows: they fuse into a row kernel (matmul: the router's gate). */
+const rowWise = new Set<Op>(['matmul', 'add', 'mul', 'act', 'scale', 'fill', 'drop', 'gather', 'normalize', 'softmax', 'topk', 'top_p', 'group_limit', 'fixed_select', 'hash_select', 'rmsnorm', 'layernorm']);
+
+function isRowOp(n: KernelNode): boolean {
+  return rowWise.has(n.op) && n.type.shape.length === 2;
+}

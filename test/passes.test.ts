@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder, type Graph, type Node } from '../src/ir/graph.js';
 import { printGraph } from '../src/ir/print.js';
 import { verifyGraph } from '../src/ir/verify.js';
-import { lowerable } from '../src/passes/lower-routers.js';
+import { verifyLowered } from '../src/ir/verify-lowered.js';
 import { PASSES, runPipeline } from '../src/passes/pipeline.js';
 import { planMemory } from '../src/passes/plan-memory.js';
 import { planOffload } from '../src/passes/plan-offload.js';
@@ -37,7 +37,9 @@ const small: Record<string, Record<string, number>> = {
 const reassociating = new Set(['fold-shared']);
 
 function assertPassesPreserve(graph: Graph, inputs: RunInputs): void {
+  // Biases start at zero; random ones make a misplaced selection bias or gate bias show.
   const weights = randomWeights(graph, 9);
+  for (const [name, w] of weights) if (name.endsWith('bias')) weights.set(name, { ...w, data: randomInput(1, w.data.length, name.length).data });
   let before = run(graph, weights, inputs);
   for (let i = 1; i <= PASSES.length; i++) {
     const pass = PASSES[i - 1]!.name;
@@ -79,6 +81,54 @@ describe('passes never change results', () => {
     assertPassesPreserve(graph, { x: randomInput(9, 16, 4), ids: Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5]), requests: Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 1]) });
   });
 
+  // Union routers: the expert router runs inside the chosen groups, weights times the group's.
+  const unions: [string, string, string, string?][] = [
+    ['sigmoid scores inside the groups', 'linear(hidden -> 4) | softmax | topk(2)', 'linear(hidden -> 8) | sigmoid | topk(3) | normalize'],
+    ['a selection bias and a group limit inside the groups', 'linear(hidden -> 4) | softmax | topk(2) | normalize | scale(2)', 'linear(hidden -> 8) | sigmoid | select_bias | group_limit(groups = 4, keep = 1) | topk(2)'],
+    ['hashed groups', 'hash(4, k = 2, seed = 3)', 'linear(hidden -> 8) | softmax | topk(2)'],
+    ['null experts and a capacity limit', 'linear(hidden -> 4) | sigmoid | topk(3)', 'linear(hidden -> 8, bias = true) | softmax | topk(2) | capacity(1.0) | normalize', 'e x 6, none x 2\n scope batch'],
+  ];
+  it.each(unions)('union routing: %s', (_name, group, expert, members = 'e x 8') => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 16 }
+      expert e = swiglu(hidden -> 8 -> hidden)
+      expert none = null
+      block moe {
+        router g = ${group}
+        router r = ${expert}
+        experts ${members}
+        topology union(group = g, expert = r)
+      }
+      layers 2 { x = x + moe(x) }
+    }`);
+    const lowered = runPipeline(graph, { upTo: 2 }).nodes.map((n) => n.op);
+    expect(lowered).toContain('group_weight');
+    if (!group.startsWith('hash')) expect(lowered).toContain('group_mask');
+    assertPassesPreserve(graph, { x: randomInput(9, 16, 4), ids: Int32Array.from([3, 1, 4, 1, 5, 9, 2, 6, 5]) });
+  });
+
+  // A group limit anywhere among the scoring stages: later stages see only the live entries.
+  const lateLimits: [string, string, string?][] = [
+    ['softmax after the limit', 'linear(hidden -> 8) | group_limit(groups = 4, keep = 2) | softmax | topk(2) | normalize'],
+    ['a bias and sigmoid after the limit', 'linear(hidden -> 8) | group_limit(groups = 4, keep = 2, score = top2) | select_bias | sigmoid | topk(3)'],
+    ['a biased limit, then softmax and top-p', 'linear(hidden -> 8) | select_bias | group_limit(groups = 4, keep = 2) | softmax | top_p(0.5, max = 3)'],
+    ['two limits', 'linear(hidden -> 8) | sigmoid | group_limit(groups = 4, keep = 3) | group_limit(groups = 2, keep = 1) | topk(2)'],
+    ['expert choice after a limit', 'linear(hidden -> 8) | group_limit(groups = 2, keep = 1) | softmax | expert_choice(capacity = 2)', 'e x 8\n scope batch'],
+  ];
+  it.each(lateLimits)('late group limit: %s', (_name, pipeline, members = 'e x 8') => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 16 }
+      expert e = swiglu(hidden -> 8 -> hidden)
+      block moe {
+        router gate = ${pipeline}
+        experts ${members}
+      }
+      layers 2 { x = x + moe(x) }
+    }`);
+    expect(runPipeline(graph, { upTo: 2 }).nodes.map((n) => n.op)).toContain('group_limit');
+    assertPassesPreserve(graph, { x: randomInput(9, 16, 4) });
+  });
+
   it('covers every example', () => {
     expect(exampleFiles().filter((f) => !(f in small))).toEqual([]);
   });
@@ -97,12 +147,19 @@ describe('pass goldens: the IR before and after each pass', () => {
 });
 
 describe('lowering support and verification', () => {
-  it('every router lowers to primitives except union routers, which say why', () => {
-    const remaining = (name: string) => runPipeline(compileText(readExample(name), small[name]).graph).nodes.filter((n) => n.op === 'route' || n.op === 'moe');
-    const union = compileText(readExample('union-of-experts.moe'), small['union-of-experts.moe']).graph.nodes.find((n) => n.op === 'route')!;
-    expect(lowerable((union as Node<'route'>).attrs)).toBe('union routers select hierarchically');
-    expect(remaining('union-of-experts.moe').map((n) => n.op)).toEqual(Array(16).fill('route'));
-    for (const name of Object.keys(small).filter((n) => n !== 'union-of-experts.moe')) expect(remaining(name), name).toEqual([]);
+  it.each(exampleFiles())('%s: after the pipeline only primitive ops remain', (name) => {
+    const built = compileText(readExample(name), small[name]).graph;
+    expect(verifyLowered(built).length).toBeGreaterThan(0);
+    expect(verifyLowered(runPipeline(built))).toEqual([]);
+  });
+
+  it('verifyLowered names what is left, in the graph and inside kernel bodies', () => {
+    const b = new GraphBuilder();
+    const x = b.add('input', [], { name: 'x' }, { dtype: 'f32', shape: ['T', 4] });
+    const w = b.param('w', { dtype: 'f32', shape: [4, 4] }, { kind: 'zeros' });
+    const y = b.add('ffn', [x, w, w], { expert: { kind: 'ffn', name: 'e', gated: false, act: 'relu', input: 4, hidden: 4, output: 4 } });
+    const k = b.add('kernel', [y, w, w], { name: 'k', body: [{ op: 'ffn', src: [0, 1, 2], attrs: y.attrs, type: y.type }] });
+    expect(verifyLowered(b.finish('t', k)).map((p) => p.message)).toEqual(['%2 = ffn: not lowered to primitive ops', '%3 = kernel: body node %k0 is ffn, not a primitive op']);
   });
 
   it('the verifier reports a node whose type does not follow from its operands', () => {

@@ -108,6 +108,29 @@ export function inferType(call: OpCall, src: readonly TensorType[], declared?: T
       const wrong = want.findIndex((w, i) => !sameShape(src[2 + i]!.shape, w));
       return wrong >= 0 ? `weight ${wrong} must have shape [${want[wrong]!.join(', ')}]` : a!;
     }
+    case 'mask': {
+      const bad = need(2);
+      if (bad) return bad;
+      return sameShape(a!.shape, src[1]!.shape) ? a! : `cannot mask ${formatType(a!)} by ${formatType(src[1]!)}`;
+    }
+    case 'group_mask': {
+      const bad = need(2);
+      if (bad) return bad;
+      return src[1]!.dtype === 'i32' && src[1]!.shape[0] === a!.shape[0] && typeof last(a!.shape) === 'number' && (last(a!.shape) as number) % call.attrs.size === 0 ? a! : `cannot mask ${formatType(a!)} by groups ${formatType(src[1]!)} of ${call.attrs.size}`;
+    }
+    case 'group_weight': {
+      const bad = need(3);
+      if (bad) return bad;
+      const [ids, gids, gw] = [a!, src[1]!, src[2]!];
+      if (ids.dtype !== 'i32' || gids.dtype !== 'i32' || !sameShape(gids.shape, gw.shape) || ids.shape[0] !== gids.shape[0]) return `expects ids, group ids and group weights, has ${src.map(formatType).join(', ')}`;
+      return { dtype: gw.dtype, shape: ids.shape };
+    }
+    case 'index': {
+      const bad = need(1);
+      if (bad) return bad;
+      const n = a!.shape[0];
+      return typeof n === 'number' && call.attrs.i >= 0 && call.attrs.i < n && a!.shape.length > 1 ? { dtype: a!.dtype, shape: a!.shape.slice(1) } : `cannot take item ${call.attrs.i} of ${formatType(a!)}`;
+    }
     case 'topk':
       return need(1) ?? i32([a!.shape[0]!, call.attrs.k]);
     case 'drop':

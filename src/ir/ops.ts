@@ -92,6 +92,8 @@ export interface OpAttrs {
   /** An elementwise function. */
   act: { fn: UnaryFn };
   reshape: None;
+  /** W [n, ...] -> W[i] [...]: one expert of stacked weights (shared experts lowered one by one). */
+  index: { i: number };
   /** Quantised weight q [..., in, out] (int8 values, or int4 packed two per byte along out) and scale [..., out] -> q · scale. */
   dequant: { bits: 8 | 4 };
   rmsnorm: { eps: number };
@@ -121,6 +123,12 @@ export interface OpAttrs {
   expert_choice: { capacity: number };
   /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity replaced by -1. */
   capacity: { factor: number; drop: 'overflow' | 'score'; k: number; experts: number };
+  /** v [R, E], live [R, E] -> v where live is not -inf, -inf where it is (entries out of play stay out). */
+  mask: None;
+  /** v [R, E], group ids i32[R, g] -> v with -inf at each entry e whose group floor(e / size) is not among the row's ids. */
+  group_mask: { size: number };
+  /** ids i32[R, k], group ids i32[R, g], group weights [R, g] -> [R, k]: each slot's group weight (group floor(id / size)), 0 for an empty slot. */
+  group_weight: { size: number };
   /** ids [R, k] -> [R, k] of `dtype`: `value` where the id is not -1, else 0. */
   fill: { value: number; dtype: DType };
   /** i32[R] -> i32[R * times]: each element repeated (token ids and requests for sub-tokens). */
@@ -163,6 +171,58 @@ export interface OpAttrs {
 }
 
 export type Op = keyof OpAttrs;
+
+/**
+ * Each op's level. After the pipeline only `graph`, `primitive` and `fused` ops remain (a
+ * kernel's body only primitives): `verifyLowered` checks it, and docs/ir.md, "Primitive ops",
+ * says what each primitive computes. Typed over every op, so a new op must pick its level.
+ */
+export const OP_LEVEL: { readonly [O in Op]: 'graph' | 'model' | 'primitive' | 'fused' } = {
+  input: 'graph',
+  param: 'graph',
+  route: 'model',
+  moe: 'model',
+  ffn: 'model',
+  kernel: 'fused',
+  add: 'primitive',
+  mul: 'primitive',
+  matmul: 'primitive',
+  act: 'primitive',
+  reshape: 'primitive',
+  index: 'primitive',
+  dequant: 'primitive',
+  rmsnorm: 'primitive',
+  layernorm: 'primitive',
+  softmax: 'primitive',
+  mask: 'primitive',
+  group_limit: 'primitive',
+  group_mask: 'primitive',
+  group_weight: 'primitive',
+  topk: 'primitive',
+  top_p: 'primitive',
+  hash_select: 'primitive',
+  fixed_select: 'primitive',
+  expert_choice: 'primitive',
+  capacity: 'primitive',
+  fill: 'primitive',
+  repeat: 'primitive',
+  drop: 'primitive',
+  gather: 'primitive',
+  normalize: 'primitive',
+  scale: 'primitive',
+  pack_route: 'primitive',
+  route_ids: 'primitive',
+  route_weights: 'primitive',
+  extend_route: 'primitive',
+  count: 'primitive',
+  offsets: 'primitive',
+  permute: 'primitive',
+  inverse: 'primitive',
+  gather_rows: 'primitive',
+  grouped_matmul: 'primitive',
+  grouped_copy: 'primitive',
+  combine: 'primitive',
+};
 
 /** Ops that may appear inside a fused kernel's body. */
 export type BodyOp = Exclude<Op, 'kernel' | 'input' | 'param'>;

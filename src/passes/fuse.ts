@@ -19,7 +19,7 @@ interface FusionPattern {
 
 const routerOps = new Set<Op>([
   ...(['matmul', 'add', 'mul', 'act', 'softmax', 'group_limit', 'topk', 'top_p', 'expert_choice', 'hash_select', 'fixed_select'] as const),
-  ...(['drop', 'gather', 'fill', 'normalize', 'scale', 'capacity'] as const),
+  ...(['drop', 'gather', 'fill', 'normalize', 'scale', 'capacity', 'mask', 'group_mask', 'group_weight'] as const),
 ]);
 
 const patterns: FusionPattern[] = [

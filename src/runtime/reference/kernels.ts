@@ -55,6 +55,7 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
   matmul: (_, [a, b], shape) => out(shape, matmul(fl(a!), rowsOf(shape), lastDim(a!), fl(b!), lastDim(b!))),
   act: ({ fn }, [a], shape) => out(shape, fl(a!).map(fns[fn])),
   reshape: (_, [a], shape) => out(shape, t(a!).data),
+  index: ({ i }, [w], shape) => out(shape, slice(t(w!), i)),
   dequant: ({ bits }, [q, scale], shape) => {
     const values = unpackQuantized(ints(q!), bits);
     const [outDim, s] = [shape[shape.length - 1]!, fl(scale!)];
@@ -134,6 +135,28 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
       rows.forEach((r, i) => keep[i]!.forEach((ok, slot) => ok || (kept[r * slots + slot] = -1)));
     }
     return out(shape, kept);
+  },
+  mask: (_, [v, live], shape) => {
+    const l = fl(live!);
+    return out(shape, Float32Array.from(fl(v!), (x, i) => (l[i] === -Infinity ? -Infinity : x)));
+  },
+  group_mask: ({ size: groupSize }, [v, gids], shape) => {
+    const [data, g] = [Float32Array.from(fl(v!)), ints(gids!)];
+    const [E, k] = [lastDim(v!), lastDim(gids!)];
+    for (let r = 0; r < rowsOf(shape); r++) {
+      const kept = new Set(g.subarray(r * k, (r + 1) * k));
+      for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / groupSize))) data[r * E + e] = -Infinity;
+    }
+    return out(shape, data);
+  },
+  group_weight: ({ size: groupSize }, [ids, gids, gw], shape) => {
+    const [idx, g, w] = [ints(ids!), ints(gids!), fl(gw!)];
+    const [k, kg] = [lastDim(ids!), lastDim(gids!)];
+    return out(shape, Float32Array.from(idx, (e, i) => {
+      const r = Math.floor(i / k);
+      const j = e < 0 ? -1 : g.subarray(r * kg, (r + 1) * kg).indexOf(Math.floor(e / groupSize));
+      return j < 0 ? 0 : w[r * kg + j]!;
+    }));
   },
   fill: ({ value }, [ids], shape) => out(shape, Float32Array.from(ints(ids!), (e) => (e >= 0 ? value : 0))),
   repeat: ({ times }, [v], shape) => out(shape, Int32Array.from({ length: shape[0]! }, (_, i) => ints(v!)[Math.floor(i / times)]!)),

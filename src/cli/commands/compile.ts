@@ -1,7 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBytes } from '../../checker/check.js';
+import { buildProgram, wgslFiles } from '../../codegen/compile.js';
+import { printProgram, programJson } from '../../codegen/program-text.js';
+import { SCHEDULES } from '../../codegen/schedule.js';
 import { printDot } from '../../ir/dot.js';
 import { buildGraph } from '../../ir/from-model.js';
 import { printGraph } from '../../ir/print.js';
@@ -19,6 +22,8 @@ interface CompileOptions extends ModelOptions {
   emit: 'ir' | 'dot';
   printAfter: string[];
   opt: boolean;
+  target: 'wgsl' | 'none';
+  schedule: string;
 }
 
 export function compileCommand(): Command {
@@ -29,10 +34,13 @@ export function compileCommand(): Command {
     .requiredOption('-o, --output <DIR>', 'output directory (created if missing)')
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
     .addOption(new Option('--print-after <PASS>', `print the IR after a pass to stdout (repeatable; ${names.join(', ')})`).argParser((v: string, acc: string[]) => [...acc, passName(v, names)]).default([]))
-    .option('--no-opt', 'skip the passes: emit the MoE-level IR as built');
+    .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
+    .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl, with the program as DIR/MODEL.program and .program.json), or none').choices(['wgsl', 'none']).default('wgsl'))
+    .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (real GPUs) or llvmpipe (Mesa lavapipe on a CPU); moec run picks one for its adapter').choices(Object.keys(SCHEDULES)).default('gpu'));
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
     if (!opts.opt && opts.printAfter.length) throw new CliError('--print-after needs the passes; drop --no-opt');
+    if (!opts.opt && opts.target !== 'none') throw new CliError('kernels need the passes: drop --no-opt, or add --target none');
     const model = loadModel(file, opts.set, opts.model);
     const built = buildGraph(model);
     const graph = opts.opt
@@ -49,10 +57,25 @@ export function compileCommand(): Command {
     } catch (err) {
       throw new CliError(`cannot create output directory '${opts.output}': ${(err as Error).message}`);
     }
+    // Everything is built before anything is written: a failure leaves the directory as it was.
+    const program = opts.opt && opts.target === 'wgsl' ? buildProgram(graph, SCHEDULES[opts.schedule]!) : undefined;
+    const kernels = program ? wgslFiles(program) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
     writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
-    process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}\nwrote ${target}\n`);
+    const wrote = [target];
+    if (program) {
+      const dir = join(opts.output, 'wgsl');
+      mkdirSync(dir, { recursive: true });
+      for (const [name, text] of kernels) writeFileAtomic(join(dir, name), text);
+      // Kernels of an earlier compile that this program no longer has would mislead a reader.
+      for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
+      writeFileAtomic(join(opts.output, `${model.name}.program`), printProgram(program));
+      writeFileAtomic(join(opts.output, `${model.name}.program.json`), programJson(program));
+      wrote.push(`${dir}/ (${kernels.size} kernels)`, join(opts.output, `${model.name}.program`));
+    }
+    const programLine = program ? `\nprogram (${opts.schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations` : '';
+    process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}${programLine}\nwrote ${wrote.join(', ')}\n`);
   });
 }
 

@@ -16,6 +16,8 @@ export interface TensorValue {
   buffer: string;
   element: Scalar;
   shape: readonly Dim[];
+  /** Elements before the value's first one (a view of one of stacked weights). */
+  offset?: number;
 }
 export interface QuantizedValue {
   kind: 'quantized';
@@ -23,6 +25,8 @@ export interface QuantizedValue {
   scale: string;
   bits: 8 | 4;
   shape: readonly Dim[];
+  /** One matrix of stacked weights: logical elements before it (its scales follow from the position). */
+  offset?: number;
 }
 export interface RouteValue {
   kind: 'route';
@@ -79,7 +83,8 @@ export class Launch {
     if (v.kind === 'route') throw new Error(`internal: read a route as ${param}; bind its ids and weights`);
     if (v.kind === 'tensor') {
       const p = this.bind(param, v.buffer, v.element, 'read');
-      return (i) => load(p, v.element, i);
+      const offset = v.offset ?? 0;
+      return (i) => load(p, v.element, offset ? add(i, offset) : i);
     }
     if (v.kind === 'gathered') {
       const x = this.read(param, v.x);
@@ -93,7 +98,9 @@ export class Launch {
     const q = this.bind(`${param}_q`, v.q, 'i32', 'read');
     const s = this.bind(`${param}_scale`, v.scale, 'f32', 'read');
     const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
-    return (i) => {
+    const offset = v.offset ?? 0;
+    return (j) => {
+      const i = offset ? add(j, offset) : j;
       // Scales are per output column of each stacked matrix: [..., out].
       const scale = load(s, 'f32', add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)));
       let value: Expr;
@@ -105,6 +112,21 @@ export class Launch {
       }
       return mul(cast('f32', value), scale);
     };
+  }
+
+  /**
+   * Bind a matrix [rows, width] for reading row by row: `base(row)` is computed once per row
+   * (through the permutation for a gathered value), `at(base, k)` per element. Only real
+   * rows may be asked for: a gathered padding row has no source.
+   */
+  readRows(param: string, v: Value, width: number): { base: (row: Expr) => Expr; at: (base: Expr, k: Expr) => Expr } {
+    if (v.kind === 'gathered') {
+      const x = this.read(param, v.x);
+      const perm = this.read(`${param}_perm`, v.perm);
+      return { base: (row) => mul(perm(row), width), at: (base, k) => x(add(base, k)) };
+    }
+    const flat = this.read(param, v);
+    return { base: (row) => mul(row, width), at: (base, k) => flat(add(base, k)) };
   }
 
   /** Bind a tensor for writing (and reading back); returns the param name for stores. */

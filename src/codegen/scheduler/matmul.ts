@@ -38,7 +38,7 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const M = s.grouped ? gcd(pb.schedule.matmul.rows, s.grouped.placement.block) : pb.schedule.matmul.rows;
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
   const k = launch.k;
-  const A = launch.read('a', s.a);
+  const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => launch.read(`w${j}`, w));
   const bind: Binder = (param, v) => launch.read(param, v);
   const n = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
@@ -62,11 +62,13 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   }
   k.if(le(rowsHere, 0), (b) => b.return());
   const accs = s.weights.map(() => k.array('acc', 'f32', M));
+  const bases = k.array('abase', 'i32', M);
   k.for('m', 0, M, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
+  k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
   k.for('k', 0, s.K, (kk, b) => {
     const bv = Ws.map((W) => b.let('b', W(add(weightBase, add(mul(kk, s.N), n)))));
     b.for('m', 0, rowsHere, (m, l) => {
-      const av = l.let('a', A(add(mul(add(r0, m), s.K), kk)));
+      const av = l.let('a', A.at(bases.at(m), kk));
       accs.forEach((acc, j) => l.set(acc, m, add(acc.at(m), mul(av, bv[j]!))));
     });
   });

@@ -165,6 +165,23 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
       out.set(b, e, select(lt(better.get, attrs.keep), keys.get(e), NEG_INF));
     });
   },
+  mask: (cx, [v, live], _, out) => map(cx, out, (i) => select(eq(row(live, 'live').get(i), NEG_INF), NEG_INF, row(v, 'values').get(i))),
+  group_mask: (cx, [v, groups], attrs: OpAttrs['group_mask'], out) =>
+    cx.b.for('e', 0, out.len, (e, b) => {
+      const g = b.let('g', div(e, attrs.size));
+      const chosen = b.var('chosen', bool(false));
+      const ids = row(groups, 'group ids');
+      b.for('j', 0, ids.len, (j, l) => l.if(eq(ids.get(j), g), () => chosen.set(bool(true))));
+      out.set(b, e, select(chosen.get, row(v, 'values').get(e), NEG_INF));
+    }),
+  group_weight: (cx, [ids, groups, weights], attrs: OpAttrs['group_weight'], out) =>
+    cx.b.for('s', 0, out.len, (s, b) => {
+      const id = b.let('id', row(ids, 'ids').get(s));
+      const w = b.var('w', f32(0));
+      const gids = row(groups, 'group ids');
+      b.if(ge(id, 0), (t) => t.for('j', 0, gids.len, (j, l) => l.if(eq(gids.get(j), div(id, attrs.size)), () => w.set(row(weights, 'group weights').get(j)))));
+      out.set(b, s, w.get);
+    }),
   fixed_select: (cx, _args, attrs: OpAttrs['fixed_select'], out) => attrs.experts.forEach((e, s) => out.set(cx.b, i32(s), i32(e))),
   hash_select: (cx, [tokens], attrs: OpAttrs['hash_select'], out) => {
     // fmix32 of (id, seed, probe) as in the reference; u32 arithmetic wraps like Math.imul.

@@ -24,14 +24,25 @@ const standalone: Partial<Record<Op, Emitter>> = {
   ...coupledOps,
   ...matmulOps,
   reshape: (site, [v]) => ({ ...(v as Exclude<Value, { kind: 'route' }>), shape: site.type.shape }),
+  index: (site, [v]) => {
+    // One matrix of stacked weights: a view at an offset, never a copy.
+    // Offsets count stored elements (int4 weights store two values per element).
+    const packed = site.type.dtype === 'int4' && v!.kind === 'tensor' ? 2 : 1;
+    const at = ((site.attrs as OpAttrs['index']).i * elements(site.type.shape).b) / packed;
+    if (v!.kind === 'tensor' || v!.kind === 'quantized') return { ...v!, offset: (v!.offset ?? 0) + at, shape: site.type.shape };
+    throw new Error(`internal: index of a ${v!.kind}`);
+  },
   dequant: (site, [q, scale]) => {
     const [qv, sv] = [q as Extract<Value, { kind: 'tensor' }>, scale as Extract<Value, { kind: 'tensor' }>];
-    return { kind: 'quantized', q: qv.buffer, scale: sv.buffer, bits: (site.attrs as OpAttrs['dequant']).bits, shape: site.type.shape };
+    const bits = (site.attrs as OpAttrs['dequant']).bits;
+    // A view of one stacked matrix: its scales sit at the matching position, so one offset serves both.
+    const offset = (qv.offset ?? 0) * (bits === 4 ? 2 : 1);
+    return { kind: 'quantized', q: qv.buffer, scale: sv.buffer, bits, shape: site.type.shape, ...(offset ? { offset } : {}) };
   },
 };
 
 /** Row-wise ops that also run alone as a one-op row kernel. */
-const rowAlone = new Set<Op>(['softmax', 'group_limit', 'topk', 'top_p', 'gather', 'normalize', 'hash_select', 'fixed_select', 'rmsnorm', 'layernorm']);
+const rowAlone = new Set<Op>(['mask', 'group_mask', 'group_weight', 'softmax', 'group_limit', 'topk', 'top_p', 'gather', 'normalize', 'hash_select', 'fixed_select', 'rmsnorm', 'layernorm']);
 
 export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const pb = new ProgramBuilder(schedule);
@@ -143,7 +154,7 @@ function emitBody(pb: ProgramBuilder, site: Site, args: Value[], body: readonly 
 }
 
 /** Ops that compute a row from rows: they fuse into a row kernel (matmul: the router's gate). */
-const rowWise = new Set<Op>(['matmul', 'add', 'mul', 'act', 'scale', 'fill', 'drop', 'gather', 'normalize', 'softmax', 'topk', 'top_p', 'group_limit', 'fixed_select', 'hash_select', 'rmsnorm', 'layernorm']);
+const rowWise = new Set<Op>(['mask', 'group_mask', 'group_weight', 'matmul', 'add', 'mul', 'act', 'scale', 'fill', 'drop', 'gather', 'normalize', 'softmax', 'topk', 'top_p', 'group_limit', 'fixed_select', 'hash_select', 'rmsnorm', 'layernorm']);
 
 function isRowOp(n: KernelNode): boolean {
   return rowWise.has(n.op) && n.type.shape.length === 2;

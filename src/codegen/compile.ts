@@ -1,0 +1,19 @@
+import type { Graph } from '../ir/graph.js';
+import type { Program } from './program.js';
+import type { Schedule } from './schedule.js';
+import { scheduleProgram } from './scheduler/scheduler.js';
+import { verifyProgram } from './verify.js';
+import { printWgslKernel } from './wgsl/print.js';
+
+/** The optimised graph to a verified Program, under a schedule. */
+export function buildProgram(graph: Graph, schedule: Schedule): Program {
+  const program = scheduleProgram(graph, schedule);
+  const problems = verifyProgram(program);
+  if (problems.length) throw new Error(`internal: the scheduler produced an invalid program:\n  ${problems.slice(0, 10).join('\n  ')}`);
+  return program;
+}
+
+/** Every kernel of a Program as a WGSL file, by file name, in kernel order. */
+export function wgslFiles(program: Program): Map<string, string> {
+  return new Map(program.kernels.map((k) => [`${k.name}.wgsl`, printWgslKernel(k)]));
+}

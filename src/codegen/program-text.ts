@@ -1,0 +1,36 @@
+import type { Affine, GridDim, Program } from './program.js';
+
+/**
+ * The Program as text, for reading and diffing: slots, buffers, kernels (by name and
+ * signature; their bodies are the printed WGSL or CUDA) and the dispatch list. Deterministic.
+ */
+export function printProgram(p: Program): string {
+  const lines = [`program ${p.name} (width ${p.width})`, `inputs ${p.inputs.map((i) => `${i.name} = ${i.buffer}`).join(', ')}; output ${p.output}`, '', 'slots'];
+  for (const s of p.slots) lines.push(`  slot${s.id}: ${affineText(s.bytes)} bytes (${s.role})`);
+  lines.push('', 'buffers');
+  for (const b of p.buffers) lines.push(`  ${b.name}: ${b.element} ${affineText(b.bytes)} bytes, ${b.role} in slot${b.slot}${b.source ? ` <- ${b.source}` : ''}`);
+  lines.push('', 'kernels');
+  for (const k of p.kernels) lines.push(`  ${k.name} @workgroup(${k.workgroup.join(', ')})${k.subgroups ? ' subgroups' : ''} (${k.params.map((q) => `${q.name}: ${q.access} ${q.element}`).join(', ')}): ${k.summary}`);
+  lines.push('', 'dispatches');
+  for (const d of p.dispatches) {
+    const grid = d.grid.kind === 'direct' ? `[${[d.grid.x, d.grid.y, d.grid.z].map(gridText).join(', ')}]` : `indirect(${d.grid.buffer} + ${d.grid.offset})`;
+    lines.push(`  ${d.kernel}${grid}(${d.bindings.join(', ')})  // %${d.node}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function affineText({ a, b }: Affine): string {
+  if (a === 0) return String(b);
+  const t = a === 1 ? 'T' : `${a}T`;
+  return b === 0 ? t : `${t}+${b}`;
+}
+
+function gridText(d: GridDim): string {
+  const n = affineText(d);
+  return d.per === 1 ? n : d.a === 0 ? String(Math.ceil(d.b / d.per)) : `ceil((${n})/${d.per})`;
+}
+
+/** The Program as JSON (stable key order: the objects are built in a fixed order). */
+export function programJson(p: Program): string {
+  return `${JSON.stringify(p, null, 1)}\n`;
+}

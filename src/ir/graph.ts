@@ -55,7 +55,12 @@ export class GraphBuilder {
     const call = { op, attrs } as OpCall<O>;
     const type = inferType(call, src.map((s) => s.type), declared);
     if (typeof type === 'string') throw new Error(`internal: building ${op}: ${type}`);
-    // The one place a node is made: op and attrs are correlated by add's signature.
+    return this.addStated(op, src, attrs, type);
+  }
+
+  /** Append a node with the type its text states, not inferred (parse.ts; verifyGraph checks it). */
+  addStated<O extends Op>(op: O, src: readonly Node[], attrs: OpAttrs[O], type: TensorType): Node<O> {
+    // The one place a node is made: op and attrs are correlated by the signature.
     const node = { id: this.list.length, op, src, attrs, type } as NodeOf<O> as Node<O>;
     this.list.push(node);
     return node;

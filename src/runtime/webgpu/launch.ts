@@ -1,0 +1,296 @@
+/// <reference types="@webgpu/types" />
+import { evalAffine, gridSize, slotBytes, type BufferDecl, type Program, type Slot } from '../../codegen/program.js';
+import type { Tensor } from '../tensor.js';
+import { BUFFER_USAGE, MAP_MODE } from './constants.js';
+import { encodeSteps, type Step } from './encode.js';
+import { compileKernels, type CompiledKernel } from './pipelines.js';
+import type { DispatchTimings } from './profile.js';
+import { encodeEach, encodeTimestamped, timeBySubmit } from './timing.js';
+
+/**
+ * Runs a Program on a WebGPU device. Per run: write the token count and the inputs, encode every
+ * dispatch in order into one command encoder, submit once, read the output back once. Nothing
+ * is decided here: buffers, slots, kernels, bindings and grids all come from the Program.
+ */
+
+export interface RunInputs {
+  /** [tokens, width], row-major. */
+  x: Float32Array;
+  tokens: number;
+  /** Token ids, for models that route by hash ([tokens]). */
+  ids?: Int32Array;
+  /** The request each token belongs to ([tokens]). */
+  requests?: Int32Array;
+}
+
+export interface RunOptions {
+  /** Time every dispatch (see DispatchTimings); slower than a plain run. */
+  profile?: boolean;
+}
+
+export interface ProfiledRun {
+  y: Float32Array;
+  profile: DispatchTimings;
+}
+
+/** Every device allocation that depends on the token count, made once per token count. */
+interface Shape {
+  tokens: number;
+  slots: GPUBuffer[];
+  steps: Step[];
+  readback: GPUBuffer;
+  outputBytes: number;
+}
+
+const STORAGE_USAGE = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.INDIRECT;
+const INPUT_NAMES = ['x', 'ids', 'requests'] as const;
+
+export class WebGpuRunner {
+  private shape: Shape | undefined;
+  /** Runs one at a time: they share the slot buffers and the readback buffer. */
+  private pending: Promise<unknown> = Promise.resolve();
+  private destroyed = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly program: Program,
+    private readonly kernels: ReadonlyMap<string, CompiledKernel>,
+    private readonly buffers: ReadonlyMap<string, BufferDecl>,
+    /** Weight slots: allocated and filled once. */
+    private readonly weightSlots: ReadonlyMap<number, GPUBuffer>,
+    private readonly uniform: GPUBuffer,
+  ) {}
+
+  /**
+   * Compile the program's kernels and upload its weights. `weights` maps each weight buffer's
+   * source (the param name) to its tensor: f32 data for 'f32' buffers, i32 data for 'i32' ones
+   * (int8 and packed int4 values).
+   */
+  static async create(device: GPUDevice, program: Program, weights: ReadonlyMap<string, Tensor>): Promise<WebGpuRunner> {
+    const buffers = checkProgram(program);
+    const kernels = await compileKernels(device, program.kernels);
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const weightSlots = new Map<number, GPUBuffer>();
+    const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
+    try {
+      for (const decl of program.buffers) {
+        if (decl.role !== 'weight') continue;
+        const data = weightData(decl, weights);
+        const slot = program.slots[decl.slot]!;
+        let buffer = weightSlots.get(slot.id);
+        if (!buffer) {
+          buffer = allocate(device, slot, 0, program);
+          weightSlots.set(slot.id, buffer);
+        }
+        device.queue.writeBuffer(buffer, 0, data);
+      }
+    } finally {
+      await popScopes(device, 'uploading the weights');
+    }
+    return new WebGpuRunner(device, program, kernels, buffers, weightSlots, uniform);
+  }
+
+  run(inputs: RunInputs): Promise<Float32Array>;
+  run(inputs: RunInputs, options: RunOptions & { profile: true }): Promise<ProfiledRun>;
+  run(inputs: RunInputs, options?: RunOptions): Promise<Float32Array | ProfiledRun>;
+  run(inputs: RunInputs, options: RunOptions = {}): Promise<Float32Array | ProfiledRun> {
+    const result = this.pending.then(() => this.runNow(inputs, options.profile ?? false));
+    this.pending = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Free every device buffer this runner made; it cannot run afterwards. */
+  destroy(): void {
+    this.destroyed = true;
+    this.releaseShape();
+    for (const b of this.weightSlots.values()) b.destroy();
+    this.uniform.destroy();
+  }
+
+  private async runNow(inputs: RunInputs, profile: boolean): Promise<Float32Array | ProfiledRun> {
+    if (this.destroyed) throw new Error('internal: run on a destroyed WebGpuRunner');
+    const { tokens } = inputs;
+    if (!Number.isInteger(tokens) || tokens < 0) throw new Error(`run: tokens must be a non-negative integer, got ${tokens}`);
+    const width = this.program.width;
+    if (inputs.x.length !== tokens * width) throw new Error(`run: x has ${inputs.x.length} values, expected tokens × width = ${tokens} × ${width}`);
+    const data = this.program.inputs.map(({ name, buffer }) => {
+      const decl = this.buffers.get(buffer)!;
+      const values = inputs[name as (typeof INPUT_NAMES)[number]];
+      if (!values) throw new Error(`run: the program reads input '${name}', which was not given`);
+      const bytes = evalAffine(decl.bytes, tokens);
+      if (values.byteLength !== bytes) throw new Error(`run: input '${name}' has ${values.length} values, expected ${bytes / 4} at ${tokens} tokens`);
+      return { decl, values };
+    });
+    const method = this.timingMethod();
+    if (tokens === 0) return profile ? { y: new Float32Array(0), profile: { method, tokens, dispatches: [] } } : new Float32Array(0);
+    const shape = await this.shapeFor(tokens);
+    const { device } = this;
+
+    // Everything up to the submit is synchronous, so this scope catches only this run's errors.
+    device.pushErrorScope('validation');
+    device.queue.writeBuffer(this.uniform, 0, new Uint32Array([tokens, 0, 0, 0]));
+    for (const { decl, values } of data) device.queue.writeBuffer(shape.slots[decl.slot]!, 0, values);
+    const encoder = device.createCommandEncoder({ label: `moec ${this.program.name}` });
+    let readTimes: (() => Promise<number[]>) | undefined;
+    let perDispatch: GPUCommandBuffer[] | undefined;
+    if (!profile) encodeSteps(encoder, shape.steps);
+    else if (method === 'timestamp-query') readTimes = encodeTimestamped(device, encoder, shape.steps);
+    else perDispatch = encodeEach(device, shape.steps);
+    const output = this.buffers.get(this.program.output)!;
+    encoder.copyBufferToBuffer(shape.slots[output.slot]!, 0, shape.readback, 0, shape.outputBytes);
+    const commands = encoder.finish();
+    let submitted: { ns: number[]; overheadNs: number } | undefined;
+    let scope: Promise<GPUError | null>;
+    if (perDispatch) {
+      // Timed submits await between dispatches: close the scope first.
+      scope = device.popErrorScope();
+      submitted = await timeBySubmit(device, perDispatch);
+      device.queue.submit([commands]);
+    } else {
+      device.queue.submit([commands]);
+      scope = device.popErrorScope();
+    }
+
+    const [error, mapped, times] = await Promise.allSettled([scope, shape.readback.mapAsync(MAP_MODE.READ, 0, shape.outputBytes), readTimes?.()]);
+    if (error.status === 'rejected') throw error.reason;
+    if (error.value) throw new Error(`running ${this.program.name} at ${tokens} tokens: ${error.value.message}`);
+    if (mapped.status === 'rejected') throw mapped.reason;
+    const y = new Float32Array(shape.readback.getMappedRange(0, shape.outputBytes).slice(0));
+    shape.readback.unmap();
+    if (!profile) return y;
+    if (times.status === 'rejected') throw times.reason;
+    if (submitted) return { y, profile: { ...this.timings('submit', shape, submitted.ns), submitOverheadNs: submitted.overheadNs } };
+    return { y, profile: this.timings('timestamp-query', shape, times.value!) };
+  }
+
+  private timingMethod(): DispatchTimings['method'] {
+    return this.device.features.has('timestamp-query') ? 'timestamp-query' : 'submit';
+  }
+
+  private timings(method: DispatchTimings['method'], shape: Shape, ns: number[]): DispatchTimings {
+    return { method, tokens: shape.tokens, dispatches: shape.steps.map((s, i) => ({ index: s.index, kernel: s.dispatch.kernel, node: s.dispatch.node, ns: ns[i]! })) };
+  }
+
+  private releaseShape(): void {
+    if (!this.shape) return;
+    for (const [id, b] of this.shape.slots.entries()) if (!this.weightSlots.has(id)) b.destroy();
+    this.shape.readback.destroy();
+    this.shape = undefined;
+  }
+
+  /** Slot buffers, bind groups and grids for this token count (kept until another count runs). */
+  private async shapeFor(tokens: number): Promise<Shape> {
+    if (this.shape?.tokens === tokens) return this.shape;
+    this.releaseShape();
+    const { device, program } = this;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let shape: Shape;
+    try {
+      const slots = program.slots.map((s) => this.weightSlots.get(s.id) ?? allocate(device, s, tokens, program));
+      const steps = this.steps(tokens, slots);
+      const output = this.buffers.get(program.output)!;
+      const outputBytes = tokens * program.width * 4;
+      if (evalAffine(output.bytes, tokens) < outputBytes) throw new Error(`internal: output buffer ${output.name} holds ${evalAffine(output.bytes, tokens)} bytes at ${tokens} tokens, less than tokens × width`);
+      const readback = device.createBuffer({ label: 'moec readback', size: outputBytes, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+      shape = { tokens, slots, steps, readback, outputBytes };
+    } finally {
+      await popScopes(device, `allocating buffers for ${tokens} tokens`);
+    }
+    this.shape = shape;
+    return shape;
+  }
+
+  private steps(tokens: number, slots: readonly GPUBuffer[]): Step[] {
+    const { device, program } = this;
+    const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+    const steps: Step[] = [];
+    program.dispatches.forEach((dispatch, index) => {
+      const compiled = this.kernels.get(dispatch.kernel)!;
+      let grid: Step['grid'];
+      if (dispatch.grid.kind === 'direct') {
+        const counts = [gridSize(dispatch.grid.x, tokens), gridSize(dispatch.grid.y, tokens), gridSize(dispatch.grid.z, tokens)] as const;
+        if (counts.some((c) => c <= 0)) return;
+        if (counts.some((c) => c > maxGroups)) {
+          throw new Error(`dispatch ${index} (kernel '${dispatch.kernel}') needs ${counts.join(' × ')} workgroups at ${tokens} tokens; this device allows ${maxGroups} per axis`);
+        }
+        grid = { kind: 'direct', counts };
+      } else {
+        const decl = this.buffers.get(dispatch.grid.buffer)!;
+        if (dispatch.grid.offset + 12 > evalAffine(decl.bytes, tokens)) {
+          throw new Error(`internal: dispatch ${index} (kernel '${dispatch.kernel}') reads its grid at byte ${dispatch.grid.offset} of ${decl.name}, which holds ${evalAffine(decl.bytes, tokens)} bytes`);
+        }
+        grid = { kind: 'indirect', buffer: slots[decl.slot]!, offset: dispatch.grid.offset };
+      }
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform } }];
+      dispatch.bindings.forEach((name, i) => entries.push({ binding: i + 1, resource: { buffer: slots[this.buffers.get(name)!.slot]! } }));
+      const bindGroup = device.createBindGroup({ label: `${dispatch.kernel} #${index}`, layout: compiled.layout, entries });
+      steps.push({ index, dispatch, pipeline: compiled.pipeline, bindGroup, grid });
+    });
+    return steps;
+  }
+}
+
+/** Compile a program and upload its weights (WebGpuRunner.create). */
+export function createRunner(device: GPUDevice, program: Program, weights: ReadonlyMap<string, Tensor>): Promise<WebGpuRunner> {
+  return WebGpuRunner.create(device, program, weights);
+}
+
+/** The program's buffers by name, after checking that everything the runner relies on holds. */
+function checkProgram(program: Program): Map<string, BufferDecl> {
+  const buffers = new Map(program.buffers.map((b) => [b.name, b]));
+  const fail = (what: string) => {
+    throw new Error(`internal: program ${program.name}: ${what}`);
+  };
+  for (const b of program.buffers) {
+    const slot = program.slots[b.slot];
+    if (!slot || slot.id !== b.slot) fail(`buffer ${b.name} lives in slot ${b.slot}, which does not exist`);
+    if (b.role === 'weight' && (b.bytes.a !== 0 || slot!.bytes.a !== 0)) fail(`weight buffer ${b.name} grows with the token count`);
+    if (b.role === 'weight' && slot!.role !== 'weight') fail(`weight buffer ${b.name} shares slot ${b.slot} with non-weights`);
+  }
+  const kernels = new Map(program.kernels.map((k) => [k.name, k]));
+  program.dispatches.forEach((d, i) => {
+    const k = kernels.get(d.kernel);
+    if (!k) return fail(`dispatch ${i} runs kernel ${d.kernel}, which does not exist`);
+    if (d.bindings.length !== k.params.length) fail(`dispatch ${i} binds ${d.bindings.length} buffers to kernel ${d.kernel}, which has ${k.params.length} params`);
+    for (const name of d.bindings) if (!buffers.has(name)) fail(`dispatch ${i} binds buffer ${name}, which is not declared`);
+    if (d.grid.kind === 'indirect' && (!buffers.has(d.grid.buffer) || d.grid.offset % 4 !== 0)) fail(`dispatch ${i} reads its grid from ${d.grid.buffer} at byte ${d.grid.offset}`);
+  });
+  for (const input of program.inputs) {
+    if (!(INPUT_NAMES as readonly string[]).includes(input.name)) fail(`unknown input ${input.name} (inputs are ${INPUT_NAMES.join(', ')})`);
+    if (!buffers.has(input.buffer)) fail(`input ${input.name} is buffer ${input.buffer}, which is not declared`);
+  }
+  if (!buffers.has(program.output)) fail(`output buffer ${program.output} is not declared`);
+  return buffers;
+}
+
+/** A weight buffer's data, checked against its declaration. */
+function weightData(decl: BufferDecl, weights: ReadonlyMap<string, Tensor>): Float32Array | Int32Array {
+  const name = decl.source ?? decl.name;
+  const t = weights.get(name);
+  if (!t) throw new Error(`weights: no tensor '${name}' for buffer ${decl.name}`);
+  const wantFloat = decl.element === 'f32';
+  if (wantFloat !== t.data instanceof Float32Array) {
+    throw new Error(`weights: tensor '${name}' holds ${t.dtype} values; buffer ${decl.name} stores ${decl.element} elements`);
+  }
+  if (t.data.byteLength !== decl.bytes.b) throw new Error(`weights: tensor '${name}' has ${t.data.length} values; buffer ${decl.name} holds ${decl.bytes.b / 4}`);
+  return t.data;
+}
+
+function allocate(device: GPUDevice, slot: Slot, tokens: number, program: Program): GPUBuffer {
+  const size = slotBytes(slot, tokens);
+  const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (size > limit) {
+    const names = program.buffers.filter((b) => b.slot === slot.id).map((b) => b.name);
+    throw new Error(`slot ${slot.id} (${names.join(', ')}) needs ${size} bytes at ${tokens} tokens; this device binds at most ${limit} bytes per buffer`);
+  }
+  return device.createBuffer({ label: `moec slot ${slot.id} (${slot.role})`, size, usage: STORAGE_USAGE });
+}
+
+/** Pop the validation scope and the out-of-memory scope under it (both at once, so no other scope interleaves); throw what they caught. */
+async function popScopes(device: GPUDevice, doing: string): Promise<void> {
+  const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+  const error = memory ?? validation;
+  if (error) throw new Error(`${doing}: ${error.message}`);
+}

@@ -13,8 +13,12 @@ export interface Schedule {
   elementwise: number;
   /** Invocations per workgroup for one-thread-per-row kernels (routers, norms, combine). */
   rows: number;
-  /** Dense and grouped matmuls: lanes per workgroup (one output column each) and rows per lane. */
-  matmul: { lanes: number; rows: number };
+  /**
+   * Dense and grouped matmuls: lanes per workgroup (one output column each) and rows per lane;
+   * `shareA`: the workgroup is one subgroup of exactly `lanes` lanes, which load A once and
+   * share it by subgroupBroadcast.
+   */
+  matmul: { lanes: number; rows: number; shareA: boolean };
 }
 
 export interface AdapterFacts {
@@ -23,8 +27,8 @@ export interface AdapterFacts {
   description?: string;
 }
 
-const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8 } };
-const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4 } };
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true } };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false } };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one). */
 export function scheduleFor(adapter: AdapterFacts = {}): Schedule {

@@ -1,5 +1,5 @@
 import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, ge, i32, le, lt, mul, sub, and } from '../build.js';
+import { add, builtin, call, ge, i32, le, lt, mul, sub, and, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import { dimExpr, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
@@ -43,7 +43,11 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const bind: Binder = (param, v) => launch.read(param, v);
   const n = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
   const r0 = k.let('r0', mul(builtin('workgroup_y'), M));
-  k.if(ge(n, s.N), (b) => b.return());
+  // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
+  const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
+  if (shareA) k.useSubgroups();
+  else k.if(ge(n, s.N), (b) => b.return());
+  const column = shareA ? k.let('col', call('min', n, i32(s.N - 1))) : n;
 
   let rowsHere: Expr;
   let weightBase: Expr = i32(0);
@@ -65,18 +69,39 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const bases = k.array('abase', 'i32', M);
   k.for('m', 0, M, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
   k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
-  k.for('k', 0, s.K, (kk, b) => {
-    const bv = Ws.map((W) => b.let('b', W(add(weightBase, add(mul(kk, s.N), n)))));
-    b.for('m', 0, rowsHere, (m, l) => {
-      const av = l.let('a', A.at(bases.at(m), kk));
-      accs.forEach((acc, j) => l.set(acc, m, add(acc.at(m), mul(av, bv[j]!))));
+  const weight = (W: (i: Expr) => Expr, kk: Expr) => W(add(weightBase, add(mul(kk, s.N), column)));
+  if (shareA) {
+    // Each lane loads one element of a row's next `lanes` k values (consecutive addresses);
+    // subgroupBroadcast hands every lane each of them in turn. k still ascends one by one.
+    const lane = builtin('local_x');
+    const chunk = k.array('achunk', 'f32', M);
+    k.for('k0', 0, s.K, (k0, b) => {
+      b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
+      for (let j = 0; j < lanes; j++) {
+        const bv = Ws.map((W) => b.let('b', weight(W, add(k0, j))));
+        b.for('m', 0, rowsHere, (m, l) => {
+          const av = l.let('a', { k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j });
+          accs.forEach((acc, w) => l.set(acc, m, add(acc.at(m), mul(av, bv[w]!))));
+        });
+      }
+    }, lanes);
+  } else {
+    k.for('k', 0, s.K, (kk, b) => {
+      const bv = Ws.map((W) => b.let('b', weight(W, kk)));
+      b.for('m', 0, rowsHere, (m, l) => {
+        const av = l.let('a', A.at(bases.at(m), kk));
+        accs.forEach((acc, j) => l.set(acc, m, add(acc.at(m), mul(av, bv[j]!))));
+      });
     });
-  });
+  }
   const o = launch.write('out', s.out);
-  k.for('m', 0, rowsHere, (m, b) => {
-    const row = b.let('row', add(r0, m));
-    b.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind));
-  });
+  const store = (b: Block) =>
+    b.for('m', 0, rowsHere, (m, l) => {
+      const row = l.let('row', add(r0, m));
+      l.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind));
+    });
+  if (shareA) k.if(lt(n, s.N), store);
+  else store(k);
   const rows = affine(s.rows);
   const grid: Grid = { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...rows, per: M }, z: { a: 0, b: 1, per: 1 } };
   launch.dispatch(grid);

@@ -3,7 +3,7 @@ export const small: Record<string, Record<string, number>> = {
   'adamoe-mixtral.moe': { hidden: 16, ffn: 24 },
   'arctic.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
   'chain-of-experts.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
-  'deepseek-v2.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
+  'deepseek-v2.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16, layers_total: 6 },
   'deepseek-v3.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 32, layers_total: 4, first_dense: 1 },
   'expert-choice.moe': { hidden: 16, ffn: 24, experts: 4, depth: 2 },
   'hmoe.moe': { hidden: 16 },

@@ -1,0 +1,118 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../src/codegen/compile.js';
+import { SCHEDULES, scheduleFor } from '../src/codegen/schedule.js';
+import type { Graph } from '../src/ir/graph.js';
+import { runPipeline } from '../src/passes/pipeline.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { createRunner, type WebGpuRunner } from '../src/runtime/webgpu/launch.js';
+import { exampleFiles, readExample } from './helpers.js';
+import { compileText, randomInput, randomWeights, relativeL2, run } from './support/model.js';
+import { small } from './support/small.js';
+import { gpuSuiteTitle, openTestDevice } from './support/webgpu.js';
+
+/**
+ * The WebGPU back end against the CPU reference, on every example at test sizes: the same
+ * function (f32 relative L2 < 1e-5), the same bits however requests are batched, the same bytes
+ * on every run, and all routing on the device (one submit, one readback per run).
+ */
+const gpu = await openTestDevice();
+const TOKENS = [1, 7, 64, 300];
+const runners: WebGpuRunner[] = [];
+afterAll(() => runners.forEach((r) => r.destroy()));
+
+interface Compiled {
+  graph: Graph;
+  optimised: Graph;
+  weights: Map<string, Tensor>;
+  width: number;
+  reads: (name: string) => boolean;
+}
+
+function compile(name: string, overrides = small[name]!): Compiled {
+  const { graph } = compileText(readExample(name), overrides);
+  const optimised = runPipeline(graph);
+  const inputs = new Set(graph.inputs.map((n) => (n.attrs as { name: string }).name));
+  return { graph, optimised, weights: randomWeights(graph, 11), width: Number(graph.inputs[0]!.type.shape[1]), reads: (n) => inputs.has(n) };
+}
+
+async function runner(c: Compiled, schedule = scheduleFor(gpu!.adapter)): Promise<WebGpuRunner> {
+  const r = await createRunner(gpu!.device, buildProgram(c.optimised, schedule), c.weights);
+  runners.push(r);
+  return r;
+}
+
+/** Token ids 100.. and requests of 3 tokens each, so coupling routers see several requests. */
+function inputs(c: Compiled, tokens: number, seed: number) {
+  const x = randomInput(tokens, c.width, seed);
+  const ids = Int32Array.from({ length: tokens }, (_, i) => 100 + i);
+  const requests = Int32Array.from({ length: tokens }, (_, i) => Math.floor(i / 3));
+  return { x, ids, requests, gpu: { x: x.data as Float32Array, tokens, ...(c.reads('ids') ? { ids } : {}), ...(c.reads('requests') ? { requests } : {}) } };
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu), () => {
+  it.each(exampleFiles().filter((f) => f in small))('%s at 1, 7, 64 and 300 tokens', async (name) => {
+    const c = compile(name);
+    const r = await runner(c);
+    for (const tokens of TOKENS) {
+      const input = inputs(c, tokens, tokens);
+      const want = run(c.graph, c.weights, input);
+      const got = await r.run(input.gpu);
+      expect(got.length).toBe(want.length);
+      expect(got.every(Number.isFinite), `${name} at ${tokens} tokens: non-finite output`).toBe(true);
+      expect(relativeL2(got, want), `${name} at ${tokens} tokens`).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each(exampleFiles().filter((f) => f in small))('%s: per-request results are bit-identical however requests are batched, and across runs', async (name) => {
+    const c = compile(name);
+    const r = await runner(c);
+    // Requests of 3, 1 and 5 tokens, run together and one by one.
+    const sizes = [3, 1, 5];
+    const all = inputs(c, 9, 4);
+    const requests = Int32Array.from(sizes.flatMap((n, q) => Array<number>(n).fill(q)));
+    const together = await r.run({ ...all.gpu, ...(c.reads('requests') ? { requests } : {}) });
+    const again = await r.run({ ...all.gpu, ...(c.reads('requests') ? { requests } : {}) });
+    expect(bits(again)).toEqual(bits(together));
+    let start = 0;
+    for (const n of sizes) {
+      const x = (all.x.data as Float32Array).slice(start * c.width, (start + n) * c.width);
+      const alone = await r.run({
+        x,
+        tokens: n,
+        ...(c.reads('ids') ? { ids: all.ids.slice(start, start + n) } : {}),
+        ...(c.reads('requests') ? { requests: new Int32Array(n) } : {}),
+      });
+      expect(bits(alone), `${name}: request of ${n} tokens at row ${start}`).toEqual(bits(together.slice(start * c.width, (start + n) * c.width)));
+      start += n;
+    }
+  });
+
+  it('every schedule gives the same bits (a schedule changes speed, never results)', async () => {
+    for (const name of ['deepseek-v3.moe', 'mixtral-8x7b.moe', 'union-of-experts.moe']) {
+      const c = compile(name);
+      const input = inputs(c, 37, 2).gpu;
+      const outs = await Promise.all(Object.values(SCHEDULES).map(async (s) => (await runner(c, s)).run(input)));
+      for (const out of outs.slice(1)) expect(bits(out), name).toEqual(bits(outs[0]!));
+    }
+  });
+
+  it('all routing stays on the device: one submit and one readback per run, dispatches independent of the expert count', async () => {
+    const counts: number[] = [];
+    for (const experts of [8, 64]) {
+      const c = compile('qwen3-30b-a3b.moe', { ...small['qwen3-30b-a3b.moe']!, experts });
+      const r = await runner(c);
+      const input = inputs(c, 16, 1).gpu;
+      await r.run(input);
+      gpu!.counter.reset();
+      await r.run(input);
+      const seen = gpu!.counter.take();
+      expect(seen.submits).toBe(1);
+      expect(seen.readbacks).toBe(1);
+      expect(seen.dispatches).toBe(r.program.dispatches.length);
+      counts.push(seen.dispatches);
+    }
+    expect(counts[1]).toBe(counts[0]);
+  });
+});

@@ -21,7 +21,9 @@ const expertKind = fc.record({
 });
 
 const scoring = fc.constantFrom('softmax', 'sigmoid | select_bias', 'softmax | select_bias', 'sigmoid');
-const selection = fc.constantFrom('topk(1)', 'topk(2)', 'topk(3)', 'top_p(0.5, max = 3)', 'group_limit(groups = 2, keep = 1) | topk(2)', 'group_limit(groups = 4, keep = 2, score = top2) | topk(3)');
+const selection = fc.constantFrom('topk(1)', 'topk(2)', 'topk(3)', 'top_p(0.5, max = 3)', 'group_limit(groups = 2, keep = 1) | topk(2)', 'group_limit(groups = 4, keep = 2, score = top2) | topk(3)',
+  // A group limit followed by more scoring: later stages see only the live entries.
+  'group_limit(groups = 4, keep = 2) | softmax | topk(2)', 'group_limit(groups = 2, keep = 1) | sigmoid | top_p(0.5, max = 3)');
 const weighting = fc.subarray(['normalize', 'scale(1.5)'], { minLength: 0, maxLength: 2 });
 
 const model = fc

@@ -4,6 +4,8 @@ import { STAGES, type StagePhase, type StageSignature } from '../language/signat
 import { bindCall, type BoundCall } from './args.js';
 import type { CheckContext } from './context.js';
 import type { Router, Stage } from '../model/model.js';
+import type { StageArgs, StageDef } from '../stages/stage.js';
+import { ROUTER_STAGES, stageDef, type RouterStage } from '../stages/table.js';
 
 /** A resolved router plus what the block check needs: its input width and where things are. */
 export interface RouterInfo {
@@ -59,9 +61,6 @@ export function resolveRouter(ctx: CheckContext, name: string, value: Expr): Rou
       case 'fixed':
         width = stage.width;
         break;
-      case 'group_limit':
-        selectable = (width / stage.groups) * stage.keep;
-        break;
       case 'topk':
         if (stage.k === 1 && calls.some((c) => c.sig.name === 'normalize')) {
           const norm = calls.find((c) => c.sig.name === 'normalize')!;
@@ -69,6 +68,7 @@ export function resolveRouter(ctx: CheckContext, name: string, value: Expr): Rou
         }
         break;
       default:
+        selectable = stageDef(stage).narrows?.(stage, width) ?? selectable;
         break;
     }
   }
@@ -167,55 +167,27 @@ function toStage(ctx: CheckContext, call: BoundCall<StageSignature>, width: numb
       }
       return { op: 'fixed', width: w, experts };
     }
-    case 'softmax':
-    case 'sigmoid':
-    case 'select_bias':
-    case 'normalize':
-      return { op: call.sig.name };
-    case 'group_limit': {
-      const [groups, keep, score] = [call.int('groups'), call.int('keep'), call.choice('score')];
-      if (groups === undefined || keep === undefined || score === undefined) return undefined;
-      if (width % groups !== 0) {
-        ctx.diags.report('E0508', call.spanOf('groups'), `${groups} groups do not divide the router's ${width} experts evenly`);
-        return undefined;
-      }
-      if (keep > groups) {
-        ctx.diags.report('E0509', call.spanOf('keep'), `group_limit keeps ${keep} groups, but there are only ${groups}`);
-        return undefined;
-      }
-      if (score === 'top2' && width / groups < 2) {
-        ctx.diags.report('E0312', call.spanOf('score'), `score = top2 needs at least 2 experts per group, but each group has ${width / groups}`);
-        return undefined;
-      }
-      return { op: 'group_limit', groups, keep, score: score as 'max' | 'top2' };
+    default: {
+      // Every stage after the source resolves through its definition (src/stages).
+      const def = (ROUTER_STAGES as Record<string, StageDef<RouterStage>>)[call.sig.name];
+      if (!def) throw new Error(`internal: stage ${call.sig.name} has no definition`);
+      return def.resolve(stageArgs(ctx, call, width, selectable));
     }
-    case 'topk': {
-      const k = call.int('k');
-      if (k === undefined) return undefined;
-      const limited = selectable < width;
-      if (tooMany(k, call.spanOf('k'), 'topk(k)', selectable, limited ? 'the kept groups hold' : 'the router scores')) return undefined;
-      return { op: 'topk', k };
-    }
-    case 'top_p': {
-      const [p, max] = [call.number('p'), call.int('max')];
-      if (p === undefined || max === undefined) return undefined;
-      if (tooMany(max, call.spanOf('max'), 'top_p(max)', selectable)) return undefined;
-      return { op: 'top_p', p, max };
-    }
-    case 'expert_choice': {
-      const capacity = call.number('capacity');
-      return capacity === undefined ? undefined : { op: 'expert_choice', capacity };
-    }
-    case 'scale': {
-      const factor = call.number('factor');
-      return factor === undefined ? undefined : { op: 'scale', factor };
-    }
-    case 'capacity': {
-      const [factor, drop] = [call.number('factor'), call.choice('drop')];
-      if (factor === undefined || drop === undefined) return undefined;
-      return { op: 'capacity', factor, drop: drop as 'overflow' | 'score' };
-    }
-    default:
-      throw new Error(`internal: stage ${call.sig.name} has no resolver`);
   }
+}
+
+/** A bound call as a stage definition reads it. */
+function stageArgs(ctx: CheckContext, call: BoundCall<StageSignature>, width: number, selectable: number): StageArgs {
+  return {
+    int: (name) => call.int(name),
+    number: (name) => call.number(name),
+    choice: (name) => call.choice(name),
+    report: (code, message, param) => {
+      ctx.diags.report(code, param ? call.spanOf(param) : call.span, message);
+      return undefined;
+    },
+    width,
+    selectable,
+    limited: selectable < width,
+  };
 }

@@ -1,5 +1,6 @@
 import { blockExpert, expertParameters } from '../model/experts.js';
 import type { Block, Expert, LayerExpr, ResolvedModel, Router } from '../model/model.js';
+import { stageDef } from '../stages/table.js';
 
 /** A count that may vary from token to token (dynamic k, heterogeneous or null experts). */
 export interface Range {
@@ -54,13 +55,15 @@ function expertRouter(block: Block): Router {
 function selections(router: Router, experts: number): Range {
   let range: Range = { min: experts, max: experts };
   for (const s of router.stages) {
-    if (s.op === 'topk') range = { min: s.k, max: s.k };
-    else if (s.op === 'top_p') range = { min: 1, max: s.max };
-    else if (s.op === 'hash') range = { min: s.k, max: s.k };
+    if (s.op === 'hash') range = { min: s.k, max: s.k };
     else if (s.op === 'fixed') range = { min: s.experts.length, max: s.experts.length };
-    // Expert choice and capacity limits depend on the other tokens: a token may get none.
-    else if (s.op === 'expert_choice') range = { min: 0, max: experts };
-    else if (s.op === 'capacity') range = { min: 0, max: range.max };
+    else if (s.op !== 'linear') {
+      // Selection stages say how many they select; capacity limits may leave a token none.
+      const def = stageDef(s);
+      const selects = def.selects?.(s, experts);
+      if (selects) range = { min: selects.min, max: selects.max };
+      if (def.drops) range = { min: 0, max: range.max };
+    }
   }
   return range;
 }

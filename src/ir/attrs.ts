@@ -1,6 +1,7 @@
 import type { ParamInfo } from './graph.js';
-import { bool, list, num, oneOf, opt, record, str, tagged, type Codec, type Fields } from './codec.js';
+import { bool, list, num, oneOf, opt, record, str, tagged, type Cases, type Codec, type Fields } from './codec.js';
 import type { BodyOp, ExpertGroup, ExpertSpec, FfnExpertSpec, OpAttrs, RouteAttrs, RouterSource, RouterSpec, RouterStage } from './ops.js';
+import { ROUTER_STAGES } from '../stages/table.js';
 import type { DType } from './types.js';
 
 /**
@@ -16,18 +17,9 @@ const ffnFields: Fields<Omit<FfnExpertSpec, 'kind'>> = { name: str, gated: bool,
 const ffnExpert = tagged<FfnExpertSpec, 'kind'>('kind', { ffn: ffnFields });
 const expert = tagged<ExpertSpec, 'kind'>('kind', { ffn: ffnFields, identity: { name: str }, null: { name: str } });
 
-const stage = tagged<RouterStage, 'op'>('op', {
-  softmax: {},
-  sigmoid: {},
-  select_bias: {},
-  group_limit: { groups: num, keep: num, score: oneOf('max', 'top2') },
-  topk: { k: num },
-  top_p: { p: num, max: num },
-  expert_choice: { capacity: num },
-  normalize: {},
-  scale: { factor: num },
-  capacity: { factor: num, drop: oneOf('overflow', 'score') },
-});
+// Each stage's fields come from its definition (src/stages); the table is keyed by op.
+const stageFields = Object.fromEntries(Object.entries(ROUTER_STAGES).map(([op, d]) => [op, d.fields])) as Cases<RouterStage, 'op'>;
+const stage = tagged<RouterStage, 'op'>('op', stageFields);
 
 const source = tagged<RouterSource, 'op'>('op', {
   linear: { bias: bool },

@@ -197,7 +197,7 @@ export function record<T extends object>(fields: Fields<T>): Codec<T> {
   };
 }
 
-type Cases<T, K extends keyof T> = { readonly [Tag in T[K] & string]: Fields<Omit<Extract<T, Record<K, Tag>>, K>> };
+export type Cases<T, K extends keyof T> = { readonly [Tag in T[K] & string]: Fields<Omit<Extract<T, Record<K, Tag>>, K>> };
 
 /** A union told apart by `key`: `tag(k = v, ...)`, or the bare tag when nothing else is set. */
 export function tagged<T extends object, K extends keyof T & string>(key: K, cases: Cases<T, K>): Codec<T> {

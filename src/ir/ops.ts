@@ -1,3 +1,4 @@
+import type { RouterStage } from '../stages/table.js';
 import type { DType, TensorType } from './types.js';
 
 /**
@@ -28,18 +29,8 @@ export type ExpertSpec = FfnExpertSpec | { kind: 'identity'; name: string } | { 
 
 export type FfnAct = 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
 
-/** A router stage after the source; semantics in docs/language.md, "Router stages". */
-export type RouterStage =
-  | { op: 'softmax' }
-  | { op: 'sigmoid' }
-  | { op: 'select_bias' }
-  | { op: 'group_limit'; groups: number; keep: number; score: 'max' | 'top2' }
-  | { op: 'topk'; k: number }
-  | { op: 'top_p'; p: number; max: number }
-  | { op: 'expert_choice'; capacity: number }
-  | { op: 'normalize' }
-  | { op: 'scale'; factor: number }
-  | { op: 'capacity'; factor: number; drop: 'overflow' | 'score' };
+/** A router stage after the source; each is defined once in src/stages (its table owns the type). */
+export type { RouterStage };
 
 /** Where a router's entries come from: a gate (the node's params) or a selecting source. */
 export type RouterSource = { op: 'linear'; bias: boolean } | { op: 'hash'; k: number; seed: number } | { op: 'fixed'; experts: number[] };

@@ -1,3 +1,4 @@
+import { selections } from '../stages/table.js';
 import type { RouterSpec } from './ops.js';
 
 /** Facts about a router spec that the builder, the passes and the reference all need. */
@@ -11,11 +12,10 @@ export function routerParamCount(r: RouterSpec): number {
 export function selectionsPerToken(r: RouterSpec): number {
   if (r.source.op === 'hash') return r.source.k;
   if (r.source.op === 'fixed') return r.source.experts.length;
-  const select = r.stages.find((st) => st.op === 'topk' || st.op === 'top_p');
-  return select?.op === 'topk' ? select.k : select?.op === 'top_p' ? select.max : 1;
+  return selections(r.stages, r.width)?.asks ?? 1;
 }
 
 /** The most experts one token can get: the route's slot count (expert choice: every expert). */
 export function selectionSlots(r: RouterSpec): number {
-  return r.stages.some((s) => s.op === 'expert_choice') ? r.width : selectionsPerToken(r);
+  return r.source.op === 'linear' ? (selections(r.stages, r.width)?.slots ?? 1) : selectionsPerToken(r);
 }

@@ -1,7 +1,10 @@
+import { ROUTER_STAGES } from '../stages/table.js';
+
 /**
  * The callable vocabulary of the language as data: router stages, expert kinds, topologies,
  * norms and offload choices. The checker binds arguments against these tables, and the same
- * tables feed docs and editor completion, so a new stage is one entry here plus its meaning.
+ * tables feed docs and editor completion. Router stages after the source are defined, with
+ * their meaning, lowering and checks, in src/stages; their signatures join this table.
  */
 export type ParamType =
   | 'int' // a positive integer constant expression
@@ -71,58 +74,7 @@ export const STAGES = table<StageSignature>([
       { name: 'experts', type: 'ints', doc: 'the expert indices every token uses' },
     ],
   },
-  { name: 'softmax', phase: 'score', params: [], doc: 'Softmax over the live entries (all before selection, the selected after).' },
-  { name: 'sigmoid', phase: 'score', params: [], doc: 'Elementwise logistic function.' },
-  {
-    name: 'select_bias',
-    phase: 'score',
-    params: [],
-    doc: 'Adds a learned correction bias to the selection keys only; weights keep the unbiased scores.',
-  },
-  {
-    name: 'group_limit',
-    phase: 'score',
-    doc: 'Group-limited routing: split experts into contiguous groups, keep the best `keep` groups.',
-    params: [
-      { name: 'groups', type: 'int', doc: 'number of equal, contiguous expert groups' },
-      { name: 'keep', type: 'int', doc: 'groups kept per token' },
-      { name: 'score', type: { choice: ['max', 'top2'] }, default: 'max', doc: 'group score: max key, or sum of the top two keys' },
-    ],
-  },
-  { name: 'topk', phase: 'select', params: [{ name: 'k', type: 'int', doc: 'experts per token' }], doc: 'Keep the k live entries with the largest keys; ties go to the lower index.' },
-  {
-    name: 'top_p',
-    phase: 'select',
-    doc: 'Dynamic k: the fewest highest-scoring entries whose scores sum to at least p, at most max.',
-    params: [
-      { name: 'p', type: 'number', gt: 0, max: 1, doc: 'cumulative score threshold in (0, 1]' },
-      { name: 'max', type: 'int', doc: 'most experts per token' },
-    ],
-  },
-  {
-    name: 'expert_choice',
-    phase: 'select',
-    couples: true,
-    doc: 'Each expert takes its ceil(capacity · tokens / experts) highest-scoring tokens.',
-    params: [{ name: 'capacity', type: 'number', gt: 0, doc: 'capacity factor: average experts per token' }],
-  },
-  { name: 'normalize', phase: 'weight', params: [], doc: 'Divide the selected weights by their sum.' },
-  {
-    name: 'scale',
-    phase: 'weight',
-    params: [{ name: 'factor', type: 'number', gt: 0, doc: 'routed scaling factor' }],
-    doc: 'Multiply the selected weights by a constant.',
-  },
-  {
-    name: 'capacity',
-    phase: 'weight',
-    couples: true,
-    doc: 'Switch-style capacity: each expert takes at most ceil(factor · tokens · k / experts) assignments; the rest are dropped.',
-    params: [
-      { name: 'factor', type: 'number', gt: 0, doc: 'capacity factor' },
-      { name: 'drop', type: { choice: ['overflow', 'score'] }, default: 'overflow', doc: 'which assignments are dropped: the latest tokens, or the lowest weights' },
-    ],
-  },
+  ...Object.values(ROUTER_STAGES).map((d): StageSignature => d.signature),
 ]);
 
 const ffnParams: Param[] = [

@@ -6,6 +6,7 @@
  * Numbers are evaluated: dims are positive integers, constants any finite number.
  */
 import type { Span } from '../diagnostics/source.js';
+import type { RouterStage } from '../stages/table.js';
 
 export type ComputeDType = 'f32' | 'f16' | 'bf16';
 export type StorageDType = ComputeDType | 'int8' | 'int4';
@@ -38,21 +39,11 @@ export interface NullExpert {
 }
 export type Expert = FfnExpert | IdentityExpert | NullExpert;
 
-/** One router stage; semantics in docs/language.md, "Router stages". */
-export type Stage =
-  | { op: 'linear'; input: number; width: number; bias: boolean }
-  | { op: 'hash'; width: number; k: number; seed: number }
-  | { op: 'fixed'; width: number; experts: number[] }
-  | { op: 'softmax' }
-  | { op: 'sigmoid' }
-  | { op: 'select_bias' }
-  | { op: 'group_limit'; groups: number; keep: number; score: 'max' | 'top2' }
-  | { op: 'topk'; k: number }
-  | { op: 'top_p'; p: number; max: number }
-  | { op: 'expert_choice'; capacity: number }
-  | { op: 'normalize' }
-  | { op: 'scale'; factor: number }
-  | { op: 'capacity'; factor: number; drop: 'overflow' | 'score' };
+/** A router's first stage: where its entries come from. */
+export type SourceStage = { op: 'linear'; input: number; width: number; bias: boolean } | { op: 'hash'; width: number; k: number; seed: number } | { op: 'fixed'; width: number; experts: number[] };
+
+/** One router stage; semantics in docs/language.md, "Router stages". Stages after the source are defined in src/stages. */
+export type Stage = SourceStage | RouterStage;
 
 export interface Router {
   name: string;

@@ -1,6 +1,8 @@
 import type { GraphBuilder, Node } from '../ir/graph.js';
-import type { RouterSpec, RouterStage } from '../ir/ops.js';
+import type { RouterSpec } from '../ir/ops.js';
 import { selectionsPerToken } from '../ir/routing.js';
+import type { StageLowering } from '../stages/stage.js';
+import { stageDef } from '../stages/table.js';
 
 /** The per-row inputs a router may read besides its params. */
 export interface RowInputs {
@@ -35,123 +37,94 @@ export interface Within {
  * - after selection, ids and weights gathered from the unbiased scores.
  *
  * A scoring stage after a group limit (softmax, sigmoid) sees only live entries: `mask` puts
- * the live set back onto the scores where a stage needs it.
+ * the live set back onto the scores where a stage needs it. Each stage lowers itself through
+ * this state (its definition in src/stages).
  */
 export function lowerRouter(b: GraphBuilder, r: RouterSpec, params: readonly Node[], nullEntries: readonly number[], rows: RowInputs, within?: Within): Selection {
   const lowering = new RouterLowering(b, r, params, nullEntries, rows);
   if (within) lowering.within(within);
-  for (const stage of r.stages) lowering.stage(stage);
-  return lowering.result();
+  for (const stage of r.stages) stageDef(stage).lower(stage, lowering);
+  const sel = lowering.selected();
+  if (!sel) throw new Error(`internal: router ${r.name} never selects`);
+  return sel;
 }
 
-class RouterLowering {
+class RouterLowering implements StageLowering {
   private s: Node | undefined;
   private readonly bias: Node | undefined;
   private live: Node | undefined;
   /** Whether `s` is -inf wherever `live` is (trivially true without a live set). */
   private masked = true;
-  private key: Node | undefined;
-  private ids: Node | undefined;
-  private w: Node | undefined;
+  private cachedKey: Node | undefined;
+  private sel: { ids: Node; w: Node } | undefined;
+  readonly requests: Node | undefined;
+  readonly perToken: number;
 
   constructor(
-    private readonly b: GraphBuilder,
-    private readonly r: RouterSpec,
+    readonly b: GraphBuilder,
+    readonly router: RouterSpec,
     params: readonly Node[],
     private readonly nullEntries: readonly number[],
     private readonly rows: RowInputs,
   ) {
+    this.requests = rows.requests;
+    this.perToken = selectionsPerToken(router);
     let p = 0;
-    const src = r.source;
+    const src = router.source;
     if (src.op === 'linear') {
       this.s = b.add('matmul', [rows.x, params[p++]!], {});
       if (src.bias) this.s = b.add('add', [this.s, params[p++]!], {});
     }
-    this.bias = r.selectBias ? params[p++] : undefined;
-    if (src.op === 'hash') this.select(b.add('hash_select', [rows.tokenIds!], { k: src.k, seed: src.seed, width: r.width }));
+    this.bias = router.selectBias ? params[p++] : undefined;
+    if (src.op === 'hash') this.select(b.add('hash_select', [rows.tokenIds!], { k: src.k, seed: src.seed, width: router.width }));
     if (src.op === 'fixed') this.select(b.add('fixed_select', [rows.x], { experts: src.experts }));
   }
 
   /** A union: only the chosen groups' entries stay live (a selecting source ignores it, as in the reference). */
   within({ ids, size }: Within): void {
-    if (this.s) this.restrict(this.b.add('group_mask', [this.currentKey(), ids], { size }));
+    if (this.s) this.restrict(this.b.add('group_mask', [this.key(), ids], { size }));
   }
 
-  stage(stage: RouterStage): void {
-    const b = this.b;
-    switch (stage.op) {
-      case 'softmax':
-        // Before selection: over the live scores; after it: over the selected weights.
-        if (this.ids) this.w = b.add('softmax', [this.w!, this.ids], {});
-        else this.setScores(b.add('softmax', [this.liveScores()], {}), true);
-        return;
-      case 'sigmoid':
-        this.setScores(b.add('act', [this.s!], { fn: 'sigmoid' }), false);
-        return;
-      case 'select_bias':
-        return; // in every key already
-      case 'group_limit':
-        this.restrict(b.add('group_limit', [this.currentKey()], { groups: stage.groups, keep: stage.keep, score: stage.score }));
-        return;
-      case 'topk':
-        this.select(b.add('topk', [this.currentKey()], { k: stage.k }), this.s);
-        return;
-      case 'top_p':
-        this.select(b.add('top_p', [this.currentKey(), this.s!], { p: stage.p, max: stage.max }), this.s);
-        return;
-      case 'expert_choice':
-        this.select(b.add('expert_choice', [this.currentKey(), ...(this.rows.requests ? [this.rows.requests] : [])], { capacity: stage.capacity }), this.s);
-        return;
-      case 'normalize':
-        this.w = b.add('normalize', [this.w!], {});
-        return;
-      case 'scale':
-        this.w = b.add('scale', [this.w!], { factor: stage.factor });
-        return;
-      case 'capacity': {
-        const requests = this.rows.requests ? [this.rows.requests] : [];
-        this.ids = b.add('capacity', [this.ids!, this.w!, ...requests], { factor: stage.factor, drop: stage.drop, k: selectionsPerToken(this.r), experts: this.r.width });
-        this.w = b.add('mul', [this.w!, b.add('fill', [this.ids], { value: 1, dtype: this.w!.type.dtype })], {});
-        return;
-      }
-    }
+  key(): Node {
+    if (this.cachedKey) return this.cachedKey;
+    const base = this.bias ? this.b.add('add', [this.scores(), this.bias], {}) : this.scores();
+    this.cachedKey = this.live && !this.masked ? this.b.add('mask', [base, this.live], {}) : base;
+    return this.cachedKey;
   }
 
-  result(): Selection {
-    if (!this.ids || !this.w) throw new Error(`internal: router ${this.r.name} never selects`);
-    return { ids: this.ids, w: this.w };
+  scores(): Node {
+    if (!this.s) throw new Error(`internal: router ${this.router.name} has no scores`);
+    return this.s;
   }
 
-  /** Scores, then -inf outside the live set: the key selection and group limits read. */
-  private currentKey(): Node {
-    if (this.key) return this.key;
-    const base = this.bias ? this.b.add('add', [this.s!, this.bias], {}) : this.s!;
-    this.key = this.live && !this.masked ? this.b.add('mask', [base, this.live], {}) : base;
-    return this.key;
+  liveScores(): Node {
+    return this.live && !this.masked ? this.b.add('mask', [this.scores(), this.live], {}) : this.scores();
   }
 
-  private liveScores(): Node {
-    return this.live && !this.masked ? this.b.add('mask', [this.s!, this.live], {}) : this.s!;
-  }
-
-  private setScores(s: Node, masked: boolean): void {
+  setScores(s: Node, masked: boolean): void {
     this.s = s;
     this.masked = masked || !this.live;
-    this.key = undefined;
+    this.cachedKey = undefined;
   }
 
-  /** `restricted` is the key with -inf at every entry now out of play: the new live set. */
-  private restrict(restricted: Node): void {
+  restrict(restricted: Node): void {
     this.live = restricted;
-    this.key = restricted;
+    this.cachedKey = restricted;
     // Without a selection bias the key is the score, so the restricted key is the restricted score.
     if (!this.bias) this.s = restricted;
     this.masked = !this.bias;
   }
 
-  /** Null experts leave right after selection; weights come from the unbiased scores (1 without). */
-  private select(chosen: Node, weights?: Node): void {
-    this.ids = this.nullEntries.length ? this.b.add('drop', [chosen], { entries: [...this.nullEntries] }) : chosen;
-    this.w = weights ? this.b.add('gather', [weights, this.ids], {}) : this.b.add('fill', [this.ids], { value: 1, dtype: this.rows.x.type.dtype });
+  select(chosen: Node, weights?: Node): void {
+    const ids = this.nullEntries.length ? this.b.add('drop', [chosen], { entries: [...this.nullEntries] }) : chosen;
+    this.sel = { ids, w: weights ? this.b.add('gather', [weights, ids], {}) : this.b.add('fill', [ids], { value: 1, dtype: this.rows.x.type.dtype }) };
+  }
+
+  selected(): { ids: Node; w: Node } | undefined {
+    return this.sel;
+  }
+
+  setSelected(ids: Node, w: Node): void {
+    this.sel = { ids, w };
   }
 }

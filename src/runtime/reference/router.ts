@@ -1,7 +1,9 @@
-import type { RouteAttrs, RouterSpec, RouterStage } from '../../ir/ops.js';
+import type { RouteAttrs, RouterSpec } from '../../ir/ops.js';
 import { routerParamCount, selectionsPerToken } from '../../ir/routing.js';
-import { matmul, sigmoid } from './math.js';
-import { capacityKeep, expertChoice, keptGroups, normalizeOver, rankDesc, requestGroups, softmaxOver, topP } from './selection.js';
+import type { RowState, StageRows } from '../../stages/stage.js';
+import { stageDef } from '../../stages/table.js';
+import { matmul } from './math.js';
+import { rankDesc } from './selection.js';
 
 /**
  * The exact router semantics of docs/language.md, "Router stages", over a batch of rows.
@@ -26,14 +28,6 @@ export interface RouterInputs {
   ids?: Int32Array;
   /** Request id per row, for coupling stages under `scope request`. */
   requests?: Int32Array;
-}
-
-interface RowState {
-  s: Float64Array;
-  live: Uint8Array;
-  /** Selected entries in selection order; null before the selection stage. */
-  sel: number[] | null;
-  w: Float64Array;
 }
 
 const f = Math.fround;
@@ -85,9 +79,18 @@ function runRouter(spec: RouterSpec, nullEntries: readonly number[], rows: numbe
     });
   }
   const bias = spec.selectBias ? params[p++]! : undefined;
-  const key = (st: RowState, e: number) => (bias ? f(st.s[e]! + bias[e]!) : st.s[e]!);
-  const k = selectionsPerToken(spec);
-  for (const stage of spec.stages) applyStage(stage, state, key, nullEntries, inputs.requests, E, k);
+  // Each stage's semantics is its definition's `apply` (src/stages), over these rows.
+  const view: StageRows = {
+    state,
+    E,
+    k: selectionsPerToken(spec),
+    requests: inputs.requests,
+    key: (st, e) => (bias ? f(st.s[e]! + bias[e]!) : st.s[e]!),
+    liveEntries,
+    ranked: (st) => rankDesc(liveEntries(st), (e) => view.key(st, e)),
+    select: (st, picked) => select(st, picked, nullEntries),
+  };
+  for (const stage of spec.stages) stageDef(stage).apply(stage, view);
   return state;
 }
 
@@ -101,58 +104,6 @@ function liveEntries(st: RowState): number[] {
   const list: number[] = [];
   for (let e = 0; e < st.live.length; e++) if (st.live[e]) list.push(e);
   return list;
-}
-
-/** Live entries ordered by key, descending; ties to the lower index. */
-function ranked(st: RowState, key: (st: RowState, e: number) => number): number[] {
-  return rankDesc(liveEntries(st), (e) => key(st, e));
-}
-
-
-function applyStage(stage: RouterStage, state: RowState[], key: (st: RowState, e: number) => number, nullEntries: readonly number[], requests: Int32Array | undefined, E: number, k: number): void {
-  switch (stage.op) {
-    case 'softmax':
-      for (const st of state) softmaxOver(st.sel ? st.w : st.s, st.sel ?? liveEntries(st));
-      return;
-    case 'sigmoid':
-      for (const st of state) for (let e = 0; e < E; e++) st.s[e] = f(sigmoid(st.s[e]!));
-      return;
-    case 'select_bias':
-      return; // the bias is applied through `key` at selection
-    case 'group_limit': {
-      const size = E / stage.groups;
-      for (const st of state) {
-        const kept = keptGroups(stage.groups, size, stage.keep, stage.score, (e) => key(st, e), (e) => st.live[e] === 1);
-        for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / size))) st.live[e] = 0;
-      }
-      return;
-    }
-    case 'topk':
-      for (const st of state) select(st, ranked(st, key).slice(0, stage.k), nullEntries);
-      return;
-    case 'top_p':
-      for (const st of state) select(st, topP(ranked(st, key), (e) => st.s[e]!, stage.p, stage.max), nullEntries);
-      return;
-    case 'expert_choice':
-      for (const rowsOfRequest of requestGroups(state.length, requests)) {
-        const chosen = expertChoice(rowsOfRequest, E, stage.capacity, (r, e) => key(state[r]!, e), (r, e) => state[r]!.live[e] === 1);
-        for (const r of rowsOfRequest) select(state[r]!, chosen.get(r)!, nullEntries);
-      }
-      return;
-    case 'normalize':
-      for (const st of state) normalizeOver(st.w, st.sel!);
-      return;
-    case 'scale':
-      for (const st of state) for (const e of st.sel!) st.w[e] = f(st.w[e]! * stage.factor);
-      return;
-    case 'capacity':
-      for (const rowsOfRequest of requestGroups(state.length, requests)) {
-        const rows = rowsOfRequest.map((r) => state[r]!);
-        const kept = capacityKeep(rows.map((st) => st.sel!), rows.map((st) => st.sel!.map((e) => st.w[e]!)), E, k, stage.factor, stage.drop);
-        rows.forEach((st, r) => (st.sel = st.sel!.filter((_, slot) => kept[r]![slot])));
-      }
-      return;
-  }
 }
 
 /** fmix32 of a token id, seed and probe index; docs/language.md, hash. */

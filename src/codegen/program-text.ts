@@ -5,7 +5,9 @@ import type { Affine, GridDim, Program } from './program.js';
  * signature; their bodies are the printed WGSL or CUDA) and the dispatch list. Deterministic.
  */
 export function printProgram(p: Program): string {
-  const lines = [`program ${p.name} (width ${p.width})`, `inputs ${p.inputs.map((i) => `${i.name} = ${i.buffer}`).join(', ')}; output ${p.output}`, '', 'slots'];
+  const lines = [`program ${p.name} (width ${p.width})`, `inputs ${p.inputs.map((i) => `${i.name} = ${i.buffer}`).join(', ')}; output ${p.output}`];
+  if (p.notes.length) lines.push('', 'notes', ...p.notes.map((n) => `  ${n}`));
+  lines.push('', 'slots');
   for (const s of p.slots) lines.push(`  slot${s.id}: ${affineText(s.bytes)} bytes (${s.role})`);
   lines.push('', 'buffers');
   for (const b of p.buffers) lines.push(`  ${b.name}: ${b.element} ${affineText(b.bytes)} bytes, ${b.role} in slot${b.slot}${b.source ? ` <- ${b.source}` : ''}`);

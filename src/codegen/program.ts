@@ -64,6 +64,8 @@ export interface Program {
   /** Buffers the caller fills (x, and ids or requests when the model reads them) and reads (y). */
   inputs: { name: string; buffer: string }[];
   output: string;
+  /** Scheduling decisions a reader should know about (a fused kernel that runs op by op, and why). */
+  notes: string[];
 }
 
 export function evalAffine({ a, b }: Affine, tokens: number): number {

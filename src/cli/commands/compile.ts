@@ -74,7 +74,9 @@ export function compileCommand(): Command {
       writeFileAtomic(join(opts.output, `${model.name}.program.json`), programJson(program));
       wrote.push(`${dir}/ (${kernels.size} kernels)`, join(opts.output, `${model.name}.program`));
     }
-    const programLine = program ? `\nprogram (${opts.schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations` : '';
+    const programLine = program
+      ? `\nprogram (${opts.schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations${program.notes.map((n) => `\nnote: ${n}`).join('')}`
+      : '';
     process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}${programLine}\nwrote ${wrote.join(', ')}\n`);
   });
 }

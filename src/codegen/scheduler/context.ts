@@ -43,6 +43,13 @@ export interface GatheredValue {
 }
 export type Value = TensorValue | QuantizedValue | RouteValue | GatheredValue;
 
+/** A quantised weight read through its values and scales; a view of one stacked matrix keeps its position. */
+export function dequantValue(q: TensorValue, scale: TensorValue, bits: 8 | 4, shape: readonly Dim[]): QuantizedValue {
+  // Offsets count stored elements; int4 stores two values per element.
+  const offset = (q.offset ?? 0) * (bits === 4 ? 2 : 1);
+  return { kind: 'quantized', q: q.buffer, scale: scale.buffer, bits, shape, ...(offset ? { offset } : {}) };
+}
+
 /** Elements of a shape, as an affine function of the token count. */
 export function elements(shape: readonly Dim[]): Affine {
   return shape.reduce<Affine>((acc, d) => {
@@ -165,6 +172,8 @@ export class ProgramBuilder {
 
   /** The device value of every scheduled graph node. */
   readonly values = new Map<Node, Value>();
+  /** What a reader of the program should know (fused kernels that run op by op, and why), with the nodes it concerns. */
+  private readonly notes = new Map<string, number[]>();
   /** Buffers the dispatch kernel of a reroute writes, by the offsets node they belong to. */
   readonly placements = new Map<Node, Placement>();
 
@@ -180,6 +189,15 @@ export class ProgramBuilder {
   workspace(name: string, element: Scalar, shape: readonly Dim[], node: Node): TensorValue {
     this.buffer(name, 'workspace', element, elements(shape), { node: node.id });
     return { kind: 'tensor', buffer: name, element, shape };
+  }
+
+  note(text: string, node: Node): void {
+    this.notes.set(text, [...(this.notes.get(text) ?? []), node.id]);
+  }
+
+  /** One line per distinct note, naming where it applies. */
+  finishNotes(): string[] {
+    return [...this.notes].map(([text, ids]) => `${text} (${ids.length === 1 ? `%${ids[0]}` : `${ids.length} times: %${ids.slice(0, 3).join(', %')}${ids.length > 3 ? ', ...' : ''}`})`);
   }
 
   valueOf(n: Node): Value {

@@ -1,10 +1,9 @@
-import type { Node } from '../../ir/graph.js';
 import type { OpAttrs } from '../../ir/ops.js';
 import { affine, type Dim } from '../../ir/types.js';
 import { add, affineExpr, and, builtin, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { elements, grid1, type Launch, type Placement, type ProgramBuilder, type RouteValue, type TensorValue, type Value } from './context.js';
-import type { Emitter, Site } from './site.js';
+import { opKernel, type OpKernel, type Site, type Workspaces } from './site.js';
 
 /**
  * On-device dispatch of a reroute: tokens per expert, padded offsets, the permutation and its
@@ -28,22 +27,18 @@ function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string
 /** Slots of the routing decisions: rows · slots, affine in T. */
 const slotCount = (ids: Value) => elements(ids.shape);
 
-/** The count -> offsets -> permute chain for one reroute, computed once. */
-function placement(pb: ProgramBuilder, site: Site, offsetsNode: Node): Placement {
-  const known = pb.placements.get(offsetsNode);
-  if (known) return known;
+/** Where every routing decision lands in the permuted rows (the permute node's kernel), recorded for the expert kernels. */
+function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: TensorValue, ws: Workspaces): Placement {
+  const offsetsNode = site.src![1]!;
   const countNode = offsetsNode.src[0]!;
-  const idsNode = countNode.src[0]!;
-  const ids = tensor(pb.valueOf(idsNode));
   const counts = tensor(pb.valueOf(countNode));
-  const offsets = tensor(pb.valueOf(offsetsNode));
   const slots = Number(ids.shape[ids.shape.length - 1]);
   const padded = site.type.shape[0]!;
   const experts = (countNode.attrs as OpAttrs['count']).experts;
   const p: Placement = {
     perm: pb.output(site, 'i32', [padded]),
-    inverse: pb.workspace(`${site.name}_inverse`, 'i32', ids.shape, site.node),
-    slotOf: pb.workspace(`${site.name}_slot_of`, 'i32', [padded], site.node),
+    inverse: ws['inverse']!,
+    slotOf: ws['slot_of']!,
     counts,
     offsets,
     block: (offsetsNode.attrs as OpAttrs['offsets']).block,
@@ -133,8 +128,8 @@ export function emitCombine(pb: ProgramBuilder, site: Site, ys: Value, ids: Tens
 
 const rowsOf = (shape: readonly Dim[]) => affine(shape[0]!);
 
-export const dispatchOps: Partial<Record<Site['op'], Emitter>> = {
-  count: (site, [ids], pb) => {
+export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
+  count: opKernel('routing decisions per expert: one invocation per expert counts its ids', (site, [ids], pb) => {
     const out = pb.output(site);
     const n = slotCount(ids!);
     perThread(pb, site, 'count', 'routing decisions per expert', { a: 0, b: (site.attrs as OpAttrs['count']).experts }, (launch, e) => {
@@ -144,8 +139,8 @@ export const dispatchOps: Partial<Record<Site['op'], Emitter>> = {
       launch.k.store(launch.write('out', out), e, c.get);
     });
     return out;
-  },
-  offsets: (site, [counts], pb) => {
+  }),
+  offsets: opKernel('start of each expert run, padded to the block: one invocation per expert sums the counts before it', (site, [counts], pb) => {
     const out = pb.output(site);
     const { block } = site.attrs as OpAttrs['offsets'];
     const experts = Number(site.type.shape[0]) - 1;
@@ -156,24 +151,35 @@ export const dispatchOps: Partial<Record<Site['op'], Emitter>> = {
       launch.k.store(launch.write('out', out), e, sum.get);
     });
     return out;
+  }),
+  permute: {
+    summary: 'each expert walks the routing decisions in (row, slot) order and places its rows; the inverse map and each row\'s source slot come with it',
+    supports: (site) => (site.src?.[1]?.op === 'offsets' && site.src[1].src[0]?.op === 'count' ? true : 'the offsets must be offsets(count(ids)) of the graph'),
+    workspace: (site, [ids]) => [
+      { name: 'inverse', element: 'i32', shape: ids!.shape },
+      { name: 'slot_of', element: 'i32', shape: [site.type.shape[0]!] },
+    ],
+    emit: (site, [ids, offsets], pb, ws) => placement(pb, site, tensor(ids!), tensor(offsets!), ws).perm,
   },
-  permute: (site, _args, pb) => placement(pb, site, site.src![1]!).perm,
-  inverse: (site, _args, pb) => {
-    const offsetsNode = site.src![1]!;
-    const p = pb.placements.get(offsetsNode);
-    if (!p) throw new Error('internal: inverse scheduled before its permute');
-    return p.inverse;
+  inverse: {
+    summary: 'written by the permute kernel of the same offsets',
+    supports: (site, _args) => (site.src?.[1] ? true : 'the offsets must be a graph node'),
+    emit: (site, _args, pb) => {
+      const p = pb.placements.get(site.src![1]!);
+      if (!p) throw new Error('internal: inverse scheduled before its permute');
+      return p.inverse;
+    },
   },
-  gather_rows: (site, [x, perm]) => ({ kind: 'gathered', x: tensor(x!), perm: tensor(perm!), shape: site.type.shape }),
-  combine: (site, [ys, ids, inv, w], pb) => {
+  gather_rows: opKernel('a view: readers index x through the permutation', (site, [x, perm]) => ({ kind: 'gathered', x: tensor(x!), perm: tensor(perm!), shape: site.type.shape })),
+  combine: opKernel('each token sums w · its experts\' rows in increasing expert order', (site, [ys, ids, inv, w], pb) => {
     const out = pb.output(site);
     emitCombine(pb, site, ys!, tensor(ids!), tensor(inv!), tensor(w!), out);
     return out;
-  },
-  route_ids: (_site, [r]) => (r as RouteValue).ids,
-  route_weights: (_site, [r]) => (r as RouteValue).weights,
-  pack_route: (site, [ids, w]) => ({ kind: 'route', ids: tensor(ids!), weights: tensor(w!), shape: site.type.shape }),
-  extend_route: (site, [r, gate], pb) => {
+  }),
+  route_ids: opKernel('a view of the route\'s ids', (_site, [r]) => (r as RouteValue).ids),
+  route_weights: opKernel('a view of the route\'s weights', (_site, [r]) => (r as RouteValue).weights),
+  pack_route: opKernel('a view: ids and weights as one route', (site, [ids, w]) => ({ kind: 'route', ids: tensor(ids!), weights: tensor(w!), shape: site.type.shape })),
+  extend_route: opKernel('append always-selected experts to every row', (site, [r, gate], pb) => {
     const route = r as RouteValue;
     const { first, count } = site.attrs as OpAttrs['extend_route'];
     const [k, slots] = [Number(route.shape[1]), Number(site.type.shape[1])];
@@ -193,5 +199,5 @@ export const dispatchOps: Partial<Record<Site['op'], Emitter>> = {
       void count;
     });
     return { kind: 'route', ids, weights, shape: site.type.shape };
-  },
+  }),
 };

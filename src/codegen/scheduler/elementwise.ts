@@ -2,7 +2,7 @@ import { add, affineExpr, builtin, div, eq, f32, ge, i32, mod, mul, or, select }
 import type { Expr } from '../kernel-ir.js';
 import { elements, grid1, type Value } from './context.js';
 import { unary } from './row-ops.js';
-import type { Emitter, Site } from './site.js';
+import { opKernel, type OpKernel, type Site } from './site.js';
 
 /**
  * One invocation per output element: add, mul, act, scale, fill, drop and repeat outside a
@@ -38,10 +38,10 @@ const scalar: Partial<Record<Site['op'], Scalarize>> = {
   repeat: (s, [a], i) => a!(div(i, (s.attrs as { times: number }).times)),
 };
 
-export const elementwiseOps: Partial<Record<Site['op'], Emitter>> = Object.fromEntries(
+export const elementwiseOps: Partial<Record<Site['op'], OpKernel>> = Object.fromEntries(
   Object.entries(scalar).map(([op, f]) => [
     op,
-    ((site, args, pb) => {
+    opKernel(`${op}, one invocation per element`, (site, args, pb) => {
       const out = pb.output(site);
       const launch = pb.launch(site.node, site.op, `${site.op} per element`, [pb.schedule.elementwise, 1, 1]);
       const readers = args.map((v, j) => launch.read(`in${j}`, v));
@@ -52,7 +52,7 @@ export const elementwiseOps: Partial<Record<Site['op'], Emitter>> = Object.fromE
       launch.k.store(o, i, f!(site, readers, i, args));
       launch.dispatch(grid1(n, pb.schedule.elementwise));
       return out;
-    }) satisfies Emitter,
+    }),
   ]),
 );
 

@@ -1,12 +1,12 @@
-import type { Node } from '../../ir/graph.js';
 import type { KernelNode, OpAttrs } from '../../ir/ops.js';
 import { add, affineExpr, and, bool, builtin, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
+import type { Dim } from '../../ir/types.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
+import { dequantValue, elements, grid1, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
 import { emitCombine } from './dispatch.js';
 import { emitMatmul } from './matmul.js';
 import { unary } from './row-ops.js';
-import type { Emitter, Site } from './site.js';
+import { fusedTemplate, opKernel, type FusedKernel, type FusedTemplate, type OpKernel, type Site } from './site.js';
 
 /**
  * Expert computation over rerouted rows. The fused kernels the passes form are matched here
@@ -21,17 +21,15 @@ import type { Emitter, Site } from './site.js';
  * Bodies of another shape (low-rank or latent experts) run op by op through the standalone
  * emitters below, which keep the IR's meaning exactly (rows of other experts are zero).
  */
-type Template = (pb: ProgramBuilder, site: Site, args: Value[], body: readonly KernelNode[]) => Value | undefined;
-
 const asTensor = (v: Value | undefined): TensorValue | undefined => (v?.kind === 'tensor' ? v : undefined);
 
 /** The value of a body operand: a kernel input, or a dequant of kernel inputs (weights). */
-function operand(args: Value[], body: readonly KernelNode[], index: number): Value | undefined {
+function operand(args: readonly Value[], body: readonly KernelNode[], index: number): Value | undefined {
   if (index < args.length) return args[index];
   const n = body[index - args.length]!;
   if (n.op !== 'dequant') return undefined;
   const [q, s] = n.src.map((i) => asTensor(operand(args, body, i)));
-  return q && s ? { kind: 'quantized', q: q.buffer, scale: s.buffer, bits: (n.attrs as OpAttrs['dequant']).bits, shape: n.type.shape } : undefined;
+  return q && s ? dequantValue(q, s, (n.attrs as OpAttrs['dequant']).bits, n.type.shape) : undefined;
 }
 
 /** The reroute placement that a grouped op's offsets operand (a kernel input) belongs to. */
@@ -42,95 +40,135 @@ function placementOf(pb: ProgramBuilder, site: Site, offsetsIndex: number): Plac
 
 const at = (body: readonly KernelNode[], base: number, i: number) => (i >= base ? body[i - base] : undefined);
 
-const gatedOrPlain: Template = (pb, site, args, body) => {
-  const base = args.length;
-  const root = body[body.length - 1]!;
-  let gate: KernelNode | undefined;
-  let up: KernelNode | undefined;
-  let fn: OpAttrs['act']['fn'];
-  if (root.op === 'mul') {
-    const [l, r] = root.src.map((i) => at(body, base, i));
-    const act = l?.op === 'act' ? l : r?.op === 'act' ? r : undefined;
-    up = act === l ? r : l;
-    gate = act && at(body, base, act.src[0]!);
-    fn = (act?.attrs as OpAttrs['act'] | undefined)?.fn ?? 'silu';
-  } else if (root.op === 'act') {
-    gate = at(body, base, root.src[0]!);
-    fn = (root.attrs as OpAttrs['act']).fn;
-  } else return undefined;
-  const gms = up ? [gate, up] : [gate];
-  if (!gms.every((g) => g?.op === 'grouped_matmul')) return undefined;
-  const [xsIndex, offIndex] = gms[0]!.src;
-  if (gms.some((g) => g!.src[0] !== xsIndex || g!.src[1] !== offIndex) || xsIndex! >= base || offIndex! >= base) return undefined;
-  const placement = placementOf(pb, site, offIndex!);
-  const weights = gms.map((g) => operand(args, body, g!.src[2]!));
-  if (!placement || weights.some((w) => !w)) return undefined;
-  const { first, count } = gms[0]!.attrs as OpAttrs['grouped_matmul'];
-  const out = pb.output(site);
-  const xs = args[xsIndex!]!;
-  emitMatmul(pb, {
-    site,
-    kernel: up ? 'grouped_glu' : 'grouped_act',
-    summary: up ? `${fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${fn}(x·W) over each expert's rows`,
-    a: xs,
-    rows: site.type.shape[0]!,
-    K: Number(xs.shape[1]),
-    N: Number(site.type.shape[1]),
-    weights: weights as Value[],
-    epilogue: (acc) => (up ? mul(unary(fn, acc[0]!), acc[1]!) : unary(fn, acc[0]!)),
-    out,
-    grouped: { placement, first, count },
-  });
-  return out;
+interface ProductPlan {
+  site: Site;
+  xs: Value;
+  weights: Value[];
+  fn: OpAttrs['act']['fn'];
+  gated: boolean;
+  placement: Placement;
+  range: { first: number; count: number };
+}
+
+/** mul(act(gm(xs, Wg)), gm(xs, Wu)) or act(gm(xs, W)): one grouped matmul, the rest its epilogue. */
+const gatedOrPlain: FusedKernel<ProductPlan> = {
+  summary: "the grouped gate and up projections of each expert's rows with the activation fused, x read through the permutation",
+  plan: (site, args, body, pb) => {
+    const base = args.length;
+    const root = body[body.length - 1]!;
+    let gate: KernelNode | undefined;
+    let up: KernelNode | undefined;
+    let fn: OpAttrs['act']['fn'] = 'silu';
+    if (root.op === 'mul') {
+      const [l, r] = root.src.map((i) => at(body, base, i));
+      const act = l?.op === 'act' ? l : r?.op === 'act' ? r : undefined;
+      if (!act) return 'a product without an activation';
+      up = act === l ? r : l;
+      gate = at(body, base, act.src[0]!);
+      fn = (act.attrs as OpAttrs['act']).fn;
+    } else if (root.op === 'act') {
+      gate = at(body, base, root.src[0]!);
+      fn = (root.attrs as OpAttrs['act']).fn;
+    } else return `the body ends in ${root.op}, not an activation or a gated product`;
+    const gms = up ? [gate, up] : [gate];
+    if (!gms.every((g) => g?.op === 'grouped_matmul')) return 'an operand is not one grouped matmul (a low-rank or latent expert)';
+    const [xsIndex, offIndex] = gms[0]!.src as [number, number];
+    if (gms.some((g) => g!.src[0] !== xsIndex || g!.src[1] !== offIndex) || xsIndex >= base || offIndex >= base) return 'the products read different rows';
+    const placement = placementOf(pb, site, offIndex);
+    if (!placement) return 'the offsets come from no placement';
+    const weights = gms.map((g) => operand(args, body, g!.src[2]!));
+    if (weights.some((w) => !w)) return 'a weight is computed, not stored';
+    const range = gms[0]!.attrs as OpAttrs['grouped_matmul'];
+    return { site, xs: args[xsIndex]!, weights: weights as Value[], fn, gated: Boolean(up), placement, range: { first: range.first, count: range.count } };
+  },
+  emit: (p, pb) => {
+    const out = pb.output(p.site);
+    emitMatmul(pb, {
+      site: p.site,
+      kernel: p.gated ? 'grouped_glu' : 'grouped_act',
+      summary: p.gated ? `${p.fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${p.fn}(x·W) over each expert's rows`,
+      a: p.xs,
+      rows: p.site.type.shape[0]!,
+      K: Number(p.xs.shape[1]),
+      N: Number(p.site.type.shape[1]),
+      weights: p.weights,
+      epilogue: (acc) => (p.gated ? mul(unary(p.fn, acc[0]!), acc[1]!) : unary(p.fn, acc[0]!)),
+      out,
+      grouped: { placement: p.placement, ...p.range },
+    });
+    return out;
+  },
 };
 
-/** combine(ys, ids, inverse, w) where ys is a sum of grouped products and copies, one per group. */
-const downCombine: Template = (pb, site, args, body) => {
-  const base = args.length;
-  const root = body[body.length - 1]!;
-  if (root.op !== 'combine') return undefined;
-  const [ysIndex, idsIndex, invIndex, wIndex] = root.src as [number, number, number, number];
-  if (idsIndex >= base || invIndex >= base || wIndex >= base) return undefined;
-  const terms: KernelNode[] = [];
-  const collect = (i: number): boolean => {
-    const n = at(body, base, i);
-    if (n?.op === 'add') return n.src.every(collect);
-    if (n?.op === 'grouped_matmul' || n?.op === 'grouped_copy') return terms.push(n) > 0;
-    return false;
-  };
-  if (!collect(ysIndex)) return undefined;
-  const offIndex = terms[0]!.src[1]!;
-  const placement = placementOf(pb, site, offIndex);
-  if (!placement || terms.some((t) => t.src[1] !== offIndex || t.src[0]! >= base)) return undefined;
-  const w = asTensor(args[wIndex]);
-  const weights = terms.map((t) => (t.op === 'grouped_matmul' ? operand(args, body, t.src[2]!) : undefined));
-  if (!w || terms.some((t, i) => t.op === 'grouped_matmul' && !weights[i])) return undefined;
-  const ys = pb.workspace(`${site.name}_ys`, 'f32', terms[0]!.type.shape, site.node);
-  terms.forEach((t, i) => {
-    const range = t.attrs as OpAttrs['grouped_matmul'];
-    const h = args[t.src[0]!]!;
-    const weightOf = (row: Expr, read: (p: string, v: Value) => (i: Expr) => Expr) => {
-      const slot = read('slot_of', placement.slotOf)(row);
-      return read('route_w', w)(select(ge(slot, 0), slot, i32(0)));
+interface DownPlan {
+  site: Site;
+  /** One per expert group: a grouped product (weight given) or a copy (identity experts). */
+  terms: { h: Value; weight?: Value; range: { first: number; count: number }; shape: readonly Dim[] }[];
+  placement: Placement;
+  ids: TensorValue;
+  inverse: TensorValue;
+  w: TensorValue;
+}
+
+/** combine(Σ grouped products and copies, ids, inverse, w): the routing weight moves into each product's epilogue. */
+const downCombine: FusedKernel<DownPlan> = {
+  summary: "per expert group, w · (h·W_down) over each expert's rows; then each token sums its rows in increasing expert order",
+  plan: (site, args, body, pb) => {
+    const base = args.length;
+    const root = body[body.length - 1]!;
+    if (root.op !== 'combine') return `the body ends in ${root.op}, not combine`;
+    const [ysIndex, idsIndex, invIndex, wIndex] = root.src as [number, number, number, number];
+    const [ids, inverse, w] = [idsIndex, invIndex, wIndex].map((i) => (i < base ? asTensor(args[i]) : undefined));
+    if (!ids || !inverse || !w) return 'the routing decisions are computed inside the kernel';
+    const found: KernelNode[] = [];
+    const collect = (i: number): boolean => {
+      const n = at(body, base, i);
+      if (n?.op === 'add') return n.src.every(collect);
+      if (n?.op === 'grouped_matmul' || n?.op === 'grouped_copy') return found.push(n) > 0;
+      return false;
     };
-    if (t.op === 'grouped_copy') return groupedCopy(pb, site, h, ys, placement, range, weightOf);
-    emitMatmul(pb, {
-      site,
-      kernel: 'grouped_down',
-      summary: "w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)",
-      a: h,
-      rows: t.type.shape[0]!,
-      K: Number(h.shape[1]),
-      N: Number(t.type.shape[1]),
-      weights: [weights[i]!],
-      epilogue: (acc, row, bind) => mul(weightOf(row, bind), acc[0]!),
-      out: ys,
-      grouped: { placement, ...range },
-    });
-  });
-  const out = pb.output(site);
-  emitCombine(pb, site, ys, asTensor(args[idsIndex])!, asTensor(args[invIndex])!, undefined, out);
-  return out;
+    if (!collect(ysIndex)) return 'its expert outputs are not each one grouped product or copy inside the kernel (a low-rank or latent expert, or a group the fusion left outside)';
+    const offIndex = found[0]!.src[1]!;
+    const placement = placementOf(pb, site, offIndex);
+    if (!placement || found.some((t) => t.src[1] !== offIndex || t.src[0]! >= base)) return 'the groups read different placements';
+    const terms: DownPlan['terms'] = [];
+    for (const t of found) {
+      const range = t.attrs as OpAttrs['grouped_matmul'];
+      const weight = t.op === 'grouped_matmul' ? operand(args, body, t.src[2]!) : undefined;
+      if (t.op === 'grouped_matmul' && !weight) return 'a weight is computed, not stored';
+      terms.push({ h: args[t.src[0]!]!, ...(weight ? { weight } : {}), range: { first: range.first, count: range.count }, shape: t.type.shape });
+    }
+    return { site, terms, placement, ids, inverse, w };
+  },
+  workspace: (p) => [{ name: 'ys', element: 'f32', shape: p.terms[0]!.shape }],
+  emit: (p, pb, { ys }) => {
+    const weightOf = (row: Expr, read: (param: string, v: Value) => (i: Expr) => Expr) => {
+      const slot = read('slot_of', p.placement.slotOf)(row);
+      return read('route_w', p.w)(select(ge(slot, 0), slot, i32(0)));
+    };
+    for (const t of p.terms) {
+      if (!t.weight) {
+        groupedCopy(pb, p.site, t.h, ys!, p.placement, t.range, weightOf);
+        continue;
+      }
+      emitMatmul(pb, {
+        site: p.site,
+        kernel: 'grouped_down',
+        summary: "w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)",
+        a: t.h,
+        rows: t.shape[0]!,
+        K: Number(t.h.shape[1]),
+        N: Number(t.shape[1]),
+        weights: [t.weight],
+        epilogue: (acc, row, bind) => mul(weightOf(row, bind), acc[0]!),
+        out: ys!,
+        grouped: { placement: p.placement, ...t.range },
+      });
+    }
+    const out = pb.output(p.site);
+    emitCombine(pb, p.site, ys!, p.ids, p.inverse, undefined, out);
+    return out;
+  },
 };
 
 /** Rows of identity experts: (w ·) xs over each expert's real rows; `zero`: every other row 0. */
@@ -152,44 +190,60 @@ function groupedCopy(pb: ProgramBuilder, site: Site, xs: Value, out: TensorValue
   launch.dispatch(grid1(n, pb.schedule.elementwise));
 }
 
-export const expertKernels: Record<string, Template> = { grouped_glu: gatedOrPlain, grouped_act: gatedOrPlain, down_combine: downCombine };
+/** Templates for the graph's fused kernels, by kernel name. */
+export const expertKernels: Readonly<Record<string, FusedTemplate>> = {
+  grouped_glu: fusedTemplate(gatedOrPlain),
+  grouped_act: fusedTemplate(gatedOrPlain),
+  down_combine: fusedTemplate(downCombine),
+};
 
 /** Standalone products: dense matmul; grouped matmul and copy with the IR's zero rows elsewhere. */
-export const matmulOps: Partial<Record<Site['op'], Emitter>> = {
-  matmul: (site, [a, w], pb) => {
+export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
+  matmul: opKernel('x·W: each lane one output column, a tile of rows', (site, [a, w], pb) => {
     const out = pb.output(site);
     const [K, N] = [Number(a!.shape[a!.shape.length - 1]), Number(site.type.shape[site.type.shape.length - 1])];
     emitMatmul(pb, { site, kernel: 'matmul', summary: 'x·W', a: a!, rows: site.type.shape[0]!, K, N, weights: [w!], epilogue: (acc) => acc[0]!, out });
     return out;
+  }),
+  grouped_matmul: {
+    summary: "x·W over each expert's rows, zero elsewhere (as the IR defines it)",
+    supports: placed,
+    emit: (site, [xs, , w], pb) => {
+      const placement = pb.placements.get(site.src![1]!)!;
+      const out = pb.output(site);
+      zeroFill(pb, site, out);
+      emitMatmul(pb, {
+        site,
+        kernel: 'grouped_matmul',
+        summary: "x·W over each expert's rows",
+        a: xs!,
+        rows: site.type.shape[0]!,
+        K: Number(xs!.shape[1]),
+        N: Number(site.type.shape[1]),
+        weights: [w!],
+        epilogue: (acc) => acc[0]!,
+        out,
+        grouped: { placement, ...(site.attrs as OpAttrs['grouped_matmul']) },
+      });
+      return out;
+    },
   },
-  grouped_matmul: (site, [xs, , w], pb) => {
-    const placement = pb.placements.get(site.src![1] as Node);
-    if (!placement) throw new Error('internal: grouped_matmul before its placement');
-    const out = pb.output(site);
-    zeroFill(pb, site, out);
-    emitMatmul(pb, {
-      site,
-      kernel: 'grouped_matmul',
-      summary: "x·W over each expert's rows",
-      a: xs!,
-      rows: site.type.shape[0]!,
-      K: Number(xs!.shape[1]),
-      N: Number(site.type.shape[1]),
-      weights: [w!],
-      epilogue: (acc) => acc[0]!,
-      out,
-      grouped: { placement, ...(site.attrs as OpAttrs['grouped_matmul']) },
-    });
-    return out;
-  },
-  grouped_copy: (site, [xs], pb) => {
-    const placement = pb.placements.get(site.src![1] as Node);
-    if (!placement) throw new Error('internal: grouped_copy before its placement');
-    const out = pb.output(site);
-    groupedCopy(pb, site, xs!, out, placement, site.attrs as OpAttrs['grouped_copy'], undefined, true);
-    return out;
+  grouped_copy: {
+    summary: "identity experts: each expert's rows copied, zero elsewhere",
+    supports: placed,
+    emit: (site, [xs], pb) => {
+      const out = pb.output(site);
+      groupedCopy(pb, site, xs!, out, pb.placements.get(site.src![1]!)!, site.attrs as OpAttrs['grouped_copy'], undefined, true);
+      return out;
+    },
   },
 };
+
+/** Grouped ops read the placement their offsets operand's permute made. */
+function placed(site: Site): true | string {
+  const offsets = site.src?.[1];
+  return offsets && site.graph.nodes.some((n) => n.op === 'permute' && n.src[1] === offsets) ? true : 'its offsets have no permute in the graph';
+}
 
 /** Zeros over a whole tensor (the rows a grouped product does not own). */
 function zeroFill(pb: ProgramBuilder, site: Site, out: TensorValue): void {

@@ -3,14 +3,14 @@ import type { KernelNode, Op, OpAttrs } from '../../ir/ops.js';
 import type { Program } from '../program.js';
 import type { Schedule } from '../schedule.js';
 import { assignSlots } from './assign-slots.js';
-import { elements, ProgramBuilder, type Value } from './context.js';
+import { dequantValue, elements, ProgramBuilder, type TensorValue, type Value } from './context.js';
 import { coupledOps } from './coupled.js';
 import { dispatchOps } from './dispatch.js';
 import { elementwiseOps } from './elementwise.js';
 import { expertKernels, matmulOps } from './experts.js';
 import { emitRowKernel, type RowItem } from './rows.js';
 import { rowOps } from './row-ops.js';
-import type { Emitter, Site } from './site.js';
+import { opKernel, type OpKernel, type Site, type WorkspaceDecl, type Workspaces } from './site.js';
 
 /**
  * The scheduler: the optimised graph in, the Program out. It alone decides how each op runs:
@@ -18,27 +18,23 @@ import type { Emitter, Site } from './site.js';
  * `kernel` node is either matched by a template (the expert kernels) or, for a router, run as
  * one row kernel per stretch of row-wise ops. Nothing here changes what is computed.
  */
-const standalone: Partial<Record<Op, Emitter>> = {
+const standalone: Partial<Record<Op, OpKernel>> = {
   ...elementwiseOps,
   ...dispatchOps,
   ...coupledOps,
   ...matmulOps,
-  reshape: (site, [v]) => ({ ...(v as Exclude<Value, { kind: 'route' }>), shape: site.type.shape }),
-  index: (site, [v]) => {
+  reshape: opKernel('a view with another shape', (site, [v]) => ({ ...(v as Exclude<Value, { kind: 'route' }>), shape: site.type.shape })),
+  index: opKernel('a view of one of stacked weights', (site, [v]) => {
     // One matrix of stacked weights: a view at an offset, never a copy.
     // Offsets count stored elements (int4 weights store two values per element).
     const packed = site.type.dtype === 'int4' && v!.kind === 'tensor' ? 2 : 1;
     const at = ((site.attrs as OpAttrs['index']).i * elements(site.type.shape).b) / packed;
     if (v!.kind === 'tensor' || v!.kind === 'quantized') return { ...v!, offset: (v!.offset ?? 0) + at, shape: site.type.shape };
     throw new Error(`internal: index of a ${v!.kind}`);
-  },
-  dequant: (site, [q, scale]) => {
-    const [qv, sv] = [q as Extract<Value, { kind: 'tensor' }>, scale as Extract<Value, { kind: 'tensor' }>];
-    const bits = (site.attrs as OpAttrs['dequant']).bits;
-    // A view of one stacked matrix: its scales sit at the matching position, so one offset serves both.
-    const offset = (qv.offset ?? 0) * (bits === 4 ? 2 : 1);
-    return { kind: 'quantized', q: qv.buffer, scale: sv.buffer, bits, shape: site.type.shape, ...(offset ? { offset } : {}) };
-  },
+  }),
+  dequant: opKernel('a view: values times scales wherever a kernel reads them', (site, [q, scale]) =>
+    dequantValue(q as TensorValue, scale as TensorValue, (site.attrs as OpAttrs['dequant']).bits, site.type.shape),
+  ),
 };
 
 /** Row-wise ops that also run alone as a one-op row kernel. */
@@ -57,7 +53,7 @@ export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const outDecl = pb.buffers.find((b) => b.name === out.buffer)!;
   outDecl.role = 'output';
   const slots = assignSlots(pb.buffers, pb.dispatches);
-  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer };
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, notes: pb.finishNotes() };
 }
 
 function emitNode(pb: ProgramBuilder, site: Site, args: Value[], n: Node, graph: Graph, inputs: Program['inputs']): Value {
@@ -92,15 +88,25 @@ function emitOp(pb: ProgramBuilder, site: Site, args: Value[]): Value {
     emitRowKernel(pb, site.node, site.op, `${site.op} per row`, [item], args, new Map([[args.length, out]]), rowOps);
     return out;
   }
-  const emit = standalone[site.op];
-  if (!emit) throw new Error(`internal: the scheduler has no kernel for ${site.op}`);
-  return emit(site, args, pb);
+  const kernel = standalone[site.op];
+  if (!kernel) throw new Error(`internal: the scheduler has no kernel for ${site.op}`);
+  const ok = kernel.supports?.(site, args) ?? true;
+  if (ok !== true) throw new Error(`internal: the ${site.op} kernel cannot run %${site.node.id}: ${ok}`);
+  return kernel.emit(site, args, pb, workspaces(pb, site, kernel.workspace?.(site, args) ?? []));
+}
+
+/** Allocate what a kernel declared it needs, named after its site. */
+function workspaces(pb: ProgramBuilder, site: Site, decls: readonly WorkspaceDecl[]): Workspaces {
+  return Object.fromEntries(decls.map((d) => [d.name, pb.workspace(`${site.name}_${d.name}`, d.element, d.shape, site.node)]));
 }
 
 /** A fused kernel: an expert template when one matches, else its body op by op (routers: row fusion). */
 function emitKernel(pb: ProgramBuilder, site: Site, args: Value[], attrs: OpAttrs['kernel'], graph: Graph): Value {
-  const template = expertKernels[attrs.name]?.(pb, site, args, attrs.body);
-  if (template) return template;
+  const template = expertKernels[attrs.name];
+  const result = template?.run(site, args, attrs.body, pb, (decls) => workspaces(pb, site, decls));
+  if (result !== undefined && typeof result !== 'string') return result;
+  // Say why a fused kernel runs op by op: it costs dispatches and memory traffic.
+  if (result !== undefined) pb.note(`kernel ${attrs.name} runs op by op: ${result}`, site.node);
   return emitBody(pb, site, args, attrs.body, graph);
 }
 

@@ -43,8 +43,11 @@ export abstract class CLikePrinter {
         return `${pad}${this.declare('var', s.name, s.type, this.expr(s.value))};\n`;
       case 'assign':
         return `${pad}${s.name} = ${this.expr(s.value)};\n`;
-      case 'array':
-        return `${pad}${this.declareArray(s.name, s.type, s.length, s.space)};\n`;
+      case 'array': {
+        // A target may declare an array elsewhere (WGSL: workgroup arrays at module scope).
+        const text = this.declareArray(s.name, s.type, s.length, s.space);
+        return text ? `${pad}${text};\n` : '';
+      }
       case 'set':
         return `${pad}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};\n`;
       case 'store':

@@ -1,5 +1,5 @@
 import { CLikePrinter } from '../c-like.js';
-import type { Builtin, Kernel, MathFn, Scalar } from '../kernel-ir.js';
+import type { Builtin, Kernel, MathFn, Scalar, Stmt } from '../kernel-ir.js';
 
 /**
  * WGSL spellings over the shared C-like printer. Binding 0 is the token-count uniform; the
@@ -27,8 +27,7 @@ class WgslPrinter extends CLikePrinter {
   }
 
   protected declareArray(name: string, type: Scalar, length: number, space: 'private' | 'workgroup'): string {
-    if (space === 'workgroup') throw new Error('internal: WGSL workgroup arrays are module-scope; declare them through the kernel');
-    return `var ${name}: array<${type}, ${length}>`;
+    return space === 'workgroup' ? '' : `var ${name}: array<${type}, ${length}>`;
   }
 
   protected builtin(name: Builtin): string {
@@ -85,6 +84,8 @@ class WgslPrinter extends CLikePrinter {
       const access = p.access === 'read' && !p.atomic ? 'read' : 'read_write';
       lines.push(`@group(0) @binding(${i + 1}) var<storage, ${access}> ${p.name}: array<${element}>;`);
     });
+    const shared = workgroupArrays(kernel.body);
+    if (shared.length) lines.push('', ...shared.map((a) => `var<workgroup> ${a.name}: array<${a.type}, ${a.length}>;`));
     if (/\bmoec_erf\(/.test(body)) lines.push('', ERF);
     if (/\bmoec_inf\(/.test(body)) lines.push('', INF);
     const [x, y, z] = kernel.workgroup;
@@ -99,6 +100,16 @@ class WgslPrinter extends CLikePrinter {
     );
     return lines.join('\n');
   }
+}
+
+/** Workgroup arrays anywhere in a body: WGSL declares them at module scope. */
+function workgroupArrays(stmts: readonly Stmt[]): Extract<Stmt, { k: 'array' }>[] {
+  return stmts.flatMap((s) => {
+    if (s.k === 'array') return s.space === 'workgroup' ? [s] : [];
+    if (s.k === 'if') return [...workgroupArrays(s.then), ...workgroupArrays(s.else ?? [])];
+    if (s.k === 'for') return workgroupArrays(s.body);
+    return [];
+  });
 }
 
 const BUILTINS: [Builtin, string][] = [

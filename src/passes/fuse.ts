@@ -44,11 +44,13 @@ const patterns: FusionPattern[] = [
   },
 ];
 
-/** For down_combine: only the expert outputs feeding the combine's first operand join. */
+/**
+ * For down_combine: only the expert outputs summed into the combine's first operand join, at
+ * any depth of its add tree (heterogeneous blocks add one output per expert group).
+ */
 function isDirectYs(p: Node, root: Node): boolean {
-  const ys = root.src[0]!;
-  if (p === ys) return true;
-  return ys.op === 'add' && ys.src.includes(p);
+  const inTree = (n: Node): boolean => n === p || (n.op === 'add' && n.src.some(inTree));
+  return inTree(root.src[0]!);
 }
 
 const asPass = (pattern: FusionPattern): Pass => ({ name: pattern.name, summary: pattern.summary, run: (g: Graph) => fuse(g, pattern) });

@@ -71,7 +71,7 @@ describe.skipIf(!gpu)(gpuSuiteTitle('moec run --backend webgpu', gpu), () => {
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as { kernels: { kernel: string; dispatches: number; totalNs: number }[]; dispatches: number; method: string };
     expect(summary.kernels.reduce((s, k) => s + k.dispatches, 0)).toBe(summary.dispatches);
-    expect(summary.kernels.map((k) => k.kernel)).toContain('combine');
+    expect(summary.kernels.map((k) => k.kernel)).toContain('combine_residual');
   });
 
   it('--profile without webgpu is a user error', () => {

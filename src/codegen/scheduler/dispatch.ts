@@ -24,6 +24,11 @@ function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string
   launch.dispatch(grid1(threads, pb.schedule.rows));
 }
 
+/** The earliest node (in graph order) that reads a site's node. */
+function firstReader(site: Site): Site['node'] | undefined {
+  return site.graph.nodes.find((n) => n.src.includes(site.node));
+}
+
 /** Slots of the routing decisions: rows · slots, affine in T. */
 const slotCount = (ids: Value) => elements(ids.shape);
 
@@ -44,12 +49,19 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     block: (offsetsNode.attrs as OpAttrs['offsets']).block,
   };
   const n = slotCount(ids);
-  perThread(pb, site, 'place', 'each expert walks the routing decisions in order and places its rows', { a: 0, b: experts }, (launch, e) => {
+  const block = p.block;
+  perThread(pb, site, 'place', 'each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows', { a: 0, b: experts }, (launch, e) => {
     const k = launch.k;
     const id = launch.read('ids', ids);
-    const off = launch.read('offsets', offsets);
-    const [perm, inv, slotOf] = [launch.write('perm', p.perm), launch.write('inverse', p.inverse), launch.write('slot_of', p.slotOf)];
-    const pos = k.var('pos', off(e));
+    const count = launch.read('counts', counts);
+    const padded = (x: Expr) => mul(div(add(count(x), block - 1), block), block);
+    const [perm, inv, slotOf, off] = [launch.write('perm', p.perm), launch.write('inverse', p.inverse), launch.write('slot_of', p.slotOf), launch.write('offsets', offsets)];
+    const start = k.var('start', i32(0));
+    k.for('x', 0, e, (x) => start.set(add(start.get, padded(x))));
+    const end = k.let('end', add(start.get, padded(e)));
+    k.store(off, e, start.get);
+    k.if(eq(e, experts - 1), (b) => b.store(off, experts, end));
+    const pos = k.var('pos', start.get);
     k.for('i', 0, affineExpr(n.a, n.b), (i, b) => {
       const x = b.let('id', id(i));
       b.if(eq(x, e), (t) => {
@@ -61,7 +73,7 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
       // Empty slots have no position; expert 0's invocation marks them.
       b.if(and(lt(x, 0), eq(e, 0)), (t) => t.store(inv, i, i32(-1)));
     });
-    k.for('q', pos.get, off(add(e, 1)), (q, b) => {
+    k.for('q', pos.get, end, (q, b) => {
       b.store(perm, q, i32(-1));
       b.store(slotOf, q, i32(-1));
     });
@@ -106,11 +118,11 @@ function expertOrder(launch: Launch, ids: (i: Expr) => Expr, r: Expr, slots: num
 export function emitCombine(pb: ProgramBuilder, site: Site, ys: Value, ids: TensorValue, inverse: TensorValue, w: TensorValue | undefined, out: TensorValue): void {
   const d = Number(site.type.shape[1]);
   const slots = Number(ids.shape[1]);
-  const rows = site.type.shape[0]!;
-  perThread(pb, site, 'combine', 'each token sums its experts in increasing expert order', elements(site.type.shape), (launch, t) => {
+  perThread(pb, site, site.residual ? 'combine_residual' : 'combine', `each token sums its experts in increasing expert order${site.residual ? ', plus the residual' : ''}`, elements(site.type.shape), (launch, t) => {
     const k = launch.k;
     const [y, id, inv] = [launch.read('ys', ys), launch.read('ids', ids), launch.read('inverse', inverse)];
     const weight = w && launch.read('w', w);
+    const residual = site.residual && launch.read('residual', site.residual);
     const o = launch.write('out', out);
     const r = k.let('r', div(t, d));
     const c = k.let('c', sub(t, mul(r, d)));
@@ -121,9 +133,8 @@ export function emitCombine(pb: ProgramBuilder, site: Site, ys: Value, ids: Tens
       const v = b.let('v', y(add(mul(inv(slot), d), c)));
       acc.set(add(acc.get, weight ? mul(weight(slot), v) : v));
     });
-    k.store(o, t, acc.get);
+    k.store(o, t, residual ? add(residual(t), acc.get) : acc.get);
   });
-  void rows;
 }
 
 const rowsOf = (shape: readonly Dim[]) => affine(shape[0]!);
@@ -142,6 +153,9 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
   }),
   offsets: opKernel('start of each expert run, padded to the block: one invocation per expert sums the counts before it', (site, [counts], pb) => {
     const out = pb.output(site);
+    // The permute kernel computes the same prefix sums for its own experts: when it is the
+    // first to read them, it writes them too and this dispatch is saved.
+    if (firstReader(site)?.op === 'permute') return out;
     const { block } = site.attrs as OpAttrs['offsets'];
     const experts = Number(site.type.shape[0]) - 1;
     perThread(pb, site, 'offsets', 'start of each expert run, padded to the block', { a: 0, b: experts + 1 }, (launch, e) => {

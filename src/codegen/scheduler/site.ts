@@ -17,6 +17,8 @@ export interface Site {
   /** The operand nodes when the op is a graph node (lets an emitter look through its producers). */
   src?: readonly Node[];
   graph: Graph;
+  /** Added to the result in the epilogue (a residual add the scheduler folded into this op). */
+  residual?: TensorValue;
 }
 
 /** Scratch memory a kernel needs beyond its result, declared before it is emitted. */

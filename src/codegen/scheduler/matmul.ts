@@ -55,6 +55,8 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     const { placement, first, count } = s.grouped;
     const off = launch.read('offsets', placement.offsets);
     const counts = launch.read('counts', placement.counts);
+    // Tiles past the group's last run (the grid is an upper bound) leave at once.
+    k.if(ge(r0, off(i32(first + count))), (b) => b.return());
     // The expert whose padded run holds this tile.
     const e = k.var('e', i32(-1));
     k.for('x', first, first + count, (x, b) => b.if(and(le(off(x), r0), lt(r0, off(add(x, 1)))), () => e.set(x)));

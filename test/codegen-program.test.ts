@@ -1,0 +1,114 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { f32, KernelBuilder } from '../src/codegen/build.js';
+import { buildProgram, wgslFiles } from '../src/codegen/compile.js';
+import type { Program } from '../src/codegen/program.js';
+import { printProgram, programJson } from '../src/codegen/program-text.js';
+import { SCHEDULES } from '../src/codegen/schedule.js';
+import { runPipeline } from '../src/passes/pipeline.js';
+import { exampleFiles, readExample } from './helpers.js';
+import { compileText } from './support/model.js';
+import { small } from './support/small.js';
+
+/**
+ * The Program as data and as text (src/codegen/program-text.ts): the JSON a runtime reads
+ * gives back the Program, the text and the WGSL are the same on every build, and one example's
+ * program and kernels are golden files, so a change to the scheduler shows in review as a diff.
+ */
+
+function build(name: string, schedule = 'llvmpipe'): Program {
+  const { graph } = compileText(readExample(name), small[name]);
+  return buildProgram(runPipeline(graph), SCHEDULES[schedule]!);
+}
+
+const names = exampleFiles().filter((f) => f in small);
+
+/** Paths where two JSON-like values differ (Object.is on leaves, keys compared both ways). */
+function differences(got: unknown, want: unknown, path = '$', out: string[] = []): string[] {
+  if (typeof got !== 'object' || got === null || typeof want !== 'object' || want === null) {
+    if (!Object.is(got, want)) out.push(`${path}: ${String(got)} for ${String(want)}`);
+    return out;
+  }
+  if (Array.isArray(got) !== Array.isArray(want)) {
+    out.push(`${path}: an array on one side only`);
+    return out;
+  }
+  const keys = new Set([...Object.keys(got), ...Object.keys(want)]);
+  for (const key of keys) {
+    const [g, w] = [(got as Record<string, unknown>)[key], (want as Record<string, unknown>)[key]];
+    if (!(key in got) || !(key in want)) out.push(`${path}.${key}: missing on the ${key in got ? 'original' : 'parsed'} side`);
+    else differences(g, w, `${path}.${key}`, out);
+  }
+  return out;
+}
+
+describe('programJson', () => {
+  it.each(names)('%s: JSON.parse gives back the Program, apart from non-finite f32 constants', (name) => {
+    const p = build(name);
+    const diff = differences(JSON.parse(programJson(p)), p);
+    // Every difference is a kernel constant that JSON cannot hold (the bug below); nothing else.
+    expect(diff.filter((d) => !/^\$\.kernels\.\d+\.body\..*\.value: null for -?Infinity$/.test(d))).toEqual([]);
+    expect(JSON.parse(programJson(p)).kernels.map((k: { name: string }) => k.name)).toEqual(p.kernels.map((k) => k.name));
+  });
+
+  it.fails('JSON.parse(programJson(p)) deep-equals p for every example (bug: f32(-Infinity) constants become null)', () => {
+    for (const name of names) {
+      const p = build(name);
+      expect(JSON.parse(programJson(p)), name).toStrictEqual(p);
+    }
+  });
+
+  it.fails('keeps an infinite f32 constant (bug: JSON.stringify writes -Infinity as null; a runtime reading it prints 0.0)', () => {
+    const k = new KernelBuilder('mask', 'stores -inf', [1, 1, 1]);
+    k.buffer('y', 'f32', 'read_write');
+    k.store('y', 0, f32(-Infinity));
+    const p: Program = {
+      name: 'p',
+      width: 1,
+      buffers: [{ name: 'y', role: 'output', element: 'f32', bytes: { a: 4, b: 0 }, slot: 0 }],
+      slots: [{ id: 0, bytes: { a: 4, b: 0 }, role: 'output' }],
+      kernels: [k.finish()],
+      dispatches: [],
+      inputs: [],
+      output: 'y',
+      notes: [],
+    };
+    expect(JSON.parse(programJson(p))).toStrictEqual(p);
+  });
+
+  it('is one JSON document ending in a newline', () => {
+    const text = programJson(build('mixtral-8x7b.moe'));
+    expect(text.endsWith('}\n')).toBe(true);
+    expect(() => JSON.parse(text)).not.toThrow();
+  });
+});
+
+describe('the Program is the same on every build', () => {
+  it.each(names.flatMap((name) => Object.keys(SCHEDULES).map((s) => [name, s] as const)))('%s (%s): printProgram, programJson and the WGSL are byte-identical across two builds', (name, schedule) => {
+    const [one, two] = [build(name, schedule), build(name, schedule)];
+    expect(printProgram(two)).toBe(printProgram(one));
+    expect(programJson(two)).toBe(programJson(one));
+    expect([...wgslFiles(two)]).toEqual([...wgslFiles(one)]);
+  });
+});
+
+describe('golden program: deepseek-v3 at test sizes, llvmpipe schedule', () => {
+  const p = build('deepseek-v3.moe', 'llvmpipe');
+  const files = wgslFiles(p);
+  const dir = join(import.meta.dirname, 'golden/program/deepseek-v3');
+
+  it('prints the golden program text', async () => {
+    await expect(printProgram(p)).toMatchFileSnapshot('golden/program/deepseek-v3.program');
+  });
+
+  it.each([...files.keys()])('prints the golden %s', async (file) => {
+    await expect(files.get(file)).toMatchFileSnapshot(`golden/program/deepseek-v3/${file}`);
+  });
+
+  it('has a golden file for every kernel and none for a kernel that is gone', () => {
+    expect(files.size).toBe(p.kernels.length);
+    if (!existsSync(dir)) return; // written by the tests above on the first run
+    expect(readdirSync(dir).sort()).toEqual([...files.keys()].sort());
+  });
+});

@@ -1,0 +1,16 @@
+// add: add per element
+struct Shape { tokens: u32 }
+@group(0) @binding(0) var<uniform> shape: Shape;
+@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let global_x: i32 = i32(gid.x);
+  let i0: i32 = global_x;
+  if (i0 >= i32(shape.tokens) * 16i) {
+    return;
+  }
+  out[i0] = in0[i0] + in1[i0];
+}

@@ -106,7 +106,7 @@ describe('verifyKernel', () => {
     expect(verifyKernel(k.finish())).toEqual(['assigns acc0 outside its scope', 'writes array arr1 outside its scope', 'array arr1 is used outside its scope']);
   });
 
-  it.fails('keeps a var assigned after its block where it was written (bug: Block.var set appends it inside the declaring block)', () => {
+  it('keeps a var assigned after its block where it was written', () => {
     const k = valid();
     let acc: ReturnType<KernelBuilder['var']> | undefined;
     k.if(lt(builtin('global_x'), tokens), (b) => {

@@ -74,7 +74,10 @@ interface BuildState {
  */
 export class Block {
   readonly stmts: Stmt[] = [];
-  constructor(private readonly names: BuildState) {}
+  constructor(private readonly names: BuildState) {
+    // The first block of a kernel is its body: the block being filled when no callback runs.
+    names.current ??= this;
+  }
 
   private fresh(hint: string): string {
     return `${hint}${this.names.next++}`;
@@ -90,7 +93,7 @@ export class Block {
   var(hint: string, value: Expr): { get: Expr; set: (v: Expr) => void } {
     const name = this.fresh(hint);
     this.stmts.push({ k: 'var', name, type: value.type, value });
-    const set = (v: Expr) => void (this.names.current ?? this).stmts.push({ k: 'assign', name, value: v });
+    const set = (v: Expr) => void this.names.current!.stmts.push({ k: 'assign', name, value: v });
     return { get: { k: 'ref', type: value.type, name }, set };
   }
 

@@ -89,8 +89,11 @@ export abstract class CLikePrinter {
         const text = `${this.expr(e.a, wrapChildren ? 99 : p)} ${e.op} ${this.expr(e.b, wrapChildren ? 99 : p + 1)}`;
         return p < parent || (parent > 0 && !ARITHMETIC.has(e.op)) ? `(${text})` : text;
       }
-      case 'unary':
-        return `${e.op}${this.expr(e.a, 100)}`;
+      case 'unary': {
+        // "- -x", never "--x" (a decrement in C, and not every WGSL compiler accepts it).
+        const operand = this.expr(e.a, 100);
+        return `${e.op}${operand.startsWith('-') ? ' ' : ''}${operand}`;
+      }
       case 'call':
         return `${this.mathFn(e.fn, e.type)}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'select':

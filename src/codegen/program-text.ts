@@ -32,7 +32,18 @@ function gridText(d: GridDim): string {
   return d.per === 1 ? n : d.a === 0 ? String(Math.ceil(d.b / d.per)) : `ceil((${n})/${d.per})`;
 }
 
-/** The Program as JSON (stable key order: the objects are built in a fixed order). */
+/**
+ * The Program as JSON (stable key order: the objects are built in a fixed order). JSON has no
+ * infinities or NaN, and kernels use -inf for "not live": such numbers are written as the
+ * strings "Infinity", "-Infinity" and "NaN", which parseProgramJson turns back into numbers.
+ */
 export function programJson(p: Program): string {
-  return `${JSON.stringify(p, null, 1)}\n`;
+  return `${JSON.stringify(p, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1)}\n`;
+}
+
+const NON_FINITE: Record<string, number> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
+
+/** A Program from programJson's text. Only constants' values can be non-finite, so only `value` fields are revived. */
+export function parseProgramJson(text: string): Program {
+  return JSON.parse(text, (key, v: unknown) => (key === 'value' && typeof v === 'string' && v in NON_FINITE ? NON_FINITE[v] : v)) as Program;
 }

@@ -16,9 +16,8 @@ class WgslPrinter extends CLikePrinter {
     const v = value as number;
     if (type === 'u32') return `${v}u`;
     if (type === 'i32') return v === -2147483648 ? 'i32(-2147483648)' : `${v}i`;
-    // WGSL rejects infinities in constant expressions; a helper makes them runtime values.
-    if (v === Infinity) return 'moec_inf(0x7f800000u)';
-    if (v === -Infinity) return 'moec_inf(0xff800000u)';
+    // WGSL cannot spell infinities or NaN in constant expressions; a helper makes them runtime values.
+    if (!Number.isFinite(v)) return `moec_f32_bits(0x${f32Bits(v).toString(16)}u)`;
     return floatLiteral(v);
   }
 
@@ -87,7 +86,7 @@ class WgslPrinter extends CLikePrinter {
     const shared = workgroupArrays(kernel.body);
     if (shared.length) lines.push('', ...shared.map((a) => `var<workgroup> ${a.name}: array<${a.type}, ${a.length}>;`));
     if (/\bmoec_erf\(/.test(body)) lines.push('', ERF);
-    if (/\bmoec_inf\(/.test(body)) lines.push('', INF);
+    if (/\bmoec_f32_bits\(/.test(body)) lines.push('', F32_BITS);
     const [x, y, z] = kernel.workgroup;
     lines.push(
       '',
@@ -133,16 +132,25 @@ const ERF = `fn moec_erf(x: f32) -> f32 {
   return select(r, -r, x < 0.0);
 }`;
 
-const INF = `fn moec_inf(bits: u32) -> f32 {
+const F32_BITS = `fn moec_f32_bits(bits: u32) -> f32 {
   return bitcast<f32>(bits);
 }`;
 
-/** A WGSL f32 literal that round-trips the value exactly (shortest form, always with a point or exponent). */
+/**
+ * A WGSL f32 literal that round-trips the value exactly, with the `f` suffix: an unsuffixed
+ * literal is an abstract float, and WGSL would fold constant subexpressions in higher
+ * precision than the kernel IR's f32 (1 + 2^-24 + 2^-24 must stay 1).
+ */
 export function floatLiteral(v: number): string {
   const f = Math.fround(v);
+  if (Object.is(f, -0)) return '-0.0f';
   let text = String(f);
   if (!/[.e]/.test(text)) text += '.0';
-  return text.replace('e+', 'e');
+  return `${text.replace('e+', 'e')}f`;
+}
+
+function f32Bits(v: number): number {
+  return new Uint32Array(Float32Array.of(v).buffer)[0]!;
 }
 
 const printer = new WgslPrinter();

@@ -11,5 +11,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   if (i0 >= i32(shape.tokens) * 24i) {
     return;
   }
-  out[i0] = in0[i0] * select(exp(in0[i0]) / (1.0 + exp(in0[i0])), 1.0 / (1.0 + exp(-in0[i0])), in0[i0] >= 0.0);
+  out[i0] = in0[i0] * select(exp(in0[i0]) / (1.0f + exp(in0[i0])), 1.0f / (1.0f + exp(-in0[i0])), in0[i0] >= 0.0f);
 }

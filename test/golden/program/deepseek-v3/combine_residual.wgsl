@@ -37,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
       ps6 = bs8;
     }
   }
-  var acc12: f32 = 0.0;
+  var acc12: f32 = 0.0f;
   for (var j13: i32 = 0i; j13 < len4; j13 += 1) {
     let slot14: i32 = r1 * 9i + order3[j13];
     let v15: f32 = ys[inverse[slot14] * 16i + c2];

@@ -17,6 +17,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
     let from2: i32 = t0 * 8i + s1;
     let to3: i32 = t0 * 9i + s1;
     out_ids[to3] = select(ids[select(from2, 0i, s1 >= 8i)], s1 - 8i + 32i, s1 >= 8i);
-    out_w[to3] = select(w[select(from2, 0i, s1 >= 8i)], 1.0, s1 >= 8i);
+    out_w[to3] = select(w[select(from2, 0i, s1 >= 8i)], 1.0f, s1 >= 8i);
   }
 }

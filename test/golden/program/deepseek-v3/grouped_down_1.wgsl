@@ -39,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   var acc7: array<f32, 8>;
   var abase8: array<i32, 8>;
   for (var m9: i32 = 0i; m9 < 8i; m9 += 1) {
-    acc7[m9] = 0.0;
+    acc7[m9] = 0.0f;
   }
   for (var m10: i32 = 0i; m10 < m_end5; m10 += 1) {
     abase8[m10] = (r01 + m10) * 8i;

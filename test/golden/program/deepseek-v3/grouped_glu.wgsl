@@ -40,8 +40,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   var acc8: array<f32, 8>;
   var abase9: array<i32, 8>;
   for (var m10: i32 = 0i; m10 < 8i; m10 += 1) {
-    acc7[m10] = 0.0;
-    acc8[m10] = 0.0;
+    acc7[m10] = 0.0f;
+    acc8[m10] = 0.0f;
   }
   for (var m11: i32 = 0i; m11 < m_end5; m11 += 1) {
     abase9[m11] = a_perm[r01 + m11] * 16i;
@@ -111,7 +111,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   if (n0 < 8i) {
     for (var m47: i32 = 0i; m47 < m_end5; m47 += 1) {
       let row48: i32 = r01 + m47;
-      out[row48 * 8i + n0] = acc7[m47] * select(exp(acc7[m47]) / (1.0 + exp(acc7[m47])), 1.0 / (1.0 + exp(-acc7[m47])), acc7[m47] >= 0.0) * acc8[m47];
+      out[row48 * 8i + n0] = acc7[m47] * select(exp(acc7[m47]) / (1.0f + exp(acc7[m47])), 1.0f / (1.0f + exp(-acc7[m47])), acc7[m47] >= 0.0f) * acc8[m47];
     }
   }
 }

@@ -22,7 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   var acc4: array<f32, 8>;
   var abase5: array<i32, 8>;
   for (var m6: i32 = 0i; m6 < 8i; m6 += 1) {
-    acc4[m6] = 0.0;
+    acc4[m6] = 0.0f;
   }
   for (var m7: i32 = 0i; m7 < m_end3; m7 += 1) {
     abase5[m7] = (r01 + m7) * 16i;

@@ -12,11 +12,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   if (r0 >= i32(shape.tokens)) {
     return;
   }
-  var ms1: f32 = 0.0;
+  var ms1: f32 = 0.0f;
   for (var i2: i32 = 0i; i2 < 16i; i2 += 1) {
     ms1 = ms1 + in0[r0 * 16i + i2] * in0[r0 * 16i + i2];
   }
-  let inv3: f32 = 1.0 / sqrt(ms1 / 16.0 + 9.999999974752427e-7);
+  let inv3: f32 = 1.0f / sqrt(ms1 / 16.0f + 9.999999974752427e-7f);
   for (var i4: i32 = 0i; i4 < 16i; i4 += 1) {
     out0[r0 * 16i + i4] = in0[r0 * 16i + i4] * inv3 * in1[i4];
   }

@@ -121,6 +121,14 @@ describe('verifyKernel', () => {
     expect(verifyKernel(kernel)).toEqual(['assigns acc0 outside its scope']);
   });
 
+  it('rejects subgroup operations and the lane in a kernel that does not declare subgroups, and a negated u32', () => {
+    const k = valid();
+    k.store('dst', 0, { k: 'subgroup', type: 'f32', op: 'sum', a: load('src', 'f32', 0) });
+    k.store('dst', 1, { k: 'cast', type: 'f32', a: builtin('subgroup_lane') });
+    k.store('dst', 2, { k: 'cast', type: 'f32', a: { k: 'unary', type: 'u32', op: '-', a: { k: 'const', type: 'u32', value: 1 } } });
+    expect(verifyKernel(k.finish())).toEqual(['uses a subgroup operation without declaring subgroups', 'reads the subgroup lane without declaring subgroups', 'negates a u32']);
+  });
+
   it('rejects a store to a read-only param', () => {
     const k = valid();
     k.store('src', 0, f32(1));
@@ -250,6 +258,17 @@ describe('verifyProgram', () => {
     const p = program([dispatch('k', ['x', 'y'])]);
     p.output = 'z';
     expect(verifyProgram(p)).toEqual(['the output z is not a buffer']);
+  });
+
+  it('rejects a buffer in a missing slot, a buffer larger than its slot, and an indirect grid read from nowhere', () => {
+    const p = program([{ ...dispatch('k', ['x', 'y'], 9), grid: { kind: 'indirect', buffer: 'args', offset: 0 } }]);
+    p.buffers.push({ name: 'lost', role: 'activation', element: 'f32', bytes: { a: 4, b: 0 }, slot: 99 });
+    p.buffers.push({ name: 'big', role: 'activation', element: 'f32', bytes: { a: 1e6, b: 0 }, slot: 2 });
+    expect(verifyProgram(p)).toEqual([
+      'buffer lost is in slot99, which does not exist',
+      'buffer big does not fit slot2 at every token count',
+      'dispatch 0 (k, %9): reads its grid from unknown buffer args',
+    ]);
   });
 
   it('reports every problem, in order', () => {

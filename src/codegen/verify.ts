@@ -13,11 +13,17 @@ export function verifyProgram(p: Program): string[] {
   const kernels = new Map(p.kernels.map((k) => [k.name, k]));
   for (const k of p.kernels) problems.push(...verifyKernel(k).map((m) => `kernel ${k.name}: ${m}`));
   const buffers = new Map(p.buffers.map((b) => [b.name, b]));
+  for (const b of p.buffers) {
+    const slot = p.slots[b.slot];
+    if (!slot || slot.id !== b.slot) problems.push(`buffer ${b.name} is in slot${b.slot}, which does not exist`);
+    else if (b.bytes.a > slot.bytes.a || b.bytes.b > slot.bytes.b) problems.push(`buffer ${b.name} does not fit slot${b.slot} at every token count`);
+  }
   p.dispatches.forEach((d, i) => {
     const where = `dispatch ${i} (${d.kernel}, %${d.node})`;
     const k = kernels.get(d.kernel);
     if (!k) return void problems.push(`${where}: no kernel ${d.kernel}`);
     if (d.bindings.length !== k.params.length) problems.push(`${where}: ${d.bindings.length} bindings for ${k.params.length} params`);
+    if (d.grid.kind === 'indirect' && !buffers.has(d.grid.buffer)) problems.push(`${where}: reads its grid from unknown buffer ${d.grid.buffer}`);
     const slots = new Map<number, boolean>();
     d.bindings.forEach((name, j) => {
       const b = buffers.get(name);
@@ -50,9 +56,16 @@ export function verifyKernel(k: Kernel): string[] {
         expr(e.a, scope);
         return expr(e.b, scope);
       case 'unary':
+        if (e.op === '-' && e.a.type === 'u32') problems.push('negates a u32');
+        return expr(e.a, scope);
+      case 'subgroup':
+        if (!k.subgroups) problems.push('uses a subgroup operation without declaring subgroups');
+        return expr(e.a, scope);
+      case 'builtin':
+        if (e.name === 'subgroup_lane' && !k.subgroups) problems.push('reads the subgroup lane without declaring subgroups');
+        return;
       case 'cast':
       case 'bitcast':
-      case 'subgroup':
         return expr(e.a, scope);
       case 'call':
         return e.args.forEach((a) => expr(a, scope));

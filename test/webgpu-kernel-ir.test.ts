@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { add, builtin, eq, i32, KernelBuilder, load, lt, mul, tokens } from '../src/codegen/build.js';
+import { grid1, threadIndex } from '../src/codegen/scheduler/context.js';
 import type { Kernel } from '../src/codegen/kernel-ir.js';
-import type { Program } from '../src/codegen/program.js';
+import { gridSize, type Program } from '../src/codegen/program.js';
 import { verifyProgram } from '../src/codegen/verify.js';
 import { createRunner } from '../src/runtime/webgpu/launch.js';
 import { gpuSuiteTitle, openTestDevice } from './support/webgpu.js';
@@ -64,7 +65,32 @@ function countPositive(): Kernel {
   return k.finish();
 }
 
+/** y = 2x + 1 with one invocation per element, on a grid folded onto two axes. */
+function doubled(): Kernel {
+  const k = new KernelBuilder('doubled', 'one invocation per element of a folded grid', [64, 1, 1]);
+  k.buffer('x', 'f32', 'read');
+  k.buffer('y', 'f32', 'read_write');
+  const i = k.let('i', threadIndex(64));
+  k.if(lt(i, mul(tokens, W)), (b) => b.store('y', i, add(mul(load('x', 'f32', i), 2), 1)));
+  return k.finish();
+}
+
 describe.skipIf(!gpu)(gpuSuiteTitle('kernel IR features on WebGPU', gpu), () => {
+  it('a one-dimensional grid past 65535 workgroups folds onto two axes and covers every element once', async () => {
+    const grid = grid1({ a: W, b: 0 }, 64);
+    const p = { ...program(doubled(), { a: 0, b: 1, per: 1 }), dispatches: [{ kernel: 'doubled', bindings: ['x', 'y'], grid, node: 0 }] };
+    // 70,000 tokens of 64 values want 70,000 workgroups of 64 along one axis; WebGPU allows 65,535.
+    const big = 70_000;
+    if (grid.kind === 'direct') expect([gridSize(grid.x, big), gridSize(grid.y, big)]).toEqual([32768, 3]);
+    const r = await createRunner(gpu!.device, p, new Map());
+    const input = Float32Array.from({ length: big * W }, (_, i) => (i % 1000) - 500);
+    const y = await r.run({ x: input, tokens: big });
+    let wrong = 0;
+    for (let i = 0; i < y.length; i++) if (y[i] !== input[i]! * 2 + 1) wrong++;
+    expect(wrong).toBe(0);
+    r.destroy();
+  });
+
   const x = (tokens: number) => Float32Array.from({ length: tokens * W }, (_, i) => Math.sin(i * 0.37) * 3 - 0.5);
 
   it('workgroup memory and barriers: a tree reduction gives the tree-ordered sum exactly', async () => {

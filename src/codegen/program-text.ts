@@ -29,7 +29,8 @@ export function affineText({ a, b }: Affine): string {
 
 function gridText(d: GridDim): string {
   const n = affineText(d);
-  return d.per === 1 ? n : d.a === 0 ? String(Math.ceil(d.b / d.per)) : `ceil((${n})/${d.per})`;
+  const count = d.per === 1 ? n : d.a === 0 ? String(Math.ceil(d.b / d.per)) : `ceil((${n})/${d.per})`;
+  return d.max === undefined ? count : `min(${count}, ${d.max})`;
 }
 
 /**

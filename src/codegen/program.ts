@@ -35,11 +35,12 @@ export interface Slot {
   role: BufferRole;
 }
 
-/** Workgroups along one axis: ceil((a·T + b) / per). */
+/** Workgroups along one axis: ceil((a·T + b) / per), at most `max` (a one-dimensional grid folded onto two axes). */
 export interface GridDim {
   a: number;
   b: number;
   per: number;
+  max?: number;
 }
 
 export type Grid = { kind: 'direct'; x: GridDim; y: GridDim; z: GridDim } | { kind: 'indirect'; buffer: string; offset: number };
@@ -73,7 +74,8 @@ export function evalAffine({ a, b }: Affine, tokens: number): number {
 }
 
 export function gridSize(d: GridDim, tokens: number): number {
-  return Math.ceil((d.a * tokens + d.b) / d.per);
+  const n = Math.ceil((d.a * tokens + d.b) / d.per);
+  return d.max === undefined ? n : Math.min(n, d.max);
 }
 
 /** Bytes a slot occupies at this token count, rounded up to 4 (WebGPU binds whole words). */

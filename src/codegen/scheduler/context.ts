@@ -1,6 +1,6 @@
 import type { Node } from '../../ir/graph.js';
 import { affine, type Dim } from '../../ir/types.js';
-import { add, affineExpr, bitAnd, cast, div, KernelBuilder, load, mod, mul, select, shr, sub, gt, ge } from '../build.js';
+import { add, affineExpr, bitAnd, builtin, cast, div, KernelBuilder, load, mod, mul, select, shr, sub, gt, ge } from '../build.js';
 import type { Expr, Kernel, Scalar } from '../kernel-ir.js';
 import type { Affine, BufferDecl, BufferRole, Dispatch, Grid } from '../program.js';
 import type { Schedule } from '../schedule.js';
@@ -146,9 +146,21 @@ export class Launch {
   }
 }
 
-/** One-dimensional grid: enough workgroups of `per` invocations for `threads` (affine) invocations. */
-export function grid1(threads: Affine, per: number, y: Affine = { a: 0, b: 1 }, yPer = 1): Grid {
-  return { kind: 'direct', x: { ...threads, per }, y: { ...y, per: yPer }, z: { a: 0, b: 1, per: 1 } };
+/**
+ * Workgroups per row of a folded one-dimensional grid. WebGPU allows 65535 workgroups along an
+ * axis; an elementwise kernel over T·18432 values needs more, so grids of one invocation per
+ * item run FOLD workgroups wide and as many rows as needed.
+ */
+const FOLD = 32768;
+
+/** Enough workgroups of `per` invocations for `threads` (affine) invocations, folded onto x and y. */
+export function grid1(threads: Affine, per: number): Grid {
+  return { kind: 'direct', x: { ...threads, per, max: FOLD }, y: { ...threads, per: per * FOLD }, z: { a: 0, b: 1, per: 1 } };
+}
+
+/** The invocation's index in a grid1 grid of `per`-wide workgroups. */
+export function threadIndex(per: number): Expr {
+  return add(builtin('global_x'), mul(builtin('global_y'), per * FOLD));
 }
 
 /** Where each (row, slot) of a route landed in the permuted rows, and back. */

@@ -1,8 +1,8 @@
 import type { OpAttrs } from '../../ir/ops.js';
 import { affine } from '../../ir/types.js';
-import { add, affineExpr, and, builtin, div, eq, ge, gt, i32, lt, mul, ne, or, sub, f32 } from '../build.js';
+import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, ne, or, sub, f32 } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Launch, type Value } from './context.js';
+import { elements, grid1, type Launch, type Value, threadIndex } from './context.js';
 import type { OpKernel } from './site.js';
 
 /**
@@ -42,7 +42,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       {
         const launch = pb.launch(site.node, 'expert_choice_rank', 'expert choice: does each expert take each row', [pb.schedule.elementwise, 1, 1]);
         const k = launch.k;
-        const t = k.let('t', builtin('global_x'));
+        const t = k.let('t', threadIndex(pb.schedule.elementwise));
         k.if(ge(t, affineExpr(rows.a * E, rows.b * E)), (b) => b.return());
         const [keys, same] = [launch.read('key', key!), sameRequest(launch, requests)];
         const r = k.let('r', div(t, E));
@@ -65,7 +65,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       {
         const launch = pb.launch(site.node, 'expert_choice_ids', 'expert choice: each row lists the experts that took it', [pb.schedule.rows, 1, 1]);
         const k = launch.k;
-        const r = k.let('r', builtin('global_x'));
+        const r = k.let('r', threadIndex(pb.schedule.rows));
         k.if(ge(r, affineExpr(rows.a, rows.b)), (b) => b.return());
         const c = launch.read('chosen', chosen!);
         const o = launch.write('out', out);
@@ -92,7 +92,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       const n = elements(site.type.shape);
       const launch = pb.launch(site.node, 'capacity', 'each assignment is kept while its expert has room', [pb.schedule.elementwise, 1, 1]);
       const k = launch.k;
-      const t = k.let('t', builtin('global_x'));
+      const t = k.let('t', threadIndex(pb.schedule.elementwise));
       k.if(ge(t, affineExpr(n.a, n.b)), (b) => b.return());
       const [id, weight, same] = [launch.read('ids', ids!), launch.read('w', w!), sameRequest(launch, requests)];
       const r = k.let('r', div(t, slots));

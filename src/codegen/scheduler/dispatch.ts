@@ -1,8 +1,8 @@
 import type { OpAttrs } from '../../ir/ops.js';
 import { affine, type Dim } from '../../ir/types.js';
-import { add, affineExpr, and, builtin, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
+import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Launch, type Placement, type ProgramBuilder, type RouteValue, type TensorValue, type Value } from './context.js';
+import { elements, grid1, type Launch, type Placement, type ProgramBuilder, type RouteValue, type TensorValue, type Value, threadIndex } from './context.js';
 import { opKernel, type OpKernel, type Site, type Workspaces } from './site.js';
 
 /**
@@ -18,7 +18,7 @@ const tensor = (v: Value): TensorValue => {
 
 function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string, threads: { a: number; b: number }, body: (launch: Launch, t: Expr) => void): void {
   const launch = pb.launch(site.node, name, summary, [pb.schedule.rows, 1, 1]);
-  const t = launch.k.let('t', builtin('global_x'));
+  const t = launch.k.let('t', threadIndex(pb.schedule.rows));
   launch.k.if(ge(t, affineExpr(threads.a, threads.b)), (b) => b.return());
   body(launch, t);
   launch.dispatch(grid1(threads, pb.schedule.rows));

@@ -1,6 +1,6 @@
-import { add, affineExpr, builtin, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
+import { add, affineExpr, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Value } from './context.js';
+import { elements, grid1, type Value, threadIndex } from './context.js';
 import { unary } from './row-ops.js';
 import { opKernel, type OpKernel, type Site } from './site.js';
 
@@ -47,7 +47,7 @@ export const elementwiseOps: Partial<Record<Site['op'], OpKernel>> = Object.from
       const readers = args.map((v, j) => launch.read(`in${j}`, v));
       const o = launch.write('out', out);
       const n = elements(site.type.shape);
-      const i = launch.k.let('i', builtin('global_x'));
+      const i = launch.k.let('i', threadIndex(pb.schedule.elementwise));
       launch.k.if(ge(i, affineExpr(n.a, n.b)), (b) => b.return());
       launch.k.store(o, i, f!(site, readers, i, args));
       launch.dispatch(grid1(n, pb.schedule.elementwise));

@@ -1,8 +1,8 @@
 import type { KernelNode, OpAttrs } from '../../ir/ops.js';
-import { add, affineExpr, and, bool, builtin, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
+import { add, affineExpr, and, bool, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
 import type { Dim } from '../../ir/types.js';
 import type { Expr } from '../kernel-ir.js';
-import { dequantValue, elements, grid1, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
+import { dequantValue, elements, grid1, type Placement, type ProgramBuilder, type TensorValue, type Value, threadIndex } from './context.js';
 import { emitCombine } from './dispatch.js';
 import { emitMatmul } from './matmul.js';
 import { unary } from './row-ops.js';
@@ -177,7 +177,7 @@ function groupedCopy(pb: ProgramBuilder, site: Site, xs: Value, out: TensorValue
   const n = elements(out.shape);
   const launch = pb.launch(site.node, weightOf ? 'grouped_copy_weighted' : 'grouped_copy', "identity experts: each expert's rows copied", [pb.schedule.elementwise, 1, 1]);
   const k = launch.k;
-  const t = k.let('t', builtin('global_x'));
+  const t = k.let('t', threadIndex(pb.schedule.elementwise));
   k.if(ge(t, affineExpr(n.a, n.b)), (b) => b.return());
   const [x, off, counts] = [launch.read('xs', xs), launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
   const o = launch.write('out', out);
@@ -249,7 +249,7 @@ function placed(site: Site): true | string {
 function zeroFill(pb: ProgramBuilder, site: Site, out: TensorValue): void {
   const n = elements(out.shape);
   const launch = pb.launch(site.node, 'zero', 'zeros', [pb.schedule.elementwise, 1, 1]);
-  const t = launch.k.let('t', builtin('global_x'));
+  const t = launch.k.let('t', threadIndex(pb.schedule.elementwise));
   const o = launch.write('out', out);
   launch.k.if(lt(t, affineExpr(n.a, n.b)), (b) => b.store(o, t, f32(0)));
   launch.dispatch(grid1(n, pb.schedule.elementwise));

@@ -1,8 +1,8 @@
 import type { Op } from '../../ir/ops.js';
 import { affine, type Dim, type TensorType } from '../../ir/types.js';
-import { add, builtin, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
+import { add, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
-import { dimExpr, grid1, type Launch, type ProgramBuilder, type TensorValue, type Value } from './context.js';
+import { dimExpr, grid1, type Launch, type ProgramBuilder, type TensorValue, type Value, threadIndex } from './context.js';
 import type { Node } from '../../ir/graph.js';
 
 /**
@@ -61,7 +61,7 @@ export function emitRowKernel(pb: ProgramBuilder, node: Node, name: string, summ
   const launch = pb.launch(node, name, summary, [pb.schedule.rows, 1, 1]);
   const k = launch.k;
   const rows = rowsOf(items[items.length - 1]!.type);
-  const r = k.let('r', builtin('global_x'));
+  const r = k.let('r', threadIndex(pb.schedule.rows));
   k.if(ge(r, dimExpr(rows)), (b) => b.return());
   const args: RowArg[] = inputs.map((v, i) => inputArg(launch, `in${i}`, v, r, rows));
   items.forEach((item, j) => {

@@ -11,7 +11,8 @@ struct Shape { tokens: u32 }
 @compute @workgroup_size(8, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let global_x: i32 = i32(gid.x);
-  let t0: i32 = global_x;
+  let global_y: i32 = i32(gid.y);
+  let t0: i32 = global_x + global_y * 262144i;
   if (t0 >= 33i) {
     return;
   }

@@ -98,6 +98,21 @@ describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu)
     }
   });
 
+  it('stacked weights larger than a binding run in chunks of experts, with the same bits', async () => {
+    for (const name of ['qwen3-30b-a3b.moe', 'edge-deepseek-v2-lite.moe', 'hmoe.moe']) {
+      const c = compile(name);
+      const input = inputs(c, 19, 5).gpu;
+      const whole = buildProgram(c.optimised, scheduleFor(gpu!.adapter));
+      // 2 KiB bindings hold a few experts of a [n, 16, 8] f32 stack: every grouped product splits.
+      const tiny = { ...scheduleFor(gpu!.adapter), maxBindingBytes: 2048 };
+      const chunked = buildProgram(c.optimised, tiny);
+      expect(chunked.buffers.some((b) => b.sourceRange), name).toBe(true);
+      expect(chunked.dispatches.length, name).toBeGreaterThan(whole.dispatches.length);
+      const [a, b] = await Promise.all([runner(c).then((r) => r.run(input)), runner(c, tiny).then((r) => r.run(input))]);
+      expect(bits(b), name).toEqual(bits(a));
+    }
+  });
+
   it('all routing stays on the device: one submit and one readback per run, dispatches independent of the expert count', async () => {
     const counts: number[] = [];
     for (const experts of [8, 64]) {

@@ -25,6 +25,8 @@ export interface BufferDecl {
   slot: number;
   /** Weights: the param (tensor) name; inputs: the input name (x, ids, requests). */
   source?: string;
+  /** Weights: the stored elements of the tensor this buffer holds, when it is one chunk of it. */
+  sourceRange?: { offset: number; count: number };
   /** The IR node whose value it holds, for tools. */
   node?: number;
 }

@@ -19,6 +19,12 @@ export interface Schedule {
    * share it by subgroupBroadcast.
    */
   matmul: { lanes: number; rows: number; shareA: boolean };
+  /**
+   * The most bytes one buffer binding may hold (the adapter's maxStorageBufferBindingSize).
+   * Stacked expert weights larger than this are bound in chunks of whole experts, one grouped
+   * dispatch per chunk.
+   */
+  maxBindingBytes: number;
 }
 
 export interface AdapterFacts {
@@ -27,13 +33,16 @@ export interface AdapterFacts {
   description?: string;
 }
 
-const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true } };
-const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false } };
+/** WebGPU's default maxStorageBufferBindingSize: what every adapter allows. */
+const DEFAULT_BINDING_BYTES = 128 * 1024 * 1024;
 
-/** The schedule for an adapter (software rasterisers get the CPU-shaped one). */
-export function scheduleFor(adapter: AdapterFacts = {}): Schedule {
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true }, maxBindingBytes: DEFAULT_BINDING_BYTES };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false }, maxBindingBytes: DEFAULT_BINDING_BYTES };
+
+/** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
+export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.description ?? ''}`.toLowerCase();
-  return /llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu;
+  return { ...(/llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu), maxBindingBytes };
 }
 
 export const SCHEDULES: Readonly<Record<string, Schedule>> = { llvmpipe: cpuLike, gpu };

@@ -66,7 +66,7 @@ async function runWebGpu(graph: Graph, weights: Map<string, Tensor>, inputs: Mod
     if (err instanceof NoAdapterError) throw new CliError(err.message);
     throw err;
   }
-  const schedule = scheduleFor(opened.adapter);
+  const schedule = scheduleFor(opened.adapter, opened.limits.maxStorageBufferBindingSize);
   const program = buildProgram(graph, schedule);
   process.stderr.write(`webgpu: ${formatAdapter(opened.adapter)}; ${schedule.name} schedule, ${program.kernels.length} kernels, ${program.dispatches.length} dispatches\n`);
   const runner = await createRunner(opened.device, program, weights);

@@ -16,8 +16,10 @@ export interface TensorValue {
   buffer: string;
   element: Scalar;
   shape: readonly Dim[];
-  /** Elements before the value's first one (a view of one of stacked weights). */
+  /** Stored elements before the value's first one (a view of one of stacked weights). */
   offset?: number;
+  /** Values per stored element: 2 for int4 weights (two nibbles per stored byte). */
+  packing?: number;
 }
 export interface QuantizedValue {
   kind: 'quantized';
@@ -45,8 +47,8 @@ export type Value = TensorValue | QuantizedValue | RouteValue | GatheredValue;
 
 /** A quantised weight read through its values and scales; a view of one stacked matrix keeps its position. */
 export function dequantValue(q: TensorValue, scale: TensorValue, bits: 8 | 4, shape: readonly Dim[]): QuantizedValue {
-  // Offsets count stored elements; int4 stores two values per element.
-  const offset = (q.offset ?? 0) * (bits === 4 ? 2 : 1);
+  // Tensor offsets count stored elements; a quantised value's offset counts values.
+  const offset = (q.offset ?? 0) * (q.packing ?? 1);
   return { kind: 'quantized', q: q.buffer, scale: scale.buffer, bits, shape, ...(offset ? { offset } : {}) };
 }
 
@@ -89,9 +91,10 @@ export class Launch {
   read(param: string, v: Value): (index: Expr) => Expr {
     if (v.kind === 'route') throw new Error(`internal: read a route as ${param}; bind its ids and weights`);
     if (v.kind === 'tensor') {
-      const p = this.bind(param, v.buffer, v.element, 'read');
-      const offset = v.offset ?? 0;
-      return (i) => load(p, v.element, offset ? add(i, offset) : i);
+      const stored = elements(v.shape).b / (v.packing ?? 1);
+      const at = this.program.weightBinding(v.buffer, v.offset ?? 0, stored);
+      const p = this.bind(param, at.buffer, v.element, 'read');
+      return (i) => load(p, v.element, at.offset ? add(i, at.offset) : i);
     }
     if (v.kind === 'gathered') {
       const x = this.read(param, v.x);
@@ -102,19 +105,23 @@ export class Launch {
         return select(ge(source, 0), x(add(mul(select(ge(source, 0), source, 0), d), mod(i, d))), 0);
       };
     }
-    const q = this.bind(`${param}_q`, v.q, 'i32', 'read');
-    const s = this.bind(`${param}_scale`, v.scale, 'f32', 'read');
     const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
-    const offset = v.offset ?? 0;
-    return (j) => {
-      const i = offset ? add(j, offset) : j;
+    const packing = v.bits === 4 ? 2 : 1;
+    const logical = v.offset ?? 0;
+    const count = elements(v.shape).b;
+    // Views start at a whole matrix: values at logical / packing, scales at (matrix · out).
+    const qAt = this.program.weightBinding(v.q, logical / packing, count / packing);
+    const sAt = this.program.weightBinding(v.scale, (logical / (inDim * outDim)) * outDim, count / inDim);
+    const q = this.bind(`${param}_q`, qAt.buffer, 'i32', 'read');
+    const s = this.bind(`${param}_scale`, sAt.buffer, 'f32', 'read');
+    return (i) => {
       // Scales are per output column of each stacked matrix: [..., out].
-      const scale = load(s, 'f32', add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)));
+      const scale = load(s, 'f32', add(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)), sAt.offset));
       let value: Expr;
-      if (v.bits === 8) value = load(q, 'i32', i);
+      if (v.bits === 8) value = load(q, 'i32', add(i, qAt.offset));
       else {
         // Two signed nibbles per stored byte, low nibble first.
-        const nibble = bitAnd(shr(load(q, 'i32', div(i, 2)), mul(mod(i, 2), 4)), 15);
+        const nibble = bitAnd(shr(load(q, 'i32', add(div(i, 2), qAt.offset)), mul(mod(i, 2), 4)), 15);
         value = select(gt(nibble, 7), sub(nibble, 16), nibble);
       }
       return mul(cast('f32', value), scale);
@@ -216,6 +223,32 @@ export class ProgramBuilder {
     const v = this.values.get(n);
     if (!v) throw new Error(`internal: %${n.id} (${n.op}) has no device value yet`);
     return v;
+  }
+
+  /** Weight tensors, declared as buffers only when a kernel binds them (whole, or in chunks). */
+  private readonly weightTensors = new Map<string, { source: string; element: Scalar; count: number; node: number }>();
+  private readonly declared = new Set<string>();
+
+  /** A weight tensor of `count` stored elements; its buffer appears when a kernel first binds it. */
+  weight(buffer: string, source: string, element: Scalar, count: number, node: Node): void {
+    this.weightTensors.set(buffer, { source, element, count, node: node.id });
+  }
+
+  /**
+   * The buffer to bind for `count` stored elements of a weight from `offset`, and the offset to
+   * read at: the whole tensor when it fits the binding limit, else a buffer holding just those
+   * elements (a chunk of whole experts). Other buffers bind as they are.
+   */
+  weightBinding(buffer: string, offset: number, count: number): { buffer: string; offset: number } {
+    const w = this.weightTensors.get(buffer);
+    if (!w) return { buffer, offset };
+    const whole = w.count * 4 <= this.schedule.maxBindingBytes || (offset === 0 && count === w.count);
+    const name = whole ? buffer : `${buffer}_${offset}_${count}`;
+    if (!this.declared.has(name)) {
+      this.declared.add(name);
+      this.buffer(name, 'weight', w.element, { a: 0, b: whole ? w.count : count }, { source: w.source, node: w.node, ...(whole ? {} : { sourceRange: { offset, count } }) });
+    }
+    return whole ? { buffer, offset } : { buffer: name, offset: 0 };
   }
 
   buffer(name: string, role: BufferRole, element: Scalar, count: Affine, extra: Partial<BufferDecl> = {}): TensorValue & { decl: BufferDecl } {

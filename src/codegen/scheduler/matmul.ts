@@ -34,6 +34,15 @@ export interface MatmulSpec {
 export type Binder = (param: string, v: Value) => (i: Expr) => Expr;
 
 export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
+  // Stacked expert weights beyond the binding limit run as one dispatch per chunk of experts.
+  const chunk = s.grouped ? expertsPerBinding(s, pb.schedule.maxBindingBytes) : Infinity;
+  if (s.grouped && chunk < s.grouped.count) {
+    for (let j = 0; j < s.grouped.count; j += chunk) {
+      const n = Math.min(chunk, s.grouped.count - j);
+      emitMatmul(pb, { ...s, weights: s.weights.map((w) => expertView(w, j, n, s.K * s.N)), grouped: { ...s.grouped, first: s.grouped.first + j, count: n } });
+    }
+    return;
+  }
   const { lanes } = pb.schedule.matmul;
   const M = s.grouped ? gcd(pb.schedule.matmul.rows, s.grouped.placement.block) : pb.schedule.matmul.rows;
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
@@ -107,6 +116,22 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const rows = affine(s.rows);
   const grid: Grid = { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...rows, per: M }, z: { a: 0, b: 1, per: 1 } };
   launch.dispatch(grid);
+}
+
+/** How many experts' matrices one binding of each weight can hold (stored as 4-byte elements). */
+function expertsPerBinding(s: MatmulSpec, limit: number): number {
+  const perExpert = Math.max(
+    ...s.weights.map((w) => (w.kind === 'quantized' ? Math.max((s.K * s.N * 4) / (w.bits === 4 ? 2 : 1), s.N * 4) : w.kind === 'tensor' ? (s.K * s.N * 4) / (w.packing ?? 1) : 0)),
+  );
+  return Math.max(1, Math.floor(limit / perExpert));
+}
+
+/** Experts j..j+n-1 of a stacked weight [count, K, N], as a view. */
+function expertView(w: Value, j: number, n: number, matrix: number): Value {
+  const shape = [n, ...w.shape.slice(1)];
+  if (w.kind === 'quantized') return { ...w, offset: (w.offset ?? 0) + j * matrix, shape };
+  if (w.kind === 'tensor') return { ...w, offset: (w.offset ?? 0) + (j * matrix) / (w.packing ?? 1), shape };
+  throw new Error(`internal: a ${w.kind} as grouped weights`);
 }
 
 function gcd(a: number, b: number): number {

@@ -26,8 +26,8 @@ const standalone: Partial<Record<Op, OpKernel>> = {
   reshape: opKernel('a view with another shape', (site, [v]) => ({ ...(v as Exclude<Value, { kind: 'route' }>), shape: site.type.shape })),
   index: opKernel('a view of one of stacked weights', (site, [v]) => {
     // One matrix of stacked weights: a view at an offset, never a copy.
-    // Offsets count stored elements (int4 weights store two values per element).
-    const packed = site.type.dtype === 'int4' && v!.kind === 'tensor' ? 2 : 1;
+    // Tensor offsets count stored elements (int4 weights store two values per element).
+    const packed = v!.kind === 'tensor' ? (v!.packing ?? 1) : 1;
     const at = ((site.attrs as OpAttrs['index']).i * elements(site.type.shape).b) / packed;
     if (v!.kind === 'tensor' || v!.kind === 'quantized') return { ...v!, offset: (v!.offset ?? 0) + at, shape: site.type.shape };
     throw new Error(`internal: index of a ${v!.kind}`);
@@ -93,10 +93,10 @@ function emitNode(pb: ProgramBuilder, site: Site, args: Value[], n: Node, graph:
       const name = (n.attrs as OpAttrs['param']).name;
       const quantized = n.type.dtype === 'int8' || n.type.dtype === 'int4';
       const count = elements(n.type.shape);
-      const stored = n.type.dtype === 'int4' ? { a: 0, b: Math.ceil(count.b / 2) } : count;
+      const packing = n.type.dtype === 'int4' ? 2 : 1;
       const buffer = `w${n.id}`;
-      pb.buffer(buffer, 'weight', quantized ? 'i32' : 'f32', stored, { source: name, node: n.id });
-      return { kind: 'tensor', buffer, element: quantized ? 'i32' : 'f32', shape: n.type.shape };
+      pb.weight(buffer, name, quantized ? 'i32' : 'f32', Math.ceil(count.b / packing), n);
+      return { kind: 'tensor', buffer, element: quantized ? 'i32' : 'f32', shape: n.type.shape, ...(packing > 1 ? { packing } : {}) };
     }
     case 'kernel':
       return emitKernel(pb, site, args, n.attrs as OpAttrs['kernel'], graph);

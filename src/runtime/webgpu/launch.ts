@@ -274,8 +274,12 @@ function weightData(decl: BufferDecl, weights: ReadonlyMap<string, Tensor>): Flo
   if (wantFloat !== t.data instanceof Float32Array) {
     throw new Error(`weights: tensor '${name}' holds ${t.dtype} values; buffer ${decl.name} stores ${decl.element} elements`);
   }
-  if (t.data.byteLength !== decl.bytes.b) throw new Error(`weights: tensor '${name}' has ${t.data.length} values; buffer ${decl.name} holds ${decl.bytes.b / 4}`);
-  return t.data;
+  // A buffer may hold a range of the tensor (one chunk of stacked experts, to fit the binding limit).
+  const range = decl.sourceRange ?? { offset: 0, count: t.data.length };
+  if (range.offset + range.count > t.data.length || (!decl.sourceRange && t.data.byteLength !== decl.bytes.b)) {
+    throw new Error(`weights: tensor '${name}' has ${t.data.length} values; buffer ${decl.name} holds ${decl.bytes.b / 4}${decl.sourceRange ? ` from ${range.offset}` : ''}`);
+  }
+  return decl.sourceRange ? t.data.subarray(range.offset, range.offset + range.count) : t.data;
 }
 
 function allocate(device: GPUDevice, slot: Slot, tokens: number, program: Program): GPUBuffer {

@@ -9,6 +9,9 @@ import { exampleFiles, readExample } from './helpers.js';
 import { compileText } from './support/model.js';
 import { small } from './support/small.js';
 
+/** A grid of one workgroup: these tests are about bindings. */
+const ONE: Dispatch['grid'] = { kind: 'direct', x: { a: 0, b: 1, per: 1 }, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } };
+
 /**
  * Buffer reuse (src/codegen/scheduler/assign-slots.ts), as properties: on random buffer and
  * dispatch lists, and on every example's real Program. Activations and workspaces whose
@@ -112,7 +115,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     const buffers: BufferDecl[] = specs.map(([role, bytes], i) => ({ name: `b${i}`, role, element: 'f32', bytes, slot: -1 }));
     const binding = fc.integer({ min: 0, max: buffers.length - 1 }).map((i) => `b${i}`);
     const dispatches = fc.array(fc.array(binding, { minLength: 1, maxLength: 6 }), { maxLength: 60 });
-    return dispatches.map((lists): Case => ({ buffers, dispatches: lists.map((bindings, node) => ({ kernel: 'k', bindings, grid: { kind: 'indirect', buffer: 'b0', offset: 0 }, node })) }));
+    return dispatches.map((lists): Case => ({ buffers, dispatches: lists.map((bindings, node) => ({ kernel: 'k', bindings, grid: ONE, node })) }));
   });
 
 /** assignSlots on a copy: the input is never shared between runs. */
@@ -147,16 +150,27 @@ describe('assignSlots on random buffer and dispatch lists (property)', () => {
   it('does reuse: buffers used one after another share one slot', () => {
     // b0 in dispatch 0, b1 in 1, b2 in 2: one activation slot, as large as the largest.
     const buffers: BufferDecl[] = [0, 1, 2].map((i) => ({ name: `b${i}`, role: 'activation', element: 'f32', bytes: { a: 4 * (i + 1), b: 100 - i }, slot: -1 }));
-    const dispatches: Dispatch[] = [0, 1, 2].map((i) => ({ kernel: 'k', bindings: [`b${i}`], grid: { kind: 'indirect', buffer: 'b0', offset: 0 }, node: i }));
+    const dispatches: Dispatch[] = [0, 1, 2].map((i) => ({ kernel: 'k', bindings: [`b${i}`], grid: ONE, node: i }));
     const slots = assignSlots(buffers, dispatches);
     expect(slots).toEqual([{ id: 0, bytes: { a: 12, b: 100 }, role: 'activation' }]);
     expect(buffers.map((b) => b.slot)).toEqual([0, 0, 0]);
   });
 
+  it('keeps an indirect grid buffer alive until the dispatch that reads its grid', () => {
+    // args is written by dispatch 0 and read as the grid of dispatch 1, which writes b1.
+    const buffers: BufferDecl[] = ['args', 'b1'].map((name) => ({ name, role: 'activation', element: 'i32', bytes: { a: 0, b: 12 }, slot: -1 }));
+    const dispatches: Dispatch[] = [
+      { kernel: 'k', bindings: ['args'], grid: ONE, node: 0 },
+      { kernel: 'k', bindings: ['b1'], grid: { kind: 'indirect', buffer: 'args', offset: 0 }, node: 1 },
+    ];
+    assignSlots(buffers, dispatches);
+    expect(buffers[0]!.slot).not.toBe(buffers[1]!.slot);
+  });
+
   it('does not reuse a slot within the dispatch that last reads it', () => {
     // b0 is read by dispatch 1, which writes b1: they must not alias.
     const buffers: BufferDecl[] = [0, 1].map((i) => ({ name: `b${i}`, role: 'activation', element: 'f32', bytes: { a: 4, b: 0 }, slot: -1 }));
-    const dispatches: Dispatch[] = [['b0'], ['b0', 'b1']].map((bindings, i) => ({ kernel: 'k', bindings, grid: { kind: 'indirect', buffer: 'b0', offset: 0 }, node: i }));
+    const dispatches: Dispatch[] = [['b0'], ['b0', 'b1']].map((bindings, i) => ({ kernel: 'k', bindings, grid: ONE, node: i }));
     assignSlots(buffers, dispatches);
     expect(buffers[0]!.slot).not.toBe(buffers[1]!.slot);
   });

@@ -23,7 +23,11 @@ export function verifyProgram(p: Program): string[] {
     const k = kernels.get(d.kernel);
     if (!k) return void problems.push(`${where}: no kernel ${d.kernel}`);
     if (d.bindings.length !== k.params.length) problems.push(`${where}: ${d.bindings.length} bindings for ${k.params.length} params`);
-    if (d.grid.kind === 'indirect' && !buffers.has(d.grid.buffer)) problems.push(`${where}: reads its grid from unknown buffer ${d.grid.buffer}`);
+    if (d.grid.kind === 'indirect') {
+      const args = buffers.get(d.grid.buffer);
+      if (!args) problems.push(`${where}: reads its grid from unknown buffer ${d.grid.buffer}`);
+      else if (d.bindings.some((name, j) => buffers.get(name)?.slot === args.slot && k.params[j]?.access === 'read_write')) problems.push(`${where}: writes the slot its grid is read from`);
+    }
     const slots = new Map<number, boolean>();
     d.bindings.forEach((name, j) => {
       const b = buffers.get(name);

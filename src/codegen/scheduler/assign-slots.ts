@@ -11,7 +11,8 @@ export function assignSlots(buffers: BufferDecl[], dispatches: readonly Dispatch
   const first = new Map<string, number>();
   const last = new Map<string, number>();
   dispatches.forEach((d, i) => {
-    for (const b of d.bindings) {
+    // An indirect grid's buffer is read by the dispatch too: it must outlive it.
+    for (const b of [...d.bindings, ...(d.grid.kind === 'indirect' ? [d.grid.buffer] : [])]) {
       if (!first.has(b)) first.set(b, i);
       last.set(b, i);
     }

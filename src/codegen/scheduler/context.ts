@@ -179,6 +179,12 @@ export interface Placement {
   counts: TensorValue;
   offsets: TensorValue;
   block: number;
+  /**
+   * The real row tiles of every expert, in expert order: tile t covers `rows` rows of expert
+   * expert[t] from row[t]; start[e] is expert e's first tile (start[E]: the total). Grouped
+   * matmuls run one workgroup row per tile of their experts, through an indirect grid.
+   */
+  tiles: { rows: number; expert: TensorValue; row: TensorValue; start: TensorValue };
 }
 
 /** Collects buffers, deduplicated kernels and dispatches in order. */

@@ -24,6 +24,12 @@ function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string
   launch.dispatch(grid1(threads, pb.schedule.rows));
 }
 
+/** Rows of a grouped matmul tile: the schedule's rows per lane, dividing the reroute block (a tile stays inside one expert's run). */
+export function tileRows(pb: ProgramBuilder, block: number): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  return gcd(pb.schedule.matmul.rows, block);
+}
+
 /** The earliest node (in graph order) that reads a site's node. */
 function firstReader(site: Site): Site['node'] | undefined {
   return site.graph.nodes.find((n) => n.src.includes(site.node));
@@ -47,7 +53,9 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     counts,
     offsets,
     block: (offsetsNode.attrs as OpAttrs['offsets']).block,
+    tiles: { rows: tileRows(pb, (offsetsNode.attrs as OpAttrs['offsets']).block), expert: ws['tile_expert']!, row: ws['tile_row']!, start: ws['tile_start']! },
   };
+  const tileRowsHere = p.tiles.rows;
   const n = slotCount(ids);
   const block = p.block;
   perThread(pb, site, 'place', 'each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows', { a: 0, b: experts }, (launch, e) => {
@@ -56,11 +64,25 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     const count = launch.read('counts', counts);
     const padded = (x: Expr) => mul(div(add(count(x), block - 1), block), block);
     const [perm, inv, slotOf, off] = [launch.write('perm', p.perm), launch.write('inverse', p.inverse), launch.write('slot_of', p.slotOf), launch.write('offsets', offsets)];
+    const [tileExpert, tileRow, tileStart] = [launch.write('tile_expert', p.tiles.expert), launch.write('tile_row', p.tiles.row), launch.write('tile_start', p.tiles.start)];
+    const tilesOf = (x: Expr) => div(add(count(x), tileRowsHere - 1), tileRowsHere);
     const start = k.var('start', i32(0));
-    k.for('x', 0, e, (x) => start.set(add(start.get, padded(x))));
+    const firstTile = k.var('first_tile', i32(0));
+    k.for('x', 0, e, (x) => {
+      start.set(add(start.get, padded(x)));
+      firstTile.set(add(firstTile.get, tilesOf(x)));
+    });
     const end = k.let('end', add(start.get, padded(e)));
     k.store(off, e, start.get);
     k.if(eq(e, experts - 1), (b) => b.store(off, experts, end));
+    // This expert's real row tiles, listed for the grouped matmuls' exact grids.
+    const tiles = k.let('tiles', tilesOf(e));
+    k.store(tileStart, e, firstTile.get);
+    k.if(eq(e, experts - 1), (b) => b.store(tileStart, experts, add(firstTile.get, tiles)));
+    k.for('j', 0, tiles, (j, b) => {
+      b.store(tileExpert, add(firstTile.get, j), e);
+      b.store(tileRow, add(firstTile.get, j), add(start.get, mul(j, tileRowsHere)));
+    });
     const pos = k.var('pos', start.get);
     k.for('i', 0, affineExpr(n.a, n.b), (i, b) => {
       const x = b.let('id', id(i));
@@ -172,6 +194,10 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
     workspace: (site, [ids]) => [
       { name: 'inverse', element: 'i32', shape: ids!.shape },
       { name: 'slot_of', element: 'i32', shape: [site.type.shape[0]!] },
+      // At most one tile per padded row (tiles are never smaller than a row).
+      { name: 'tile_expert', element: 'i32', shape: [site.type.shape[0]!] },
+      { name: 'tile_row', element: 'i32', shape: [site.type.shape[0]!] },
+      { name: 'tile_start', element: 'i32', shape: [Number(site.src![1]!.type.shape[0])] },
     ],
     emit: (site, [ids, offsets], pb, ws) => placement(pb, site, tensor(ids!), tensor(offsets!), ws).perm,
   },

@@ -1,5 +1,5 @@
 import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, ge, i32, le, lt, mul, sub, and, type Block } from '../build.js';
+import { add, builtin, call, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import { dimExpr, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
@@ -44,14 +44,16 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     return;
   }
   const { lanes } = pb.schedule.matmul;
-  const M = s.grouped ? gcd(pb.schedule.matmul.rows, s.grouped.placement.block) : pb.schedule.matmul.rows;
+  const M = s.grouped ? s.grouped.placement.tiles.rows : pb.schedule.matmul.rows;
+  // A grouped product runs exactly one workgroup row per real tile of its experts: a one-
+  // invocation kernel writes the grid, read by an indirect dispatch.
+  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes), offset: 0 } : { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: 1, per: 1 } };
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
   const k = launch.k;
   const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => launch.read(`w${j}`, w));
   const bind: Binder = (param, v) => launch.read(param, v);
   const n = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
-  const r0 = k.let('r0', mul(builtin('workgroup_y'), M));
   // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
   const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
   if (shareA) k.useSubgroups();
@@ -59,20 +61,19 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const column = shareA ? k.let('col', call('min', n, i32(s.N - 1))) : n;
 
   let rowsHere: Expr;
+  let r0: Expr;
   let weightBase: Expr = i32(0);
   if (s.grouped) {
-    const { placement, first, count } = s.grouped;
-    const off = launch.read('offsets', placement.offsets);
-    const counts = launch.read('counts', placement.counts);
-    // Tiles past the group's last run (the grid is an upper bound) leave at once.
-    k.if(ge(r0, off(i32(first + count))), (b) => b.return());
-    // The expert whose padded run holds this tile.
-    const e = k.var('e', i32(-1));
-    k.for('x', first, first + count, (x, b) => b.if(and(le(off(x), r0), lt(r0, off(add(x, 1)))), () => e.set(x)));
-    k.if(lt(e.get, 0), (b) => b.return());
-    rowsHere = k.let('m_end', call('min', i32(M), sub(add(off(e.get), counts(e.get)), r0)));
-    weightBase = k.let('wbase', mul(sub(e.get, first), s.K * s.N));
+    const { placement, first } = s.grouped;
+    const [start, tileExpert, tileRow] = [launch.read('tile_start', placement.tiles.start), launch.read('tile_expert', placement.tiles.expert), launch.read('tile_row', placement.tiles.row)];
+    const [off, counts] = [launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
+    const tile = k.let('tile', add(start(i32(first)), builtin('workgroup_y')));
+    const e = k.let('e', tileExpert(tile));
+    r0 = k.let('r0', tileRow(tile));
+    rowsHere = k.let('m_end', call('min', i32(M), sub(add(off(e), counts(e)), r0)));
+    weightBase = k.let('wbase', mul(sub(e, first), s.K * s.N));
   } else {
+    r0 = k.let('r0', mul(builtin('workgroup_y'), M));
     rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
   }
   k.if(le(rowsHere, 0), (b) => b.return());
@@ -113,8 +114,6 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     });
   if (shareA) k.if(lt(n, s.N), store);
   else store(k);
-  const rows = affine(s.rows);
-  const grid: Grid = { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...rows, per: M }, z: { a: 0, b: 1, per: 1 } };
   launch.dispatch(grid);
 }
 
@@ -134,7 +133,17 @@ function expertView(w: Value, j: number, n: number, matrix: number): Value {
   throw new Error(`internal: a ${w.kind} as grouped weights`);
 }
 
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
+/** The indirect grid of a grouped product: [column blocks, tiles of experts first..first+count-1, 1]. */
+function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, lanes: number): string {
+  const { placement, first, count } = s.grouped!;
+  const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [3], s.site.node);
+  const launch = pb.launch(s.site.node, 'grid_args', 'the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts', [1, 1, 1]);
+  const start = launch.read('tile_start', placement.tiles.start);
+  const out = launch.write('args', args);
+  launch.k.store(out, 0, i32(Math.ceil(s.N / lanes)));
+  launch.k.store(out, 1, sub(start(i32(first + count)), start(i32(first))));
+  launch.k.store(out, 2, i32(1));
+  launch.dispatch({ kind: 'direct', x: { a: 0, b: 1, per: 1 }, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } });
+  return args.buffer;
 }
 

@@ -7,6 +7,9 @@ struct Shape { tokens: u32 }
 @group(0) @binding(4) var<storage, read_write> inverse: array<i32>;
 @group(0) @binding(5) var<storage, read_write> slot_of: array<i32>;
 @group(0) @binding(6) var<storage, read_write> offsets: array<i32>;
+@group(0) @binding(7) var<storage, read_write> tile_expert: array<i32>;
+@group(0) @binding(8) var<storage, read_write> tile_row: array<i32>;
+@group(0) @binding(9) var<storage, read_write> tile_start: array<i32>;
 
 @compute @workgroup_size(8, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -17,29 +20,40 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
     return;
   }
   var start1: i32 = 0i;
-  for (var x2: i32 = 0i; x2 < t0; x2 += 1) {
-    start1 = start1 + (counts[x2] + 15i) / 16i * 16i;
+  var first_tile2: i32 = 0i;
+  for (var x3: i32 = 0i; x3 < t0; x3 += 1) {
+    start1 = start1 + (counts[x3] + 15i) / 16i * 16i;
+    first_tile2 = first_tile2 + (counts[x3] + 7i) / 8i;
   }
-  let end3: i32 = start1 + (counts[t0] + 15i) / 16i * 16i;
+  let end4: i32 = start1 + (counts[t0] + 15i) / 16i * 16i;
   offsets[t0] = start1;
   if (t0 == 32i) {
-    offsets[33i] = end3;
+    offsets[33i] = end4;
   }
-  var pos4: i32 = start1;
-  for (var i5: i32 = 0i; i5 < i32(shape.tokens) * 9i; i5 += 1) {
-    let id6: i32 = ids[i5];
-    if (id6 == t0) {
-      perm[pos4] = i5 / 9i;
-      slot_of[pos4] = i5;
-      inverse[i5] = pos4;
-      pos4 = pos4 + 1i;
+  let tiles5: i32 = (counts[t0] + 7i) / 8i;
+  tile_start[t0] = first_tile2;
+  if (t0 == 32i) {
+    tile_start[33i] = first_tile2 + tiles5;
+  }
+  for (var j6: i32 = 0i; j6 < tiles5; j6 += 1) {
+    tile_expert[first_tile2 + j6] = t0;
+    tile_row[first_tile2 + j6] = start1 + j6 * 8i;
+  }
+  var pos7: i32 = start1;
+  for (var i8: i32 = 0i; i8 < i32(shape.tokens) * 9i; i8 += 1) {
+    let id9: i32 = ids[i8];
+    if (id9 == t0) {
+      perm[pos7] = i8 / 9i;
+      slot_of[pos7] = i8;
+      inverse[i8] = pos7;
+      pos7 = pos7 + 1i;
     }
-    if ((id6 < 0i) && (t0 == 0i)) {
-      inverse[i5] = -1i;
+    if ((id9 < 0i) && (t0 == 0i)) {
+      inverse[i8] = -1i;
     }
   }
-  for (var q7: i32 = pos4; q7 < end3; q7 += 1) {
-    perm[q7] = -1i;
-    slot_of[q7] = -1i;
+  for (var q10: i32 = pos7; q10 < end4; q10 += 1) {
+    perm[q10] = -1i;
+    slot_of[q10] = -1i;
   }
 }

@@ -48,9 +48,11 @@ interface ProductPlan {
   gated: boolean;
   placement: Placement;
   range: { first: number; count: number };
+  /** Gate and up in two passes (the schedule's choice): the gate's products go through a workspace. */
+  twoPass: boolean;
 }
 
-/** mul(act(gm(xs, Wg)), gm(xs, Wu)) or act(gm(xs, W)): one grouped matmul, the rest its epilogue. */
+/** mul(act(gm(xs, Wg)), gm(xs, Wu)) or act(gm(xs, W)): one grouped matmul (or two), the rest its epilogue. */
 const gatedOrPlain: FusedKernel<ProductPlan> = {
   summary: "the grouped gate and up projections of each expert's rows with the activation fused, x read through the permutation",
   plan: (site, args, body, pb) => {
@@ -79,10 +81,25 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
     const weights = gms.map((g) => operand(args, body, g!.src[2]!));
     if (weights.some((w) => !w)) return 'a weight is computed, not stored';
     const range = gms[0]!.attrs as OpAttrs['grouped_matmul'];
-    return { site, xs: args[xsIndex]!, weights: weights as Value[], fn, gated: Boolean(up), placement, range: { first: range.first, count: range.count } };
+    return { site, xs: args[xsIndex]!, weights: weights as Value[], fn, gated: Boolean(up), placement, range: { first: range.first, count: range.count }, twoPass: Boolean(up) && pb.schedule.glu === 'two-pass' };
   },
-  emit: (p, pb) => {
+  workspace: (p) => (p.twoPass ? [{ name: 'gate', element: 'f32', shape: p.site.type.shape }] : []),
+  emit: (p, pb, { gate }) => {
     const out = pb.output(p.site);
+    const product = { site: p.site, a: p.xs, rows: p.site.type.shape[0]!, K: Number(p.xs.shape[1]), N: Number(p.site.type.shape[1]), grouped: { placement: p.placement, ...p.range } };
+    if (p.twoPass) {
+      const N = product.N;
+      emitMatmul(pb, { ...product, kernel: 'grouped_gate', summary: "x·W_gate over each expert's rows (first pass of a gated expert)", weights: [p.weights[0]!], epilogue: (acc) => acc[0]!, out: gate! });
+      emitMatmul(pb, {
+        ...product,
+        kernel: 'grouped_up_glu',
+        summary: `${p.fn}(gate) * (x·W_up) over each expert's rows, the gate from the first pass`,
+        weights: [p.weights[1]!],
+        epilogue: (acc, row, bind, column) => mul(unary(p.fn, bind('gate', gate!)(add(mul(row, N), column))), acc[0]!),
+        out,
+      });
+      return out;
+    }
     emitMatmul(pb, {
       site: p.site,
       kernel: p.gated ? 'grouped_glu' : 'grouped_act',

@@ -24,8 +24,8 @@ export interface MatmulSpec {
   N: number;
   /** Right operands [K, N], or [count, K, N] stacked per expert when grouped. */
   weights: Value[];
-  /** The output element from the accumulators (one per weight) and the output row. */
-  epilogue: (acc: Expr[], row: Expr, bind: Binder) => Expr;
+  /** The output element from the accumulators (one per weight), the output row and column. */
+  epilogue: (acc: Expr[], row: Expr, bind: Binder, column: Expr) => Expr;
   out: TensorValue;
   grouped?: { placement: Placement; first: number; count: number };
 }
@@ -110,7 +110,7 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const store = (b: Block) =>
     b.for('m', 0, rowsHere, (m, l) => {
       const row = l.let('row', add(r0, m));
-      l.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind));
+      l.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind, n));
     });
   if (shareA) k.if(lt(n, s.N), store);
   else store(k);

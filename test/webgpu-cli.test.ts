@@ -60,7 +60,7 @@ describe.skipIf(!gpu)(gpuSuiteTitle('moec run --backend webgpu', gpu), () => {
     expect(moec('run', model, ...small, '--weights', weights, '--random-input', '13', '-o', cpu).code).toBe(0);
     const r = moec('run', model, ...small, '--weights', weights, '--random-input', '13', '-o', webgpu, '--backend', 'webgpu', '--profile');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/grouped_glu\s+\d+/);
+    expect(r.stderr).toMatch(/grouped_(glu|up_glu)\s+\d+/);
     expect(r.stderr).toMatch(/^total\s+\d+/m);
     const y = (path: string) => readSafetensors(readFileSync(path)).get('y')!.tensor.data as Float32Array;
     expect(relativeL2(y(webgpu), y(cpu))).toBeLessThan(1e-5);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { add, builtin, eq, i32, KernelBuilder, load, lt, mul, tokens } from '../src/codegen/build.js';
-import { grid1, threadIndex } from '../src/codegen/scheduler/context.js';
+import { grid1, threadIndex } from '../src/codegen/scheduler/launch.js';
 import type { Kernel } from '../src/codegen/kernel-ir.js';
 import { gridSize, type Program } from '../src/codegen/program.js';
 import { verifyProgram } from '../src/codegen/verify.js';

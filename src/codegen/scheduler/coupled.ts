@@ -2,7 +2,8 @@ import type { OpAttrs } from '../../ir/ops.js';
 import { affine } from '../../ir/types.js';
 import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, ne, or, sub, f32 } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Launch, type Value, threadIndex } from './context.js';
+import { grid1, type Launch, threadIndex } from './launch.js';
+import { elements, type Value } from './values.js';
 import type { OpKernel } from './site.js';
 
 /**

@@ -2,7 +2,9 @@ import type { OpAttrs } from '../../ir/ops.js';
 import { affine, type Dim } from '../../ir/types.js';
 import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Launch, type Placement, type ProgramBuilder, type RouteValue, type TensorValue, type Value, threadIndex } from './context.js';
+import { grid1, type Launch, threadIndex } from './launch.js';
+import type { Placement, ProgramBuilder } from './program-builder.js';
+import { elements, type RouteValue, type TensorValue, type Value } from './values.js';
 import { opKernel, type OpKernel, type Site, type Workspaces } from './site.js';
 
 /**

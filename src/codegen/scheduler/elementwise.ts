@@ -1,6 +1,7 @@
 import { add, affineExpr, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { elements, grid1, type Value, threadIndex } from './context.js';
+import { grid1, threadIndex } from './launch.js';
+import { elements, type Value } from './values.js';
 import { unary } from './row-ops.js';
 import { opKernel, type OpKernel, type Site } from './site.js';
 

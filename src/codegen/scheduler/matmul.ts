@@ -2,7 +2,8 @@ import { affine, type Dim } from '../../ir/types.js';
 import { add, builtin, call, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
-import { dimExpr, type Placement, type ProgramBuilder, type TensorValue, type Value } from './context.js';
+import type { Placement, ProgramBuilder } from './program-builder.js';
+import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Site } from './site.js';
 
 /**

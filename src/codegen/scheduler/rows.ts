@@ -2,7 +2,9 @@ import type { Op } from '../../ir/ops.js';
 import { affine, type Dim, type TensorType } from '../../ir/types.js';
 import { add, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
-import { dimExpr, grid1, type Launch, type ProgramBuilder, type TensorValue, type Value, threadIndex } from './context.js';
+import { grid1, type Launch, threadIndex } from './launch.js';
+import type { ProgramBuilder } from './program-builder.js';
+import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Node } from '../../ir/graph.js';
 
 /**

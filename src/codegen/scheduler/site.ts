@@ -2,7 +2,8 @@ import type { Graph, Node } from '../../ir/graph.js';
 import type { KernelNode, Op } from '../../ir/ops.js';
 import type { Dim, TensorType } from '../../ir/types.js';
 import type { Scalar } from '../kernel-ir.js';
-import type { ProgramBuilder, TensorValue, Value } from './context.js';
+import type { ProgramBuilder } from './program-builder.js';
+import type { TensorValue, Value } from './values.js';
 
 /**
  * One op to schedule: a graph node, or an op of a fused kernel's body (then `node` is the

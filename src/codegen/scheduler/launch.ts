@@ -1,0 +1,110 @@
+import type { Node } from '../../ir/graph.js';
+import { add, bitAnd, builtin, cast, div, ge, gt, KernelBuilder, load, mod, mul, select, shr, sub } from '../build.js';
+import type { Expr, Scalar } from '../kernel-ir.js';
+import type { Affine, Grid } from '../program.js';
+import type { ProgramBuilder } from './program-builder.js';
+import { elements, type Value, type TensorValue } from './values.js';
+
+/** One kernel being built for one dispatch: binds values to params and records the bindings. */
+export class Launch {
+  readonly k: KernelBuilder;
+  private readonly bindings: string[] = [];
+
+  constructor(
+    private readonly program: ProgramBuilder,
+    private readonly node: Node,
+    name: string,
+    summary: string,
+    workgroup: readonly [number, number, number],
+  ) {
+    this.k = new KernelBuilder(name, summary, workgroup);
+  }
+
+  private bind(param: string, buffer: string, element: Scalar, access: 'read' | 'read_write'): string {
+    this.k.buffer(param, element, access);
+    this.bindings.push(buffer);
+    return param;
+  }
+
+  /** Bind a value for reading; returns its element at a flat index (quantised weights dequantised, as f32). */
+  read(param: string, v: Value): (index: Expr) => Expr {
+    if (v.kind === 'route') throw new Error(`internal: read a route as ${param}; bind its ids and weights`);
+    if (v.kind === 'tensor') {
+      const stored = elements(v.shape).b / (v.packing ?? 1);
+      const at = this.program.weightBinding(v.buffer, v.offset ?? 0, stored);
+      const p = this.bind(param, at.buffer, v.element, 'read');
+      return (i) => load(p, v.element, at.offset ? add(i, at.offset) : i);
+    }
+    if (v.kind === 'gathered') {
+      const x = this.read(param, v.x);
+      const perm = this.read(`${param}_perm`, v.perm);
+      const d = Number(v.shape[1]);
+      return (i) => {
+        const source = perm(div(i, d));
+        return select(ge(source, 0), x(add(mul(select(ge(source, 0), source, 0), d), mod(i, d))), 0);
+      };
+    }
+    const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
+    const packing = v.bits === 4 ? 2 : 1;
+    const logical = v.offset ?? 0;
+    const count = elements(v.shape).b;
+    // Views start at a whole matrix: values at logical / packing, scales at (matrix · out).
+    const qAt = this.program.weightBinding(v.q, logical / packing, count / packing);
+    const sAt = this.program.weightBinding(v.scale, (logical / (inDim * outDim)) * outDim, count / inDim);
+    const q = this.bind(`${param}_q`, qAt.buffer, 'i32', 'read');
+    const s = this.bind(`${param}_scale`, sAt.buffer, 'f32', 'read');
+    return (i) => {
+      // Scales are per output column of each stacked matrix: [..., out].
+      const scale = load(s, 'f32', add(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)), sAt.offset));
+      let value: Expr;
+      if (v.bits === 8) value = load(q, 'i32', add(i, qAt.offset));
+      else {
+        // Two signed nibbles per stored byte, low nibble first.
+        const nibble = bitAnd(shr(load(q, 'i32', add(div(i, 2), qAt.offset)), mul(mod(i, 2), 4)), 15);
+        value = select(gt(nibble, 7), sub(nibble, 16), nibble);
+      }
+      return mul(cast('f32', value), scale);
+    };
+  }
+
+  /**
+   * Bind a matrix [rows, width] for reading row by row: `base(row)` is computed once per row
+   * (through the permutation for a gathered value), `at(base, k)` per element. Only real
+   * rows may be asked for: a gathered padding row has no source.
+   */
+  readRows(param: string, v: Value, width: number): { base: (row: Expr) => Expr; at: (base: Expr, k: Expr) => Expr } {
+    if (v.kind === 'gathered') {
+      const x = this.read(param, v.x);
+      const perm = this.read(`${param}_perm`, v.perm);
+      return { base: (row) => mul(perm(row), width), at: (base, k) => x(add(base, k)) };
+    }
+    const flat = this.read(param, v);
+    return { base: (row) => mul(row, width), at: (base, k) => flat(add(base, k)) };
+  }
+
+  /** Bind a tensor for writing (and reading back); returns the param name for stores. */
+  write(param: string, v: TensorValue): string {
+    return this.bind(param, v.buffer, v.element, 'read_write');
+  }
+
+  dispatch(grid: Grid): void {
+    this.program.dispatch(this.k.finish(), this.bindings, grid, this.node);
+  }
+}
+
+/**
+ * Workgroups per row of a folded one-dimensional grid. WebGPU allows 65535 workgroups along an
+ * axis; an elementwise kernel over T·18432 values needs more, so grids of one invocation per
+ * item run FOLD workgroups wide and as many rows as needed.
+ */
+const FOLD = 32768;
+
+/** Enough workgroups of `per` invocations for `threads` (affine) invocations, folded onto x and y. */
+export function grid1(threads: Affine, per: number): Grid {
+  return { kind: 'direct', x: { ...threads, per, max: FOLD }, y: { ...threads, per: per * FOLD }, z: { a: 0, b: 1, per: 1 } };
+}
+
+/** The invocation's index in a grid1 grid of `per`-wide workgroups. */
+export function threadIndex(per: number): Expr {
+  return add(builtin('global_x'), mul(builtin('global_y'), per * FOLD));
+}

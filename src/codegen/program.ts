@@ -13,7 +13,8 @@ export interface Affine {
   b: number;
 }
 
-export type BufferRole = 'weight' | 'input' | 'output' | 'activation' | 'workspace';
+/** `constant`: a few i32 values fixed at compile time (`data`), which let one kernel serve many dispatches. */
+export type BufferRole = 'weight' | 'constant' | 'input' | 'output' | 'activation' | 'workspace';
 
 export interface BufferDecl {
   name: string;
@@ -27,6 +28,8 @@ export interface BufferDecl {
   source?: string;
   /** Weights: the stored elements of the tensor this buffer holds, when it is one chunk of it. */
   sourceRange?: { offset: number; count: number };
+  /** Constants: the i32 values. */
+  data?: number[];
   /** The IR node whose value it holds, for tools. */
   node?: number;
 }

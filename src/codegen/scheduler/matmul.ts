@@ -65,14 +65,17 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   let r0: Expr;
   let weightBase: Expr = i32(0);
   if (s.grouped) {
-    const { placement, first } = s.grouped;
-    const [start, tileExpert, tileRow] = [launch.read('tile_start', placement.tiles.start), launch.read('tile_expert', placement.tiles.expert), launch.read('tile_row', placement.tiles.row)];
+    const { placement } = s.grouped;
+    // The range of experts comes from the grid record, not the kernel: one kernel serves every
+    // chunk and every layer of the same shape.
+    const record = launch.read('grid', { kind: 'tensor', buffer: (grid as { buffer: string }).buffer, element: 'i32', shape: [GRID_RECORD] });
+    const [tileExpert, tileRow] = [launch.read('tile_expert', placement.tiles.expert), launch.read('tile_row', placement.tiles.row)];
     const [off, counts] = [launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
-    const tile = k.let('tile', add(start(i32(first)), builtin('workgroup_y')));
+    const tile = k.let('tile', add(record(i32(3)), builtin('workgroup_y')));
     const e = k.let('e', tileExpert(tile));
     r0 = k.let('r0', tileRow(tile));
     rowsHere = k.let('m_end', call('min', i32(M), sub(add(off(e), counts(e)), r0)));
-    weightBase = k.let('wbase', mul(sub(e, first), s.K * s.N));
+    weightBase = k.let('wbase', mul(sub(e, record(i32(4))), s.K * s.N));
   } else {
     r0 = k.let('r0', mul(builtin('workgroup_y'), M));
     rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
@@ -134,16 +137,27 @@ function expertView(w: Value, j: number, n: number, matrix: number): Value {
   throw new Error(`internal: a ${w.kind} as grouped weights`);
 }
 
-/** The indirect grid of a grouped product: [column blocks, tiles of experts first..first+count-1, 1]. */
+/** A grouped product's grid record: the indirect grid (x, y, z), then its first tile and first expert. */
+const GRID_RECORD = 5;
+
+/**
+ * The exact grid of a grouped product: [column blocks, real tiles of experts first..first+count-1,
+ * 1], followed by the first tile and expert for the product to read. The range arrives as a
+ * constant buffer, so one small kernel serves every product.
+ */
 function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, lanes: number): string {
   const { placement, first, count } = s.grouped!;
-  const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [3], s.site.node);
+  const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [GRID_RECORD], s.site.node);
   const launch = pb.launch(s.site.node, 'grid_args', 'the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts', [1, 1, 1]);
+  const range = launch.read('range', pb.constant([first, first + count, Math.ceil(s.N / lanes)]));
   const start = launch.read('tile_start', placement.tiles.start);
   const out = launch.write('args', args);
-  launch.k.store(out, 0, i32(Math.ceil(s.N / lanes)));
-  launch.k.store(out, 1, sub(start(i32(first + count)), start(i32(first))));
+  const firstTile = launch.k.let('first_tile', start(range(i32(0))));
+  launch.k.store(out, 0, range(i32(2)));
+  launch.k.store(out, 1, sub(start(range(i32(1))), firstTile));
   launch.k.store(out, 2, i32(1));
+  launch.k.store(out, 3, firstTile);
+  launch.k.store(out, 4, range(i32(0)));
   launch.dispatch({ kind: 'direct', x: { a: 0, b: 1, per: 1 }, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } });
   return args.buffer;
 }

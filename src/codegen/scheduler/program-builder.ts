@@ -94,6 +94,16 @@ export class ProgramBuilder {
     return whole ? { buffer, offset } : { buffer: name, offset: 0 };
   }
 
+  /** A buffer of i32 constants, one per distinct list of values. */
+  constant(values: readonly number[]): TensorValue {
+    const name = `const_${values.join('_').replace(/-/g, 'm')}`;
+    if (!this.declared.has(name)) {
+      this.declared.add(name);
+      this.buffer(name, 'constant', 'i32', { a: 0, b: values.length }, { data: [...values] });
+    }
+    return { kind: 'tensor', buffer: name, element: 'i32', shape: [values.length] };
+  }
+
   buffer(name: string, role: BufferRole, element: Scalar, count: Affine, extra: Partial<BufferDecl> = {}): TensorValue & { decl: BufferDecl } {
     const decl: BufferDecl = { name, role, element, bytes: { a: count.a * 4, b: count.b * 4 }, slot: -1, ...extra };
     this.buffers.push(decl);

@@ -56,7 +56,7 @@ export class WebGpuRunner {
     readonly program: Program,
     private readonly kernels: ReadonlyMap<string, CompiledKernel>,
     private readonly buffers: ReadonlyMap<string, BufferDecl>,
-    /** Weight slots: allocated and filled once. */
+    /** Weight and constant slots: allocated and filled once. */
     private readonly weightSlots: ReadonlyMap<number, GPUBuffer>,
     private readonly uniform: GPUBuffer,
   ) {}
@@ -75,8 +75,8 @@ export class WebGpuRunner {
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
     try {
       for (const decl of program.buffers) {
-        if (decl.role !== 'weight') continue;
-        const data = weightData(decl, weights);
+        if (decl.role !== 'weight' && decl.role !== 'constant') continue;
+        const data = decl.role === 'constant' ? Int32Array.from(decl.data ?? []) : weightData(decl, weights);
         const slot = program.slots[decl.slot]!;
         let buffer = weightSlots.get(slot.id);
         if (!buffer) {
@@ -246,8 +246,10 @@ function checkProgram(program: Program): Map<string, BufferDecl> {
   for (const b of program.buffers) {
     const slot = program.slots[b.slot];
     if (!slot || slot.id !== b.slot) fail(`buffer ${b.name} lives in slot ${b.slot}, which does not exist`);
-    if (b.role === 'weight' && (b.bytes.a !== 0 || slot!.bytes.a !== 0)) fail(`weight buffer ${b.name} grows with the token count`);
-    if (b.role === 'weight' && slot!.role !== 'weight') fail(`weight buffer ${b.name} shares slot ${b.slot} with non-weights`);
+    const fixed = b.role === 'weight' || b.role === 'constant';
+    if (fixed && (b.bytes.a !== 0 || slot!.bytes.a !== 0)) fail(`${b.role} buffer ${b.name} grows with the token count`);
+    if (fixed && slot!.role !== b.role) fail(`${b.role} buffer ${b.name} shares slot ${b.slot} with other buffers`);
+    if (b.role === 'constant' && (b.data?.length ?? 0) * 4 !== b.bytes.b) fail(`constant buffer ${b.name} holds ${b.data?.length ?? 0} values in ${b.bytes.b} bytes`);
   }
   const kernels = new Map(program.kernels.map((k) => [k.name, k]));
   program.dispatches.forEach((d, i) => {

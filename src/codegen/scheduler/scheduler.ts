@@ -38,8 +38,6 @@ const standalone: Partial<Record<Op, OpKernel>> = {
   ),
 };
 
-/** Row-wise ops that also run alone as a one-op row kernel. */
-const rowAlone = new Set<Op>(['mask', 'group_mask', 'group_weight', 'softmax', 'group_limit', 'topk', 'top_p', 'gather', 'normalize', 'hash_select', 'fixed_select', 'rmsnorm', 'layernorm']);
 
 export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const pb = new ProgramBuilder(schedule);
@@ -107,7 +105,8 @@ function emitNode(pb: ProgramBuilder, site: Site, args: Value[], n: Node, graph:
 }
 
 function emitOp(pb: ProgramBuilder, site: Site, args: Value[]): Value {
-  if (rowAlone.has(site.op)) {
+  // A row-wise op without a kernel of its own (elementwise, matmul) runs as a one-op row kernel.
+  if (!standalone[site.op] && rowOps[site.op]) {
     const out = pb.output(site);
     const item: RowItem = { op: site.op, attrs: site.attrs, type: site.type, src: args.map((_, i) => i) };
     emitRowKernel(pb, site.node, site.op, `${site.op} per row`, [item], args, new Map([[args.length, out]]), rowOps);
@@ -185,9 +184,7 @@ function emitBody(pb: ProgramBuilder, site: Site, args: Value[], body: readonly 
   return values[values.length - 1]!;
 }
 
-/** Ops that compute a row from rows: they fuse into a row kernel (matmul: the router's gate). */
-const rowWise = new Set<Op>(['mask', 'group_mask', 'group_weight', 'matmul', 'add', 'mul', 'act', 'scale', 'fill', 'drop', 'gather', 'normalize', 'softmax', 'topk', 'top_p', 'group_limit', 'fixed_select', 'hash_select', 'rmsnorm', 'layernorm']);
-
+/** Ops that compute a row from rows (those with a row kernel) fuse into a row kernel; matmul there is the router's gate. */
 function isRowOp(n: KernelNode): boolean {
-  return rowWise.has(n.op) && n.type.shape.length === 2;
+  return rowOps[n.op] !== undefined && n.type.shape.length === 2;
 }

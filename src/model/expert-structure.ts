@@ -15,7 +15,9 @@ export interface FfnShape {
   input: number;
   hidden: number;
   output: number;
+  /** Low-rank: every weight matrix [a, b] is stored as [a, rank] · [rank, b]. */
   rank?: number;
+  /** Latent: the expert runs in a `latent`-wide space, entered and left by its own projections. */
   latent?: number;
 }
 

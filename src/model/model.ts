@@ -6,25 +6,20 @@
  * Numbers are evaluated: dims are positive integers, constants any finite number.
  */
 import type { Span } from '../diagnostics/source.js';
+import type { FfnShape } from './expert-structure.js';
 import type { RouterStage } from '../stages/table.js';
 
 export type ComputeDType = 'f32' | 'f16' | 'bf16';
 export type StorageDType = ComputeDType | 'int8' | 'int4';
 export type Activation = 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
 
-/** A feed-forward expert. Gated: act(x·W_gate) ⊙ (x·W_up) · W_down; plain: act(x·W_up) · W_down. */
-export interface FfnExpert {
+/**
+ * A feed-forward expert: its shape (src/model/expert-structure.ts: gated or plain, low-rank,
+ * latent) under a declaration name.
+ */
+export interface FfnExpert extends FfnShape {
   kind: 'ffn';
   name: string;
-  gated: boolean;
-  act: Activation;
-  input: number;
-  hidden: number;
-  output: number;
-  /** Low-rank: every weight matrix [a, b] is stored as [a, rank] · [rank, b]. */
-  rank?: number;
-  /** Latent: the expert runs in a `latent`-wide space, entered and left by its own projections. */
-  latent?: number;
 }
 /** Returns its input unchanged (a zero-FLOP "skip" expert). */
 export interface IdentityExpert {

@@ -2,7 +2,7 @@ import type { OpAttrs } from '../../ir/ops.js';
 import { affine } from '../../ir/types.js';
 import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, ne, or, sub, f32 } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { grid1, type Launch, threadIndex } from './launch.js';
+import { perThread, type Launch } from './launch.js';
 import { elements, type Value } from './values.js';
 import type { OpKernel } from './site.js';
 
@@ -40,11 +40,8 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       const rows = affine(R);
       const out = pb.output(site);
       // 1. Does expert e take row r? It takes its ceil(capacity · n / E) best live rows of the request.
-      {
-        const launch = pb.launch(site.node, 'expert_choice_rank', 'expert choice: does each expert take each row', [pb.schedule.elementwise, 1, 1]);
+      perThread(pb, site.node, 'expert_choice_rank', 'expert choice: does each expert take each row', { a: rows.a * E, b: rows.b * E }, pb.schedule.elementwise, (launch, t) => {
         const k = launch.k;
-        const t = k.let('t', threadIndex(pb.schedule.elementwise));
-        k.if(ge(t, affineExpr(rows.a * E, rows.b * E)), (b) => b.return());
         const [keys, same] = [launch.read('key', key!), sameRequest(launch, requests)];
         const r = k.let('r', div(t, E));
         const e = k.let('e', sub(t, mul(r, E)));
@@ -60,14 +57,10 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
         });
         const take = ceilScaled(capacity, n.get, E);
         k.store(launch.write('chosen', chosen!), t, { k: 'select', type: 'i32', cond: and(ne(mine, NEG_INF), and(lt(before.get, take), lt(before.get, n.get))), a: i32(1), b: i32(0) });
-        launch.dispatch(grid1({ a: rows.a * E, b: rows.b * E }, pb.schedule.elementwise));
-      }
+      });
       // 2. Each row lists the experts that took it, ascending, then -1.
-      {
-        const launch = pb.launch(site.node, 'expert_choice_ids', 'expert choice: each row lists the experts that took it', [pb.schedule.rows, 1, 1]);
+      perThread(pb, site.node, 'expert_choice_ids', 'expert choice: each row lists the experts that took it', rows, pb.schedule.rows, (launch, r) => {
         const k = launch.k;
-        const r = k.let('r', threadIndex(pb.schedule.rows));
-        k.if(ge(r, affineExpr(rows.a, rows.b)), (b) => b.return());
         const c = launch.read('chosen', chosen!);
         const o = launch.write('out', out);
         const next = k.var('next', i32(0));
@@ -78,8 +71,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
             next.set(add(next.get, 1));
           });
         });
-        launch.dispatch(grid1(rows, pb.schedule.rows));
-      }
+      });
       return out;
     },
   },
@@ -90,32 +82,29 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       const slots = Number(site.type.shape[1]);
       const rows = affine(site.type.shape[0]!);
       const out = pb.output(site);
-      const n = elements(site.type.shape);
-      const launch = pb.launch(site.node, 'capacity', 'each assignment is kept while its expert has room', [pb.schedule.elementwise, 1, 1]);
-      const k = launch.k;
-      const t = k.let('t', threadIndex(pb.schedule.elementwise));
-      k.if(ge(t, affineExpr(n.a, n.b)), (b) => b.return());
-      const [id, weight, same] = [launch.read('ids', ids!), launch.read('w', w!), sameRequest(launch, requests)];
-      const r = k.let('r', div(t, slots));
-      const e = k.let('e', id(t));
-      const mine = k.let('mine', weight(t));
-      const rowsInRequest = k.var('n', i32(0));
-      const before = k.var('before', i32(0));
-      k.for('q', 0, affineExpr(rows.a, rows.b), (q, b) => {
-        b.if(same(r, q), (y) => {
-          rowsInRequest.set(add(rowsInRequest.get, 1));
-          y.for('s', 0, slots, (s, z) => {
-            const u = z.let('u', add(mul(q, slots), s));
-            // Earlier in (row, slot) order; for `score`, heavier first, then that order.
-            const earlier = lt(u, t);
-            const ranksBefore = drop === 'score' ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
-            z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
+      perThread(pb, site.node, 'capacity', 'each assignment is kept while its expert has room', elements(site.type.shape), pb.schedule.elementwise, (launch, t) => {
+        const k = launch.k;
+        const [id, weight, same] = [launch.read('ids', ids!), launch.read('w', w!), sameRequest(launch, requests)];
+        const r = k.let('r', div(t, slots));
+        const e = k.let('e', id(t));
+        const mine = k.let('mine', weight(t));
+        const rowsInRequest = k.var('n', i32(0));
+        const before = k.var('before', i32(0));
+        k.for('q', 0, affineExpr(rows.a, rows.b), (q, b) => {
+          b.if(same(r, q), (y) => {
+            rowsInRequest.set(add(rowsInRequest.get, 1));
+            y.for('s', 0, slots, (s, z) => {
+              const u = z.let('u', add(mul(q, slots), s));
+              // Earlier in (row, slot) order; for `score`, heavier first, then that order.
+              const earlier = lt(u, t);
+              const ranksBefore = drop === 'score' ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
+              z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
+            });
           });
-        });
       });
       const cap = ceilScaled(factor, mul(rowsInRequest.get, perToken), experts);
       k.store(launch.write('out', out), t, { k: 'select', type: 'i32', cond: and(ge(e, 0), lt(before.get, cap)), a: e, b: i32(-1) });
-      launch.dispatch(grid1(n, pb.schedule.elementwise));
+      });
       return out;
     },
   },

@@ -2,7 +2,7 @@ import type { OpAttrs } from '../../ir/ops.js';
 import { affine, type Dim } from '../../ir/types.js';
 import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { grid1, type Launch, threadIndex } from './launch.js';
+import { perThread, type Launch } from './launch.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { elements, type RouteValue, type TensorValue, type Value } from './values.js';
 import { opKernel, type OpKernel, type Site, type Workspaces } from './site.js';
@@ -17,14 +17,6 @@ const tensor = (v: Value): TensorValue => {
   if (v.kind !== 'tensor') throw new Error(`internal: expected a tensor, got ${v.kind}`);
   return v;
 };
-
-function perThread(pb: ProgramBuilder, site: Site, name: string, summary: string, threads: { a: number; b: number }, body: (launch: Launch, t: Expr) => void): void {
-  const launch = pb.launch(site.node, name, summary, [pb.schedule.rows, 1, 1]);
-  const t = launch.k.let('t', threadIndex(pb.schedule.rows));
-  launch.k.if(ge(t, affineExpr(threads.a, threads.b)), (b) => b.return());
-  body(launch, t);
-  launch.dispatch(grid1(threads, pb.schedule.rows));
-}
 
 /** Rows of a grouped matmul tile: the schedule's rows per lane, dividing the reroute block (a tile stays inside one expert's run). */
 export function tileRows(pb: ProgramBuilder, block: number): number {
@@ -60,7 +52,7 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
   const tileRowsHere = p.tiles.rows;
   const n = slotCount(ids);
   const block = p.block;
-  perThread(pb, site, 'place', 'each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows', { a: 0, b: experts }, (launch, e) => {
+  perThread(pb, site.node, 'place', 'each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows', { a: 0, b: experts }, pb.schedule.rows, (launch, e) => {
     const k = launch.k;
     const id = launch.read('ids', ids);
     const count = launch.read('counts', counts);
@@ -142,7 +134,7 @@ function expertOrder(launch: Launch, ids: (i: Expr) => Expr, r: Expr, slots: num
 export function emitCombine(pb: ProgramBuilder, site: Site, ys: Value, ids: TensorValue, inverse: TensorValue, w: TensorValue | undefined, out: TensorValue): void {
   const d = Number(site.type.shape[1]);
   const slots = Number(ids.shape[1]);
-  perThread(pb, site, site.residual ? 'combine_residual' : 'combine', `each token sums its experts in increasing expert order${site.residual ? ', plus the residual' : ''}`, elements(site.type.shape), (launch, t) => {
+  perThread(pb, site.node, site.residual ? 'combine_residual' : 'combine', `each token sums its experts in increasing expert order${site.residual ? ', plus the residual' : ''}`, elements(site.type.shape), pb.schedule.rows, (launch, t) => {
     const k = launch.k;
     const [y, id, inv] = [launch.read('ys', ys), launch.read('ids', ids), launch.read('inverse', inverse)];
     const weight = w && launch.read('w', w);
@@ -167,7 +159,7 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
   count: opKernel('routing decisions per expert: one invocation per expert counts its ids', (site, [ids], pb) => {
     const out = pb.output(site);
     const n = slotCount(ids!);
-    perThread(pb, site, 'count', 'routing decisions per expert', { a: 0, b: (site.attrs as OpAttrs['count']).experts }, (launch, e) => {
+    perThread(pb, site.node, 'count', 'routing decisions per expert', { a: 0, b: (site.attrs as OpAttrs['count']).experts }, pb.schedule.rows, (launch, e) => {
       const id = launch.read('ids', ids!);
       const c = launch.k.var('c', i32(0));
       launch.k.for('i', 0, affineExpr(n.a, n.b), (i, b) => b.if(eq(id(i), e), () => c.set(add(c.get, 1))));
@@ -182,7 +174,7 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
     if (firstReader(site)?.op === 'permute') return out;
     const { block } = site.attrs as OpAttrs['offsets'];
     const experts = Number(site.type.shape[0]) - 1;
-    perThread(pb, site, 'offsets', 'start of each expert run, padded to the block', { a: 0, b: experts + 1 }, (launch, e) => {
+    perThread(pb, site.node, 'offsets', 'start of each expert run, padded to the block', { a: 0, b: experts + 1 }, pb.schedule.rows, (launch, e) => {
       const c = launch.read('counts', counts!);
       const sum = launch.k.var('sum', i32(0));
       launch.k.for('x', 0, e, (x, _b) => sum.set(add(sum.get, mul(div(add(c(x), block - 1), block), block))));
@@ -223,11 +215,11 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
   pack_route: opKernel('a view: ids and weights as one route', (site, [ids, w]) => ({ kind: 'route', ids: tensor(ids!), weights: tensor(w!), shape: site.type.shape })),
   extend_route: opKernel('append always-selected experts to every row', (site, [r, gate], pb) => {
     const route = r as RouteValue;
-    const { first, count } = site.attrs as OpAttrs['extend_route'];
+    const { first } = site.attrs as OpAttrs['extend_route'];
     const [k, slots] = [Number(route.shape[1]), Number(site.type.shape[1])];
     const ids = pb.output({ ...site, name: `${site.name}_ids` }, 'i32');
     const weights = pb.output({ ...site, name: `${site.name}_w` }, 'f32');
-    perThread(pb, site, 'extend_route', 'append always-selected experts to every row', rowsOf(site.type.shape), (launch, row) => {
+    perThread(pb, site.node, 'extend_route', 'append always-selected experts to every row', rowsOf(site.type.shape), pb.schedule.rows, (launch, row) => {
       const [id, w] = [launch.read('ids', route.ids), launch.read('w', route.weights)];
       const g = gate && launch.read('gate', gate);
       const [oi, ow] = [launch.write('out_ids', ids), launch.write('out_w', weights)];
@@ -238,7 +230,6 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
         b.store(oi, to, select(extra, add(sub(s, k), first), id(select(extra, i32(0), from))));
         b.store(ow, to, select(extra, g ? g(row) : { k: 'const', type: 'f32', value: 1 }, w(select(extra, i32(0), from))));
       });
-      void count;
     });
     return { kind: 'route', ids, weights, shape: site.type.shape };
   }),

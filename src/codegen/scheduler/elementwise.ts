@@ -1,6 +1,6 @@
-import { add, affineExpr, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
+import { add, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import { grid1, threadIndex } from './launch.js';
+import { perThread } from './launch.js';
 import { elements, type Value } from './values.js';
 import { unary } from './row-ops.js';
 import { opKernel, type OpKernel, type Site } from './site.js';
@@ -44,14 +44,10 @@ export const elementwiseOps: Partial<Record<Site['op'], OpKernel>> = Object.from
     op,
     opKernel(`${op}, one invocation per element`, (site, args, pb) => {
       const out = pb.output(site);
-      const launch = pb.launch(site.node, site.op, `${site.op} per element`, [pb.schedule.elementwise, 1, 1]);
-      const readers = args.map((v, j) => launch.read(`in${j}`, v));
-      const o = launch.write('out', out);
-      const n = elements(site.type.shape);
-      const i = launch.k.let('i', threadIndex(pb.schedule.elementwise));
-      launch.k.if(ge(i, affineExpr(n.a, n.b)), (b) => b.return());
-      launch.k.store(o, i, f!(site, readers, i, args));
-      launch.dispatch(grid1(n, pb.schedule.elementwise));
+      perThread(pb, site.node, site.op, `${site.op} per element`, elements(site.type.shape), pb.schedule.elementwise, (launch, i) => {
+        const readers = args.map((v, j) => launch.read(`in${j}`, v));
+        launch.k.store(launch.write('out', out), i, f!(site, readers, i, args));
+      });
       return out;
     }),
   ]),

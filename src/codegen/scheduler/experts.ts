@@ -1,8 +1,8 @@
 import type { KernelNode, OpAttrs } from '../../ir/ops.js';
-import { add, affineExpr, and, bool, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
+import { add, and, bool, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
 import type { Dim } from '../../ir/types.js';
 import type { Expr } from '../kernel-ir.js';
-import { grid1, threadIndex } from './launch.js';
+import { perThread } from './launch.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dequantValue, elements, type TensorValue, type Value } from './values.js';
 import { emitCombine } from './dispatch.js';
@@ -193,20 +193,17 @@ const downCombine: FusedKernel<DownPlan> = {
 /** Rows of identity experts: (w ·) xs over each expert's real rows; `zero`: every other row 0. */
 function groupedCopy(pb: ProgramBuilder, site: Site, xs: Value, out: TensorValue, placement: Placement, range: { first: number; count: number }, weightOf?: (row: Expr, read: (p: string, v: Value) => (i: Expr) => Expr) => Expr, zero = false): void {
   const d = Number(out.shape[1]);
-  const n = elements(out.shape);
-  const launch = pb.launch(site.node, weightOf ? 'grouped_copy_weighted' : 'grouped_copy', "identity experts: each expert's rows copied", [pb.schedule.elementwise, 1, 1]);
-  const k = launch.k;
-  const t = k.let('t', threadIndex(pb.schedule.elementwise));
-  k.if(ge(t, affineExpr(n.a, n.b)), (b) => b.return());
-  const [x, off, counts] = [launch.read('xs', xs), launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
-  const o = launch.write('out', out);
-  const p = k.let('p', div(t, d));
-  const real = k.var('real', bool(false));
-  k.for('e', range.first, range.first + range.count, (e, b) => b.if(and(le(off(e), p), lt(p, add(off(e), counts(e)))), () => real.set(bool(true))));
-  const value = weightOf ? mul(weightOf(p, (param, v) => launch.read(param, v)), x(t)) : x(t);
-  if (zero) k.store(o, t, select(real.get, value, 0));
-  else k.if(real.get, (b) => b.store(o, t, value));
-  launch.dispatch(grid1(n, pb.schedule.elementwise));
+  perThread(pb, site.node, weightOf ? 'grouped_copy_weighted' : 'grouped_copy', "identity experts: each expert's rows copied", elements(out.shape), pb.schedule.elementwise, (launch, t) => {
+    const k = launch.k;
+    const [x, off, counts] = [launch.read('xs', xs), launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
+    const o = launch.write('out', out);
+    const p = k.let('p', div(t, d));
+    const real = k.var('real', bool(false));
+    k.for('e', range.first, range.first + range.count, (e, b) => b.if(and(le(off(e), p), lt(p, add(off(e), counts(e)))), () => real.set(bool(true))));
+    const value = weightOf ? mul(weightOf(p, (param, v) => launch.read(param, v)), x(t)) : x(t);
+    if (zero) k.store(o, t, select(real.get, value, 0));
+    else k.if(real.get, (b) => b.store(o, t, value));
+  });
 }
 
 /** Templates for the graph's fused kernels, by kernel name. */
@@ -266,10 +263,5 @@ function placed(site: Site): true | string {
 
 /** Zeros over a whole tensor (the rows a grouped product does not own). */
 function zeroFill(pb: ProgramBuilder, site: Site, out: TensorValue): void {
-  const n = elements(out.shape);
-  const launch = pb.launch(site.node, 'zero', 'zeros', [pb.schedule.elementwise, 1, 1]);
-  const t = launch.k.let('t', threadIndex(pb.schedule.elementwise));
-  const o = launch.write('out', out);
-  launch.k.if(lt(t, affineExpr(n.a, n.b)), (b) => b.store(o, t, f32(0)));
-  launch.dispatch(grid1(n, pb.schedule.elementwise));
+  perThread(pb, site.node, 'zero', 'zeros', elements(out.shape), pb.schedule.elementwise, (launch, t) => launch.k.store(launch.write('out', out), t, f32(0)));
 }

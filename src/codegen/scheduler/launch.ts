@@ -1,5 +1,5 @@
 import type { Node } from '../../ir/graph.js';
-import { add, bitAnd, builtin, cast, div, ge, gt, KernelBuilder, load, mod, mul, select, shr, sub } from '../build.js';
+import { add, affineExpr, bitAnd, builtin, cast, div, ge, gt, KernelBuilder, load, mod, mul, select, shr, sub } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
 import type { Affine, Grid } from '../program.js';
 import type { ProgramBuilder } from './program-builder.js';
@@ -107,4 +107,16 @@ export function grid1(threads: Affine, per: number): Grid {
 /** The invocation's index in a grid1 grid of `per`-wide workgroups. */
 export function threadIndex(per: number): Expr {
   return add(builtin('global_x'), mul(builtin('global_y'), per * FOLD));
+}
+
+/**
+ * A kernel with one invocation per item: `threads` items (affine in T) on a folded grid of
+ * `per`-wide workgroups. `body` builds what item `t` does; invocations past the end return.
+ */
+export function perThread(pb: ProgramBuilder, node: Node, name: string, summary: string, threads: Affine, per: number, body: (launch: Launch, t: Expr) => void): void {
+  const launch = pb.launch(node, name, summary, [per, 1, 1]);
+  const t = launch.k.let('t', threadIndex(per));
+  launch.k.if(ge(t, affineExpr(threads.a, threads.b)), (b) => b.return());
+  body(launch, t);
+  launch.dispatch(grid1(threads, per));
 }

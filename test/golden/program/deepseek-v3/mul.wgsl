@@ -9,9 +9,9 @@ struct Shape { tokens: u32 }
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let global_x: i32 = i32(gid.x);
   let global_y: i32 = i32(gid.y);
-  let i0: i32 = global_x + global_y * 2097152i;
-  if (i0 >= i32(shape.tokens) * 24i) {
+  let t0: i32 = global_x + global_y * 2097152i;
+  if (t0 >= i32(shape.tokens) * 24i) {
     return;
   }
-  out[i0] = in0[i0] * in1[i0];
+  out[t0] = in0[t0] * in1[t0];
 }

@@ -3,6 +3,8 @@ import { affine } from '../../ir/types.js';
 import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, ne, or, sub, f32 } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { perThread, type Launch } from './launch.js';
+import type { Block } from '../build.js';
+import type { Affine } from '../program.js';
 import { elements, type Value } from './values.js';
 import type { OpKernel } from './site.js';
 
@@ -23,11 +25,22 @@ function ceilScaled(factor: number, n: Expr, d: number): Expr {
   return div(add(mul(n, num), den - 1), den);
 }
 
-/** Rows sharing row r's request (all rows without request ids), counted. */
-function sameRequest(launch: Launch, requests: Value | undefined): (r: Expr, q: Expr) => Expr {
-  if (!requests) return () => ({ k: 'const', type: 'bool', value: true });
-  const req = launch.read('requests', requests);
-  return (r, q) => eq(req(r), req(q));
+/**
+ * Visit, in order, every row q of row r's request (every row without request ids); returns
+ * how many there are. Both coupling stages count their request's rows and rank within them.
+ */
+function eachRowOfRequest(launch: Launch, requests: Value | undefined, rows: Affine, r: Expr, visit: (q: Expr, b: Block) => void): Expr {
+  const req = requests && launch.read('requests', requests);
+  const n = launch.k.var('n', i32(0));
+  launch.k.for('q', 0, affineExpr(rows.a, rows.b), (q, b) => {
+    const count = (y: Block) => {
+      n.set(add(n.get, 1));
+      visit(q, y);
+    };
+    if (req) b.if(eq(req(r), req(q)), count);
+    else count(b);
+  });
+  return n.get;
 }
 
 export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
@@ -42,21 +55,17 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       // 1. Does expert e take row r? It takes its ceil(capacity · n / E) best live rows of the request.
       perThread(pb, site.node, 'expert_choice_rank', 'expert choice: does each expert take each row', { a: rows.a * E, b: rows.b * E }, pb.schedule.elementwise, (launch, t) => {
         const k = launch.k;
-        const [keys, same] = [launch.read('key', key!), sameRequest(launch, requests)];
+        const keys = launch.read('key', key!);
         const r = k.let('r', div(t, E));
         const e = k.let('e', sub(t, mul(r, E)));
         const mine = k.let('mine', keys(t));
-        const n = k.var('n', i32(0));
         const before = k.var('before', i32(0));
-        k.for('q', 0, affineExpr(rows.a, rows.b), (q, b) => {
-          b.if(same(r, q), (y) => {
-            n.set(add(n.get, 1));
-            const other = y.let('o', keys(add(mul(q, E), e)));
-            y.if(and(ne(other, NEG_INF), or(gt(other, mine), and(eq(other, mine), lt(q, r)))), () => before.set(add(before.get, 1)));
-          });
+        const n = eachRowOfRequest(launch, requests, rows, r, (q, y) => {
+          const other = y.let('o', keys(add(mul(q, E), e)));
+          y.if(and(ne(other, NEG_INF), or(gt(other, mine), and(eq(other, mine), lt(q, r)))), () => before.set(add(before.get, 1)));
         });
-        const take = ceilScaled(capacity, n.get, E);
-        k.store(launch.write('chosen', chosen!), t, { k: 'select', type: 'i32', cond: and(ne(mine, NEG_INF), and(lt(before.get, take), lt(before.get, n.get))), a: i32(1), b: i32(0) });
+        const take = ceilScaled(capacity, n, E);
+        k.store(launch.write('chosen', chosen!), t, { k: 'select', type: 'i32', cond: and(ne(mine, NEG_INF), and(lt(before.get, take), lt(before.get, n))), a: i32(1), b: i32(0) });
       });
       // 2. Each row lists the experts that took it, ascending, then -1.
       perThread(pb, site.node, 'expert_choice_ids', 'expert choice: each row lists the experts that took it', rows, pb.schedule.rows, (launch, r) => {
@@ -84,29 +93,24 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
       const out = pb.output(site);
       perThread(pb, site.node, 'capacity', 'each assignment is kept while its expert has room', elements(site.type.shape), pb.schedule.elementwise, (launch, t) => {
         const k = launch.k;
-        const [id, weight, same] = [launch.read('ids', ids!), launch.read('w', w!), sameRequest(launch, requests)];
+        const [id, weight] = [launch.read('ids', ids!), launch.read('w', w!)];
         const r = k.let('r', div(t, slots));
         const e = k.let('e', id(t));
         const mine = k.let('mine', weight(t));
-        const rowsInRequest = k.var('n', i32(0));
         const before = k.var('before', i32(0));
-        k.for('q', 0, affineExpr(rows.a, rows.b), (q, b) => {
-          b.if(same(r, q), (y) => {
-            rowsInRequest.set(add(rowsInRequest.get, 1));
-            y.for('s', 0, slots, (s, z) => {
-              const u = z.let('u', add(mul(q, slots), s));
-              // Earlier in (row, slot) order; for `score`, heavier first, then that order.
-              const earlier = lt(u, t);
-              const ranksBefore = drop === 'score' ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
-              z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
-            });
-          });
-      });
-      const cap = ceilScaled(factor, mul(rowsInRequest.get, perToken), experts);
-      k.store(launch.write('out', out), t, { k: 'select', type: 'i32', cond: and(ge(e, 0), lt(before.get, cap)), a: e, b: i32(-1) });
+        const rowsInRequest = eachRowOfRequest(launch, requests, rows, r, (q, y) =>
+          y.for('s', 0, slots, (s, z) => {
+            const u = z.let('u', add(mul(q, slots), s));
+            // Earlier in (row, slot) order; for `score`, heavier first, then that order.
+            const earlier = lt(u, t);
+            const ranksBefore = drop === 'score' ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
+            z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
+          }),
+        );
+        const cap = ceilScaled(factor, mul(rowsInRequest, perToken), experts);
+        k.store(launch.write('out', out), t, { k: 'select', type: 'i32', cond: and(ge(e, 0), lt(before.get, cap)), a: e, b: i32(-1) });
       });
       return out;
     },
   },
 };
-

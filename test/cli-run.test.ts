@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/runtime/safetensors.js';
 import { examplesDir, root } from './helpers.js';
+import { rawSafetensors } from './support/safetensors.js';
 import { compileText, randomInput, run } from './support/model.js';
 
 function moec(...args: string[]) {
@@ -82,6 +83,10 @@ describe('moec init-weights, inspect, run', () => {
     ['a file that is not safetensors', () => ['--weights', garbage()], /not a safetensors file|corrupt/],
     ['an input of the wrong width', () => ['--input', inputOf(randomInput(3, 12, 1))], /'x' has shape \[3, 12\], expected \[tokens, 16\]/],
     ['an input without x', () => ['--input', inputOf(undefined)], /missing tensor 'x'/],
+    ['a NaN in x', () => ['--input', inputOf(withValue(randomInput(3, 16, 1), 21, NaN))], /tensor 'x' holds NaN at index 21 \(\[1, 5\]\): values must be finite/],
+    ['an infinity in a weight', () => ['--weights', rewrite((t) => t.set('layers.0.moe.gate.weight', { tensor: withValue(randomInput(16, 8, 1), 3, -Infinity), as: 'BF16' }))], /tensor 'layers\.0\.moe\.gate\.weight' holds -Infinity at index 3 \(\[0, 3\]\)/],
+    ['overlapping tensors in the input', () => ['--input', raw({ x: { dtype: 'F32', shape: [3, 16], data_offsets: [0, 192] }, ids: { dtype: 'I32', shape: [3], data_offsets: [180, 192] } }, 192)], /tensors 'x' \(bytes 0\.\.192\) and 'ids' \(bytes 180\.\.192\) overlap/],
+    ['a hole in the input', () => ['--input', raw({ x: { dtype: 'F32', shape: [3, 16], data_offsets: [4, 196] } }, 196)], /bytes 0\.\.4 of the data section belong to no tensor/],
     ['a missing weights file', () => ['--weights', join(dir, 'nope.safetensors')], /cannot read weights file .*no such file/],
   ];
 
@@ -113,6 +118,15 @@ function truncated(): string {
 function garbage(): string {
   const path = join(dir, `garbage-${n++}.safetensors`);
   writeFileSync(path, Buffer.from('this is not a safetensors file at all'));
+  return path;
+}
+function withValue(t: ReturnType<typeof randomInput>, at: number, value: number): ReturnType<typeof randomInput> {
+  t.data[at] = value;
+  return t;
+}
+function raw(header: unknown, dataBytes: number): string {
+  const path = join(dir, `raw-${n++}.safetensors`);
+  writeFileSync(path, rawSafetensors(header, dataBytes));
   return path;
 }
 function inputOf(x: ReturnType<typeof randomInput> | undefined): string {

@@ -5,15 +5,145 @@ import { floatToBf16, floatToHalf, bf16ToFloat, halfToFloat, size, type Tensor }
  * The safetensors format: an 8-byte little-endian header length, a JSON header
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}`, then the
  * tensor bytes. Reading validates everything (a truncated or corrupt file is an error that
- * says what is wrong), converts f16/bf16 to f32 and holds integer types as i32; writing is deterministic (names sorted,
- * header padded to 8 bytes).
+ * says what is wrong), converts f16/bf16 to f32 and holds integer types as i32; writing is
+ * deterministic (names sorted, header padded to 8 bytes).
+ *
+ * The header functions need only the file's first `8 + header length` bytes and nothing from
+ * Node, so a browser can validate a file's layout before streaming its tensors.
  */
 export type StoredDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I8' | 'U8';
 
-const BYTES: Record<StoredDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1, U8: 1 };
-const MAX_HEADER = 100 * 1024 * 1024;
+export const STORED_BYTES: Readonly<Record<StoredDType, number>> = { F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1, U8: 1 };
+/** The largest header accepted (the reference implementation's limit). */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 export class SafetensorsError extends UserError {}
+
+/** One tensor's place in the file; `begin` and `end` count from the start of the data section. */
+export interface TensorEntry {
+  name: string;
+  dtype: StoredDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsLayout {
+  /** Where the data section starts in the file: 8 + header length. */
+  dataStart: number;
+  /** Every tensor, sorted by `begin`: together they cover the data section exactly once. */
+  tensors: TensorEntry[];
+  metadata?: Record<string, string>;
+}
+
+/**
+ * The header length from the file's first 8 bytes, checked exactly (the stored value is
+ * 64-bit) against the format's limit and, when given, the file's size.
+ */
+export function safetensorsHeaderLength(first8: Uint8Array, fileBytes?: number): number {
+  const size = fileBytes ?? first8.length;
+  if (first8.length < 8 || size < 8) throw new SafetensorsError(`file is ${Math.min(size, first8.length)} bytes, too short for a safetensors header`);
+  const length = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (fileBytes !== undefined && 8n + length > BigInt(fileBytes)) {
+    throw new SafetensorsError(`8 + header length ${length} exceeds the file (${fileBytes} bytes): truncated or not a safetensors file`);
+  }
+  if (length > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`header length ${length} exceeds the limit of ${MAX_HEADER_BYTES} bytes: corrupt or not a safetensors file`);
+  return Number(length);
+}
+
+/**
+ * Parse and validate the header: `prefix` holds at least the file's first 8 + header length
+ * bytes, `fileBytes` is the whole file's size. Checks every dtype, shape and byte count, that
+ * each tensor lies inside the file, and that the tensors neither overlap nor leave holes in
+ * the data section (the format forbids both).
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileBytes: number): SafetensorsLayout {
+  const headerLength = safetensorsHeaderLength(prefix, fileBytes);
+  const dataStart = 8 + headerLength;
+  if (prefix.length < dataStart) throw new RangeError(`parseSafetensorsHeader needs the file's first ${dataStart} bytes, got ${prefix.length}`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(prefix.subarray(8, dataStart)));
+  } catch {
+    throw new SafetensorsError('header is not valid JSON: corrupt or not a safetensors file');
+  }
+  if (!isObject(header)) throw new SafetensorsError('header is not a JSON object');
+  const tensors: TensorEntry[] = [];
+  let metadata: Record<string, string> | undefined;
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') metadata = parseMetadata(entry);
+    else tensors.push(parseEntry(name, entry));
+  }
+  tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  checkCoverage(tensors, fileBytes - dataStart);
+  return { dataStart, tensors, ...(metadata ? { metadata } : {}) };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseMetadata(entry: unknown): Record<string, string> {
+  if (!isObject(entry) || !Object.values(entry).every((v) => typeof v === 'string')) throw new SafetensorsError("'__metadata__' must map names to strings");
+  return entry as Record<string, string>;
+}
+
+function parseEntry(name: string, entry: unknown): TensorEntry {
+  if (!isObject(entry)) throw new SafetensorsError(`tensor '${name}': expected {dtype, shape, data_offsets}`);
+  const dtype = entry['dtype'];
+  if (!(typeof dtype === 'string' && Object.hasOwn(STORED_BYTES, dtype))) {
+    throw new SafetensorsError(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(STORED_BYTES).join(', ')}`);
+  }
+  const shape = entry['shape'];
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+  const offsets = entry['data_offsets'];
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    throw new SafetensorsError(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}: expected [begin, end] with 0 <= begin <= end`);
+  }
+  const [begin, end] = offsets as [number, number];
+  // Exact, whatever the shape: a product past 2^53 cannot match any real byte count.
+  const needed = (shape as number[]).reduce((a, d) => a * BigInt(d), BigInt(STORED_BYTES[dtype as StoredDType]));
+  const typeText = `${dtype}[${(shape as number[]).join(', ')}]`;
+  if (BigInt(end - begin) !== needed) throw new SafetensorsError(`tensor '${name}' has ${end - begin} bytes, but ${typeText} needs ${needed}`);
+  return { name, dtype: dtype as StoredDType, shape: shape as number[], begin, end };
+}
+
+/** Sorted tensors must tile [0, dataBytes): each begins where the previous one ended. */
+function checkCoverage(sorted: readonly TensorEntry[], dataBytes: number): void {
+  let at = 0;
+  let previous: TensorEntry | undefined;
+  const where = (t: TensorEntry) => `'${t.name}' (bytes ${t.begin}..${t.end})`;
+  for (const t of sorted) {
+    if (t.end > dataBytes) throw new SafetensorsError(`tensor ${where(t)} ends past the ${dataBytes}-byte data section: the file is truncated`);
+    if (t.begin < at) throw new SafetensorsError(`tensors ${where(previous!)} and ${where(t)} overlap in the data section`);
+    if (t.begin > at) throw new SafetensorsError(`bytes ${at}..${t.begin} of the data section belong to no tensor (${previous ? `between ${where(previous)} and ${where(t)}` : `before ${where(t)}`})`);
+    at = t.end;
+    previous = t;
+  }
+  if (at < dataBytes) throw new SafetensorsError(`bytes ${at}..${dataBytes} of the data section belong to no tensor (${previous ? `after ${where(previous)}` : 'the file declares no tensors'})`);
+}
+
+/** The index of the first NaN or infinity in `values`, or -1 when all are finite. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/**
+ * Why a float tensor must be rejected, or undefined when all its values are finite: names the
+ * tensor, the first bad value and its flat and per-axis index.
+ */
+export function nonFiniteProblem(name: string, shape: readonly number[], values: ArrayLike<number>): string | undefined {
+  const i = firstNonFinite(values);
+  if (i < 0) return undefined;
+  const coords: number[] = [];
+  let rest = i;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    coords.unshift(rest % shape[axis]!);
+    rest = Math.floor(rest / shape[axis]!);
+  }
+  return `tensor '${name}' holds ${values[i]} at index ${i} ([${coords.join(', ')}]): values must be finite`;
+}
 
 export interface StoredTensor {
   tensor: Tensor;
@@ -21,37 +151,12 @@ export interface StoredTensor {
   stored: StoredDType;
 }
 
+/** Read a whole file: its layout validated, every tensor decoded (f32 or i32), in file order. */
 export function readSafetensors(bytes: Uint8Array): Map<string, StoredTensor> {
-  if (bytes.length < 8) throw new SafetensorsError(`file is ${bytes.length} bytes, too short for a safetensors header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER || 8 + headerLen > bytes.length) {
-    throw new SafetensorsError(`header length ${headerLen} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`);
-  }
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen))) as Record<string, unknown>;
-  } catch {
-    throw new SafetensorsError('header is not valid JSON: corrupt or not a safetensors file');
-  }
-  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsError('header is not a JSON object');
-  const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  const layout = parseSafetensorsHeader(bytes, bytes.length);
   const out = new Map<string, StoredTensor>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtype = e.dtype as StoredDType;
-    if (!(typeof dtype === 'string' && dtype in BYTES)) throw new SafetensorsError(`tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)}; supported: ${Object.keys(BYTES).join(', ')}`);
-    const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(`tensor '${name}' has an invalid shape`);
-    const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0)) throw new SafetensorsError(`tensor '${name}' has invalid data_offsets`);
-    const [begin, end] = offs as [number, number];
-    const count = size(shape as number[]);
-    if (end - begin !== count * BYTES[dtype]) throw new SafetensorsError(`tensor '${name}' has ${end - begin} bytes, but ${dtype}[${(shape as number[]).join(', ')}] needs ${count * BYTES[dtype]}`);
-    if (end > dataLen) throw new SafetensorsError(`tensor '${name}' ends at byte ${end} of a ${dataLen}-byte data section: the file is truncated`);
-    out.set(name, { tensor: decode(bytes.subarray(dataStart + begin, dataStart + end), dtype, shape as number[]), stored: dtype });
+  for (const t of layout.tensors) {
+    out.set(t.name, { tensor: decode(bytes.subarray(layout.dataStart + t.begin, layout.dataStart + t.end), t.dtype, t.shape), stored: t.dtype });
   }
   return out;
 }
@@ -85,7 +190,7 @@ export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, me
   let offset = 0;
   for (const name of names) {
     const { tensor, as } = tensors.get(name)!;
-    const bytes = size(tensor.shape) * BYTES[as];
+    const bytes = size(tensor.shape) * STORED_BYTES[as];
     header[name] = { dtype: as, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -109,7 +214,7 @@ export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, me
       else if (as === 'F16') view.setUint16(at + i * 2, floatToHalf(v), true);
       else view.setUint16(at + i * 2, floatToBf16(v), true);
     }
-    at += n * BYTES[as];
+    at += n * STORED_BYTES[as];
   }
   return out;
 }

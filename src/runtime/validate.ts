@@ -2,7 +2,7 @@ import { UserError } from '../diagnostics/user-error.js';
 import type { Graph } from '../ir/graph.js';
 import { formatType } from '../ir/types.js';
 import { paramShape, storedDtype } from './init-weights.js';
-import type { StoredTensor } from './safetensors.js';
+import { nonFiniteProblem, type StoredTensor } from './safetensors.js';
 import type { Tensor } from './tensor.js';
 
 /** A user-facing problem with weights or inputs: names the tensor, expected and actual. */
@@ -10,7 +10,7 @@ export class InputError extends UserError {}
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-/** Check a weights file against the graph's manifest: no missing, extra, misshapen or mistyped tensor. */
+/** Check a weights file against the graph's manifest: no missing, extra, misshapen, mistyped or non-finite tensor. */
 export function validateWeights(graph: Graph, file: ReadonlyMap<string, StoredTensor>, path: string): Map<string, Tensor> {
   const problems: string[] = [];
   const out = new Map<string, Tensor>();
@@ -20,9 +20,8 @@ export function validateWeights(graph: Graph, file: ReadonlyMap<string, StoredTe
       problems.push(`missing tensor '${p.name}' (${formatType(p.type)})`);
       continue;
     }
-    const want = paramShape(p);
-    if (shapeText(got.tensor.shape) !== shapeText(want)) problems.push(`tensor '${p.name}' has shape ${shapeText(got.tensor.shape)}, expected ${shapeText(want)}`);
-    else if (got.stored !== storedDtype(p)) problems.push(`tensor '${p.name}' is ${got.stored}, expected ${storedDtype(p)}`);
+    const problem = weightProblem(p.name, got, paramShape(p), storedDtype(p));
+    if (problem) problems.push(problem);
     else out.set(p.name, got.tensor);
   }
   const known = new Set(graph.params.map((p) => p.name));
@@ -31,13 +30,19 @@ export function validateWeights(graph: Graph, file: ReadonlyMap<string, StoredTe
   return out;
 }
 
+function weightProblem(name: string, got: StoredTensor, shape: readonly number[], dtype: StoredTensor['stored']): string | undefined {
+  if (shapeText(got.tensor.shape) !== shapeText(shape)) return `tensor '${name}' has shape ${shapeText(got.tensor.shape)}, expected ${shapeText(shape)}`;
+  if (got.stored !== dtype) return `tensor '${name}' is ${got.stored}, expected ${dtype}`;
+  return got.tensor.dtype === 'f32' ? nonFiniteProblem(name, got.tensor.shape, got.tensor.data) : undefined;
+}
+
 export interface ModelInputs {
   x: Tensor;
   ids?: Int32Array;
   requests?: Int32Array;
 }
 
-/** Check an input file: `x` of shape [tokens, width] (float), optional `ids` and `requests` (I32, [tokens]). */
+/** Check an input file: `x` of shape [tokens, width] (float, finite), optional `ids` and `requests` (I32, [tokens]). */
 export function validateInputs(graph: Graph, file: ReadonlyMap<string, StoredTensor>, path: string): ModelInputs {
   const width = graph.inputs.find((n) => n.attrs.name === 'x')!.type.shape[1] as number;
   const x = file.get('x');
@@ -46,6 +51,8 @@ export function validateInputs(graph: Graph, file: ReadonlyMap<string, StoredTen
   if (x.tensor.shape.length !== 2 || x.tensor.shape[1] !== width) {
     throw new InputError(`${path}: tensor 'x' has shape ${shapeText(x.tensor.shape)}, expected [tokens, ${width}] (the model width is ${width})`);
   }
+  const nonFinite = nonFiniteProblem('x', x.tensor.shape, x.tensor.data);
+  if (nonFinite) throw new InputError(`${path}: ${nonFinite}`);
   const tokens = x.tensor.shape[0]!;
   const out: ModelInputs = { x: x.tensor };
   for (const name of ['ids', 'requests'] as const) {

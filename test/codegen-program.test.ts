@@ -69,6 +69,7 @@ describe('programJson', () => {
       dispatches: [],
       inputs: [],
       output: 'y',
+      params: [],
       notes: [],
     };
     expect(parseProgramJson(programJson(p))).toStrictEqual(p);

@@ -210,6 +210,7 @@ function program(dispatches: Dispatch[], extra: BufferDecl[] = []): Program {
     dispatches,
     inputs: [{ name: 'x', buffer: 'x' }],
     output: 'y',
+    params: [],
     notes: [],
   };
 }

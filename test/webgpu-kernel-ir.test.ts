@@ -33,6 +33,7 @@ function program(kernel: Kernel, workgroups: { a: number; b: number; per: number
     dispatches: [{ kernel: kernel.name, bindings: ['x', 'y'], grid: { kind: 'direct', x: workgroups, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } }, node: 0 }],
     inputs: [{ name: 'x', buffer: 'x' }],
     output: 'y',
+    params: [],
     notes: [],
   };
 }

@@ -54,7 +54,7 @@ class ProgramSketch {
   }
 
   finish(name: string): Program {
-    return { name, width: W, buffers: this.buffers, slots: this.slots, kernels: this.kernels, dispatches: this.dispatches, inputs: [{ name: 'x', buffer: 'x' }], output: 'y', notes: [] };
+    return { name, width: W, buffers: this.buffers, slots: this.slots, kernels: this.kernels, dispatches: this.dispatches, inputs: [{ name: 'x', buffer: 'x' }], output: 'y', params: [], notes: [] };
   }
 }
 

@@ -7,6 +7,8 @@ import type { Affine, GridDim, Program } from './program.js';
 export function printProgram(p: Program): string {
   const lines = [`program ${p.name} (width ${p.width})`, `inputs ${p.inputs.map((i) => `${i.name} = ${i.buffer}`).join(', ')}; output ${p.output}`];
   if (p.notes.length) lines.push('', 'notes', ...p.notes.map((n) => `  ${n}`));
+  lines.push('', 'params');
+  for (const q of p.params) lines.push(`  ${q.name}: ${q.dtype}[${q.shape.join(', ')}]`);
   lines.push('', 'slots');
   for (const s of p.slots) lines.push(`  slot${s.id}: ${affineText(s.bytes)} bytes (${s.role})`);
   lines.push('', 'buffers');

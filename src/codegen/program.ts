@@ -59,6 +59,13 @@ export interface Dispatch {
   node: number;
 }
 
+/** A weight the program expects: the graph's param, with its logical shape (int4: unpacked). */
+export interface ProgramParam {
+  name: string;
+  dtype: 'f32' | 'f16' | 'bf16' | 'int8' | 'int4';
+  shape: number[];
+}
+
 export interface Program {
   name: string;
   /** The model's residual width: x and y are [T, width]. */
@@ -70,6 +77,8 @@ export interface Program {
   /** Buffers the caller fills (x, and ids or requests when the model reads them) and reads (y). */
   inputs: { name: string; buffer: string }[];
   output: string;
+  /** Every weight tensor a run needs, in the graph's order: what a weights file must hold. */
+  params: ProgramParam[];
   /** Scheduling decisions a reader should know about (a fused kernel that runs op by op, and why). */
   notes: string[];
 }

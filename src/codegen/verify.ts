@@ -39,6 +39,8 @@ export function verifyProgram(p: Program): string[] {
     });
   });
   if (!buffers.has(p.output)) problems.push(`the output ${p.output} is not a buffer`);
+  const params = new Set(p.params.map((q) => q.name));
+  for (const b of p.buffers) if (b.role === 'weight' && !params.has(b.source ?? b.name)) problems.push(`weight buffer ${b.name} holds ${b.source ?? b.name}, which is not a param`);
   return problems;
 }
 

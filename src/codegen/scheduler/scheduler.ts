@@ -1,6 +1,7 @@
 import type { Graph, Node } from '../../ir/graph.js';
+import { evalDim } from '../../ir/types.js';
 import type { KernelNode, Op, OpAttrs } from '../../ir/ops.js';
-import type { Program } from '../program.js';
+import type { Program, ProgramParam } from '../program.js';
 import type { Schedule } from '../schedule.js';
 import { assignSlots } from './assign-slots.js';
 import { ProgramBuilder } from './program-builder.js';
@@ -61,7 +62,7 @@ export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const outDecl = pb.buffers.find((b) => b.name === out.buffer)!;
   outDecl.role = 'output';
   const slots = assignSlots(pb.buffers, pb.dispatches);
-  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, notes: pb.finishNotes() };
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), notes: pb.finishNotes() };
 }
 
 /**
@@ -187,4 +188,12 @@ function emitBody(pb: ProgramBuilder, site: Site, args: Value[], body: readonly 
 /** Ops that compute a row from rows (those with a row kernel) fuse into a row kernel; matmul there is the router's gate. */
 function isRowOp(n: KernelNode): boolean {
   return rowOps[n.op] !== undefined && n.type.shape.length === 2;
+}
+
+function programParams(graph: Graph): ProgramParam[] {
+  return graph.params.map((p) => {
+    const { dtype } = p.type;
+    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16' && dtype !== 'int8' && dtype !== 'int4') throw new Error(`internal: param ${p.name} has dtype ${dtype}`);
+    return { name: p.name, dtype, shape: p.type.shape.map((d) => evalDim(d, 0)) };
+  });
 }

@@ -161,7 +161,8 @@ export function readSafetensors(bytes: Uint8Array): Map<string, StoredTensor> {
   return out;
 }
 
-function decode(raw: Uint8Array, dtype: StoredDType, shape: number[]): Tensor {
+/** Stored bytes to a tensor: f32 for float dtypes, i32 for integer ones (one value per stored element). */
+export function decode(raw: Uint8Array, dtype: StoredDType, shape: number[]): Tensor {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const n = size(shape);
   if (dtype === 'I32' || dtype === 'I8' || dtype === 'U8') {

@@ -47,6 +47,8 @@ describe('passes never change results', () => {
     ['expert choice across the batch', 'linear(hidden -> 8) | softmax | expert_choice(capacity = 2)', 'e x 8\n scope batch'],
     ['capacity by score per request', 'linear(hidden -> 8) | softmax | topk(2) | capacity(1.0, drop = score) | normalize', 'e x 8\n scope request'],
     ['capacity in a bf16 model', 'linear(hidden -> 8) | softmax | topk(2) | capacity(1.0)', 'e x 8\n scope batch', 'bf16'],
+    ['a fixed capacity limit per request', 'linear(hidden -> 8) | softmax | topk(1) | capacity(limit = 1)', 'e x 8\n scope request'],
+    ['a group limit whose dropped groups score 0', 'linear(hidden -> 8) | sigmoid | select_bias | group_limit(groups = 4, keep = 1, score = top2, dropped = zero) | topk(3) | normalize | scale(2.5)'],
   ];
   it.each(routers)('%s', (_name, pipeline, members = 'e x 8', dtype = 'f32') => {
     const { graph } = compileText(`model t {

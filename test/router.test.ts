@@ -91,6 +91,27 @@ describe('router stages, hand-computed', () => {
     expect(r!.ids).toEqual([2, 4, 5]);
   });
 
+  it('group_limit(dropped = zero) keeps the dropped groups selectable at key 0 (Hugging Face DeepSeek-V3)', () => {
+    // s = [.9 .1 | .5 .4 | .2 .3 | .8 .05], bias -1 except expert 6:
+    // keys = [-.1 -.9 | -.5 -.6 | -.8 -.7 | .8 -.95]; group top-2 sums -1, -1.1, -1.5, -.15 -> keep groups 3, 0.
+    // exclude: live {0, 1, 6, 7}, top-3 keys .8 (6), -.1 (0), -.9 (1).
+    // zero: the other groups' keys become 0, above the kept negative keys: 6, then 2 and 3 (ties at 0, lower index).
+    const s = [0.9, 0.1, 0.5, 0.4, 0.2, 0.3, 0.8, 0.05];
+    const bias = [-1, -1, -1, -1, -1, -1, 0, -1];
+    const limited = (dropped: string) => decide(`linear(hidden -> 8) | sigmoid | select_bias | group_limit(groups = 4, keep = 2, score = top2${dropped}) | topk(3)`, [s.map(logit)], { bias })[0]!;
+    expect(limited('').ids).toEqual([6, 0, 1]);
+    const zero = limited(', dropped = zero');
+    expect(zero.ids).toEqual([6, 2, 3]);
+    // Weights are the unbiased scores, as for every other selection.
+    zero.w.forEach((w, i) => expect(w).toBeCloseTo([0.8, 0.5, 0.4][i]!, 6));
+  });
+
+  it('group_limit(dropped = zero) lets top-k reach beyond the kept groups', () => {
+    // softmax scores are positive, so the kept groups' entries rank first, then index order among the zeros.
+    const [r] = decide('linear(hidden -> 8) | softmax | group_limit(groups = 4, keep = 1, dropped = zero) | topk(3)', [[3, 0, 5, 1, 4, 2, 0, 1]]);
+    expect(r!.ids).toEqual([2, 3, 0]);
+  });
+
   it('top_p takes the fewest experts reaching p, at most max', () => {
     // probabilities .1 .4 .3 .2: sorted .4 .3 reach .5; .4 .3 .2 reach .75; .95 needs 4 but max is 3.
     const probs = [0.1, 0.4, 0.3, 0.2].map(Math.log);
@@ -126,6 +147,16 @@ describe('router stages, hand-computed', () => {
     expect(overflow.map((t) => t.ids)).toEqual([[0], [0], [], []]);
     const score = decide('linear(hidden -> 2) | softmax | topk(1) | capacity(1.0, drop = score)', rows, { extra: 'scope batch' });
     expect(score.map((t) => t.ids)).toEqual([[], [0], [], [0]]);
+  });
+
+  it('capacity(limit = n) keeps a fixed number of assignments per expert and request (Switch checkpoints)', () => {
+    // all 6 tokens prefer expert 0; requests {t0, t1, t2} and {t3, t4, t5}; limit 2 per request, in token order.
+    const rows = [[1, 0], [3, 0], [2, 0], [4, 0], [5, 0], [6, 0]];
+    const r = decide('linear(hidden -> 2) | softmax | topk(1) | capacity(limit = 2)', rows, { extra: 'scope request', requests: [0, 0, 0, 1, 1, 1] });
+    expect(r.map((t) => t.ids)).toEqual([[0], [0], [], [0], [0], []]);
+    // The same limit over a batch of any size: a factor would have grown with the batch.
+    const batch = decide('linear(hidden -> 2) | softmax | topk(1) | capacity(limit = 2)', rows, { extra: 'scope batch' });
+    expect(batch.map((t) => t.ids)).toEqual([[0], [0], [], [], [], []]);
   });
 
   it('null experts are selected like others, then leave before weighting (AdaMoE)', () => {

@@ -89,6 +89,31 @@ describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu)
     }
   });
 
+  // Router semantics that imported checkpoints need (Hugging Face's zero keys, a fixed capacity).
+  const routers: [string, string, string][] = [
+    ['group_limit(dropped = zero)', 'linear(hidden -> 8) | sigmoid | select_bias | group_limit(groups = 4, keep = 1, score = top2, dropped = zero) | topk(3) | normalize | scale(2.5)', ''],
+    ['capacity(limit = 1) per request', 'linear(hidden -> 8) | softmax | topk(1) | capacity(limit = 1)', 'scope request'],
+  ];
+  it.each(routers)('router %s at 1, 7 and 64 tokens', async (_name, pipeline, scope) => {
+    const { graph } = compileText(`model t {
+      dims { hidden = 16 }
+      expert e = swiglu(hidden -> 8 -> hidden)
+      block moe {
+        router gate = ${pipeline}
+        experts e x 8
+        ${scope}
+      }
+      layers 2 { x = x + moe(rmsnorm(x)) }
+    }`);
+    const inputNames = new Set(graph.inputs.map((n) => (n.attrs as { name: string }).name));
+    const c: Compiled = { graph, optimised: runPipeline(graph), weights: randomWeights(graph, 5), width: 16, reads: (n) => inputNames.has(n) };
+    const r = await runner(c);
+    for (const tokens of TOKENS.slice(0, 3)) {
+      const input = inputs(c, tokens, tokens + 1);
+      expect(relativeL2(await r.run(input.gpu), run(c.graph, c.weights, input)), `${tokens} tokens`).toBeLessThan(1e-5);
+    }
+  });
+
   it('every schedule gives the same bits (a schedule changes speed, never results)', async () => {
     for (const name of ['deepseek-v3.moe', 'mixtral-8x7b.moe', 'union-of-experts.moe']) {
       const c = compile(name);

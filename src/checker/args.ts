@@ -205,7 +205,7 @@ export function bindCall<S extends Signature>(
   }
   for (const p of sig.params) {
     // After a bad argument, a "missing" parameter is usually the same mistake: report it once.
-    if (ok && p.default === undefined && !args.has(p.name)) {
+    if (ok && p.default === undefined && !p.optional && !args.has(p.name)) {
       ctx.diags.report('E0309', expr.span, `${sig.name} needs '${p.name}' (${p.doc})`);
       ok = false;
     }

@@ -68,10 +68,11 @@ export function resolveRouter(ctx: CheckContext, name: string, value: Expr): Rou
         }
         break;
       default:
-        selectable = stageDef(stage).narrows?.(stage, width) ?? selectable;
+        selectable = stageDef(stage).narrows?.(stage, width, selectable) ?? selectable;
         break;
     }
   }
+  if (!checkZeroKeys(ctx, stages, calls)) return undefined;
   const router: Router = { name, width, stages, couplesTokens: calls.some((c) => c.sig.couples === true) };
   return { router, ...(input !== undefined ? { input } : {}), span: value.span, widthSpan: calls[0]!.span, inputSpan };
 }
@@ -114,6 +115,18 @@ function checkOrder(ctx: CheckContext, name: string, calls: BoundCall<StageSigna
     if (call.sig.phase === 'select') selected = true;
     // hash and fixed select as they score: only weighting stages (and softmax) may follow them.
     phase = Math.max(phase, p, call === calls[0] && selfSelecting ? phaseOrder.select : 0);
+  }
+  return true;
+}
+
+/** The zero keys of group_limit(dropped = zero) feed the selection directly: no stage may rescore them. */
+function checkZeroKeys(ctx: CheckContext, stages: Stage[], calls: BoundCall<StageSignature>[]): boolean {
+  const from = stages.findIndex((s) => s.op === 'group_limit' && s.dropped === 'zero');
+  if (from < 0) return true;
+  for (let i = from + 1; i < calls.length && calls[i]!.sig.phase === 'score'; i++) {
+    if (calls[i]!.sig.name === 'select_bias') continue;
+    ctx.diags.report('E0504', calls[i]!.span, `${calls[i]!.sig.name} cannot follow group_limit(dropped = zero), whose zero keys feed the selection directly; move it before the group limit`);
+    return false;
   }
   return true;
 }
@@ -179,6 +192,7 @@ function toStage(ctx: CheckContext, call: BoundCall<StageSignature>, width: numb
 /** A bound call as a stage definition reads it. */
 function stageArgs(ctx: CheckContext, call: BoundCall<StageSignature>, width: number, selectable: number): StageArgs {
   return {
+    has: (name) => call.has(name),
     int: (name) => call.int(name),
     number: (name) => call.number(name),
     choice: (name) => call.choice(name),

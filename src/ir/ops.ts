@@ -100,8 +100,8 @@ export interface OpAttrs {
   // Router primitives (lower-routers). Rows R, router width E, k selection slots.
   /** Softmax over the last axis; with a second operand (ids), only over slots whose id is not -1. */
   softmax: None;
-  /** key [R, E] -> key with -inf outside the `keep` best of `groups` contiguous groups. */
-  group_limit: { groups: number; keep: number; score: 'max' | 'top2' };
+  /** key [R, E] -> key with -inf (0 with `dropped = zero`) at the live entries outside the `keep` best of `groups` contiguous groups. */
+  group_limit: { groups: number; keep: number; score: 'max' | 'top2'; dropped?: 'zero' };
   /** key [R, E] -> ids i32[R, k]: the k largest, descending, ties to the lower index. */
   topk: { k: number };
   /** key [R, E], scores [R, E] -> ids i32[R, max]: the fewest top keys whose scores reach p (padded with -1). */
@@ -112,8 +112,8 @@ export interface OpAttrs {
   fixed_select: { experts: number[] };
   /** key [R, E] (+ requests i32[R]) -> ids i32[R, E]: each expert takes its top rows of each request. */
   expert_choice: { capacity: number };
-  /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity replaced by -1. */
-  capacity: { factor: number; drop: 'overflow' | 'score'; k: number; experts: number };
+  /** ids [R, k], w [R, k] (+ requests) -> ids with assignments over capacity (a factor, or a fixed limit) replaced by -1. */
+  capacity: { factor?: number; limit?: number; drop: 'overflow' | 'score'; k: number; experts: number };
   /** v [R, E], live [R, E] -> v where live is not -inf, -inf where it is (entries out of play stay out). */
   mask: None;
   /** v [R, E], group ids i32[R, g] -> v with -inf at each entry e whose group floor(e / size) is not among the row's ids. */

@@ -19,8 +19,10 @@ export type ParamType =
 export interface Param {
   name: string;
   type: ParamType;
-  /** Default when omitted; a param without one is required. */
+  /** Default when omitted; a param without one is required unless `optional`. */
   default?: number | string | boolean;
+  /** May be omitted with no default (the callee says what its absence means). */
+  optional?: boolean;
   /** Inclusive bounds for numbers; `gt` is an exclusive lower bound. */
   min?: number;
   gt?: number;

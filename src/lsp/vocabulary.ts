@@ -71,7 +71,7 @@ const OFFLOAD_DOCS: Record<(typeof OFFLOAD_SETTINGS)[number], string> = {
 
 function signature(s: Signature): string | undefined {
   if (s.params.length === 0) return undefined;
-  return `${s.name}(${s.params.map((p) => (p.default === undefined ? p.name : `${p.name} = ${String(p.default)}`)).join(', ')})`;
+  return `${s.name}(${s.params.map((p) => (p.default !== undefined ? `${p.name} = ${String(p.default)}` : p.optional ? `${p.name}?` : p.name)).join(', ')})`;
 }
 
 function fromTable(table: ReadonlyMap<string, Signature>, category: Category): Word[] {

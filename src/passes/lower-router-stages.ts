@@ -115,6 +115,10 @@ class RouterLowering implements StageLowering {
     this.masked = !this.bias;
   }
 
+  setKey(key: Node): void {
+    this.cachedKey = key;
+  }
+
   select(chosen: Node, weights?: Node): void {
     const ids = this.nullEntries.length ? this.b.add('drop', [chosen], { entries: [...this.nullEntries] }) : chosen;
     this.sel = { ids, w: weights ? this.b.add('gather', [weights, ids], {}) : this.b.add('fill', [ids], { value: 1, dtype: this.rows.x.type.dtype }) };

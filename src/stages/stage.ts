@@ -26,7 +26,7 @@ export interface StageDef<S extends { op: string }> {
   /** Weighting stages that may drop a token's experts (capacity). */
   drops?: boolean;
   /** Group limits: the entries a later selection can still choose from. */
-  narrows?(s: S, width: number): number;
+  narrows?(s: S, width: number, selectable: number): number;
   lower(s: S, l: StageLowering): void;
   apply(s: S, rows: StageRows): void;
 }
@@ -43,6 +43,8 @@ export interface Selections {
 
 /** What a stage reads from its call (checker/routers.ts adapts its bound call to this). */
 export interface StageArgs {
+  /** Whether the call gives the argument (for optional parameters). */
+  has(name: string): boolean;
   int(name: string): number | undefined;
   number(name: string): number | undefined;
   choice(name: string): string | undefined;
@@ -83,6 +85,8 @@ export interface StageLowering {
   setScores(s: Node, masked: boolean): void;
   /** `restricted` is the key with -inf at every entry now out of play: the new live set. */
   restrict(restricted: Node): void;
+  /** A new key for the selection only, the live set unchanged (no scoring stage may follow: E0504). */
+  setKey(key: Node): void;
   /** A selection: null experts leave, weights gather `weights` (1 without). */
   select(chosen: Node, weights?: Node): void;
   /** The ids and weights after selection; undefined before it. */
@@ -94,6 +98,8 @@ export interface StageLowering {
 export interface RowState {
   s: Float64Array;
   live: Uint8Array;
+  /** Live entries whose key is 0 from here on (a group limit's dropped groups with `dropped = zero`). */
+  zeroKey?: Uint8Array;
   /** Selected entries in selection order; null before the selection stage. */
   sel: number[] | null;
   w: Float64Array;

@@ -87,7 +87,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
   capacity: {
     summary: 'each assignment is kept while its expert has room in its request',
     emit: (site, [ids, w, requests], pb) => {
-      const { factor, drop, k: perToken, experts } = site.attrs as OpAttrs['capacity'];
+      const { factor, limit, drop, k: perToken, experts } = site.attrs as OpAttrs['capacity'];
       const slots = Number(site.type.shape[1]);
       const rows = affine(site.type.shape[0]!);
       const out = pb.output(site);
@@ -107,7 +107,7 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
             z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
           }),
         );
-        const cap = ceilScaled(factor, mul(rowsInRequest, perToken), experts);
+        const cap = limit !== undefined ? i32(limit) : ceilScaled(factor!, mul(rowsInRequest, perToken), experts);
         k.store(launch.write('out', out), t, { k: 'select', type: 'i32', cond: and(ge(e, 0), lt(before.get, cap)), a: e, b: i32(-1) });
       });
       return out;

@@ -162,7 +162,9 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
       b.for('h', 0, attrs.groups, (h, l) =>
         l.if(or(gt(scores.at(h), scores.at(g)), and(eq(scores.at(h), scores.at(g)), lt(h, g))), () => better.set(add(better.get, 1))),
       );
-      out.set(b, e, select(lt(better.get, attrs.keep), keys.get(e), NEG_INF));
+      // A dropped group's live entries leave play (-inf) or, with `dropped = zero`, get key 0.
+      const dropped = attrs.dropped === 'zero' ? select(eq(keys.get(e), NEG_INF), NEG_INF, f32(0)) : NEG_INF;
+      out.set(b, e, select(lt(better.get, attrs.keep), keys.get(e), dropped));
     });
   },
   mask: (cx, [v, live], _, out) => map(cx, out, (i) => select(eq(row(live, 'live').get(i), NEG_INF), NEG_INF, row(v, 'values').get(i))),

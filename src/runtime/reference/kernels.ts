@@ -87,14 +87,14 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
     }
     return out(shape, data);
   },
-  group_limit: ({ groups, keep, score }, [v], shape) => {
+  group_limit: ({ groups, keep, score, dropped }, [v], shape) => {
     const data = Float32Array.from(fl(v!));
     const E = shape[1]!;
     const gsize = E / groups;
     for (let r = 0; r < shape[0]!; r++) {
       const row = data.subarray(r * E, (r + 1) * E);
       const kept = keptGroups(groups, gsize, keep, score, (e) => row[e]!, (e) => row[e] !== -Infinity);
-      for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / gsize))) row[e] = -Infinity;
+      for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / gsize)) && row[e] !== -Infinity) row[e] = dropped === 'zero' ? 0 : -Infinity;
     }
     return out(shape, data);
   },
@@ -125,13 +125,13 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
     }
     return out(shape, ids);
   },
-  capacity: ({ factor, drop, k, experts }, [ids, w, requests], shape) => {
+  capacity: ({ factor, limit, drop, k, experts }, [ids, w, requests], shape) => {
     const [idx, weights] = [ints(ids!), fl(w!)];
     const [R, slots] = [shape[0]!, shape[1]!];
     const kept = Int32Array.from(idx);
     const rowOf = (v: Int32Array | Float32Array, r: number) => Array.from(v.subarray(r * slots, (r + 1) * slots));
     for (const rows of requestGroups(R, requests && ints(requests))) {
-      const keep = capacityKeep(rows.map((r) => rowOf(idx, r)), rows.map((r) => rowOf(weights, r)), experts, k, factor, drop);
+      const keep = capacityKeep(rows.map((r) => rowOf(idx, r)), rows.map((r) => rowOf(weights, r)), experts, k, limit !== undefined ? { limit } : { factor: factor! }, drop);
       rows.forEach((r, i) => keep[i]!.forEach((ok, slot) => ok || (kept[r * slots + slot] = -1)));
     }
     return out(shape, kept);

@@ -85,7 +85,7 @@ function runRouter(spec: RouterSpec, nullEntries: readonly number[], rows: numbe
     E,
     k: selectionsPerToken(spec),
     requests: inputs.requests,
-    key: (st, e) => (bias ? f(st.s[e]! + bias[e]!) : st.s[e]!),
+    key: (st, e) => (st.zeroKey?.[e] ? 0 : bias ? f(st.s[e]! + bias[e]!) : st.s[e]!),
     liveEntries,
     ranked: (st) => rankDesc(liveEntries(st), (e) => view.key(st, e)),
     select: (st, picked) => select(st, picked, nullEntries),

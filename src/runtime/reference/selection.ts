@@ -64,14 +64,17 @@ export function expertChoice(rows: readonly number[], E: number, capacity: numbe
   return chosen;
 }
 
+/** An expert's capacity: a factor of the request's assignments per expert, or a fixed limit. */
+export type CapacityLimit = { factor: number } | { limit: number };
+
 /**
  * Switch-style capacity over the rows of one request: `ids[r]` are row r's experts in slot order
  * (-1 for an empty slot) and `weights[r]` their weights. Each expert keeps at most
- * ceil(factor · rows · k / E) assignments, the earliest in (row, slot) order (`overflow`) or
- * the heaviest (`score`, ties to the lower row, then slot). Returns which slots are kept.
+ * ceil(factor · rows · k / E) assignments (or `limit`), the earliest in (row, slot) order
+ * (`overflow`) or the heaviest (`score`, ties to the lower row, then slot). Returns which slots are kept.
  */
-export function capacityKeep(ids: readonly (readonly number[])[], weights: readonly (readonly number[])[], E: number, k: number, factor: number, drop: 'overflow' | 'score'): boolean[][] {
-  const capacity = Math.ceil((factor * ids.length * k) / E);
+export function capacityKeep(ids: readonly (readonly number[])[], weights: readonly (readonly number[])[], E: number, k: number, cap: CapacityLimit, drop: 'overflow' | 'score'): boolean[][] {
+  const capacity = 'limit' in cap ? cap.limit : Math.ceil((cap.factor * ids.length * k) / E);
   const order = ids.flatMap((row, r) => row.map((e, slot) => ({ r, slot, e, w: weights[r]![slot]! })).filter((a) => a.e >= 0));
   if (drop === 'score') order.sort((a, b) => b.w - a.w || a.r - b.r || a.slot - b.slot);
   const load = new Int32Array(E);

@@ -131,18 +131,20 @@ export function firstNonFinite(values: ArrayLike<number>): number {
 
 /**
  * Why a float tensor must be rejected, or undefined when all its values are finite: names the
- * tensor, the first bad value and its flat and per-axis index.
+ * tensor, the first bad value and its flat and per-axis index. `values` may be a piece of the
+ * tensor that starts at flat index `offset`.
  */
-export function nonFiniteProblem(name: string, shape: readonly number[], values: ArrayLike<number>): string | undefined {
-  const i = firstNonFinite(values);
-  if (i < 0) return undefined;
+export function nonFiniteProblem(name: string, shape: readonly number[], values: ArrayLike<number>, offset = 0): string | undefined {
+  const found = firstNonFinite(values);
+  if (found < 0) return undefined;
+  const i = offset + found;
   const coords: number[] = [];
   let rest = i;
   for (let axis = shape.length - 1; axis >= 0; axis--) {
     coords.unshift(rest % shape[axis]!);
     rest = Math.floor(rest / shape[axis]!);
   }
-  return `tensor '${name}' holds ${values[i]} at index ${i} ([${coords.join(', ')}]): values must be finite`;
+  return `tensor '${name}' holds ${values[found]} at index ${i} ([${coords.join(', ')}]): values must be finite`;
 }
 
 export interface StoredTensor {

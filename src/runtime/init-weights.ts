@@ -2,15 +2,14 @@ import { UserError } from '../diagnostics/user-error.js';
 import type { Graph, ParamInfo } from '../ir/graph.js';
 import { evalDim } from '../ir/types.js';
 import type { StoredDType, TensorToWrite } from './safetensors.js';
+import { STORED_AS, storedShape, type ParamDType } from './stored-layout.js';
 import { f32, size } from './tensor.js';
 
 export class WeightsError extends UserError {}
 
-const STORED: Record<string, StoredDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', int8: 'I8', int4: 'U8' };
-
 /** The safetensors dtype a param is stored as (int4: two values per U8 byte). */
 export function storedDtype(p: ParamInfo): StoredDType {
-  const d = STORED[p.type.dtype];
+  const d = STORED_AS[p.type.dtype as ParamDType];
   if (!d) throw new Error(`internal: param ${p.name} has dtype ${p.type.dtype}`);
   return d;
 }
@@ -18,10 +17,9 @@ export function storedDtype(p: ParamInfo): StoredDType {
 /** The shape a param has in a weights file: int4 packs pairs along the last dim. */
 export function paramShape(p: ParamInfo): number[] {
   const shape = p.type.shape.map((d) => evalDim(d, 0));
-  if (p.type.dtype !== 'int4') return shape;
-  const last = shape[shape.length - 1]!;
-  if (last % 2) throw new WeightsError(`'${p.name}' is stored as int4, which packs two values per byte along its last dim, but that dim is ${last}: use an even size or int8`);
-  return [...shape.slice(0, -1), last / 2];
+  const stored = storedShape(p.type.dtype as ParamDType, shape);
+  if (!stored) throw new WeightsError(`'${p.name}' is stored as int4, which packs two values per byte along its last dim, but that dim is ${shape[shape.length - 1]}: use an even size or int8`);
+  return stored;
 }
 
 /**

@@ -1,9 +1,13 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBytes } from '../../checker/check.js';
 import { buildProgram, wgslFiles } from '../../codegen/compile.js';
+import { moduleFiles, programNeeds, type ModuleInfo } from '../../codegen/module.js';
 import { printProgram, programJson } from '../../codegen/program-text.js';
+import type { Program } from '../../codegen/program.js';
+import type { Graph } from '../../ir/graph.js';
+import type { ResolvedModel } from '../../model/model.js';
 import { SCHEDULES } from '../../codegen/schedule.js';
 import { printDot } from '../../ir/dot.js';
 import { buildGraph } from '../../ir/from-model.js';
@@ -12,6 +16,7 @@ import { PASSES, runPipeline } from '../../passes/pipeline.js';
 import { planMemory } from '../../passes/plan-memory.js';
 import { planOffload, type OffloadPlan } from '../../passes/plan-offload.js';
 import { CliError, loadModel, writeFileAtomic } from '../load.js';
+import { inspectJson } from './inspect.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 
 /** Token counts the memory plan is reported at. */
@@ -24,6 +29,7 @@ interface CompileOptions extends ModelOptions {
   opt: boolean;
   target: 'wgsl' | 'none';
   schedule: string;
+  maxTokens: number;
 }
 
 export function compileCommand(): Command {
@@ -35,7 +41,8 @@ export function compileCommand(): Command {
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
     .addOption(new Option('--print-after <PASS>', `print the IR after a pass to stdout (repeatable; ${names.join(', ')})`).argParser((v: string, acc: string[]) => [...acc, passName(v, names)]).default([]))
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
-    .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl, with the program as DIR/MODEL.program and .program.json), or none').choices(['wgsl', 'none']).default('wgsl'))
+    .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl, the program as DIR/MODEL.program and .program.json, and the module DIR/MODEL.js with its types in MODEL.d.ts), or none').choices(['wgsl', 'none']).default('wgsl'))
+    .addOption(new Option('--max-tokens <N>', "the generated module's token limit per forward call: its default maxTokens, and the largest a load may ask for").argParser(positiveCount).default(4096))
     .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (real GPUs) or llvmpipe (Mesa lavapipe on a CPU); moec run picks one for its adapter').choices(Object.keys(SCHEDULES)).default('gpu'));
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
@@ -60,6 +67,7 @@ export function compileCommand(): Command {
     // Everything is built before anything is written: a failure leaves the directory as it was.
     const program = opts.opt && opts.target === 'wgsl' ? buildProgram(graph, SCHEDULES[opts.schedule]!) : undefined;
     const kernels = program ? wgslFiles(program) : new Map<string, string>();
+    const module = program ? moduleFiles(moduleInfo(model, built, program, file, opts.maxTokens)) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
     writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
@@ -72,13 +80,26 @@ export function compileCommand(): Command {
       for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
       writeFileAtomic(join(opts.output, `${model.name}.program`), printProgram(program));
       writeFileAtomic(join(opts.output, `${model.name}.program.json`), programJson(program));
-      wrote.push(`${dir}/ (${kernels.size} kernels)`, join(opts.output, `${model.name}.program`));
+      for (const [name, text] of module) writeFileAtomic(join(opts.output, name), text);
+      wrote.push(`${dir}/ (${kernels.size} kernels)`, join(opts.output, `${model.name}.program`), join(opts.output, `${model.name}.program.json`), ...[...module.keys()].map((n) => join(opts.output, n)));
     }
     const programLine = program
       ? `\nprogram (${opts.schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations${program.notes.map((n) => `\nnote: ${n}`).join('')}`
       : '';
     process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}${programLine}\nwrote ${wrote.join(', ')}\n`);
   });
+}
+
+/** What the generated module says about its model: inspect's summary, the token limit and the inputs. */
+function moduleInfo(model: ResolvedModel, built: Graph, program: Program, file: string, maxTokens: number): ModuleInfo {
+  const { width, dtype, weightDtype, layers, dims, blocks } = inspectJson(model, built);
+  return { name: model.name, width, maxTokens, needs: programNeeds(program), dtype, weightDtype, layers, dims, blocks, source: basename(file) };
+}
+
+function positiveCount(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number of at least 1, not '${text}'`);
+  return n;
 }
 
 function passName(v: string, names: string[]): string {

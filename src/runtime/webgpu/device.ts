@@ -1,16 +1,19 @@
 /// <reference types="@webgpu/types" />
-import { setPriority } from 'node:os';
+import { NoAdapterError } from './errors.js';
 
 /**
- * Opening a WebGPU device in Node through the `webgpu` package (Dawn). On a machine without a
- * GPU, Dawn runs on Mesa's lavapipe Vulkan driver (DESIGN.md §5). The package is loaded on
- * first use, so nothing else in moec needs it.
+ * Opening a WebGPU device: the browser's `navigator.gpu`, or in Node the `webgpu` package
+ * (Dawn), which on a machine without a GPU runs on Mesa's lavapipe Vulkan driver (DESIGN.md §5).
+ * Browser-safe: Node modules are imported only on the Node path, when first needed.
  */
 
-/** No WebGPU adapter: the `webgpu` package is missing or failed to load, or it found no adapter. */
-export class NoAdapterError extends Error {
-  override readonly name = 'NoAdapterError';
-}
+export { NoAdapterError };
+
+/** How to get an adapter, for the no-adapter error. */
+const ADAPTER_HELP =
+  'In a browser, use one with WebGPU enabled (Chrome or Edge 113+, or Chromium with --enable-unsafe-webgpu). ' +
+  "In Node, install the optional 'webgpu' package (npm install webgpu) and a Vulkan driver; on a Linux machine " +
+  'without a GPU that is Mesa lavapipe (Debian 12: mesa-vulkan-drivers and libvulkan1 from bookworm-backports, see DESIGN.md §5).';
 
 /** What the adapter says about itself, for logs and for choosing a schedule (`scheduleFor`). */
 export interface AdapterDescription {
@@ -74,7 +77,7 @@ async function loadNodeGpu(): Promise<GPU> {
   try {
     mod = (await import('webgpu')) as unknown as typeof mod;
   } catch (e) {
-    throw new NoAdapterError(`WebGPU is unavailable: the 'webgpu' package could not be loaded (${(e as Error).message})`);
+    throw new NoAdapterError(`WebGPU is unavailable: the 'webgpu' package could not be loaded (${(e as Error).message}). ${ADAPTER_HELP}`);
   }
   // Exact timestamps: Dawn rounds timestamp queries to 64 µs steps unless told not to, which
   // makes per-dispatch profiles useless. This process is not a browser page, so there is
@@ -94,27 +97,33 @@ export function formatAdapter(a: AdapterDescription): string {
   return tags ? `${main} [${tags}]` : main;
 }
 
+/** The browser's GPU object, when there is one. */
+function browserGpu(): GPU | undefined {
+  return (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+}
+
 /** Open a device with raised limits and the wanted features the adapter has. */
 export async function openDevice(options: OpenDeviceOptions = {}): Promise<OpenedDevice> {
-  const gpu = options.gpu ?? (await loadNodeGpu());
+  const inBrowser = !options.gpu && browserGpu() !== undefined;
+  const gpu = options.gpu ?? browserGpu() ?? (await loadNodeGpu());
   const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
   if (!adapter) {
-    throw new NoAdapterError(
-      'WebGPU is unavailable: no adapter found. On a machine without a GPU, install Mesa lavapipe ' +
-        '(Debian 12: mesa-vulkan-drivers and libvulkan1 from bookworm-backports; see DESIGN.md §5).',
-    );
+    throw new NoAdapterError(`WebGPU is unavailable: no adapter found. ${ADAPTER_HELP}`);
   }
   const features = (options.features ?? WANTED_FEATURES).filter((f) => adapter.features.has(f));
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
-  if (options.lowerPriority ?? true) {
-    try {
-      setPriority(0, 19);
-    } catch {
-      // Not permitted or not supported here: run at the normal priority.
-    }
-  }
+  if ((options.lowerPriority ?? true) && !inBrowser && nodeGpu === gpu) await lowerThreadPriority();
   const limits = Object.fromEntries(RAISED_LIMITS.map((n) => [n, device.limits[n]])) as OpenedDevice['limits'];
   return { device, adapter: describeAdapter(adapter.info), features, limits };
+}
+
+async function lowerThreadPriority(): Promise<void> {
+  try {
+    const { setPriority } = await import('node:os');
+    setPriority(0, 19);
+  } catch {
+    // Not permitted or not supported here: run at the normal priority.
+  }
 }

@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" />
-import { evalAffine, gridSize, slotBytes, type BufferDecl, type Program, type Slot } from '../../codegen/program.js';
+import { evalAffine, gridSize, slotBytes, type BufferDecl, type GridDim, type Program, type Slot } from '../../codegen/program.js';
 import type { Tensor } from '../tensor.js';
 import { BUFFER_USAGE, MAP_MODE } from './constants.js';
 import { encodeSteps, type Step } from './encode.js';
@@ -33,13 +33,35 @@ export interface ProfiledRun {
   profile: DispatchTimings;
 }
 
-/** Every device allocation that depends on the token count, made once per token count. */
+/**
+ * Every device allocation that depends on the token count, made for a capacity and reused by
+ * every run of at most that many tokens: only direct grids change between such runs.
+ */
 interface Shape {
-  tokens: number;
+  capacity: number;
   slots: GPUBuffer[];
-  steps: Step[];
+  steps: PreparedStep[];
   readback: GPUBuffer;
-  outputBytes: number;
+}
+
+/** A step whose direct grid is still affine in the token count. */
+type PreparedStep = Omit<Step, 'grid'> & { grid: Step['grid'] | { kind: 'affine'; dims: readonly [GridDim, GridDim, GridDim] } };
+
+/** Where one weight buffer lives: the device buffer and the stored elements of its param it holds. */
+export interface WeightTarget {
+  decl: BufferDecl;
+  buffer: GPUBuffer;
+  /** The range of the param's stored elements this buffer holds (the whole param unless chunked). */
+  offset: number;
+  count: number;
+}
+
+/** Fills the weight buffers: called once, after they are allocated and before any run. */
+export type FillWeights = (device: GPUDevice, targets: ReadonlyMap<string, WeightTarget[]>) => Promise<void> | void;
+
+export interface CreateOptions {
+  /** Allocate for this many tokens now, and refuse runs of more (default: allocate per run, growing). */
+  maxTokens?: number;
 }
 
 const STORAGE_USAGE = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.INDIRECT;
@@ -50,6 +72,7 @@ export class WebGpuRunner {
   /** Runs one at a time: they share the slot buffers and the readback buffer. */
   private pending: Promise<unknown> = Promise.resolve();
   private destroyed = false;
+  private fixedCapacity: number | undefined;
 
   private constructor(
     readonly device: GPUDevice,
@@ -62,33 +85,54 @@ export class WebGpuRunner {
   ) {}
 
   /**
-   * Compile the program's kernels and upload its weights. `weights` maps each weight buffer's
-   * source (the param name) to its tensor: f32 data for 'f32' buffers, i32 data for 'i32' ones
-   * (int8 and packed int4 values).
+   * Compile the program's kernels, allocate its weight and constant buffers, and let `fill`
+   * write the weights (see tensorWeights). With `maxTokens`, every other buffer is allocated
+   * now too, so a model that does not fit the device fails here rather than on its first run.
    */
-  static async create(device: GPUDevice, program: Program, weights: ReadonlyMap<string, Tensor>): Promise<WebGpuRunner> {
+  static async create(device: GPUDevice, program: Program, fill: FillWeights, options: CreateOptions = {}): Promise<WebGpuRunner> {
     const buffers = checkProgram(program);
     const kernels = await compileKernels(device, program.kernels);
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
     const weightSlots = new Map<number, GPUBuffer>();
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
+    const targets = new Map<string, WeightTarget[]>();
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
     try {
       for (const decl of program.buffers) {
         if (decl.role !== 'weight' && decl.role !== 'constant') continue;
-        const data = decl.role === 'constant' ? Int32Array.from(decl.data ?? []) : weightData(decl, weights);
         const slot = program.slots[decl.slot]!;
         let buffer = weightSlots.get(slot.id);
         if (!buffer) {
           buffer = allocate(device, slot, 0, program);
           weightSlots.set(slot.id, buffer);
         }
-        device.queue.writeBuffer(buffer, 0, data);
+        if (decl.role === 'constant') device.queue.writeBuffer(buffer, 0, Int32Array.from(decl.data ?? []));
+        else {
+          const source = decl.source ?? decl.name;
+          const range = decl.sourceRange ?? { offset: 0, count: decl.bytes.b / 4 };
+          targets.set(source, [...(targets.get(source) ?? []), { decl, buffer, ...range }]);
+        }
       }
     } finally {
-      await popScopes(device, 'uploading the weights');
+      await popScopes(device, 'allocating the weights');
     }
-    return new WebGpuRunner(device, program, kernels, buffers, weightSlots, uniform);
+    const runner = new WebGpuRunner(device, program, kernels, buffers, weightSlots, uniform);
+    try {
+      await fill(device, targets);
+      if (options.maxTokens !== undefined) {
+        runner.fixedCapacity = options.maxTokens;
+        await runner.shapeFor(options.maxTokens);
+      }
+    } catch (e) {
+      runner.destroy();
+      throw e;
+    }
+    return runner;
+  }
+
+  /** The most tokens a run may have, when the runner was created with maxTokens. */
+  get maxTokens(): number | undefined {
+    return this.fixedCapacity;
   }
 
   run(inputs: RunInputs): Promise<Float32Array>;
@@ -112,6 +156,7 @@ export class WebGpuRunner {
     if (this.destroyed) throw new Error('internal: run on a destroyed WebGpuRunner');
     const { tokens } = inputs;
     if (!Number.isInteger(tokens) || tokens < 0) throw new Error(`run: tokens must be a non-negative integer, got ${tokens}`);
+    if (this.fixedCapacity !== undefined && tokens > this.fixedCapacity) throw new Error(`run: ${tokens} tokens exceed the ${this.fixedCapacity} this runner was created for`);
     const width = this.program.width;
     if (inputs.x.length !== tokens * width) throw new Error(`run: x has ${inputs.x.length} values, expected tokens × width = ${tokens} × ${width}`);
     const data = this.program.inputs.map(({ name, buffer }) => {
@@ -125,6 +170,8 @@ export class WebGpuRunner {
     const method = this.timingMethod();
     if (tokens === 0) return profile ? { y: new Float32Array(0), profile: { method, tokens, dispatches: [] } } : new Float32Array(0);
     const shape = await this.shapeFor(tokens);
+    const steps = this.stepsAt(shape, tokens);
+    const outputBytes = tokens * this.program.width * 4;
     const { device } = this;
 
     // Everything up to the submit is synchronous, so this scope catches only this run's errors.
@@ -134,11 +181,11 @@ export class WebGpuRunner {
     const encoder = device.createCommandEncoder({ label: `moec ${this.program.name}` });
     let readTimes: (() => Promise<number[]>) | undefined;
     let perDispatch: GPUCommandBuffer[] | undefined;
-    if (!profile) encodeSteps(encoder, shape.steps);
-    else if (method === 'timestamp-query') readTimes = encodeTimestamped(device, encoder, shape.steps);
-    else perDispatch = encodeEach(device, shape.steps);
+    if (!profile) encodeSteps(encoder, steps);
+    else if (method === 'timestamp-query') readTimes = encodeTimestamped(device, encoder, steps);
+    else perDispatch = encodeEach(device, steps);
     const output = this.buffers.get(this.program.output)!;
-    encoder.copyBufferToBuffer(shape.slots[output.slot]!, 0, shape.readback, 0, shape.outputBytes);
+    encoder.copyBufferToBuffer(shape.slots[output.slot]!, 0, shape.readback, 0, outputBytes);
     const commands = encoder.finish();
     let submitted: { ns: number[]; overheadNs: number } | undefined;
     let scope: Promise<GPUError | null>;
@@ -152,24 +199,24 @@ export class WebGpuRunner {
       scope = device.popErrorScope();
     }
 
-    const [error, mapped, times] = await Promise.allSettled([scope, shape.readback.mapAsync(MAP_MODE.READ, 0, shape.outputBytes), readTimes?.()]);
+    const [error, mapped, times] = await Promise.allSettled([scope, shape.readback.mapAsync(MAP_MODE.READ, 0, outputBytes), readTimes?.()]);
     if (error.status === 'rejected') throw error.reason;
     if (error.value) throw new Error(`running ${this.program.name} at ${tokens} tokens: ${error.value.message}`);
     if (mapped.status === 'rejected') throw mapped.reason;
-    const y = new Float32Array(shape.readback.getMappedRange(0, shape.outputBytes).slice(0));
+    const y = new Float32Array(shape.readback.getMappedRange(0, outputBytes).slice(0));
     shape.readback.unmap();
     if (!profile) return y;
     if (times.status === 'rejected') throw times.reason;
-    if (submitted) return { y, profile: { ...this.timings('submit', shape, submitted.ns), submitOverheadNs: submitted.overheadNs } };
-    return { y, profile: this.timings('timestamp-query', shape, times.value!) };
+    if (submitted) return { y, profile: { ...this.timings('submit', tokens, steps, submitted.ns), submitOverheadNs: submitted.overheadNs } };
+    return { y, profile: this.timings('timestamp-query', tokens, steps, times.value!) };
   }
 
   private timingMethod(): DispatchTimings['method'] {
     return this.device.features.has('timestamp-query') ? 'timestamp-query' : 'submit';
   }
 
-  private timings(method: DispatchTimings['method'], shape: Shape, ns: number[]): DispatchTimings {
-    return { method, tokens: shape.tokens, dispatches: shape.steps.map((s, i) => ({ index: s.index, kernel: s.dispatch.kernel, node: s.dispatch.node, ns: ns[i]! })) };
+  private timings(method: DispatchTimings['method'], tokens: number, steps: readonly Step[], ns: number[]): DispatchTimings {
+    return { method, tokens, dispatches: steps.map((s, i) => ({ index: s.index, kernel: s.dispatch.kernel, node: s.dispatch.node, ns: ns[i]! })) };
   }
 
   private releaseShape(): void {
@@ -179,62 +226,81 @@ export class WebGpuRunner {
     this.shape = undefined;
   }
 
-  /** Slot buffers, bind groups and grids for this token count (kept until another count runs). */
+  /** Slot buffers and bind groups for at least this many tokens (grown, never shrunk, without a fixed capacity). */
   private async shapeFor(tokens: number): Promise<Shape> {
-    if (this.shape?.tokens === tokens) return this.shape;
+    if (this.shape && this.shape.capacity >= tokens) return this.shape;
+    const capacity = this.fixedCapacity ?? tokens;
     this.releaseShape();
     const { device, program } = this;
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     let shape: Shape;
     try {
-      const slots = program.slots.map((s) => this.weightSlots.get(s.id) ?? allocate(device, s, tokens, program));
-      const steps = this.steps(tokens, slots);
       const output = this.buffers.get(program.output)!;
-      const outputBytes = tokens * program.width * 4;
-      if (evalAffine(output.bytes, tokens) < outputBytes) throw new Error(`internal: output buffer ${output.name} holds ${evalAffine(output.bytes, tokens)} bytes at ${tokens} tokens, less than tokens × width`);
-      const readback = device.createBuffer({ label: 'moec readback', size: outputBytes, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
-      shape = { tokens, slots, steps, readback, outputBytes };
+      const outputBytes = capacity * program.width * 4;
+      if (evalAffine(output.bytes, capacity) < outputBytes) throw new Error(`internal: output buffer ${output.name} holds ${evalAffine(output.bytes, capacity)} bytes at ${capacity} tokens, less than tokens × width`);
+      const slots = program.slots.map((s) => this.weightSlots.get(s.id) ?? allocate(device, s, capacity, program));
+      const steps = this.steps(capacity, slots);
+      const readback = device.createBuffer({ label: 'moec readback', size: Math.max(4, outputBytes), usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+      shape = { capacity, slots, steps, readback };
     } finally {
-      await popScopes(device, `allocating buffers for ${tokens} tokens`);
+      await popScopes(device, `allocating buffers for ${capacity} tokens`);
     }
     this.shape = shape;
     return shape;
   }
 
-  private steps(tokens: number, slots: readonly GPUBuffer[]): Step[] {
+  /** Pipelines and bind groups per dispatch; direct grids stay affine until a run's token count is known. */
+  private steps(capacity: number, slots: readonly GPUBuffer[]): PreparedStep[] {
     const { device, program } = this;
-    const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-    const steps: Step[] = [];
-    program.dispatches.forEach((dispatch, index) => {
+    return program.dispatches.map((dispatch, index) => {
       const compiled = this.kernels.get(dispatch.kernel)!;
-      let grid: Step['grid'];
-      if (dispatch.grid.kind === 'direct') {
-        const counts = [gridSize(dispatch.grid.x, tokens), gridSize(dispatch.grid.y, tokens), gridSize(dispatch.grid.z, tokens)] as const;
-        if (counts.some((c) => c <= 0)) return;
-        if (counts.some((c) => c > maxGroups)) {
-          throw new Error(`dispatch ${index} (kernel '${dispatch.kernel}') needs ${counts.join(' × ')} workgroups at ${tokens} tokens; this device allows ${maxGroups} per axis`);
-        }
-        grid = { kind: 'direct', counts };
-      } else {
+      let grid: PreparedStep['grid'];
+      if (dispatch.grid.kind === 'direct') grid = { kind: 'affine', dims: [dispatch.grid.x, dispatch.grid.y, dispatch.grid.z] };
+      else {
         const decl = this.buffers.get(dispatch.grid.buffer)!;
-        if (dispatch.grid.offset + 12 > evalAffine(decl.bytes, tokens)) {
-          throw new Error(`internal: dispatch ${index} (kernel '${dispatch.kernel}') reads its grid at byte ${dispatch.grid.offset} of ${decl.name}, which holds ${evalAffine(decl.bytes, tokens)} bytes`);
+        if (dispatch.grid.offset + 12 > evalAffine(decl.bytes, capacity)) {
+          throw new Error(`internal: dispatch ${index} (kernel '${dispatch.kernel}') reads its grid at byte ${dispatch.grid.offset} of ${decl.name}, which holds ${evalAffine(decl.bytes, capacity)} bytes`);
         }
         grid = { kind: 'indirect', buffer: slots[decl.slot]!, offset: dispatch.grid.offset };
       }
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform } }];
       dispatch.bindings.forEach((name, i) => entries.push({ binding: i + 1, resource: { buffer: slots[this.buffers.get(name)!.slot]! } }));
       const bindGroup = device.createBindGroup({ label: `${dispatch.kernel} #${index}`, layout: compiled.layout, entries });
-      steps.push({ index, dispatch, pipeline: compiled.pipeline, bindGroup, grid });
+      return { index, dispatch, pipeline: compiled.pipeline, bindGroup, grid };
     });
+  }
+
+  /** The steps of a run at this token count: direct grids evaluated, empty ones dropped. */
+  private stepsAt(shape: Shape, tokens: number): Step[] {
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const steps: Step[] = [];
+    for (const step of shape.steps) {
+      if (step.grid.kind !== 'affine') {
+        steps.push(step as Step);
+        continue;
+      }
+      const counts = step.grid.dims.map((d) => gridSize(d, tokens)) as [number, number, number];
+      if (counts.some((c) => c <= 0)) continue;
+      if (counts.some((c) => c > maxGroups)) {
+        throw new Error(`dispatch ${step.index} (kernel '${step.dispatch.kernel}') needs ${counts.join(' × ')} workgroups at ${tokens} tokens; this device allows ${maxGroups} per axis`);
+      }
+      steps.push({ ...step, grid: { kind: 'direct', counts } });
+    }
     return steps;
   }
 }
 
-/** Compile a program and upload its weights (WebGpuRunner.create). */
-export function createRunner(device: GPUDevice, program: Program, weights: ReadonlyMap<string, Tensor>): Promise<WebGpuRunner> {
-  return WebGpuRunner.create(device, program, weights);
+/** Compile a program and upload its weights from tensors in memory (WebGpuRunner.create with tensorWeights). */
+export function createRunner(device: GPUDevice, program: Program, weights: ReadonlyMap<string, Tensor>, options: CreateOptions = {}): Promise<WebGpuRunner> {
+  return WebGpuRunner.create(device, program, tensorWeights(weights), options);
+}
+
+/** Fill weight buffers from tensors in memory, each checked against the buffers that hold it. */
+export function tensorWeights(weights: ReadonlyMap<string, Tensor>): FillWeights {
+  return (device, targets) => {
+    for (const list of targets.values()) for (const t of list) device.queue.writeBuffer(t.buffer, 0, weightData(t.decl, weights));
+  };
 }
 
 /** The program's buffers by name, after checking that everything the runner relies on holds. */

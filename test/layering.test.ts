@@ -43,4 +43,24 @@ describe('layering', () => {
     }
     expect(offending).toEqual([]);
   });
+
+  it('moec/runtime is browser-safe: no static import of a Node module anywhere it reaches', () => {
+    const seen = new Set<string>();
+    const offending: string[] = [];
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      // Static imports and re-exports only: a dynamic import runs only on the path that needs it.
+      for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm)) {
+        const spec = (m[1] ?? m[2])!;
+        if (/^import\s+type\b|^export\s+type\b/.test(m[0].trim())) continue;
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+        else if (spec.startsWith('node:') || ['fs', 'path', 'os', 'url', 'child_process'].includes(spec)) offending.push(`${relative(root, file)} imports ${spec}`);
+      }
+    };
+    visit(join(src, 'runtime', 'webgpu', 'index.ts'));
+    expect(seen.size).toBeGreaterThan(10);
+    expect(offending).toEqual([]);
+  });
 });

@@ -95,7 +95,9 @@ export class CompiledModel {
   /** Compile the program on a device and stream the weights in (see loadCompiled). */
   static async create(info: ModelInfo, program: Program, weights: WeightsSource, options: LoadOptions): Promise<CompiledModel> {
     const maxTokens = options.maxTokens ?? info.maxTokens;
-    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) throw new InputError(`load ${info.name}: maxTokens must be a whole number of at least 1, got ${maxTokens}`);
+    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > info.maxTokens) {
+      throw new InputError(`load ${info.name}: maxTokens must be a whole number from 1 to ${info.maxTokens} (the compiled limit; recompile with --max-tokens for more), got ${maxTokens}`);
+    }
     const opened: Pick<OpenedDevice, 'device'> = options.device ? { device: options.device } : await openDevice();
     const { device } = opened;
     try {

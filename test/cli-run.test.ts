@@ -74,6 +74,27 @@ describe('moec init-weights, inspect, run', () => {
     expect(both.stderr).toContain('give exactly one of --input and --random-input');
   });
 
+  it('refuses a run too large to hold, and says the limit, before allocating it', () => {
+    const out = join(dir, 'huge-run.safetensors');
+    const r = moec('run', model, ...small, '--weights', weights, '--random-input', '1e9', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^moec: error: --random-input 1000000000: the run would hold a value of [\d,]+ elements \(\w+\[\d+, \d+\]\); moec run holds at most 268,435,456 \(2\^28\) per value: use fewer tokens\n$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('inspect counts the parameters of 2^24 experts without expanding them; past the size limit is a located error', () => {
+    const wide = join(dir, 'wide.moe');
+    const text = (experts: string) =>
+      `model m {\n  dims { hidden = 8, ffn = 8, experts = ${experts} }\n  expert e = relu(hidden -> ffn -> hidden)\n  block moe {\n    router gate = linear(hidden -> experts) | softmax | topk(2)\n    experts e x experts\n  }\n  layers 1 { x = x + moe(x) }\n}\n`;
+    writeFileSync(wide, text('16777216'));
+    const info = JSON.parse(moec('inspect', wide, '--json').stdout) as { parameters: { total: number; activePerToken: { min: number; max: number } } };
+    expect(info.parameters).toEqual({ total: 2 ** 24 * (64 + 64 + 8), activePerToken: { min: 2 * 128 + 2 ** 24 * 8, max: 2 * 128 + 2 ** 24 * 8 } });
+    writeFileSync(wide, text('1e12'));
+    const r = moec('inspect', wide);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("wide.moe:2:41: error[E0315]: dim 'experts' is 1,000,000,000,000, over the limit of 16,777,216 (2^24) for a size");
+  });
+
   const failures: [string, () => string[], RegExp][] = [
     ['a missing weight', () => ['--weights', rewrite((t) => t.delete('layers.0.moe.gate.weight'))], /missing tensor 'layers\.0\.moe\.gate\.weight' \(bf16\[16, 8\]\)/],
     ['an extra weight', () => ['--weights', rewrite((t) => t.set('layers.99.x', { tensor: randomInput(1, 1, 1), as: 'F32' }))], /unexpected tensor 'layers\.99\.x'/],

@@ -6,6 +6,7 @@ import { containsError } from '../parser/walk.js';
 import { STORAGE_DTYPES, type Param, type Signature } from '../language/signatures.js';
 import type { StorageDType } from '../model/model.js';
 import type { ConstantEvaluator } from './evaluate.js';
+import { checkSize } from './limits.js';
 import { didYouMean, type Scope } from './scope.js';
 
 /** A call bound to its signature: every parameter name maps to the argument given for it. */
@@ -85,11 +86,11 @@ export class BoundCall<S extends Signature = Signature> {
   }
 
   /** A shape `a -> b -> c`, evaluated; an element is undefined where it failed (already reported). */
-  shape(name: string): { dims: (number | undefined)[]; span: Span } | undefined {
+  shape(name: string): { dims: (number | undefined)[]; parts: Span[]; span: Span } | undefined {
     const arg = this.args.get(name);
     if (!arg) return undefined;
     const items = arg.value.kind === 'Chain' && arg.value.op === '->' ? arg.value.items : [arg.value];
-    return { dims: items.map((e) => this.ctx.evaluator.evaluate(e, this.ctx.scope)), span: arg.value.span };
+    return { dims: items.map((e) => this.ctx.evaluator.evaluate(e, this.ctx.scope)), parts: items.map((e) => e.span), span: arg.value.span };
   }
 
   name(name: string): Name | undefined {
@@ -128,7 +129,7 @@ export interface ArgContext {
   scope: Scope;
 }
 
-/** Check that `v` is an integer in [min, max]; report E0302 / E0301 / E0312 otherwise. */
+/** Check that `v` is an integer in [min, max] (max: the size limit); report E0302 / E0301 / E0312 / E0315 otherwise. */
 export function checkInt(diags: DiagnosticBag, v: number, span: Span, what: string, min = 1, max?: number): boolean {
   if (!Number.isInteger(v)) {
     diags.report('E0302', span, `${what} must be an integer, but is ${v}`);
@@ -142,7 +143,7 @@ export function checkInt(diags: DiagnosticBag, v: number, span: Span, what: stri
     diags.report('E0312', span, `${what} must be at most ${max}, but is ${v}`);
     return false;
   }
-  return true;
+  return max !== undefined || checkSize(diags, v, span, what);
 }
 
 export function dtypeOf(diags: DiagnosticBag, e: Expr): StorageDType | undefined {

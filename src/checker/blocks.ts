@@ -5,6 +5,8 @@ import { itemKeyword } from '../parser/walk.js';
 import { bindCall, checkInt } from './args.js';
 import { resolveName, withScope, type CheckContext } from './context.js';
 import { resolveExpert } from './experts.js';
+import { checkTensor } from './limits.js';
+import { expertWeights, type ExpertWeight } from '../ir/weights.js';
 import type { Block, Expert, ExpertSlots, Topology } from '../model/model.js';
 import { resolveRouter, type RouterInfo } from './routers.js';
 import { didYouMean, Scope, type Symbol } from './scope.js';
@@ -201,7 +203,8 @@ function resolveMembers(ctx: CheckContext, item: BlockItem, keyword: 'experts' |
       const sym: Symbol | undefined = resolveName(ctx, { kind: 'NameRef', name: m.name, span: m.name.span }, ['expert'], 'expert');
       const expert = sym && resolveExpert(ctx, sym);
       const count = m.count ? ctx.evaluator.evaluate(m.count, ctx.scope) : 1;
-      if (!expert || count === undefined || !checkInt(ctx.diags, count, m.count?.span ?? m.span, `the count of '${m.name.text}'`)) {
+      const stacked = (w: ExpertWeight) => checkTensor(ctx.diags, m.span, `'${m.name.text} x ${count}' (its ${w.name} matrices stacked)`, w.shape, count);
+      if (!expert || count === undefined || !checkInt(ctx.diags, count, m.count?.span ?? m.span, `the count of '${m.name.text}'`) || !expertWeights(expert).every(stacked)) {
         ok = false;
         continue;
       }

@@ -14,6 +14,7 @@ import { DTYPE_BYTES } from '../ir/types.js';
 import { resolveExpert } from './experts.js';
 import { resolveLayers, type BlockWidths, type StreamWidth } from './layers.js';
 import type { Block, ComputeDType, LayerExpr, ResolvedModel, StorageDType } from '../model/model.js';
+import { checkModelSize } from './limits.js';
 import { resolveOffload } from './offload.js';
 import { didYouMean, Scope, type Symbol } from './scope.js';
 
@@ -144,6 +145,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   for (const [sym, e] of ctx.experts) if (sym.owner && e) resolved.experts[`${sym.owner}.${sym.name}`] = e;
   checkBudgets(diags, resolved, offloadItem);
   checkInt4Widths(diags, resolved, ctx);
+  checkModelSize(diags, resolved);
   return diags.errorCount > errors ? undefined : resolved;
 }
 
@@ -164,7 +166,7 @@ function applyOverrides(scope: Scope, overrides: Readonly<Record<string, number>
     const sym = scope.lookup(name);
     if (sym?.kind !== 'dim' && sym?.kind !== 'const') continue;
     const span = sym.value?.span ?? sym.span;
-    sym.value = { kind: 'Number', value, raw: String(value), span };
+    sym.value = { kind: 'Number', value, raw: `--set ${name}=${value}`, span };
   }
 }
 

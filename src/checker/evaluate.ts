@@ -1,13 +1,15 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Expr } from '../parser/ast.js';
 import { containsError } from '../parser/walk.js';
+import { checkExact, checkSize } from './limits.js';
 import { describeKind, didYouMean, type Scope, type Symbol } from './scope.js';
 
 /**
  * Constant evaluation of dims and constants: numbers, names, `+ - * / %`, unary minus.
  * Each constant is evaluated once, on first use, so definitions may appear in any order;
- * a constant that is reached again while it is being evaluated is a cycle.
- * Returns undefined for anything already reported.
+ * a constant that is reached again while it is being evaluated is a cycle. Every literal and
+ * every result stays within 2^53 - 1 (E0314), so integer arithmetic is exact; dims are sizes
+ * (E0315). Returns undefined for anything already reported.
  */
 export class ConstantEvaluator {
   private readonly values = new Map<Symbol, number | undefined>();
@@ -37,7 +39,7 @@ export class ConstantEvaluator {
       } else if (v < 1) {
         this.diags.report('E0301', sym.value.span, `dim '${sym.name}' must be at least 1, but evaluates to ${v}`);
         result = undefined;
-      }
+      } else if (!checkSize(this.diags, v, sym.value.span, `dim '${sym.name}'`)) result = undefined;
     }
     if (!this.values.has(sym)) this.values.set(sym, result);
     return this.values.get(sym);
@@ -51,11 +53,7 @@ export class ConstantEvaluator {
           this.diags.report('E0307', expr.unit.span, `unexpected unit '${expr.unit.text}': units are only for memory sizes such as an offload budget`);
           return undefined;
         }
-        if (!Number.isFinite(expr.value)) {
-          this.diags.report('E0312', expr.span, `${expr.raw} is too large for a number`);
-          return undefined;
-        }
-        return expr.value;
+        return checkExact(this.diags, expr.value, expr.span, expr.raw) ? expr.value : undefined;
       case 'NameRef': {
         const sym = (scope ?? this.scope).lookupKind(expr.name.text, ['dim', 'const']);
         if (!sym) {
@@ -79,22 +77,12 @@ export class ConstantEvaluator {
         const l = this.evaluate(expr.left, scope);
         const r = this.evaluate(expr.right, scope);
         if (l === undefined || r === undefined) return undefined;
-        switch (expr.op) {
-          case '+':
-            return l + r;
-          case '-':
-            return l - r;
-          case '*':
-            return l * r;
-          case '/':
-          case '%':
-            if (r === 0) {
-              this.diags.report('E0303', expr.right.span, `division by zero in '${expr.op}'`);
-              return undefined;
-            }
-            return expr.op === '/' ? l / r : l % r;
+        if ((expr.op === '/' || expr.op === '%') && r === 0) {
+          this.diags.report('E0303', expr.right.span, `division by zero in '${expr.op}'`);
+          return undefined;
         }
-        break;
+        const v = expr.op === '+' ? l + r : expr.op === '-' ? l - r : expr.op === '*' ? l * r : expr.op === '/' ? l / r : l % r;
+        return checkExact(this.diags, v, expr.span, `${l} ${expr.op} ${r} = ${v}`) ? v : undefined;
       }
       case 'Error':
         return undefined;

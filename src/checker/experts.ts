@@ -1,6 +1,6 @@
 import type { DeclItem } from '../parser/ast.js';
 import { EXPERT_KINDS } from '../language/signatures.js';
-import { bindCall } from './args.js';
+import { bindCall, checkInt } from './args.js';
 import type { CheckContext } from './context.js';
 import type { Expert } from '../model/model.js';
 import type { Symbol } from './scope.js';
@@ -36,10 +36,7 @@ function resolve(ctx: CheckContext, sym: Symbol): Expert | undefined {
   const [input, hidden, output] = shape.dims;
   if (input === undefined || hidden === undefined || output === undefined || rank === undefined || latent === undefined) return undefined;
   for (const [i, v] of [input, hidden, output].entries()) {
-    if (!Number.isInteger(v) || v < 1) {
-      ctx.diags.report(Number.isInteger(v) ? 'E0301' : 'E0302', shape.span, `expert '${sym.name}': part ${i + 1} of the shape must be a positive integer, but is ${v}`);
-      return undefined;
-    }
+    if (!checkInt(ctx.diags, v, shape.parts[i]!, `expert '${sym.name}': part ${i + 1} of the shape`)) return undefined;
   }
   return {
     kind: 'ffn',

@@ -3,6 +3,7 @@ import { CACHE_POLICIES, MISS_POLICIES, OFFLOAD_SETTINGS, PREFETCH_POLICIES, UNI
 import { bindCall, dtypeOf } from './args.js';
 import { resolveName, type CheckContext } from './context.js';
 import type { OffloadPolicy, StorageDType } from '../model/model.js';
+import { checkExact } from './limits.js';
 import { didYouMean } from './scope.js';
 
 /** Settings of the whole device, not of one block's experts. */
@@ -115,5 +116,5 @@ function memorySize(ctx: CheckContext, value: Expr): number | undefined {
     ctx.diags.report('E0301', value.span, `a memory budget must be positive, but is ${value.raw} ${unit}`);
     return undefined;
   }
-  return value.value * scale;
+  return checkExact(ctx.diags, value.value * scale, value.span, `${value.raw} ${unit} in bytes`) ? value.value * scale : undefined;
 }

@@ -24,8 +24,9 @@ export interface BlockStats {
  * routing steps (chain iterations, heads) can reach.
  */
 export function blockStats(model: ResolvedModel, block: Block): BlockStats {
-  const perSlot = block.experts.flatMap((s) => Array<number>(s.count).fill(params(blockExpert(model, block, s.expert))));
-  const routed = sum(perSlot);
+  // Instances as (parameters, count) pairs, smallest first: counts may be large, never expanded.
+  const routedSlots = block.experts.map((s) => ({ params: params(blockExpert(model, block, s.expert)), count: s.count })).sort((a, b) => a.params - b.params);
+  const routed = sum(routedSlots.map((s) => s.params * s.count));
   const shared = sum(block.shared.slots.map((s) => s.count * params(blockExpert(model, block, s.expert))));
   const gate = block.shared.gate === 'sigmoid' ? block.width : 0;
   const steps = block.topology.kind === 'chain' ? block.topology.iterations : block.topology.kind === 'multihead' ? block.topology.heads : 1;
@@ -33,16 +34,26 @@ export function blockStats(model: ResolvedModel, block: Block): BlockStats {
   const routers = routerCopies * sum(block.routers.map(routerParameters));
   const projections = block.topology.kind === 'multihead' ? 2 * block.width * block.width : 0;
   const selected = selections(expertRouter(block), block.expertCount);
-  const ascending = [...perSlot].sort((a, b) => a - b);
   const fixed = routers + projections + shared + gate;
   return {
     total: fixed + routed,
     active: {
-      min: fixed + sum(ascending.slice(0, selected.min)),
-      max: fixed + sum(ascending.slice(Math.max(0, ascending.length - selected.max * steps))),
+      min: fixed + sumFirst(routedSlots, selected.min),
+      max: fixed + sumFirst([...routedSlots].reverse(), selected.max * steps),
     },
     selected,
   };
+}
+
+/** The parameters of the first `n` instances of `slots` (all of them when n exceeds their count). */
+function sumFirst(slots: readonly { params: number; count: number }[], n: number): number {
+  let total = 0;
+  for (const s of slots) {
+    const take = Math.min(s.count, n);
+    total += take * s.params;
+    n -= take;
+  }
+  return total;
 }
 
 /** The router that selects experts: the expert router of a union, else the block's router. */
@@ -98,8 +109,8 @@ export function modelStats(model: ResolvedModel): ModelStats {
       case 'add':
         return e.args.forEach(visit);
       case 'block': {
-        const s = stats.get(e.block)!;
-        add(s.total, s.active);
+        const s = stats.get(e.block);
+        if (s) add(s.total, s.active); // absent only where a syntax error dropped the block
         return visit(e.arg);
       }
       case 'expert': {

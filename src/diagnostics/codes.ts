@@ -52,6 +52,10 @@ export const CODES = {
   E0311: e('wrong argument type', 'The argument has the wrong type: for example a name where a number is required, or a number where a choice like `lru` is.'),
   E0312: e('value out of range', 'The value is outside the range the parameter allows; the message gives the range.'),
   E0313: e('duplicate argument', 'The same parameter is given twice, or a list names the same expert twice (fixed(experts = [...])).'),
+  E0314: e('number not exact', 'A literal, a constant or an intermediate result of `+ - * / %` exceeds 2^53 - 1 (9,007,199,254,740,991) in magnitude, or overflows. Beyond it a double cannot hold every integer, so moec rejects the value instead of rounding it. docs/language.md, Limits.'),
+  E0315: e('size over the limit', 'A dim or an integer size (expert count, k, groups, heads, rank, iterations, an expert\'s widths) exceeds 16,777,216 (2^24), the largest size moec accepts. docs/language.md, Limits.'),
+  E0316: e('tensor too large', 'The experts of one `experts` or `shared` entry are stacked into one weight tensor per matrix, which must hold at most 2^48 elements. Use fewer or smaller experts.'),
+  E0317: e('model too large', 'The model has more than 2^50 weight elements over all its layers (counted as `moec inspect` counts parameters). Use fewer layers, experts or smaller sizes.'),
 
   E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, geglu_tanh, relu, gelu, gelu_tanh, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),

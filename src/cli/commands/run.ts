@@ -3,6 +3,7 @@ import type { Graph } from '../../ir/graph.js';
 import { buildProgram } from '../../codegen/compile.js';
 import { scheduleFor } from '../../codegen/schedule.js';
 import { buildGraph } from '../../ir/from-model.js';
+import { evalDim } from '../../ir/types.js';
 import { runPipeline } from '../../passes/pipeline.js';
 import { execute } from '../../runtime/reference/execute.js';
 import { normalStream } from '../../runtime/init-weights.js';
@@ -32,8 +33,10 @@ export function runCommand(): Command {
     if (!opts.opt && opts.backend === 'webgpu') throw new CliError('--no-opt runs the unoptimised graph on the CPU only; kernels always come from the optimised graph');
     const graph = buildGraph(loadModel(file, opts.set, opts.model));
     const weights = validateWeights(graph, readTensors(opts.weights, 'weights file'), opts.weights);
-    const inputs = opts.input !== undefined ? validateInputs(graph, readTensors(opts.input, 'input file'), opts.input) : randomInputs(graph, opts.randomInput!, opts.seed);
     const optimised = opts.opt ? runPipeline(graph) : graph;
+    if (opts.randomInput !== undefined) checkRunSize(optimised, opts.randomInput, `--random-input ${opts.randomInput}`);
+    const inputs = opts.input !== undefined ? validateInputs(graph, readTensors(opts.input, 'input file'), opts.input) : randomInputs(graph, opts.randomInput!, opts.seed);
+    if (opts.input !== undefined) checkRunSize(optimised, inputs.x.shape[0]!, `${opts.input} (${inputs.x.shape[0]} tokens)`);
     const y = opts.backend === 'webgpu' ? await runWebGpu(optimised, weights, inputs, opts) : execute(optimised, weights, inputs);
     const out = new Map<string, TensorToWrite>([['y', { tensor: y, as: 'F32' }]]);
     if (opts.input === undefined) out.set('x', { tensor: inputs.x, as: 'F32' });
@@ -83,6 +86,22 @@ async function runWebGpu(graph: Graph, weights: Map<string, Tensor>, inputs: Mod
   } else y = await runner.run(run);
   runner.destroy();
   return { dtype: 'f32', shape: [tokens, program.width], data: y };
+}
+
+/** The most elements one value of a run may hold: 1 GiB of f32, well within what Node can allocate. */
+const MAX_RUN_ELEMENTS = 2 ** 28;
+
+/** Refuse a run whose largest value (at this many tokens) would not fit, before allocating anything. */
+function checkRunSize(graph: Graph, tokens: number, what: string): void {
+  let largest: { elements: number; type: string } = { elements: 0, type: '' };
+  for (const node of graph.nodes) {
+    const shape = node.type.shape.map((d) => evalDim(d, tokens));
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (elements > largest.elements) largest = { elements, type: `${node.type.dtype}[${shape.join(', ')}]` };
+  }
+  if (largest.elements > MAX_RUN_ELEMENTS) {
+    throw new CliError(`${what}: the run would hold a value of ${largest.elements.toLocaleString('en-US')} elements (${largest.type}); moec run holds at most ${MAX_RUN_ELEMENTS.toLocaleString('en-US')} (2^28) per value: use fewer tokens`);
+  }
 }
 
 function randomInputs(graph: Graph, tokens: number, seed: number): ModelInputs {

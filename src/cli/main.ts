@@ -3,6 +3,7 @@ import { UserError } from '../diagnostics/user-error.js';
 import { checkCommand } from './commands/check.js';
 import { compileCommand } from './commands/compile.js';
 import { fmtCommand } from './commands/fmt.js';
+import { importCommand } from './commands/import.js';
 import { initWeightsCommand } from './commands/init-weights.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
@@ -16,6 +17,7 @@ const program = new Command()
   .addCommand(checkCommand())
   .addCommand(compileCommand())
   .addCommand(fmtCommand())
+  .addCommand(importCommand())
   .addCommand(inspectCommand())
   .addCommand(initWeightsCommand())
   .addCommand(runCommand());

@@ -234,6 +234,19 @@ describe.skipIf(!gpu)(gpuSuiteTitle('the generated module on WebGPU', gpu), () =
     expect(relativeL2(await m.forward(x.data as Float32Array), reference(mixtral, x))).toBeLessThan(1e-5);
   });
 
+  it('a program compiled for another subgroup size is refused, not run wrong', async () => {
+    const { graph } = compileText(readExample('mixtral-8x7b.moe'), small['mixtral-8x7b.moe']!);
+    const program = buildProgram(runPipeline(graph), { ...SCHEDULES.llvmpipe!, matmul: { lanes: 16, rows: 8, shareA: true } });
+    expect(program.subgroupSize).toBe(16);
+    const programPath = join(dir, 'subgroups16.program.json');
+    writeFileSync(programPath, programJson(program));
+    const { loadCompiled } = (await import('moec/runtime' as string)) as { loadCompiled: (url: URL, info: object, w: unknown, o: object) => Promise<Model> };
+    await expect(loadCompiled(pathToFileURL(programPath), { name: program.name, width: 16, maxTokens: 32, needs: [] }, mixtral.weightsPath, { device: gpu!.device })).rejects.toMatchObject({
+      code: 'limits',
+      message: expect.stringMatching(/compiled for subgroups of exactly 16 invocations .* this device has subgroups of 8 invocations: compile with --schedule gpu/),
+    });
+  });
+
   it('limits too small for maxTokens are refused up front with the largest count that fits', async () => {
     const c = await compile('mixtral-big', join(examplesDir, 'mixtral-8x7b.moe'), readExample('mixtral-8x7b.moe'), small['mixtral-8x7b.moe']!, 1e9);
     await expect(c.module.load(c.weightsPath, { device: gpu!.device, maxTokens: 1e9 })).rejects.toMatchObject({ code: 'limits', message: expect.stringMatching(/load with maxTokens ≤ \d+/) });

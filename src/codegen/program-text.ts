@@ -6,6 +6,7 @@ import type { Affine, GridDim, Program } from './program.js';
  */
 export function printProgram(p: Program): string {
   const lines = [`program ${p.name} (width ${p.width})`, `inputs ${p.inputs.map((i) => `${i.name} = ${i.buffer}`).join(', ')}; output ${p.output}`];
+  if (p.subgroupSize) lines.push(`subgroups of exactly ${p.subgroupSize} invocations`);
   if (p.notes.length) lines.push('', 'notes', ...p.notes.map((n) => `  ${n}`));
   lines.push('', 'params');
   for (const q of p.params) lines.push(`  ${q.name}: ${q.dtype}[${q.shape.join(', ')}]`);

@@ -79,6 +79,11 @@ export interface Program {
   output: string;
   /** Every weight tensor a run needs, in the graph's order: what a weights file must hold. */
   params: ProgramParam[];
+  /**
+   * Kernels that use subgroup operations assume that one subgroup is their whole workgroup, of
+   * exactly this many invocations: a device whose subgroups differ must not run the program.
+   */
+  subgroupSize?: number;
   /** Scheduling decisions a reader should know about (a fused kernel that runs op by op, and why). */
   notes: string[];
 }

@@ -38,6 +38,8 @@ export interface AdapterFacts {
   vendor?: string;
   architecture?: string;
   description?: string;
+  /** Subgroup sizes, when the device has subgroups: sharing A by subgroup needs one fixed size. */
+  subgroups?: { min: number; max: number };
 }
 
 /** WebGPU's default maxStorageBufferBindingSize: what every adapter allows. */
@@ -45,11 +47,22 @@ const DEFAULT_BINDING_BYTES = 128 * 1024 * 1024;
 
 const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES };
 const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES };
+/**
+ * NVIDIA GPUs through the CUDA printer. CUDA has no binding limit, so stacked expert weights
+ * are split only where a buffer's i32 element indices would come near 2^31 (2 GiB keeps every
+ * index below 2^29), which keeps one grouped dispatch per weight at real sizes.
+ */
+const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {
   const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.description ?? ''}`.toLowerCase();
-  return { ...(/llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu), maxBindingBytes };
+  const base = /llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu;
+  if (!base.matmul.shareA) return { ...base, maxBindingBytes };
+  // The A-sharing matmul's workgroup is one subgroup: size it to the device's, or share nothing.
+  const { subgroups } = adapter;
+  const matmul = subgroups && subgroups.min === subgroups.max ? { ...base.matmul, lanes: subgroups.min } : { ...base.matmul, shareA: false };
+  return { ...base, matmul, maxBindingBytes };
 }
 
-export const SCHEDULES: Readonly<Record<string, Schedule>> = { llvmpipe: cpuLike, gpu };
+export const SCHEDULES: Readonly<Record<string, Schedule>> = { llvmpipe: cpuLike, gpu, cuda };

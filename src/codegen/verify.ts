@@ -12,6 +12,10 @@ export function verifyProgram(p: Program): string[] {
   const problems: string[] = [];
   const kernels = new Map(p.kernels.map((k) => [k.name, k]));
   for (const k of p.kernels) problems.push(...verifyKernel(k).map((m) => `kernel ${k.name}: ${m}`));
+  for (const k of p.kernels) {
+    const invocations = k.workgroup.reduce((a, b) => a * b, 1);
+    if (k.subgroups && invocations !== p.subgroupSize) problems.push(`kernel ${k.name} uses subgroups with ${invocations} invocations per workgroup, but the program's subgroups have ${p.subgroupSize ?? 'no declared size'}`);
+  }
   const buffers = new Map(p.buffers.map((b) => [b.name, b]));
   for (const b of p.buffers) {
     const slot = p.slots[b.slot];

@@ -62,7 +62,8 @@ export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const outDecl = pb.buffers.find((b) => b.name === out.buffer)!;
   outDecl.role = 'output';
   const slots = assignSlots(pb.buffers, pb.dispatches);
-  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), notes: pb.finishNotes() };
+  const subgroups = pb.kernels.some((k) => k.subgroups) ? { subgroupSize: schedule.matmul.lanes } : {};
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, notes: pb.finishNotes() };
 }
 
 /**

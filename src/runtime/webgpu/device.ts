@@ -21,6 +21,8 @@ export interface AdapterDescription {
   architecture: string;
   device: string;
   description: string;
+  /** The device's subgroup sizes, when it was created with subgroups. */
+  subgroups?: { min: number; max: number };
 }
 
 /** The limits moec raises to the adapter's maximum (the WebGPU defaults are far lower). */
@@ -116,7 +118,9 @@ export async function openDevice(options: OpenDeviceOptions = {}): Promise<Opene
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   if ((options.lowerPriority ?? true) && !inBrowser && nodeGpu === gpu) await lowerThreadPriority();
   const limits = Object.fromEntries(RAISED_LIMITS.map((n) => [n, device.limits[n]])) as OpenedDevice['limits'];
-  return { device, adapter: describeAdapter(adapter.info), features, limits };
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const subgroups = features.includes('subgroups') && info.subgroupMinSize && info.subgroupMaxSize ? { subgroups: { min: info.subgroupMinSize, max: info.subgroupMaxSize } } : {};
+  return { device, adapter: { ...describeAdapter(adapter.info), ...subgroups }, features, limits };
 }
 
 async function lowerThreadPriority(): Promise<void> {

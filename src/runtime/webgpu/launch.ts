@@ -3,6 +3,7 @@ import { evalAffine, gridSize, slotBytes, type BufferDecl, type GridDim, type Pr
 import type { Tensor } from '../tensor.js';
 import { BUFFER_USAGE, MAP_MODE } from './constants.js';
 import { encodeSteps, type Step } from './encode.js';
+import { LimitsError } from './errors.js';
 import { compileKernels, type CompiledKernel } from './pipelines.js';
 import type { DispatchTimings } from './profile.js';
 import { encodeEach, encodeTimestamped, timeBySubmit } from './timing.js';
@@ -91,6 +92,7 @@ export class WebGpuRunner {
    */
   static async create(device: GPUDevice, program: Program, fill: FillWeights, options: CreateOptions = {}): Promise<WebGpuRunner> {
     const buffers = checkProgram(program);
+    checkSubgroups(device, program);
     const kernels = await compileKernels(device, program.kernels);
     const weightSlots = new Map<number, GPUBuffer>();
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
@@ -365,4 +367,16 @@ async function popScopes(device: GPUDevice, doing: string): Promise<void> {
   const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
   const error = memory ?? validation;
   if (error) throw new Error(`${doing}: ${error.message}`);
+}
+
+/** A program compiled for subgroups of one size computes wrong results on any other: refuse it. */
+function checkSubgroups(device: GPUDevice, program: Program): void {
+  const want = program.subgroupSize;
+  if (want === undefined) return;
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const [min, max] = [info?.subgroupMinSize, info?.subgroupMaxSize];
+  if (!device.features.has('subgroups') || min !== want || max !== want) {
+    const has = !device.features.has('subgroups') ? 'has no subgroups' : `has subgroups of ${min === max ? min : `${min} to ${max}`} invocations`;
+    throw new LimitsError(`${program.name} was compiled for subgroups of exactly ${want} invocations (the llvmpipe schedule) and this device ${has}: compile with --schedule gpu, which needs no subgroups`);
+  }
 }

@@ -20,6 +20,10 @@ export abstract class CLikePrinter {
   protected abstract barrier(): string;
   protected abstract subgroup(op: 'broadcast' | 'sum', value: string, lane: number | undefined): string;
   protected abstract forHeader(name: string, from: string, to: string, step: number): string;
+  /** Leaving the kernel: `return`, unless the target wraps the body (CUDA jumps to the next workgroup). */
+  protected returnStmt(): string {
+    return 'return';
+  }
   /** The whole module: declarations, helpers, the signature around `body`. */
   protected abstract module(kernel: Kernel, body: string): string;
 
@@ -65,7 +69,7 @@ export abstract class CLikePrinter {
       case 'continue':
         return `${pad}continue;\n`;
       case 'return':
-        return `${pad}return;\n`;
+        return `${pad}${this.returnStmt()};\n`;
       case 'barrier':
         return `${pad}${this.barrier()};\n`;
     }

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBytes } from '../../checker/check.js';
 import { buildProgram, wgslFiles } from '../../codegen/compile.js';
+import { cudaFiles } from '../../codegen/cuda/files.js';
 import { moduleFiles, programNeeds, type ModuleInfo } from '../../codegen/module.js';
 import { printProgram, programJson } from '../../codegen/program-text.js';
 import type { Program } from '../../codegen/program.js';
@@ -27,8 +28,8 @@ interface CompileOptions extends ModelOptions {
   emit: 'ir' | 'dot';
   printAfter: string[];
   opt: boolean;
-  target: 'wgsl' | 'none';
-  schedule: string;
+  target: 'wgsl' | 'cuda' | 'all' | 'none';
+  schedule?: string;
   maxTokens: number;
 }
 
@@ -41,9 +42,9 @@ export function compileCommand(): Command {
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
     .addOption(new Option('--print-after <PASS>', `print the IR after a pass to stdout (repeatable; ${names.join(', ')})`).argParser((v: string, acc: string[]) => [...acc, passName(v, names)]).default([]))
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
-    .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl, the program as DIR/MODEL.program and .program.json, and the module DIR/MODEL.js with its types in MODEL.d.ts), or none').choices(['wgsl', 'none']).default('wgsl'))
+    .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl and the module DIR/MODEL.js with its types in MODEL.d.ts), CUDA (DIR/cuda/: MODEL.cu, MODEL.h, harness.cu, CMakeLists.txt; docs/cuda.md), all (both, from one program) or none; with kernels, the program as DIR/MODEL.program and .program.json').choices(['wgsl', 'cuda', 'all', 'none']).default('wgsl'))
     .addOption(new Option('--max-tokens <N>', "the generated module's token limit per forward call: its default maxTokens, and the largest a load may ask for").argParser(positiveCount).default(4096))
-    .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (real GPUs) or llvmpipe (Mesa lavapipe on a CPU); moec run picks one for its adapter').choices(Object.keys(SCHEDULES)).default('gpu'));
+    .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (WebGPU on real GPUs), llvmpipe (Mesa lavapipe on a CPU) or cuda (NVIDIA GPUs); default cuda for --target cuda, gpu otherwise; moec run picks one for its adapter').choices(Object.keys(SCHEDULES)));
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
     if (!opts.opt && opts.printAfter.length) throw new CliError('--print-after needs the passes; drop --no-opt');
@@ -65,26 +66,38 @@ export function compileCommand(): Command {
       throw new CliError(`cannot create output directory '${opts.output}': ${(err as Error).message}`);
     }
     // Everything is built before anything is written: a failure leaves the directory as it was.
-    const program = opts.opt && opts.target === 'wgsl' ? buildProgram(graph, SCHEDULES[opts.schedule]!) : undefined;
-    const kernels = program ? wgslFiles(program) : new Map<string, string>();
-    const module = program ? moduleFiles(moduleInfo(model, built, program, file, opts.maxTokens)) : new Map<string, string>();
+    const schedule = opts.schedule ?? (opts.target === 'cuda' ? 'cuda' : 'gpu');
+    const program = opts.opt && opts.target !== 'none' ? buildProgram(graph, SCHEDULES[schedule]!) : undefined;
+    const wgsl = program && opts.target !== 'cuda' ? program : undefined;
+    const kernels = wgsl ? wgslFiles(wgsl) : new Map<string, string>();
+    const module = wgsl ? moduleFiles(moduleInfo(model, built, wgsl, file, opts.maxTokens)) : new Map<string, string>();
+    const cuda = program && (opts.target === 'cuda' || opts.target === 'all') ? cudaFiles(program) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
     writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
     const wrote = [target];
-    if (program) {
+    if (wgsl) {
       const dir = join(opts.output, 'wgsl');
       mkdirSync(dir, { recursive: true });
       for (const [name, text] of kernels) writeFileAtomic(join(dir, name), text);
       // Kernels of an earlier compile that this program no longer has would mislead a reader.
       for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
+      for (const [name, text] of module) writeFileAtomic(join(opts.output, name), text);
+      wrote.push(`${dir}/ (${kernels.size} kernels)`, ...[...module.keys()].map((n) => join(opts.output, n)));
+    }
+    if (cuda.size) {
+      const dir = join(opts.output, 'cuda');
+      mkdirSync(dir, { recursive: true });
+      for (const [name, text] of cuda) writeFileAtomic(join(dir, name), text);
+      wrote.push(`${dir}/ (${[...cuda.keys()].join(', ')})`);
+    }
+    if (program) {
       writeFileAtomic(join(opts.output, `${model.name}.program`), printProgram(program));
       writeFileAtomic(join(opts.output, `${model.name}.program.json`), programJson(program));
-      for (const [name, text] of module) writeFileAtomic(join(opts.output, name), text);
-      wrote.push(`${dir}/ (${kernels.size} kernels)`, join(opts.output, `${model.name}.program`), join(opts.output, `${model.name}.program.json`), ...[...module.keys()].map((n) => join(opts.output, n)));
+      wrote.push(join(opts.output, `${model.name}.program`), join(opts.output, `${model.name}.program.json`));
     }
     const programLine = program
-      ? `\nprogram (${opts.schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations${program.notes.map((n) => `\nnote: ${n}`).join('')}`
+      ? `\nprogram (${schedule} schedule): ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per run, ${program.slots.length} device allocations${program.notes.map((n) => `\nnote: ${n}`).join('')}`
       : '';
     process.stderr.write(`${summary(model.name, model.layers.length, graph.nodes.length, opts.opt ? PASSES.length : 0, memory, offload)}${programLine}\nwrote ${wrote.join(', ')}\n`);
   });

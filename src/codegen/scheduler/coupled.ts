@@ -96,14 +96,15 @@ export const coupledOps: Partial<Record<keyof OpAttrs, OpKernel>> = {
         const [id, weight] = [launch.read('ids', ids!), launch.read('w', w!)];
         const r = k.let('r', div(t, slots));
         const e = k.let('e', id(t));
-        const mine = k.let('mine', weight(t));
+        // The assignment's own weight, which only score-ordered dropping compares against.
+        const mine = drop === 'score' ? k.let('mine', weight(t)) : undefined;
         const before = k.var('before', i32(0));
         const rowsInRequest = eachRowOfRequest(launch, requests, rows, r, (q, y) =>
           y.for('s', 0, slots, (s, z) => {
             const u = z.let('u', add(mul(q, slots), s));
             // Earlier in (row, slot) order; for `score`, heavier first, then that order.
             const earlier = lt(u, t);
-            const ranksBefore = drop === 'score' ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
+            const ranksBefore = mine ? or(gt(weight(u), mine), and(eq(weight(u), mine), earlier)) : earlier;
             z.if(and(eq(id(u), e), ranksBefore), () => before.set(add(before.get, 1)));
           }),
         );

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initWeights } from '../src/runtime/init-weights.js';
 import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js';
@@ -82,6 +83,22 @@ describe.skipIf(!browser)(browser ? 'the generated module in headless Chromium (
       for (const [i, x] of xs.entries()) expect(relativeL2(Float32Array.from(result.ys[i]!), run(graph, weights, { x }))).toBeLessThan(1e-5);
       // The page fetched the module, its program, the runtime from dist/ and the weights, and nothing from a Node path.
       expect(site.requests).toEqual(expect.arrayContaining([`${base}/${model.name}.js`, `${base}/${model.name}.program.json`, '/dist/runtime/webgpu/index.js', `${base}/weights.safetensors`]));
+    } finally {
+      await page.close();
+      site.server.close();
+    }
+  });
+
+  it('examples/app/index.html runs the compiled example in the page', async () => {
+    const { prepare } = (await import(pathToFileURL(join(root, 'examples', 'app', 'prepare.mjs')).href)) as { prepare: () => void };
+    prepare();
+    const site = await serveStatic(root);
+    const page = await browser!.newPage();
+    try {
+      await page.goto(`${site.url}/examples/app/index.html`);
+      await page.waitForFunction(() => /done|error/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('log').textContent), undefined, { timeout: 120_000 });
+      const log = await page.textContent('#log');
+      expect(log).toMatch(/mixtral_8x7b: 1 token -> y\[0\.\.3\] = -?\d+\.\d{4}, [^]*16 tokens[^]*done/);
     } finally {
       await page.close();
       site.server.close();

@@ -10,26 +10,16 @@ import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js
 import type { Tensor } from '../src/runtime/tensor.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 import { root } from './helpers.js';
-import { add, Fixture, gatedMlp, linear, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
+import { add, addExperts, TINY, addOutside, ATTENTION, Fixture, gatedMlp, LLAMA, linear, MIXTRAL, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
 
 /**
  * `moec import hf` for every family: a tiny synthetic checkpoint in the family's Hugging Face
  * layout is imported, run on moec's CPU reference and compared with an independent
  * implementation of the family's FFN/MoE stack (test/support/interop-hf.ts).
  */
-const H = 8;
-const I = 6;
-const E = 8;
-const EPS = 1e-5;
+const { H, I, E, EPS } = TINY;
 const work = mkdtempSync(join(tmpdir(), 'moec-hf-'));
 
-/** Attention and embedding tensors a real checkpoint has: imported nowhere, counted as left out. */
-function outside(f: Fixture, layers: number, prefix = 'model.layers') {
-  f.add('model.embed_tokens.weight', [16, H]);
-  for (let i = 0; i < layers; i++) f.add(`${prefix}.${i}.self_attn.q_proj.weight`, [H, H]);
-}
-
-const attention = { num_attention_heads: 2, num_key_value_heads: 2, vocab_size: 16, max_position_embeddings: 64, rope_theta: 10000, tie_word_embeddings: false, torch_dtype: 'float32' };
 
 function imported(dir: string, opts: { semantics?: 'hf' | 'reference'; stack?: 'encoder' | 'decoder' } = {}) {
   const plan = planHfImport(dir, { semantics: opts.semantics ?? 'hf', stack: opts.stack ?? 'encoder' });
@@ -58,15 +48,6 @@ function agree(dir: string, layers: number, ffn: (layer: number, x: number[]) =>
   return { plan, ours };
 }
 
-/** Per-expert Linear weights `{prefix}experts.{e}.{proj}.weight`. */
-function experts(f: Fixture, prefix: string, proj: [string, string, string], count = E, ffn = I) {
-  for (let e = 0; e < count; e++) {
-    f.add(`${prefix}experts.${e}.${proj[0]}.weight`, [ffn, H]);
-    f.add(`${prefix}experts.${e}.${proj[1]}.weight`, [ffn, H]);
-    f.add(`${prefix}experts.${e}.${proj[2]}.weight`, [H, ffn]);
-  }
-}
-
 const expertOut = (f: Fixture, prefix: string, proj: [string, string, string], e: number, x: number[], ffn = I) =>
   gatedMlp(f, `${prefix}experts.${e}.${proj[0]}.weight`, `${prefix}experts.${e}.${proj[1]}.weight`, `${prefix}experts.${e}.${proj[2]}.weight`, x, ffn);
 
@@ -78,8 +59,6 @@ function softmaxRouted(f: Fixture, prefix: string, proj: [string, string, string
   return chosen.reduce((acc, e) => add(acc, scaled(expertOut(f, prefix, proj, e, x), normalize ? p[e]! / sum : p[e]!)), Array<number>(H).fill(0));
 }
 
-const LLAMA: [string, string, string] = ['gate_proj', 'up_proj', 'down_proj'];
-const MIXTRAL: [string, string, string] = ['w1', 'w3', 'w2'];
 
 describe('moec import hf agrees with each family\'s implementation', () => {
   it('Mixtral, from three shards', () => {
@@ -88,11 +67,11 @@ describe('moec import hf agrees with each family\'s implementation', () => {
     for (let i = 0; i < layers; i++) {
       f.add(`model.layers.${i}.post_attention_layernorm.weight`, [H], 0.1, 1);
       f.add(`model.layers.${i}.block_sparse_moe.gate.weight`, [E, H]);
-      experts(f, `model.layers.${i}.block_sparse_moe.`, MIXTRAL);
+      addExperts(f, `model.layers.${i}.block_sparse_moe.`, MIXTRAL);
     }
-    outside(f, layers);
+    addOutside(f, layers);
     const dir = join(work, 'mixtral');
-    f.write(dir, { model_type: 'mixtral', architectures: ['MixtralForCausalLM'], hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_local_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, hidden_act: 'silu', router_jitter_noise: 0, router_aux_loss_coef: 0.02, output_router_logits: false, sliding_window: null, ...attention }, 3);
+    f.write(dir, { model_type: 'mixtral', architectures: ['MixtralForCausalLM'], hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_local_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, hidden_act: 'silu', router_jitter_noise: 0, router_aux_loss_coef: 0.02, output_router_logits: false, sliding_window: null, ...ATTENTION }, 3);
     const { plan } = agree(dir, layers, (l, x) => {
       const p = `model.layers.${l}.`;
       return softmaxRouted(f, `${p}block_sparse_moe.`, MIXTRAL, rmsnorm(x, f.get(`${p}post_attention_layernorm.weight`), EPS), 2, true);
@@ -106,10 +85,10 @@ describe('moec import hf agrees with each family\'s implementation', () => {
     for (let i = 0; i < layers; i++) {
       f.add(`model.layers.${i}.post_attention_layernorm.weight`, [H], 0.1, 1);
       f.add(`model.layers.${i}.mlp.gate.weight`, [E, H]);
-      experts(f, `model.layers.${i}.mlp.`, LLAMA);
+      addExperts(f, `model.layers.${i}.mlp.`, LLAMA);
     }
     const dir = join(work, 'olmoe');
-    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 3, norm_topk_prob: false, rms_norm_eps: EPS, clip_qkv: null, ...attention });
+    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 3, norm_topk_prob: false, rms_norm_eps: EPS, clip_qkv: null, ...ATTENTION });
     agree(dir, layers, (l, x) => softmaxRouted(f, `model.layers.${l}.mlp.`, LLAMA, rmsnorm(x, f.get(`model.layers.${l}.post_attention_layernorm.weight`), EPS), 3, false));
   });
 
@@ -128,12 +107,12 @@ describe('moec import hf agrees with each family\'s implementation', () => {
         return;
       }
       f.add(`${p}mlp.gate.weight`, [E, H]);
-      experts(f, `${p}mlp.`, LLAMA);
+      addExperts(f, `${p}mlp.`, LLAMA);
       for (const [n, s] of [['gate_proj', [S, H]], ['up_proj', [S, H]], ['down_proj', [H, S]]] as const) f.add(`${p}mlp.shared_expert.${n}.weight`, [...s]);
       f.add(`${p}mlp.shared_expert_gate.weight`, [1, H]);
     });
     const dir = join(work, 'qwen2');
-    f.write(dir, { model_type: 'qwen2_moe', hidden_size: H, intermediate_size: 12, moe_intermediate_size: I, shared_expert_intermediate_size: S, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true, decoder_sparse_step: 2, mlp_only_layers: [3], rms_norm_eps: EPS, use_sliding_window: false, max_window_layers: 2, qkv_bias: true, ...attention });
+    f.write(dir, { model_type: 'qwen2_moe', hidden_size: H, intermediate_size: 12, moe_intermediate_size: I, shared_expert_intermediate_size: S, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true, decoder_sparse_step: 2, mlp_only_layers: [3], rms_norm_eps: EPS, use_sliding_window: false, max_window_layers: 2, qkv_bias: true, ...ATTENTION });
     const { plan } = agree(dir, layers, (l, x) => {
       const p = `model.layers.${l}.`;
       const h = rmsnorm(x, f.get(`${p}post_attention_layernorm.weight`), EPS);
@@ -148,13 +127,13 @@ describe('moec import hf agrees with each family\'s implementation', () => {
   it('Qwen3-MoE in the stacked layout (transformers 5: fused gate_up_proj) gives the same weights as per-expert tensors', () => {
     const perExpert = new Fixture(4);
     const layers = 2;
-    const config = { model_type: 'qwen3_moe', hidden_size: H, intermediate_size: 12, moe_intermediate_size: I, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [], rms_norm_eps: EPS, head_dim: 4, ...attention };
+    const config = { model_type: 'qwen3_moe', hidden_size: H, intermediate_size: 12, moe_intermediate_size: I, num_hidden_layers: layers, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [], rms_norm_eps: EPS, head_dim: 4, ...ATTENTION };
     const stacked = new Fixture(4);
     for (let i = 0; i < layers; i++) {
       const p = `model.layers.${i}.mlp.`;
       stacked.tensors.set(`model.layers.${i}.post_attention_layernorm.weight`, { shape: [H], data: perExpert.add(`model.layers.${i}.post_attention_layernorm.weight`, [H], 0.1, 1) });
       stacked.tensors.set(`${p}gate.weight`, { shape: [E, H], data: perExpert.add(`${p}gate.weight`, [E, H]) });
-      experts(perExpert, p, LLAMA);
+      addExperts(perExpert, p, LLAMA);
       const gateUp = new Float32Array(E * 2 * I * H);
       const down = new Float32Array(E * H * I);
       for (let e = 0; e < E; e++) {
@@ -187,7 +166,7 @@ describe('moec import hf agrees with each family\'s implementation', () => {
       f.add(`${p}mlp.gate.weight`, [E, H], 1);
       // A strongly negative correction bias: often fewer than k kept experts have a positive key.
       if (version === 3) f.add(`${p}mlp.gate.e_score_correction_bias`, [E], 0.3, -0.7);
-      experts(f, `${p}mlp.`, LLAMA);
+      addExperts(f, `${p}mlp.`, LLAMA);
       for (const [n, s] of [['gate_proj', [2 * I, H]], ['up_proj', [2 * I, H]], ['down_proj', [H, 2 * I]]] as const) f.add(`${p}mlp.shared_experts.${n}.weight`, [...s]);
     }
     const config = {
@@ -195,7 +174,7 @@ describe('moec import hf agrees with each family\'s implementation', () => {
       num_experts_per_tok: 3, first_k_dense_replace: 1, moe_layer_freq: 1, n_group: 4, topk_group: 2, routed_scaling_factor: version === 2 ? 16 : 2.5,
       topk_method: version === 2 ? 'group_limited_greedy' : 'noaux_tc', scoring_func: version === 2 ? 'softmax' : 'sigmoid', norm_topk_prob: version === 3,
       rms_norm_eps: EPS, aux_loss_alpha: 0.001, seq_aux: true, ep_size: 1, q_lora_rank: null, kv_lora_rank: 4, qk_nope_head_dim: 2, qk_rope_head_dim: 2, v_head_dim: 2,
-      ...(version === 3 ? { num_nextn_predict_layers: 1 } : {}), ...attention,
+      ...(version === 3 ? { num_nextn_predict_layers: 1 } : {}), ...ATTENTION,
     };
     return { f, layers, config };
   }
@@ -253,11 +232,11 @@ describe('moec import hf agrees with each family\'s implementation', () => {
       f.add(`${p}post_attention_layernorm.weight`, [H], 0.1, 1);
       f.add(`${p}residual_layernorm.weight`, [H], 0.1, 1);
       f.add(`${p}block_sparse_moe.gate.weight`, [E, H]);
-      experts(f, `${p}block_sparse_moe.`, MIXTRAL);
+      addExperts(f, `${p}block_sparse_moe.`, MIXTRAL);
       for (const n of ['w1', 'w3', 'w2']) f.add(`${p}residual_mlp.${n}.weight`, [H, H]);
     }
     const dir = join(work, 'arctic');
-    f.write(dir, { model_type: 'arctic', hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_local_experts: E, num_experts_per_tok: 2, moe_layer_frequency: 1, use_residual: true, parallel_attn_mlp_res: true, rms_norm_eps: EPS, hidden_act: 'silu', moe_train_capacity_factor: 1, moe_eval_capacity_factor: 1, moe_min_capacity: 0, moe_token_dropping: true, enable_expert_tensor_parallelism: false, quantization: null, ...attention });
+    f.write(dir, { model_type: 'arctic', hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_local_experts: E, num_experts_per_tok: 2, moe_layer_frequency: 1, use_residual: true, parallel_attn_mlp_res: true, rms_norm_eps: EPS, hidden_act: 'silu', moe_train_capacity_factor: 1, moe_eval_capacity_factor: 1, moe_min_capacity: 0, moe_token_dropping: true, enable_expert_tensor_parallelism: false, quantization: null, ...ATTENTION });
     agree(dir, layers, (l, x) => {
       const p = `model.layers.${l}.`;
       const dense = gatedMlp(f, `${p}residual_mlp.w1.weight`, `${p}residual_mlp.w3.weight`, `${p}residual_mlp.w2.weight`, rmsnorm(x, f.get(`${p}residual_layernorm.weight`), EPS), H);
@@ -325,10 +304,10 @@ describe('moec import hf output', () => {
     for (let i = 0; i < 2; i++) {
       f.add(`model.layers.${i}.post_attention_layernorm.weight`, [H], 0.1, 1);
       f.add(`model.layers.${i}.mlp.gate.weight`, [E, H]);
-      experts(f, `model.layers.${i}.mlp.`, LLAMA);
+      addExperts(f, `model.layers.${i}.mlp.`, LLAMA);
     }
     const dir = join(work, 'olmoe-bf16');
-    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: 2, num_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...attention, torch_dtype: 'bfloat16' }, 1, 'BF16');
+    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: 2, num_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...ATTENTION, torch_dtype: 'bfloat16' }, 1, 'BF16');
     const a = imported(dir);
     const b = imported(dir);
     const formatted = formatSource(a.plan.text);
@@ -362,9 +341,9 @@ describe('moec import hf on the command line', () => {
     const f = new Fixture(11);
     f.add('model.layers.0.post_attention_layernorm.weight', [H], 0.1, 1);
     f.add('model.layers.0.mlp.gate.weight', [E, H]);
-    experts(f, 'model.layers.0.mlp.', LLAMA);
+    addExperts(f, 'model.layers.0.mlp.', LLAMA);
     const dir = join(work, 'cli-olmoe');
-    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: 1, num_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...attention });
+    f.write(dir, { model_type: 'olmoe', hidden_size: H, intermediate_size: I, num_hidden_layers: 1, num_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...ATTENTION });
     const imported = moec('import', 'hf', dir, '-o', join(work, 'cli.moe'));
     expect(imported.stderr).toMatch(/wrote .*cli\.moe and .*cli\.safetensors \(5 tensors\)/);
     expect(imported.status).toBe(0);
@@ -392,8 +371,8 @@ describe('moec import hf errors', () => {
     const f = new Fixture(10);
     f.add('model.layers.0.post_attention_layernorm.weight', [H], 0.1, 1);
     f.add('model.layers.0.block_sparse_moe.gate.weight', [E, H]);
-    experts(f, 'model.layers.0.block_sparse_moe.', MIXTRAL);
-    const config: Record<string, unknown> = { model_type: 'mixtral', hidden_size: H, intermediate_size: I, num_hidden_layers: 1, num_local_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...attention };
+    addExperts(f, 'model.layers.0.block_sparse_moe.', MIXTRAL);
+    const config: Record<string, unknown> = { model_type: 'mixtral', hidden_size: H, intermediate_size: I, num_hidden_layers: 1, num_local_experts: E, num_experts_per_tok: 2, rms_norm_eps: EPS, ...ATTENTION };
     edit(config, f);
     const dir = join(work, `bad-${name}`);
     f.write(dir, config, shards);

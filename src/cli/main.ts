@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { UserError } from '../diagnostics/user-error.js';
 import { checkCommand } from './commands/check.js';
 import { compileCommand } from './commands/compile.js';
+import { exportCommand } from './commands/export.js';
 import { fmtCommand } from './commands/fmt.js';
 import { importCommand } from './commands/import.js';
 import { initWeightsCommand } from './commands/init-weights.js';
@@ -16,6 +17,7 @@ const program = new Command()
   .showHelpAfterError()
   .addCommand(checkCommand())
   .addCommand(compileCommand())
+  .addCommand(exportCommand())
   .addCommand(fmtCommand())
   .addCommand(importCommand())
   .addCommand(inspectCommand())

@@ -87,3 +87,76 @@ export function topk(v: readonly number[], k: number): number[] {
 export const add = (a: readonly number[], b: readonly number[]) => a.map((v, i) => v + b[i]!);
 export const scaled = (a: readonly number[], s: number) => a.map((v) => v * s);
 export const rows = (x: Float32Array, width: number) => Array.from({ length: x.length / width }, (_, r) => Array.from(x.subarray(r * width, (r + 1) * width)));
+
+// ---- tiny checkpoints of each family ---------------------------------------------------
+
+export const TINY = { H: 8, I: 6, E: 8, EPS: 1e-5 };
+const { H, I, E, EPS } = TINY;
+
+/** Fields a real config has that do not touch the FFN stack. */
+export const ATTENTION = { num_attention_heads: 2, num_key_value_heads: 2, vocab_size: 16, max_position_embeddings: 64, rope_theta: 10000, tie_word_embeddings: false, torch_dtype: 'float32' };
+
+export const LLAMA: [string, string, string] = ['gate_proj', 'up_proj', 'down_proj'];
+export const MIXTRAL: [string, string, string] = ['w1', 'w3', 'w2'];
+
+/** Per-expert Linear weights `{prefix}experts.{e}.{proj}.weight`. */
+export function addExperts(f: Fixture, prefix: string, proj: [string, string, string], count = E, ffn = I): void {
+  for (let e = 0; e < count; e++) {
+    f.add(`${prefix}experts.${e}.${proj[0]}.weight`, [ffn, H]);
+    f.add(`${prefix}experts.${e}.${proj[1]}.weight`, [ffn, H]);
+    f.add(`${prefix}experts.${e}.${proj[2]}.weight`, [H, ffn]);
+  }
+}
+
+/** A gated MLP `{prefix}{gate,up,down}` of hidden size `ffn`. */
+export function addMlp(f: Fixture, prefix: string, proj: [string, string, string], ffn: number): void {
+  f.add(`${prefix}${proj[0]}.weight`, [ffn, H]);
+  f.add(`${prefix}${proj[1]}.weight`, [ffn, H]);
+  f.add(`${prefix}${proj[2]}.weight`, [H, ffn]);
+}
+
+/** Attention and embedding tensors a real checkpoint has: imported nowhere, counted as left out. */
+export function addOutside(f: Fixture, layers: number): void {
+  f.add('model.embed_tokens.weight', [16, H]);
+  for (let i = 0; i < layers; i++) f.add(`model.layers.${i}.self_attn.q_proj.weight`, [H, H]);
+}
+
+/** A complete tiny checkpoint of a decoder family: its tensors and config.json. */
+export function tinyCheckpoint(family: string, seed: number): { f: Fixture; config: Record<string, unknown> } {
+  const f = new Fixture(seed);
+  const layers = 3;
+  const norm = (i: number, name = 'post_attention_layernorm') => f.add(`model.layers.${i}.${name}.weight`, [H], 0.1, 1);
+  const common = { hidden_size: H, num_hidden_layers: layers, rms_norm_eps: EPS, ...ATTENTION };
+  addOutside(f, layers);
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}.`;
+    norm(i);
+    const dense = (family === 'deepseek_v3' || family === 'deepseek_v2') && i === 0 ? 'mlp.' : family === 'qwen2_moe' && i === 2 ? 'mlp.' : undefined;
+    if (dense) {
+      addMlp(f, `${p}${dense}`, LLAMA, 12);
+      continue;
+    }
+    const moe = family === 'mixtral' || family === 'arctic' ? `${p}block_sparse_moe.` : `${p}mlp.`;
+    f.add(`${moe}gate.weight`, [E, H], 1);
+    if (family === 'deepseek_v3') f.add(`${moe}gate.e_score_correction_bias`, [E], 0.3, -0.7);
+    addExperts(f, moe, family === 'mixtral' || family === 'arctic' ? MIXTRAL : LLAMA);
+    if (family === 'qwen2_moe') (addMlp(f, `${moe}shared_expert.`, LLAMA, 10), f.add(`${moe}shared_expert_gate.weight`, [1, H]));
+    if (family.startsWith('deepseek')) addMlp(f, `${moe}shared_experts.`, LLAMA, 2 * I);
+    if (family === 'arctic') (norm(i, 'residual_layernorm'), addMlp(f, `${p}residual_mlp.`, MIXTRAL, H));
+  }
+  const deepseek = (v: 2 | 3) => ({
+    model_type: `deepseek_v${v}`, intermediate_size: 12, moe_intermediate_size: I, n_routed_experts: E, n_shared_experts: 2, num_experts_per_tok: 3, first_k_dense_replace: 1,
+    moe_layer_freq: 1, n_group: 4, topk_group: 2, routed_scaling_factor: v === 2 ? 16 : 2.5, topk_method: v === 2 ? 'group_limited_greedy' : 'noaux_tc',
+    scoring_func: v === 2 ? 'softmax' : 'sigmoid', norm_topk_prob: v === 3, ep_size: 1, kv_lora_rank: 4, qk_nope_head_dim: 2, qk_rope_head_dim: 2, v_head_dim: 2,
+  });
+  const configs: Record<string, Record<string, unknown>> = {
+    mixtral: { model_type: 'mixtral', intermediate_size: I, num_local_experts: E, num_experts_per_tok: 2, hidden_act: 'silu' },
+    olmoe: { model_type: 'olmoe', intermediate_size: I, num_experts: E, num_experts_per_tok: 3, norm_topk_prob: false },
+    qwen3_moe: { model_type: 'qwen3_moe', intermediate_size: 12, moe_intermediate_size: I, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true },
+    qwen2_moe: { model_type: 'qwen2_moe', intermediate_size: 12, moe_intermediate_size: I, shared_expert_intermediate_size: 10, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: false, mlp_only_layers: [2] },
+    deepseek_v2: deepseek(2),
+    deepseek_v3: deepseek(3),
+    arctic: { model_type: 'arctic', intermediate_size: I, num_local_experts: E, num_experts_per_tok: 2, moe_layer_frequency: 1, use_residual: true, parallel_attn_mlp_res: true },
+  };
+  return { f, config: { ...common, ...configs[family]! } };
+}

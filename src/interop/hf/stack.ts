@@ -41,5 +41,14 @@ export interface MoeStack {
   layers: LayerKind[];
 }
 
-/** The moec call site names of a layer (docs/weights.md): the block, the dense expert and their norms. */
-export const SITE = { block: 'moe', dense: 'dense', routed: 'routed', shared: 'common', gate: 'gate' } as const;
+/** The names a layer's weights are found under (docs/weights.md): the block, its router and experts, the dense expert. */
+export interface Sites {
+  block: string;
+  gate: string;
+  routed: string;
+  shared: string;
+  dense: string;
+}
+
+/** The names an imported model uses. */
+export const SITE: Sites = { block: 'moe', dense: 'dense', routed: 'routed', shared: 'common', gate: 'gate' };

@@ -1,4 +1,4 @@
-import { SITE, type MoeStack } from './stack.js';
+import { SITE, type MoeStack, type Sites } from './stack.js';
 
 /** A projection of a (gated) FFN: plain FFNs have only `up` and `down`. */
 export type Role = 'gate' | 'up' | 'down';
@@ -48,7 +48,7 @@ export function sourceShape(s: Source): number[] {
 }
 
 /** Every moec weight of the stack (docs/weights.md names), with where it comes from. */
-export function stackSources(s: MoeStack, layout: HfLayout, stackedExperts: boolean): Map<string, Source> {
+export function stackSources(s: MoeStack, layout: HfLayout, stackedExperts: boolean, site: Sites = SITE): Map<string, Source> {
   const out = new Map<string, Source>();
   const roles: Role[] = s.kind === 'swiglu' || s.kind === 'geglu' || s.kind === 'geglu_tanh' ? ['gate', 'up', 'down'] : ['up', 'down'];
   const H = s.hidden;
@@ -64,14 +64,14 @@ export function stackSources(s: MoeStack, layout: HfLayout, stackedExperts: bool
       out.set(`${at}.rmsnorm.weight`, vector(layout.denseNorm!(i), H));
       out.set(`${at}.rmsnorm@1.weight`, vector(layout.norm(i), H));
     } else out.set(`${at}.rmsnorm.weight`, vector(layout.norm(i), H));
-    if (kind !== 'moe') ffn(`${at}.${SITE.dense}`, (role) => [layout.dense(i, role)], s.denseFfn!, false);
+    if (kind !== 'moe') ffn(`${at}.${site.dense}`, (role) => [layout.dense(i, role)], s.denseFfn!, false);
     if (kind === 'dense') return;
     const m = s.moe!;
-    const block = `${at}.${SITE.block}`;
-    out.set(`${block}.${SITE.gate}.weight`, { tensors: [layout.router(i)], shape: [m.experts, H], stack: false, transpose: true });
-    if (m.gateBias) out.set(`${block}.${SITE.gate}.bias`, vector(layout.routerBias!(i), m.experts));
-    if (m.selectBias) out.set(`${block}.${SITE.gate}.select_bias`, vector(layout.selectBias!(i), m.experts));
-    const experts = `${block}.experts.${SITE.routed}`;
+    const block = `${at}.${site.block}`;
+    out.set(`${block}.${site.gate}.weight`, { tensors: [layout.router(i)], shape: [m.experts, H], stack: false, transpose: true });
+    if (m.gateBias) out.set(`${block}.${site.gate}.bias`, vector(layout.routerBias!(i), m.experts));
+    if (m.selectBias) out.set(`${block}.${site.gate}.select_bias`, vector(layout.selectBias!(i), m.experts));
+    const experts = `${block}.experts.${site.routed}`;
     if (stackedExperts && layout.stacked) {
       const { gateUp, down } = layout.stacked;
       for (const role of roles) {
@@ -86,7 +86,7 @@ export function stackSources(s: MoeStack, layout: HfLayout, stackedExperts: bool
       }
     } else ffn(experts, (role) => Array.from({ length: m.experts }, (_, e) => layout.expert(i, e, role)), m.ffn, true);
     if (m.shared) {
-      ffn(`${block}.shared.${SITE.shared}`, (role) => [layout.shared!(i, role)], m.shared.ffn, true);
+      ffn(`${block}.shared.${site.shared}`, (role) => [layout.shared!(i, role)], m.shared.ffn, true);
       if (m.shared.gate) out.set(`${block}.shared_gate.weight`, { tensors: [layout.sharedGate!(i)], shape: [1, H], stack: false, transpose: true });
     }
   });

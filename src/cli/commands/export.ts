@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { Checkpoint } from '../../interop/checkpoint.js';
+import { InteropError } from '../../interop/hf/config.js';
+import { planHfExport } from '../../interop/hf/export.js';
+import { configPath } from '../../interop/hf/import.js';
+import { writeHfCheckpoint } from '../../interop/hf/write-checkpoint.js';
+import { CliError, loadModel } from '../load.js';
+import { modelOptions, type ModelOptions } from '../options.js';
+import { progressBar } from '../progress.js';
+
+interface HfOptions extends ModelOptions {
+  weights: string;
+  output: string;
+  base?: string;
+  family?: string;
+  shardSize: number;
+}
+
+export function exportCommand(): Command {
+  const hf = new Command('hf')
+    .description(
+      'export a model whose structure a Hugging Face family expresses exactly (Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE, DeepSeek-V2/V3, Arctic) as config.json and sharded safetensors in that family\'s names',
+    )
+    .argument('<file>', 'the .moe file')
+    .requiredOption('--weights <W.safetensors>', "the model's weights")
+    .requiredOption('-o, --output <DIR>', 'the checkpoint directory to write (new, or empty)')
+    .option('--base <SRC>', 'the original checkpoint: its attention, embeddings, other tensors, files and config fields are carried over unchanged')
+    .option('--family <model_type>', 'the family to export as (default: the first that expresses the model exactly)')
+    .option('--shard-size <BYTES>', 'largest shard in bytes', parseBytes, 5_000_000_000);
+  for (const o of modelOptions()) hf.addOption(o);
+  hf.action((file: string, opts: HfOptions) => {
+    const model = loadModel(file, opts.set, opts.model);
+    const base = opts.base ? readBase(opts.base) : undefined;
+    const plan = planHfExport(model, opts.weights, { ...(opts.family ? { family: opts.family } : {}), ...(base ? { base: base.config } : {}) });
+    try {
+      const { shards, carried } = writeHfCheckpoint(opts.output, { config: plan.config, tensors: plan.tensors, shardBytes: opts.shardSize, ...(base ? { base: base.checkpoint } : {}), progress: progressBar('tensors') });
+      process.stderr.write(
+        `moec: wrote ${opts.output} as ${plan.family}: config.json and ${shards} shard${shards > 1 ? 's' : ''}; ` +
+          (base ? `${carried} tensors carried over from ${opts.base}\n` : 'the MoE/FFN stack only (no attention or embeddings: pass --base with the original checkpoint for a complete model)\n'),
+      );
+    } finally {
+      plan.weights.close();
+      base?.checkpoint.close();
+    }
+  });
+  return new Command('export').description('export a model to another format').addCommand(hf);
+}
+
+function readBase(path: string): { config: Record<string, unknown>; checkpoint: Checkpoint } {
+  const cfg = configPath(path);
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(cfg, 'utf8'));
+  } catch (e) {
+    throw new InteropError(`--base: cannot read ${cfg}: ${(e as Error).message}`);
+  }
+  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new InteropError(`--base: ${cfg} is not a JSON object`);
+  return { config: config as Record<string, unknown>, checkpoint: Checkpoint.open(cfg) };
+}
+
+function parseBytes(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--shard-size must be a positive number of bytes, not '${text}'`);
+  return n;
+}

@@ -1,0 +1,126 @@
+import { checkSource } from '../../checker/check.js';
+import { SourceFile } from '../../diagnostics/source.js';
+import { buildGraph } from '../../ir/from-model.js';
+import type { ResolvedModel } from '../../model/model.js';
+import { paramShape, storedDtype } from '../../runtime/init-weights.js';
+import { Checkpoint } from '../checkpoint.js';
+import type { PendingTensor } from '../safetensors-stream.js';
+import { ConfigReader, InteropError } from './config.js';
+import { modelToStack } from './from-model.js';
+import { FAMILIES } from './import.js';
+import { stackToMoe } from './moe-text.js';
+import type { MoeStack } from './stack.js';
+import { CONFIG_WRITERS } from './to-config.js';
+import type { FamilyImport } from './family.js';
+import type { Sites } from './stack.js';
+import { sourceShape, stackSources, type HfLayout, type Source } from './weights.js';
+
+export interface HfExport {
+  family: string;
+  config: Record<string, unknown>;
+  /** The checkpoint's tensors in the family's names, each made from moec's weights when written. */
+  tensors: PendingTensor[];
+  weights: Checkpoint;
+}
+
+/**
+ * Plan the export of a moec model as a Hugging Face checkpoint: the first family (or `family`)
+ * whose config expresses the model exactly. "Exactly" is checked, not assumed: the proposed
+ * config is read back by the family's importer and must give the same stack and the same
+ * router stages, so export and import cannot drift apart.
+ */
+export function planHfExport(model: ResolvedModel, weightsPath: string, opts: { family?: string; base?: Record<string, unknown> }): HfExport {
+  const { stack, stages, sites } = modelToStack(model);
+  const wanted = opts.family ? [opts.family] : Object.keys(CONFIG_WRITERS);
+  const reasons: string[] = [];
+  for (const name of wanted) {
+    const writer = CONFIG_WRITERS[name];
+    if (!writer) throw new InteropError(`--family ${name}: moec exports ${Object.keys(CONFIG_WRITERS).join(', ')}`);
+    const proposed = writer(stack, stages);
+    if (!proposed) {
+      reasons.push(`${name}: its config cannot express this router (${describe(stages)}) or layer pattern`);
+      continue;
+    }
+    const config = { ...(opts.base ?? {}), ...proposed };
+    const layout = readsBack(config, name, stack, stages);
+    if (typeof layout === 'string') {
+      reasons.push(`${name}: ${layout}`);
+      continue;
+    }
+    return { family: name, config, ...tensorsOf(model, stack, sites, weightsPath, layout) };
+  }
+  throw new InteropError(`model ${model.name} has no exact Hugging Face equivalent:\n  ${reasons.join('\n  ')}`);
+}
+
+function describe(stages: ReturnType<typeof modelToStack>['stages']): string {
+  return ['linear', ...stages.map((s) => s.op)].join(' | ');
+}
+
+/** The family's layout when the config reads back as this model, else why not. */
+function readsBack(config: Record<string, unknown>, family: string, stack: MoeStack, stages: unknown[]): HfLayout | string {
+  const fam = FAMILIES.find((f) => f.modelTypes.includes(family))!;
+  let back: FamilyImport;
+  try {
+    back = fam.read(new ConfigReader(config as never, 'config.json'), { semantics: 'hf', stack: 'encoder', name: stack.name });
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const shape = (s: MoeStack) => canonical({ ...s, notes: [], moe: s.moe && { ...s.moe, stages: '' } });
+  if (shape(back.stack) !== shape(stack)) return `its config reads back as another stack (${diff(back.stack, stack)} differ)`;
+  const model = checkSource(new SourceFile('<export>', stackToMoe(back.stack)), { overrides: {} }).models[0];
+  const backStages = model && Object.values(model.blocks)[0]?.routers[0]?.stages.slice(1);
+  if (JSON.stringify(backStages ?? []) !== JSON.stringify(stages)) return `its router reads back as ${JSON.stringify(backStages)}`;
+  return back.layout;
+}
+
+/** JSON with sorted keys and no undefined fields: equal for equal data, whatever the construction order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).filter(([, y]) => y !== undefined).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+}
+
+/** Which fields of two stacks differ, for the message. */
+function diff(a: MoeStack, b: MoeStack): string {
+  const flat = (s: MoeStack) => ({ ...s, notes: [], ...Object.fromEntries(Object.entries(s.moe ?? {}).map(([k, v]) => [`moe.${k}`, v])), moe: undefined, 'moe.stages': undefined });
+  const [x, y] = [flat(a) as Record<string, unknown>, flat(b) as Record<string, unknown>];
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => canonical(x[k]) !== canonical(y[k])).map((k) => `${k}: ${canonical(x[k])} vs ${canonical(y[k])}`).join(', ');
+}
+
+/** The checkpoint tensors, each cut from moec's weights (read lazily, a few tensors cached) when written. */
+function tensorsOf(model: ResolvedModel, stack: MoeStack, sites: Sites, weightsPath: string, layout: HfLayout): { tensors: PendingTensor[]; weights: Checkpoint } {
+  const graph = buildGraph(model);
+  const sources = stackSources(stack, layout, false, sites);
+  const weights = Checkpoint.open(weightsPath);
+  const cache = new Map<string, Float32Array>();
+  const read = (name: string): Float32Array => {
+    let data = cache.get(name);
+    if (!data) {
+      data = weights.read(name).tensor.data as Float32Array;
+      if (cache.size >= 4) cache.delete(cache.keys().next().value!);
+      cache.set(name, data);
+    }
+    return data;
+  };
+  const tensors: PendingTensor[] = [];
+  for (const p of graph.params) {
+    const source = sources.get(p.name);
+    const shape = paramShape(p);
+    if (!source || sourceShape(source).join() !== shape.join()) throw new Error(`internal: moec weight ${p.name} [${shape}] has no checkpoint tensor`);
+    if (!weights.has(p.name)) throw new InteropError(`${weightsPath}: no tensor '${p.name}' (moec inspect --json lists what the model needs)`);
+    const e = weights.entry(p.name);
+    if (e.shape.join() !== shape.join() || e.dtype !== storedDtype(p)) throw new InteropError(`${weightsPath}: tensor '${p.name}' is ${e.dtype} [${e.shape.join(', ')}], expected ${storedDtype(p)} [${shape.join(', ')}]`);
+    source.tensors.forEach((name, j) => tensors.push({ name, shape: source.shape, as: e.dtype, make: () => ({ tensor: { dtype: 'f32', shape: source.shape, data: part(source, read(p.name), j) }, as: e.dtype }) }));
+  }
+  if (sources.size !== graph.params.length) throw new Error('internal: the export plan has weights the model does not');
+  return { tensors, weights };
+}
+
+/** Checkpoint tensor j of a moec tensor: the inverse of import's assemble (per-expert layout, no row blocks). */
+export function part(s: Source, data: Float32Array, j: number): Float32Array {
+  const per = s.shape.reduce((a, b) => a * b, 1);
+  const piece = s.stack ? data.subarray(j * per, (j + 1) * per) : data;
+  if (!s.transpose) return Float32Array.from(piece);
+  const [a, b] = [s.shape[s.shape.length - 2]!, s.shape[s.shape.length - 1]!];
+  const out = new Float32Array(per);
+  for (let l = 0; l < per / (a * b); l++) for (let i = 0; i < a; i++) for (let k = 0; k < b; k++) out[l * a * b + i * b + k] = piece[l * a * b + k * a + i]!;
+  return out;
+}

@@ -5,7 +5,8 @@ import { InteropError } from '../../interop/hf/config.js';
 import { planHfExport } from '../../interop/hf/export.js';
 import { configPath } from '../../interop/hf/import.js';
 import { writeHfCheckpoint } from '../../interop/hf/write-checkpoint.js';
-import { CliError, loadModel } from '../load.js';
+import { exportOnnx } from '../../interop/onnx/export.js';
+import { CliError, loadModel, writeFileAtomic } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -44,7 +45,27 @@ export function exportCommand(): Command {
       base?.checkpoint.close();
     }
   });
-  return new Command('export').description('export a model to another format').addCommand(hf);
+  const onnx = new Command('onnx')
+    .description(
+      "export a model's FFN/MoE stack as an ONNX graph x [tokens, width] -> y: com.microsoft.MoE where its semantics are exactly moec's (softmax | topk | normalize), standard ONNX ops elsewhere",
+    )
+    .argument('<file>', 'the .moe file')
+    .requiredOption('--weights <W.safetensors>', "the model's weights")
+    .requiredOption('-o, --output <model.onnx>', 'the ONNX file to write')
+    .option('--standard-ops', 'use standard ONNX ops only, no com.microsoft.MoE');
+  for (const o of modelOptions()) onnx.addOption(o);
+  onnx.action((file: string, opts: ModelOptions & { weights: string; output: string; standardOps?: boolean }) => {
+    const model = loadModel(file, opts.set, opts.model);
+    const weights = Checkpoint.open(opts.weights);
+    try {
+      const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true });
+      writeFileAtomic(opts.output, out.bytes);
+      process.stderr.write(`moec: wrote ${opts.output} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
+    } finally {
+      weights.close();
+    }
+  });
+  return new Command('export').description('export a model to another format').addCommand(hf).addCommand(onnx);
 }
 
 function readBase(path: string): { config: Record<string, unknown>; checkpoint: Checkpoint } {

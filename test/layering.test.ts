@@ -8,7 +8,7 @@ import { root } from './helpers.js';
  * runtime and code generation) reads the resolved model (src/model) and never the front end,
  * so the IR is closed: a back end needs nothing from the checker or the parser.
  */
-const below = ['ir', 'passes', 'runtime', 'codegen', 'stages'];
+const below = ['ir', 'passes', 'runtime', 'codegen', 'stages', 'offload'];
 const frontEnd = ['checker', 'parser', 'lsp', 'cli'];
 const src = join(root, 'src');
 

@@ -8,6 +8,7 @@ import { importCommand } from './commands/import.js';
 import { initWeightsCommand } from './commands/init-weights.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
+import { simulateCommand } from './commands/simulate.js';
 
 /** The `moec` command line. Each subcommand lives in src/cli/commands/ and is listed here. */
 const program = new Command()
@@ -22,7 +23,8 @@ const program = new Command()
   .addCommand(importCommand())
   .addCommand(inspectCommand())
   .addCommand(initWeightsCommand())
-  .addCommand(runCommand());
+  .addCommand(runCommand())
+  .addCommand(simulateCommand());
 
 // Exit codes: 0 success, 1 user error (diagnostics, bad input or arguments), 2 internal error.
 program.exitOverride((err) => {

@@ -1,16 +1,13 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { add, builtin, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../src/codegen/build.js';
-import { buildProgram, wgslFiles } from '../src/codegen/compile.js';
+import { wgslFiles } from '../src/codegen/compile.js';
 import { cudaFiles } from '../src/codegen/cuda/files.js';
 import { printCudaKernel } from '../src/codegen/cuda/print.js';
-import type { Kernel } from '../src/codegen/kernel-ir.js';
-import type { Program } from '../src/codegen/program.js';
-import { SCHEDULES } from '../src/codegen/schedule.js';
-import { runPipeline } from '../src/passes/pipeline.js';
-import { exampleFiles, readExample } from './helpers.js';
-import { compileText } from './support/model.js';
+import { exampleFiles, root } from './helpers.js';
+import { buildExample, PRINTER_KERNELS } from './support/cuda.js';
 import { small } from './support/small.js';
 
 /**
@@ -21,11 +18,6 @@ import { small } from './support/small.js';
  * kernels show each CUDA-specific lowering as an inline snapshot. test/cuda-nvcc.test.ts
  * compiles all of it.
  */
-
-export function buildExample(name: string, schedule: string): Program {
-  const { graph } = compileText(readExample(name), small[name]);
-  return buildProgram(runPipeline(graph), SCHEDULES[schedule]!);
-}
 
 const names = exampleFiles().filter((f) => f in small);
 
@@ -112,46 +104,6 @@ describe.each(GOLDEN)('golden CUDA source: %s (%s schedule)', (name, schedule) =
   });
 });
 
-// ---- CUDA-specific lowerings, one small kernel each ----
-
-function kernel(name: string, workgroup: readonly [number, number, number], fill: (k: KernelBuilder) => void): Kernel {
-  const k = new KernelBuilder(name, `test kernel ${name}`, workgroup);
-  fill(k);
-  return k.finish();
-}
-
-/** Kernels the nvcc test compiles too. */
-export const PRINTER_KERNELS: Kernel[] = [
-  kernel('literals_and_casts', [64, 1, 1], (k) => {
-    k.buffer('x', 'f32', 'read');
-    k.buffer('y', 'f32', 'read_write');
-    k.buffer('n', 'i32', 'read_write');
-    k.buffer('u', 'u32', 'read_write');
-    const i = k.let('i', builtin('global_x'));
-    k.if(lt(i, tokens), (b) => {
-      b.store('y', i, add(mul(load('x', 'f32', i), f32(0.1)), f32(-Infinity)));
-      b.store('n', i, { k: 'cast', type: 'i32', a: load('x', 'f32', i) });
-      b.store('u', i, add({ k: 'bitcast', type: 'u32', a: load('x', 'f32', i) }, u32(4294967295)));
-      b.store('y', add(i, 1), { k: 'binary', type: 'f32', op: '%', a: load('x', 'f32', i), b: f32(NaN) });
-      b.store('n', add(i, 1), add(i32(-2147483648), mod(i, 3)));
-    });
-  }),
-  kernel('shared_and_subgroups', [8, 1, 1], (k) => {
-    k.buffer('x', 'f32', 'read');
-    k.buffer('y', 'f32', 'read_write');
-    k.buffer('hits', 'i32', 'read_write', true);
-    k.useSubgroups();
-    const tile = k.array('tile', 'f32', 8, 'workgroup');
-    const lane = builtin('local_x');
-    k.set(tile, lane, load('x', 'f32', add(mul(builtin('workgroup_x'), 8), lane)));
-    k.emit({ k: 'barrier' });
-    const sum = k.let('sum', { k: 'subgroup', type: 'f32', op: 'sum', a: tile.at(lane) });
-    const first = k.let('first', { k: 'subgroup', type: 'f32', op: 'broadcast', a: tile.at(lane), lane: 0 });
-    k.if(lt(lane, 1), (b) => b.store('y', builtin('workgroup_x'), add(sum, first)));
-    k.atomicAdd('hits', 0, i32(1));
-  }),
-];
-
 describe('CUDA lowerings', () => {
   it('spells literals, conversions, bit casts and the float remainder as WGSL computes them', () => {
     expect(printCudaKernel(PRINTER_KERNELS[0]!)).toMatchInlineSnapshot(`
@@ -197,10 +149,37 @@ describe('CUDA lowerings', () => {
             }
             atomicAdd(&hits[0], 1);
           }
-          __syncthreads(); // the next workgroup reuses the shared arrays
+          __syncthreads();
         }
       }
       "
     `);
+  });
+});
+
+describe('moec compile --target cuda', () => {
+  const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: root });
+  const dims = Object.entries(small['mixtral-8x7b.moe']!).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+  const example = join(root, 'examples', 'mixtral-8x7b.moe');
+
+  it('writes DIR/cuda/ and the program, under the cuda schedule by default', () => {
+    const out = mkdtempSync(join(tmpdir(), 'moec-cuda-cli-'));
+    const r = moec('compile', example, ...dims, '--target', 'cuda', '-o', out);
+    expect(r.stderr).toContain('program (cuda schedule)');
+    expect(r.status).toBe(0);
+    const files = cudaFiles(buildExample('mixtral-8x7b.moe', 'cuda'));
+    expect(readdirSync(join(out, 'cuda')).sort()).toEqual([...files.keys()].sort());
+    for (const [name, text] of files) expect(readFileSync(join(out, 'cuda', name), 'utf8'), name).toBe(text);
+    expect(existsSync(join(out, 'mixtral_8x7b.program'))).toBe(true);
+    expect(existsSync(join(out, 'wgsl'))).toBe(false);
+  });
+
+  it('--target all prints WGSL and CUDA from one program', () => {
+    const out = mkdtempSync(join(tmpdir(), 'moec-cuda-cli-'));
+    const r = moec('compile', example, ...dims, '--target', 'all', '-o', out);
+    expect(r.status).toBe(0);
+    const p = buildExample('mixtral-8x7b.moe', 'gpu');
+    expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toBe(cudaFiles(p).get('mixtral_8x7b.cu'));
+    expect(readdirSync(join(out, 'wgsl')).sort()).toEqual([...wgslFiles(p).keys()].sort());
   });
 });

@@ -144,3 +144,17 @@ const PRECEDENCE: Record<Extract<Expr, { k: 'binary' }>['op'], number> = {
 
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%']);
 const BITWISE = new Set(['|', '^', '&', '<<', '>>']);
+
+/**
+ * An f32 literal that round-trips the value exactly, with the `f` suffix (finite values only),
+ * spelled the same in WGSL and C++. In WGSL an unsuffixed literal is an abstract float, and
+ * constant subexpressions would fold in higher precision than the kernel IR's f32 (1 + 2^-24 +
+ * 2^-24 must stay 1); in C++ it is a double.
+ */
+export function floatLiteral(v: number): string {
+  const f = Math.fround(v);
+  if (Object.is(f, -0)) return '-0.0f';
+  let text = String(f);
+  if (!/[.e]/.test(text)) text += '.0';
+  return `${text.replace('e+', 'e')}f`;
+}

@@ -1,4 +1,4 @@
-import { CLikePrinter } from '../c-like.js';
+import { CLikePrinter, floatLiteral } from '../c-like.js';
 import type { Builtin, Expr, Kernel, MathFn, Scalar } from '../kernel-ir.js';
 
 /**
@@ -12,7 +12,8 @@ import type { Builtin, Expr, Kernel, MathFn, Scalar } from '../kernel-ir.js';
  *   for a direct grid or read from the grid buffer for an indirect one. `return` becomes a
  *   jump to the next virtual workgroup. WGSL's uniformity rules (which every kernel passes)
  *   put a `return` before a barrier only in uniform control flow, so whole blocks jump
- *   together; a kernel with workgroup arrays synchronises before the next workgroup reuses them.
+ *   together; a kernel with workgroup arrays or subgroup operations synchronises before the
+ *   next workgroup, so no thread reuses shared memory or meets a shuffle of another workgroup.
  * - Private arrays are zeroed, as WGSL zeroes them; f32 -> int conversions saturate, as WGSL's.
  * - Subgroups are warps (or the whole block, for blocks of fewer than 32 threads).
  */
@@ -35,7 +36,7 @@ class CudaPrinter extends CLikePrinter {
     if (type === 'i32') return v === -2147483648 ? '(-2147483647 - 1)' : String(v);
     if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';
     if (!Number.isFinite(v)) return v > 0 ? '__int_as_float(0x7f800000)' : '__int_as_float(0xff800000)';
-    return cudaFloat(v);
+    return floatLiteral(v);
   }
 
   protected declare(kind: 'let' | 'var', name: string, type: Scalar, value: string): string {
@@ -137,7 +138,8 @@ class CudaPrinter extends CLikePrinter {
         .join('\n'),
       '    }',
       ...(exits ? ['  moec_next:'] : []),
-      ...(sharesMemory ? ['    __syncthreads(); // the next workgroup reuses the shared arrays'] : exits ? ['    ;'] : []),
+      // Shared arrays and subgroup operations: the block starts the next workgroup together.
+      ...(sharesMemory || kernel.subgroups ? ['    __syncthreads();'] : exits ? ['    ;'] : []),
       '  }',
       '}',
       '',
@@ -166,15 +168,6 @@ function subgroupWidth(kernel: Kernel): number {
   if (threads >= 32) return 32;
   if (threads & (threads - 1)) throw new Error(`internal: kernel ${kernel.name} uses subgroup operations in a block of ${threads} threads, not a power of two`);
   return threads;
-}
-
-/** A float literal that round-trips the f32 value exactly. */
-function cudaFloat(v: number): string {
-  const f = Math.fround(v);
-  if (Object.is(f, -0)) return '-0.0f';
-  let text = String(f);
-  if (!/[.e]/.test(text)) text += '.0';
-  return `${text.replace('e+', 'e')}f`;
 }
 
 /** The C++ name of a kernel's `__global__` function. */

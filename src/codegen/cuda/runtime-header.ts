@@ -18,6 +18,7 @@ export const RUNTIME_HEADER = String.raw`// moec_runtime.cuh: the model-independ
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 #include "moec_safetensors.h"
@@ -181,6 +182,16 @@ int cuda_fail(cudaError_t e, const char* doing) {
   return fail(MOEC_ERROR_CUDA, std::string(doing) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
+/** An API call with C++ exceptions (out of host memory) turned into a status: nothing escapes extern "C". */
+template <typename F>
+int guarded(const char* what, F f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return fail(MOEC_ERROR_STATE, std::string(what) + ": " + e.what());
+  }
+}
+
 #define MOEC_CUDA(call, doing)                          \
   do {                                                  \
     const cudaError_t moec_e = (call);                  \
@@ -276,7 +287,10 @@ int create(const Model* m, Context** out, int max_tokens, int device) {
   c->pointers.assign(m->binding_count, nullptr);
   int status = check_device(device);
   int sms = 0;
-  if (status == MOEC_OK && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) status = cuda_fail(cudaGetLastError(), "create: reading the device's multiprocessor count");
+  if (status == MOEC_OK) {
+    const cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (e != cudaSuccess) status = cuda_fail(e, "create: reading the device's multiprocessor count");
+  }
   for (int s = 0; status == MOEC_OK && s < m->slot_count; s++) {
     const SlotInfo& slot = m->slots[s];
     if (slot.role == ROLE_INPUT || slot.role == ROLE_OUTPUT) continue;

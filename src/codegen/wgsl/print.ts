@@ -1,5 +1,7 @@
-import { CLikePrinter } from '../c-like.js';
+import { CLikePrinter, floatLiteral } from '../c-like.js';
 import type { Builtin, Kernel, MathFn, Scalar, Stmt } from '../kernel-ir.js';
+
+export { floatLiteral };
 
 /**
  * WGSL spellings over the shared C-like printer. Binding 0 is the token-count uniform; the
@@ -135,19 +137,6 @@ const ERF = `fn moec_erf(x: f32) -> f32 {
 const F32_BITS = `fn moec_f32_bits(bits: u32) -> f32 {
   return bitcast<f32>(bits);
 }`;
-
-/**
- * A WGSL f32 literal that round-trips the value exactly, with the `f` suffix: an unsuffixed
- * literal is an abstract float, and WGSL would fold constant subexpressions in higher
- * precision than the kernel IR's f32 (1 + 2^-24 + 2^-24 must stay 1).
- */
-export function floatLiteral(v: number): string {
-  const f = Math.fround(v);
-  if (Object.is(f, -0)) return '-0.0f';
-  let text = String(f);
-  if (!/[.e]/.test(text)) text += '.0';
-  return `${text.replace('e+', 'e')}f`;
-}
 
 function f32Bits(v: number): number {
   return new Uint32Array(Float32Array.of(v).buffer)[0]!;

@@ -6,7 +6,7 @@
 namespace {
 
 // rmsnorm: rmsnorm per row
-__global__ void __launch_bounds__(8) moec_k_rmsnorm(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out0) {
+__global__ void __launch_bounds__(8) moec_k_rmsnorm(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const unsigned int* __restrict__ in1, float* __restrict__ out0) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -23,7 +23,7 @@ __global__ void __launch_bounds__(8) moec_k_rmsnorm(const int* __restrict__ moec
       }
       const float inv3 = 1.0f / sqrtf(ms1 / 16.0f + 9.999999974752427e-7f);
       for (int i4 = 0; i4 < 16; i4 += 1) {
-        out0[r0 * 16 + i4] = in0[r0 * 16 + i4] * inv3 * in1[i4];
+        out0[r0 * 16 + i4] = in0[r0 * 16 + i4] * inv3 * __uint_as_float(((i4 & 1) == 1 ? in1[i4 >> static_cast<unsigned int>(1)] & 4294901760u : in1[i4 >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
       }
     }
   moec_next:
@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(8) moec_k_rmsnorm(const int* __restrict__ moec
 }
 
 // matmul: x·W
-__global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const float* __restrict__ w0, float* __restrict__ out) {
+__global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -60,42 +60,42 @@ __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_
         for (int m10 = 0; m10 < m_end3; m10 += 1) {
           achunk8[m10] = a[abase5[m10] + (k09 + local_x)];
         }
-        const float b11 = w0[0 + ((k09 + 0) * 24 + col1)];
+        const float b11 = __uint_as_float((((0 + ((k09 + 0) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 0) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 0) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m12 = 0; m12 < m_end3; m12 += 1) {
           const float a13 = __shfl_sync(0xffu, achunk8[m12], 0, 8);
           acc4[m12] = acc4[m12] + a13 * b11;
         }
-        const float b14 = w0[0 + ((k09 + 1) * 24 + col1)];
+        const float b14 = __uint_as_float((((0 + ((k09 + 1) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 1) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 1) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m15 = 0; m15 < m_end3; m15 += 1) {
           const float a16 = __shfl_sync(0xffu, achunk8[m15], 1, 8);
           acc4[m15] = acc4[m15] + a16 * b14;
         }
-        const float b17 = w0[0 + ((k09 + 2) * 24 + col1)];
+        const float b17 = __uint_as_float((((0 + ((k09 + 2) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 2) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 2) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m18 = 0; m18 < m_end3; m18 += 1) {
           const float a19 = __shfl_sync(0xffu, achunk8[m18], 2, 8);
           acc4[m18] = acc4[m18] + a19 * b17;
         }
-        const float b20 = w0[0 + ((k09 + 3) * 24 + col1)];
+        const float b20 = __uint_as_float((((0 + ((k09 + 3) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 3) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 3) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m21 = 0; m21 < m_end3; m21 += 1) {
           const float a22 = __shfl_sync(0xffu, achunk8[m21], 3, 8);
           acc4[m21] = acc4[m21] + a22 * b20;
         }
-        const float b23 = w0[0 + ((k09 + 4) * 24 + col1)];
+        const float b23 = __uint_as_float((((0 + ((k09 + 4) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 4) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 4) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m24 = 0; m24 < m_end3; m24 += 1) {
           const float a25 = __shfl_sync(0xffu, achunk8[m24], 4, 8);
           acc4[m24] = acc4[m24] + a25 * b23;
         }
-        const float b26 = w0[0 + ((k09 + 5) * 24 + col1)];
+        const float b26 = __uint_as_float((((0 + ((k09 + 5) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 5) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 5) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m27 = 0; m27 < m_end3; m27 += 1) {
           const float a28 = __shfl_sync(0xffu, achunk8[m27], 5, 8);
           acc4[m27] = acc4[m27] + a28 * b26;
         }
-        const float b29 = w0[0 + ((k09 + 6) * 24 + col1)];
+        const float b29 = __uint_as_float((((0 + ((k09 + 6) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 6) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 6) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m30 = 0; m30 < m_end3; m30 += 1) {
           const float a31 = __shfl_sync(0xffu, achunk8[m30], 6, 8);
           acc4[m30] = acc4[m30] + a31 * b29;
         }
-        const float b32 = w0[0 + ((k09 + 7) * 24 + col1)];
+        const float b32 = __uint_as_float((((0 + ((k09 + 7) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 7) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 7) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m33 = 0; m33 < m_end3; m33 += 1) {
           const float a34 = __shfl_sync(0xffu, achunk8[m33], 7, 8);
           acc4[m33] = acc4[m33] + a34 * b32;
@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_
       }
     }
   moec_next:
-    ;
+    __syncthreads();
   }
 }
 
@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(64) moec_k_mul(const int* __restrict__ moec_sh
 }
 
 // matmul_1: x·W
-__global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const float* __restrict__ w0, float* __restrict__ out) {
+__global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -180,42 +180,42 @@ __global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moe
         for (int m10 = 0; m10 < m_end3; m10 += 1) {
           achunk8[m10] = a[abase5[m10] + (k09 + local_x)];
         }
-        const float b11 = w0[0 + ((k09 + 0) * 16 + col1)];
+        const float b11 = __uint_as_float((((0 + ((k09 + 0) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m12 = 0; m12 < m_end3; m12 += 1) {
           const float a13 = __shfl_sync(0xffu, achunk8[m12], 0, 8);
           acc4[m12] = acc4[m12] + a13 * b11;
         }
-        const float b14 = w0[0 + ((k09 + 1) * 16 + col1)];
+        const float b14 = __uint_as_float((((0 + ((k09 + 1) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m15 = 0; m15 < m_end3; m15 += 1) {
           const float a16 = __shfl_sync(0xffu, achunk8[m15], 1, 8);
           acc4[m15] = acc4[m15] + a16 * b14;
         }
-        const float b17 = w0[0 + ((k09 + 2) * 16 + col1)];
+        const float b17 = __uint_as_float((((0 + ((k09 + 2) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m18 = 0; m18 < m_end3; m18 += 1) {
           const float a19 = __shfl_sync(0xffu, achunk8[m18], 2, 8);
           acc4[m18] = acc4[m18] + a19 * b17;
         }
-        const float b20 = w0[0 + ((k09 + 3) * 16 + col1)];
+        const float b20 = __uint_as_float((((0 + ((k09 + 3) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m21 = 0; m21 < m_end3; m21 += 1) {
           const float a22 = __shfl_sync(0xffu, achunk8[m21], 3, 8);
           acc4[m21] = acc4[m21] + a22 * b20;
         }
-        const float b23 = w0[0 + ((k09 + 4) * 16 + col1)];
+        const float b23 = __uint_as_float((((0 + ((k09 + 4) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m24 = 0; m24 < m_end3; m24 += 1) {
           const float a25 = __shfl_sync(0xffu, achunk8[m24], 4, 8);
           acc4[m24] = acc4[m24] + a25 * b23;
         }
-        const float b26 = w0[0 + ((k09 + 5) * 16 + col1)];
+        const float b26 = __uint_as_float((((0 + ((k09 + 5) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m27 = 0; m27 < m_end3; m27 += 1) {
           const float a28 = __shfl_sync(0xffu, achunk8[m27], 5, 8);
           acc4[m27] = acc4[m27] + a28 * b26;
         }
-        const float b29 = w0[0 + ((k09 + 6) * 16 + col1)];
+        const float b29 = __uint_as_float((((0 + ((k09 + 6) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m30 = 0; m30 < m_end3; m30 += 1) {
           const float a31 = __shfl_sync(0xffu, achunk8[m30], 6, 8);
           acc4[m30] = acc4[m30] + a31 * b29;
         }
-        const float b32 = w0[0 + ((k09 + 7) * 16 + col1)];
+        const float b32 = __uint_as_float((((0 + ((k09 + 7) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m33 = 0; m33 < m_end3; m33 += 1) {
           const float a34 = __shfl_sync(0xffu, achunk8[m33], 7, 8);
           acc4[m33] = acc4[m33] + a34 * b32;
@@ -229,7 +229,7 @@ __global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moe
       }
     }
   moec_next:
-    ;
+    __syncthreads();
   }
 }
 
@@ -253,7 +253,7 @@ __global__ void __launch_bounds__(64) moec_k_add(const int* __restrict__ moec_sh
 }
 
 // route_rows: a stretch of row-wise ops, one invocation per row
-__global__ void __launch_bounds__(8) moec_k_route_rows(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, const float* __restrict__ in2, int* __restrict__ out4, float* __restrict__ out7) {
+__global__ void __launch_bounds__(8) moec_k_route_rows(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const unsigned int* __restrict__ in1, const unsigned int* __restrict__ in2, int* __restrict__ out4, float* __restrict__ out7) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(8) moec_k_route_rows(const int* __restrict__ m
       for (int n2 = 0; n2 < 32; n2 += 1) {
         float acc3 = 0.0f;
         for (int k4 = 0; k4 < 16; k4 += 1) {
-          acc3 = acc3 + in0[r0 * 16 + k4] * in1[k4 * 32 + n2];
+          acc3 = acc3 + in0[r0 * 16 + k4] * __uint_as_float((((k4 * 32 + n2) & 1) == 1 ? in1[(k4 * 32 + n2) >> static_cast<unsigned int>(1)] & 4294901760u : in1[(k4 * 32 + n2) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         }
         v1[n2] = acc3;
       }
@@ -278,7 +278,7 @@ __global__ void __launch_bounds__(8) moec_k_route_rows(const int* __restrict__ m
       }
       float v7[32] = {};
       for (int i8 = 0; i8 < 32; i8 += 1) {
-        v7[i8] = v5[i8] + in2[i8];
+        v7[i8] = v5[i8] + __uint_as_float(((i8 & 1) == 1 ? in2[i8 >> static_cast<unsigned int>(1)] & 4294901760u : in2[i8 >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
       }
       float v9[32] = {};
       float gs10[8] = {};
@@ -477,7 +477,7 @@ __global__ void __launch_bounds__(1) moec_k_grid_args(const int* __restrict__ mo
 }
 
 // grouped_gate: x·W_gate over each expert's rows (first pass of a gated expert)
-__global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const float* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out) {
+__global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -508,42 +508,42 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
         for (int m13 = 0; m13 < m_end5; m13 += 1) {
           achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
         }
-        const float b14 = w0[wbase6 + ((k012 + 0) * 8 + col1)];
+        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m15 = 0; m15 < m_end5; m15 += 1) {
           const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
           acc7[m15] = acc7[m15] + a16 * b14;
         }
-        const float b17 = w0[wbase6 + ((k012 + 1) * 8 + col1)];
+        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m18 = 0; m18 < m_end5; m18 += 1) {
           const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
           acc7[m18] = acc7[m18] + a19 * b17;
         }
-        const float b20 = w0[wbase6 + ((k012 + 2) * 8 + col1)];
+        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m21 = 0; m21 < m_end5; m21 += 1) {
           const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
           acc7[m21] = acc7[m21] + a22 * b20;
         }
-        const float b23 = w0[wbase6 + ((k012 + 3) * 8 + col1)];
+        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m24 = 0; m24 < m_end5; m24 += 1) {
           const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
           acc7[m24] = acc7[m24] + a25 * b23;
         }
-        const float b26 = w0[wbase6 + ((k012 + 4) * 8 + col1)];
+        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m27 = 0; m27 < m_end5; m27 += 1) {
           const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
           acc7[m27] = acc7[m27] + a28 * b26;
         }
-        const float b29 = w0[wbase6 + ((k012 + 5) * 8 + col1)];
+        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m30 = 0; m30 < m_end5; m30 += 1) {
           const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
           acc7[m30] = acc7[m30] + a31 * b29;
         }
-        const float b32 = w0[wbase6 + ((k012 + 6) * 8 + col1)];
+        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m33 = 0; m33 < m_end5; m33 += 1) {
           const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
           acc7[m33] = acc7[m33] + a34 * b32;
         }
-        const float b35 = w0[wbase6 + ((k012 + 7) * 8 + col1)];
+        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m36 = 0; m36 < m_end5; m36 += 1) {
           const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
           acc7[m36] = acc7[m36] + a37 * b35;
@@ -557,12 +557,12 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
       }
     }
   moec_next:
-    ;
+    __syncthreads();
   }
 }
 
 // grouped_up_glu: silu(gate) * (x·W_up) over each expert's rows, the gate from the first pass
-__global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const float* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const float* __restrict__ gate) {
+__global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const float* __restrict__ gate) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -593,42 +593,42 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
         for (int m13 = 0; m13 < m_end5; m13 += 1) {
           achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
         }
-        const float b14 = w0[wbase6 + ((k012 + 0) * 8 + col1)];
+        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m15 = 0; m15 < m_end5; m15 += 1) {
           const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
           acc7[m15] = acc7[m15] + a16 * b14;
         }
-        const float b17 = w0[wbase6 + ((k012 + 1) * 8 + col1)];
+        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m18 = 0; m18 < m_end5; m18 += 1) {
           const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
           acc7[m18] = acc7[m18] + a19 * b17;
         }
-        const float b20 = w0[wbase6 + ((k012 + 2) * 8 + col1)];
+        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m21 = 0; m21 < m_end5; m21 += 1) {
           const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
           acc7[m21] = acc7[m21] + a22 * b20;
         }
-        const float b23 = w0[wbase6 + ((k012 + 3) * 8 + col1)];
+        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m24 = 0; m24 < m_end5; m24 += 1) {
           const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
           acc7[m24] = acc7[m24] + a25 * b23;
         }
-        const float b26 = w0[wbase6 + ((k012 + 4) * 8 + col1)];
+        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m27 = 0; m27 < m_end5; m27 += 1) {
           const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
           acc7[m27] = acc7[m27] + a28 * b26;
         }
-        const float b29 = w0[wbase6 + ((k012 + 5) * 8 + col1)];
+        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m30 = 0; m30 < m_end5; m30 += 1) {
           const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
           acc7[m30] = acc7[m30] + a31 * b29;
         }
-        const float b32 = w0[wbase6 + ((k012 + 6) * 8 + col1)];
+        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m33 = 0; m33 < m_end5; m33 += 1) {
           const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
           acc7[m33] = acc7[m33] + a34 * b32;
         }
-        const float b35 = w0[wbase6 + ((k012 + 7) * 8 + col1)];
+        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m36 = 0; m36 < m_end5; m36 += 1) {
           const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
           acc7[m36] = acc7[m36] + a37 * b35;
@@ -642,12 +642,12 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
       }
     }
   moec_next:
-    ;
+    __syncthreads();
   }
 }
 
 // grouped_down: w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)
-__global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const float* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
+__global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -678,42 +678,42 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
         for (int m13 = 0; m13 < m_end5; m13 += 1) {
           achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
         }
-        const float b14 = w0[wbase6 + ((k012 + 0) * 16 + col1)];
+        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m15 = 0; m15 < m_end5; m15 += 1) {
           const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
           acc7[m15] = acc7[m15] + a16 * b14;
         }
-        const float b17 = w0[wbase6 + ((k012 + 1) * 16 + col1)];
+        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m18 = 0; m18 < m_end5; m18 += 1) {
           const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
           acc7[m18] = acc7[m18] + a19 * b17;
         }
-        const float b20 = w0[wbase6 + ((k012 + 2) * 16 + col1)];
+        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m21 = 0; m21 < m_end5; m21 += 1) {
           const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
           acc7[m21] = acc7[m21] + a22 * b20;
         }
-        const float b23 = w0[wbase6 + ((k012 + 3) * 16 + col1)];
+        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m24 = 0; m24 < m_end5; m24 += 1) {
           const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
           acc7[m24] = acc7[m24] + a25 * b23;
         }
-        const float b26 = w0[wbase6 + ((k012 + 4) * 16 + col1)];
+        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m27 = 0; m27 < m_end5; m27 += 1) {
           const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
           acc7[m27] = acc7[m27] + a28 * b26;
         }
-        const float b29 = w0[wbase6 + ((k012 + 5) * 16 + col1)];
+        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m30 = 0; m30 < m_end5; m30 += 1) {
           const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
           acc7[m30] = acc7[m30] + a31 * b29;
         }
-        const float b32 = w0[wbase6 + ((k012 + 6) * 16 + col1)];
+        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m33 = 0; m33 < m_end5; m33 += 1) {
           const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
           acc7[m33] = acc7[m33] + a34 * b32;
         }
-        const float b35 = w0[wbase6 + ((k012 + 7) * 16 + col1)];
+        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m36 = 0; m36 < m_end5; m36 += 1) {
           const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
           acc7[m36] = acc7[m36] + a37 * b35;
@@ -727,7 +727,7 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
       }
     }
   moec_next:
-    ;
+    __syncthreads();
   }
 }
 
@@ -781,41 +781,41 @@ __global__ void __launch_bounds__(8) moec_k_combine_residual(const int* __restri
 
 const moec::SlotInfo SLOTS[] = {
     {64, 0, moec::ROLE_INPUT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 768, moec::ROLE_WEIGHT},
+    {0, 768, moec::ROLE_WEIGHT},
+    {0, 768, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 1024, moec::ROLE_WEIGHT},
     {0, 64, moec::ROLE_WEIGHT},
-    {0, 1536, moec::ROLE_WEIGHT},
-    {0, 1536, moec::ROLE_WEIGHT},
-    {0, 1536, moec::ROLE_WEIGHT},
+    {0, 12, moec::ROLE_CONSTANT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 12, moec::ROLE_CONSTANT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 12, moec::ROLE_CONSTANT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 12, moec::ROLE_CONSTANT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 1024, moec::ROLE_WEIGHT},
     {0, 64, moec::ROLE_WEIGHT},
-    {0, 2048, moec::ROLE_WEIGHT},
-    {0, 128, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
-    {0, 512, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 1024, moec::ROLE_WEIGHT},
     {0, 64, moec::ROLE_WEIGHT},
-    {0, 2048, moec::ROLE_WEIGHT},
-    {0, 128, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 2048, moec::ROLE_WEIGHT},
-    {0, 128, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 16384, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 8192, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
     {64, 0, moec::ROLE_OUTPUT},
     {96, 0, moec::ROLE_ACTIVATION},
     {96, 0, moec::ROLE_ACTIVATION},
@@ -870,37 +870,37 @@ const moec::ParamInfo PARAMS[] = {
 };
 
 const moec::WeightInfo WEIGHTS[] = {
-    {0, 1, moec::ELEMENT_F32, 0, 16},  // w1
-    {1, 2, moec::ELEMENT_F32, 0, 384},  // w3
-    {2, 3, moec::ELEMENT_F32, 0, 384},  // w4
-    {3, 4, moec::ELEMENT_F32, 0, 384},  // w5
-    {4, 5, moec::ELEMENT_F32, 0, 16},  // w12
-    {8, 6, moec::ELEMENT_F32, 0, 512},  // w17
-    {9, 7, moec::ELEMENT_F32, 0, 32},  // w18
-    {5, 9, moec::ELEMENT_F32, 0, 4096},  // w14
-    {6, 10, moec::ELEMENT_F32, 0, 4096},  // w15
-    {10, 12, moec::ELEMENT_F32, 0, 128},  // w20
-    {11, 13, moec::ELEMENT_F32, 0, 128},  // w21
-    {7, 15, moec::ELEMENT_F32, 0, 4096},  // w16
-    {12, 17, moec::ELEMENT_F32, 0, 128},  // w22
-    {13, 18, moec::ELEMENT_F32, 0, 16},  // w35
-    {17, 19, moec::ELEMENT_F32, 0, 512},  // w40
-    {18, 20, moec::ELEMENT_F32, 0, 32},  // w41
-    {14, 21, moec::ELEMENT_F32, 0, 4096},  // w37
-    {15, 22, moec::ELEMENT_F32, 0, 4096},  // w38
-    {19, 23, moec::ELEMENT_F32, 0, 128},  // w43
-    {20, 24, moec::ELEMENT_F32, 0, 128},  // w44
-    {16, 25, moec::ELEMENT_F32, 0, 4096},  // w39
-    {21, 26, moec::ELEMENT_F32, 0, 128},  // w45
-    {22, 27, moec::ELEMENT_F32, 0, 16},  // w58
-    {26, 28, moec::ELEMENT_F32, 0, 512},  // w63
-    {27, 29, moec::ELEMENT_F32, 0, 32},  // w64
-    {23, 30, moec::ELEMENT_F32, 0, 4096},  // w60
-    {24, 31, moec::ELEMENT_F32, 0, 4096},  // w61
-    {28, 32, moec::ELEMENT_F32, 0, 128},  // w66
-    {29, 33, moec::ELEMENT_F32, 0, 128},  // w67
-    {25, 34, moec::ELEMENT_F32, 0, 4096},  // w62
-    {30, 35, moec::ELEMENT_F32, 0, 128},  // w68
+    {0, 1, moec::ELEMENT_I32, 0, 8},  // w1
+    {1, 2, moec::ELEMENT_I32, 0, 192},  // w3
+    {2, 3, moec::ELEMENT_I32, 0, 192},  // w4
+    {3, 4, moec::ELEMENT_I32, 0, 192},  // w5
+    {4, 5, moec::ELEMENT_I32, 0, 8},  // w12
+    {8, 6, moec::ELEMENT_I32, 0, 256},  // w17
+    {9, 7, moec::ELEMENT_I32, 0, 16},  // w18
+    {5, 9, moec::ELEMENT_I32, 0, 2048},  // w14
+    {6, 10, moec::ELEMENT_I32, 0, 2048},  // w15
+    {10, 12, moec::ELEMENT_I32, 0, 64},  // w20
+    {11, 13, moec::ELEMENT_I32, 0, 64},  // w21
+    {7, 15, moec::ELEMENT_I32, 0, 2048},  // w16
+    {12, 17, moec::ELEMENT_I32, 0, 64},  // w22
+    {13, 18, moec::ELEMENT_I32, 0, 8},  // w35
+    {17, 19, moec::ELEMENT_I32, 0, 256},  // w40
+    {18, 20, moec::ELEMENT_I32, 0, 16},  // w41
+    {14, 21, moec::ELEMENT_I32, 0, 2048},  // w37
+    {15, 22, moec::ELEMENT_I32, 0, 2048},  // w38
+    {19, 23, moec::ELEMENT_I32, 0, 64},  // w43
+    {20, 24, moec::ELEMENT_I32, 0, 64},  // w44
+    {16, 25, moec::ELEMENT_I32, 0, 2048},  // w39
+    {21, 26, moec::ELEMENT_I32, 0, 64},  // w45
+    {22, 27, moec::ELEMENT_I32, 0, 8},  // w58
+    {26, 28, moec::ELEMENT_I32, 0, 256},  // w63
+    {27, 29, moec::ELEMENT_I32, 0, 16},  // w64
+    {23, 30, moec::ELEMENT_I32, 0, 2048},  // w60
+    {24, 31, moec::ELEMENT_I32, 0, 2048},  // w61
+    {28, 32, moec::ELEMENT_I32, 0, 64},  // w66
+    {29, 33, moec::ELEMENT_I32, 0, 64},  // w67
+    {25, 34, moec::ELEMENT_I32, 0, 2048},  // w62
+    {30, 35, moec::ELEMENT_I32, 0, 64},  // w68
 };
 
 const int CONSTANT_0[] = {0, 32, 1};  // const_0_32_1
@@ -1015,17 +1015,17 @@ extern "C" {
 
 int moec_deepseek_v3_create(moec_deepseek_v3** out, int max_tokens, int device) {
   moec::Context* c = nullptr;
-  const int status = moec::create(&MODEL, &c, max_tokens, device);
+  const int status = moec::guarded("create", [&] { return moec::create(&MODEL, &c, max_tokens, device); });
   if (out) *out = reinterpret_cast<moec_deepseek_v3*>(c);
   return status;
 }
 
 int moec_deepseek_v3_load_weights(moec_deepseek_v3* m, const char* path) {
-  return moec::load_weights(reinterpret_cast<moec::Context*>(m), path);
+  return moec::guarded("load_weights", [&] { return moec::load_weights(reinterpret_cast<moec::Context*>(m), path); });
 }
 
 int moec_deepseek_v3_load_weight(moec_deepseek_v3* m, const char* name, const char* dtype, const void* data, long long count, cudaStream_t stream) {
-  return moec::load_weight(reinterpret_cast<moec::Context*>(m), name, dtype, data, count, stream);
+  return moec::guarded("load_weight", [&] { return moec::load_weight(reinterpret_cast<moec::Context*>(m), name, dtype, data, count, stream); });
 }
 
 int moec_deepseek_v3_forward(moec_deepseek_v3* m, const float* x, const int32_t* ids, const int32_t* requests, float* y, int tokens, cudaStream_t stream) {

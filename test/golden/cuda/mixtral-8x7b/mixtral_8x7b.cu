@@ -1181,17 +1181,17 @@ extern "C" {
 
 int moec_mixtral_8x7b_create(moec_mixtral_8x7b** out, int max_tokens, int device) {
   moec::Context* c = nullptr;
-  const int status = moec::create(&MODEL, &c, max_tokens, device);
+  const int status = moec::guarded("create", [&] { return moec::create(&MODEL, &c, max_tokens, device); });
   if (out) *out = reinterpret_cast<moec_mixtral_8x7b*>(c);
   return status;
 }
 
 int moec_mixtral_8x7b_load_weights(moec_mixtral_8x7b* m, const char* path) {
-  return moec::load_weights(reinterpret_cast<moec::Context*>(m), path);
+  return moec::guarded("load_weights", [&] { return moec::load_weights(reinterpret_cast<moec::Context*>(m), path); });
 }
 
 int moec_mixtral_8x7b_load_weight(moec_mixtral_8x7b* m, const char* name, const char* dtype, const void* data, long long count, cudaStream_t stream) {
-  return moec::load_weight(reinterpret_cast<moec::Context*>(m), name, dtype, data, count, stream);
+  return moec::guarded("load_weight", [&] { return moec::load_weight(reinterpret_cast<moec::Context*>(m), name, dtype, data, count, stream); });
 }
 
 int moec_mixtral_8x7b_forward(moec_mixtral_8x7b* m, const float* x, const int32_t* ids, const int32_t* requests, float* y, int tokens, cudaStream_t stream) {

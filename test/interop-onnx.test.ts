@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { formatSource } from '../src/format/format.js';
 import { Checkpoint } from '../src/interop/checkpoint.js';
 import { OnnxGraph } from '../src/interop/onnx/builder.js';
 import { exportOnnx } from '../src/interop/onnx/export.js';
@@ -71,7 +72,7 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     if (fused) expect((await agree(text, { standardOnly: true })).error).toBeLessThan(1e-5);
   });
 
-  it('moec export onnx on the command line writes a model onnxruntime loads', async () => {
+  it('moec export onnx on the command line writes a model onnxruntime loads, and moec import onnx reads it back', async () => {
     const file = join(work, 'cli.moe');
     writeFileSync(file, model('swiglu', 'softmax | topk(2) | normalize'));
     const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: work });
@@ -81,6 +82,12 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     expect(r.status).toBe(0);
     const session = await ort.InferenceSession.create(readFileSync(join(work, 'cli.onnx')));
     expect(session.inputNames).toEqual(['x']);
+    const back = moec('import', 'onnx', join(work, 'cli.onnx'), '-o', join(work, 'back.moe'));
+    expect(back.status, back.stderr).toBe(0);
+    const formatted = formatSource(readFileSync(file, 'utf8'));
+    expect(formatted.ok && readFileSync(join(work, 'back.moe'), 'utf8')).toBe(formatted.ok && formatted.text);
+    const ran = moec('run', join(work, 'back.moe'), '--weights', join(work, 'back.safetensors'), '--random-input', '3', '-o', join(work, 'back-y.safetensors'));
+    expect(ran.status, ran.stderr).toBe(0);
   });
 
   it('refuses what it cannot export yet, naming it', () => {

@@ -58,7 +58,8 @@ export function exportCommand(): Command {
     const model = loadModel(file, opts.set, opts.model);
     const weights = Checkpoint.open(opts.weights);
     try {
-      const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true });
+      const source = { text: readFileSync(file, 'utf8'), model: model.name, set: opts.set };
+      const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source });
       writeFileAtomic(opts.output, out.bytes);
       process.stderr.write(`moec: wrote ${opts.output} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
     } finally {

@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import { planHfImport } from '../../interop/hf/import.js';
 import { writeSafetensorsStreaming } from '../../interop/safetensors-stream.js';
-import { writeFileAtomic } from '../load.js';
+import { importOnnx } from '../../interop/onnx/import.js';
+import { writeSafetensors } from '../../runtime/safetensors.js';
+import { readBytes, writeFileAtomic } from '../load.js';
 import { progressBar } from '../progress.js';
 
 interface HfOptions {
@@ -43,5 +45,19 @@ export function importCommand(): Command {
         `moec: wrote ${output} and ${weights} (${plan.tensors.length} tensors); ${plan.leftOut} checkpoint tensors (attention, embeddings, ...) are outside the language and were left out\n`,
       );
     });
-  return new Command('import').description('import a model from another format into a .moe file and a weights file').addCommand(hf);
+  const onnx = new Command('onnx')
+    .description("import an ONNX model: moec's own exports exactly, or a stack of onnxruntime com.microsoft.MoE / QMoE nodes (x + MoE(x), router logits x · W)")
+    .argument('<model.onnx>', 'the ONNX file')
+    .option('-o, --output <model.moe>', 'the .moe file to write (default: the ONNX path with .moe)')
+    .option('--weights-out <W.safetensors>', 'the weights file to write (default: the .moe path with .safetensors)')
+    .option('--name <NAME>', "the model's name for a graph not exported by moec", 'onnx_moe')
+    .action((path: string, opts: { output?: string; weightsOut?: string; name: string }) => {
+      const imported = importOnnx(readBytes(path, 'ONNX model'), path, opts.name);
+      const output = opts.output ?? path.replace(/(\.onnx)?$/, '.moe');
+      const weights = opts.weightsOut ?? output.replace(/(\.moe)?$/, '.safetensors');
+      writeFileAtomic(weights, writeSafetensors(imported.weights, { source: 'moec import onnx' }));
+      writeFileAtomic(output, imported.text);
+      process.stderr.write(`moec: wrote ${output} and ${weights} (${imported.weights.size} tensors)\n`);
+    });
+  return new Command('import').description('import a model from another format into a .moe file and a weights file').addCommand(hf).addCommand(onnx);
 }

@@ -41,6 +41,12 @@ export class OnnxGraph {
     return name;
   }
 
+  /** A uint8 initializer (quantised weights, as QMoE takes them). */
+  uint8(name: string, dims: readonly number[], data: Uint8Array): string {
+    this.inits.push(onnx.TensorProto.create({ name, dims: [...dims], dataType: onnx.TensorProto.DataType.UINT8, rawData: data }));
+    return name;
+  }
+
   /** A shared int64 constant vector. */
   ints(values: readonly number[]): string {
     const key = `i64:${values.join(',')}`;
@@ -66,7 +72,7 @@ export class OnnxGraph {
   }
 
   /** The model bytes: input `x` [tokens, width], output `y` the same. */
-  encode(name: string, width: number, output: string, docString: string): Uint8Array {
+  encode(name: string, width: number, output: string, docString: string, metadata: Record<string, string> = {}): Uint8Array {
     const value = (n: string) =>
       onnx.ValueInfoProto.create({ name: n, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'tokens' }, { dimValue: width }] } } } });
     this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [output], output: ['y'] }));
@@ -74,6 +80,7 @@ export class OnnxGraph {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'moec',
+      metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
       opsetImport: [
         { domain: '', version: 17 },
         { domain: 'com.microsoft', version: 1 },

@@ -27,7 +27,18 @@ const refuse = (construct: string) => `${construct} cannot be exported to ONNX y
 const ROUTER_OPS = new Set<RouterStage['op']>(['softmax', 'sigmoid', 'select_bias', 'group_limit', 'topk', 'normalize', 'scale']);
 const MOE_ACTIVATION: Partial<Record<FfnKind, string>> = { swiglu: 'swiglu', relu: 'relu', silu: 'silu', gelu_tanh: 'gelu' };
 
-export function exportOnnx(model: ResolvedModel, weights: Checkpoint, opts: { standardOnly?: boolean } = {}): OnnxExport {
+/**
+ * The model's .moe source travels in the ONNX metadata (`moec.source`, with `moec.model` and
+ * `moec.set`), so `moec import onnx` gives back the same model; the weights are the graph's
+ * initializers.
+ */
+export interface OnnxSource {
+  text: string;
+  model: string;
+  set: Record<string, number>;
+}
+
+export function exportOnnx(model: ResolvedModel, weights: Checkpoint, opts: { standardOnly?: boolean; source?: OnnxSource } = {}): OnnxExport {
   const { stack, stages, sites } = modelToStack(model, refuse);
   const unsupported = stages.find((s) => !ROUTER_OPS.has(s.op));
   if (unsupported) throw new InteropError(`model ${model.name}: ${refuse(`router stage ${unsupported.op}`)}`);
@@ -53,7 +64,8 @@ export function exportOnnx(model: ResolvedModel, weights: Checkpoint, opts: { st
     }
     x = g.node('Sum', [x, ...parts]);
   });
-  return { bytes: g.encode(model.name, stack.hidden, x, `${model.name}, exported by moec`), fusedLayers };
+  const metadata: Record<string, string> = opts.source ? { 'moec.source': opts.source.text, 'moec.model': opts.source.model, 'moec.set': JSON.stringify(opts.source.set) } : {};
+  return { bytes: g.encode(model.name, stack.hidden, x, `${model.name}, exported by moec`, metadata), fusedLayers };
 }
 
 function rmsnorm(g: OnnxGraph, x: string, gain: string, eps: number): string {

@@ -13,7 +13,7 @@ import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js
 import type { Tensor } from '../src/runtime/tensor.js';
 import { readExample, root } from './helpers.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
-import { tinyCheckpoint } from './support/interop-hf.js';
+import { tinyCheckpoint, tinySwitch } from './support/interop-hf.js';
 
 /**
  * `moec export hf`: a model goes out as a Hugging Face checkpoint that `moec import hf` reads
@@ -60,6 +60,22 @@ describe('moec export hf', () => {
     const second = importTo(out, join(work, `${family}-b`));
     expect(body(second.text)).toBe(body(first.text));
     expect(Buffer.compare(readFileSync(second.weights), readFileSync(first.weights))).toBe(0);
+  });
+
+  it('Switch Transformers (the encoder stack, its capacity limit per request): import, export, import', () => {
+    const { f, config } = tinySwitch(25);
+    const src = join(work, 'switch-src');
+    f.write(src, config);
+    const first = importTo(src, join(work, 'switch-a'));
+    const out = join(work, 'switch-hf');
+    expect(exportTo(first.text, first.weights, out, { base: src }).plan.family).toBe('switch_transformers');
+    const second = importTo(out, join(work, 'switch-b'));
+    expect(body(second.text)).toBe(body(first.text));
+    expect(Buffer.compare(readFileSync(second.weights), readFileSync(first.weights))).toBe(0);
+    // The decoder came over from the base unchanged.
+    const decoder = planHfImport(out, { semantics: 'hf', stack: 'decoder' });
+    decoder.checkpoint.close();
+    expect(decoder.tensors.length).toBeGreaterThan(0);
   });
 
   it('a model written in moec goes out as the first family that expresses it, and computes the same', () => {

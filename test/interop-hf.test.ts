@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js
 import type { Tensor } from '../src/runtime/tensor.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 import { root } from './helpers.js';
-import { add, addExperts, TINY, addOutside, ATTENTION, Fixture, gatedMlp, LLAMA, linear, MIXTRAL, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
+import { add, addExperts, tinySwitch, TINY, addOutside, ATTENTION, Fixture, gatedMlp, LLAMA, linear, MIXTRAL, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
 
 /**
  * `moec import hf` for every family: a tiny synthetic checkpoint in the family's Hugging Face
@@ -245,29 +245,9 @@ describe('moec import hf agrees with each family\'s implementation', () => {
   });
 
   it('Switch Transformers: top-1 weighted by its probability, a fixed expert_capacity per sequence, sparse every second block', () => {
-    const f = new Fixture(8);
-    const layers = 4;
-    const F = 10;
-    const capacity = 1;
-    for (const [stack, sub] of [['encoder', 1], ['decoder', 2]] as const) {
-      for (let i = 0; i < layers; i++) {
-        const p = `${stack}.block.${i}.layer.${sub}.`;
-        f.add(`${p}layer_norm.weight`, [H], 0.1, 1);
-        if (i % 2 === 1) {
-          f.add(`${p}mlp.router.classifier.weight`, [E, H], 1);
-          for (let e = 0; e < E; e++) (f.add(`${p}mlp.experts.expert_${e}.wi.weight`, [F, H]), f.add(`${p}mlp.experts.expert_${e}.wo.weight`, [H, F]));
-        } else (f.add(`${p}mlp.wi.weight`, [F, H]), f.add(`${p}mlp.wo.weight`, [H, F]));
-      }
-    }
-    f.add('shared.weight', [16, H]);
+    const { f, config, layers, F, capacity } = tinySwitch(8);
     const dir = join(work, 'switch');
-    f.write(dir, {
-      model_type: 'switch_transformers', d_model: H, d_ff: F, num_layers: layers, num_decoder_layers: layers, num_experts: E, expert_capacity: capacity, encoder_sparse_step: 2, decoder_sparse_step: 2,
-      router_bias: false, router_dtype: 'float32', router_ignore_padding_tokens: false, router_jitter_noise: 0.01, router_z_loss_coef: 0.001, router_aux_loss_coef: 0.001,
-      layer_norm_epsilon: EPS, dense_act_fn: 'relu', feed_forward_proj: 'relu', is_gated_act: false, num_sparse_encoder_layers: 2, num_sparse_decoder_layers: 2, add_router_probs: false,
-      d_kv: 4, num_heads: 2, relative_attention_num_buckets: 32, relative_attention_max_distance: 128, dropout_rate: 0.1, initializer_factor: 1, vocab_size: 16, is_encoder_decoder: true,
-      decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0, torch_dtype: 'float32',
-    });
+    f.write(dir, config);
     const relu = (wi: string, wo: string, x: number[]) => linear(f.get(wo), linear(f.get(wi), x, F).map((v) => Math.max(v, 0)), H);
     // Two sequences of 5 and 4 tokens (requests): capacity counts each sequence's tokens in order.
     const requests = Int32Array.from([0, 0, 0, 0, 0, 1, 1, 1, 1]);

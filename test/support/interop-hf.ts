@@ -160,3 +160,28 @@ export function tinyCheckpoint(family: string, seed: number): { f: Fixture; conf
   };
   return { f, config: { ...common, ...configs[family]! } };
 }
+
+/** Switch Transformers: both stacks, 4 blocks each, sparse every second block, expert_capacity 1. */
+export function tinySwitch(seed: number) {
+  const f = new Fixture(seed);
+  const [layers, F, capacity] = [4, 10, 1];
+  for (const [stack, sub] of [['encoder', 1], ['decoder', 2]] as const) {
+    for (let i = 0; i < layers; i++) {
+      const p = `${stack}.block.${i}.layer.${sub}.`;
+      f.add(`${p}layer_norm.weight`, [H], 0.1, 1);
+      if (i % 2 === 1) {
+        f.add(`${p}mlp.router.classifier.weight`, [E, H], 1);
+        for (let e = 0; e < E; e++) (f.add(`${p}mlp.experts.expert_${e}.wi.weight`, [F, H]), f.add(`${p}mlp.experts.expert_${e}.wo.weight`, [H, F]));
+      } else (f.add(`${p}mlp.wi.weight`, [F, H]), f.add(`${p}mlp.wo.weight`, [H, F]));
+    }
+  }
+  f.add('shared.weight', [16, H]);
+  const config = {
+    model_type: 'switch_transformers', d_model: H, d_ff: F, num_layers: layers, num_decoder_layers: layers, num_experts: E, expert_capacity: capacity, encoder_sparse_step: 2, decoder_sparse_step: 2,
+    router_bias: false, router_dtype: 'float32', router_ignore_padding_tokens: false, router_jitter_noise: 0.01, router_z_loss_coef: 0.001, router_aux_loss_coef: 0.001,
+    layer_norm_epsilon: EPS, dense_act_fn: 'relu', feed_forward_proj: 'relu', is_gated_act: false, num_sparse_encoder_layers: 2, num_sparse_decoder_layers: 2, add_router_probs: false,
+    d_kv: 4, num_heads: 2, relative_attention_num_buckets: 32, relative_attention_max_distance: 128, dropout_rate: 0.1, initializer_factor: 1, vocab_size: 16, is_encoder_decoder: true,
+    decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0, torch_dtype: 'float32',
+  };
+  return { f, config, layers, F, capacity };
+}

@@ -36,6 +36,30 @@ export const CONFIG_WRITERS: Readonly<Record<string, Writer>> = {
     if (!s.moe || !(parallel || allMoe(s)) || !softmaxTopk(st) || (st.length === 3) !== k(st)! > 1) return undefined;
     return { ...base(s, 'ArcticForCausalLM', 'arctic'), intermediate_size: s.moe.ffn, num_local_experts: s.moe.experts, num_experts_per_tok: k(st), moe_layer_frequency: 1, use_residual: parallel, parallel_attn_mlp_res: parallel };
   },
+  // The encoder stack (the one `import hf` reads by default); with --base the decoder comes from the original.
+  switch_transformers: (s, st) => {
+    const capacity = stage(st, 'capacity');
+    const kinds = s.layers;
+    const step = kinds.map((_, i) => i + 1).find((n) => kinds.every((k, i) => (k === 'moe') === (n === 1 || i % n === 1)));
+    const plain = { relu: 'relu', gelu: 'gelu', gelu_tanh: 'gelu_new', silu: 'silu' }[s.kind as string];
+    if (!s.moe || !plain || step === undefined || ops(st) !== 'softmax topk capacity' || k(st) !== 1 || capacity?.limit === undefined || capacity.drop !== 'overflow') return undefined;
+    return {
+      architectures: ['SwitchTransformersForConditionalGeneration'],
+      model_type: 'switch_transformers',
+      d_model: s.hidden,
+      d_ff: s.moe.ffn,
+      num_layers: kinds.length,
+      num_experts: s.moe.experts,
+      expert_capacity: capacity.limit,
+      encoder_sparse_step: step,
+      router_bias: s.moe.gateBias,
+      router_dtype: 'float32',
+      dense_act_fn: plain,
+      is_gated_act: false,
+      layer_norm_epsilon: s.eps,
+      torch_dtype: TORCH[s.weights as keyof typeof TORCH],
+    };
+  },
 };
 
 function qwenLayers(s: MoeStack, st: readonly RouterStage[]) {

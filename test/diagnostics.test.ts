@@ -233,4 +233,15 @@ describe('diagnostics', () => {
     });
     expect(check(text).found.map((f) => f.code)).toEqual(['E0507', 'E0201', 'E0307']);
   });
+
+  it.each([
+    ['a misspelt model keyword', 'modle t {\n  layers 1 { x = x }\n}\n', [[1, 1, "expected 'model' but found 'modle'; did you mean 'model'? Everything in a file lives inside 'model NAME { ... }'"]]],
+    ['a misspelt item keyword', 'model m {\n  dimz { hidden = 64 }\n  layers 1 { x = x }\n}\n', [[2, 3, "expected a declaration or '}' but found 'dimz'; did you mean 'dims'?"]]],
+    ['a misspelt declaration', 'model m {\n  routr gate = linear(8 -> 8) | softmax | topk(2)\n  layers 1 { x = x }\n}\n', [[2, 3, "expected a declaration or '}' but found 'routr'; did you mean 'router'?"]]],
+    ['a constant without braces', 'model m {\n  const a = b + 1\n  layers 1 { x = x }\n}\n', [[2, 9, "expected '{' but found 'a'"]]],
+    ['an unclosed dims section', 'model m {\n  dims {\n    hidden = 64\n  expert e = relu(hidden -> 8 -> hidden)\n  layers 1 { x = x + e(x) }\n}\n', [[4, 3, "expected a binding 'name = value' or '}' but found 'expert'; is the '}' that closes this section missing?"]]],
+  ] as [string, string, [number, number, string][]][])('recovers from %s with one diagnostic that says what to do', (_what, text, want) => {
+    const { result, file } = check(text);
+    expect(result.diagnostics.map((d) => [file.position(d.span.start).line, file.position(d.span.start).col, d.message])).toEqual(want);
+  });
 });

@@ -103,7 +103,7 @@ function checkModel(model: Model, diags: DiagnosticBag, options: CheckOptions, s
   }
   const widths: BlockWidths = new Map([...blockInfos].map(([n, b]) => [n, b.block.width]));
   const stream: StreamWidth = {};
-  const layers = resolveLayers(ctx, model.items.filter((i): i is LayersItem => i.kind === 'Layers'), widths, stream, model.name.span);
+  const layers = resolveLayers(ctx, model.items.filter((i): i is LayersItem => i.kind === 'Layers'), widths, stream, model.name.span, syntaxOk);
   const width = stream.width ?? [...blockInfos.values()].find((b) => b.block.width !== undefined)?.block.width ?? 0;
 
   const offloadItem = seen.get('offload') as SectionItem | undefined;

@@ -20,7 +20,8 @@ export type BlockWidths = Map<string, number | undefined>;
  * Expand `layers` sections into one Layer per index. Sections are half-open ranges
  * (`layers 61`, `layers 3..61`, `layers 0..24 step 2`) that must cover 0..n-1 exactly once.
  */
-export function resolveLayers(ctx: CheckContext, items: LayersItem[], blocks: BlockWidths, stream: StreamWidth, modelSpan: Span): Layer[] {
+/** `reportNone`: report a model without layers (not when a syntax error may have hidden them). */
+export function resolveLayers(ctx: CheckContext, items: LayersItem[], blocks: BlockWidths, stream: StreamWidth, modelSpan: Span, reportNone = true): Layer[] {
   const owner = new Map<number, LayersItem>();
   const layers: Layer[] = [];
   for (const item of items) {
@@ -41,7 +42,7 @@ export function resolveLayers(ctx: CheckContext, items: LayersItem[], blocks: Bl
       if (statements) layers.push({ index: i, statements });
     }
   }
-  if (items.length === 0) {
+  if (items.length === 0 && reportNone) {
     ctx.diags.report('E0707', modelSpan, "the model has no layers; add a section such as 'layers 32 { x = x + moe(rmsnorm(x)) }'");
   }
   let count = 0;

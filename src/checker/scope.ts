@@ -84,35 +84,4 @@ export class Scope {
   }
 }
 
-/** The closest candidate within a small edit distance, for "did you mean" hints. */
-export function suggest(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestDist = Math.max(1, Math.floor(name.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(name, c);
-    if (d < bestDist && c !== name) {
-      best = c;
-      bestDist = d;
-    }
-  }
-  return best;
-}
-
-export function didYouMean(name: string, candidates: Iterable<string>): string {
-  const s = suggest(name, candidates);
-  return s ? `; did you mean '${s}'?` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
+export { didYouMean, suggest } from '../diagnostics/suggest.js';

@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, wr
 import { dirname, basename, join } from 'node:path';
 import { checkSource, type CheckResult } from '../checker/check.js';
 import type { ResolvedModel } from '../model/model.js';
-import { diagnostic, renderHuman } from '../diagnostics/diagnostic.js';
+import { diagnostic, renderFile } from '../diagnostics/diagnostic.js';
 import { SourceFile } from '../diagnostics/source.js';
 import { UserError } from '../diagnostics/user-error.js';
 
@@ -36,7 +36,7 @@ export function loadAndCheck(path: string, overrides: Record<string, number>): L
 export function loadModel(path: string, overrides: Record<string, number>, name?: string): ResolvedModel {
   const { file, result } = loadAndCheck(path, overrides);
   const color = process.stderr.isTTY === true && !process.env['NO_COLOR'];
-  for (const d of result.diagnostics) process.stderr.write(`${renderHuman(file, d, color)}\n`);
+  for (const text of renderFile(file, result.diagnostics, color)) process.stderr.write(`${text}\n`);
   if (result.diagnostics.some((d) => d.severity === 'error')) throw new CliError(`${path} has errors; fix them first (moec check ${path})`);
   const models = name ? result.models.filter((m) => m.name === name) : result.models;
   if (models.length === 0) throw new CliError(`${path} has no model named '${name}'; it has ${result.models.map((m) => m.name).join(', ')}`);

@@ -28,7 +28,7 @@ export const CODES = {
   E0101: e('unexpected character', 'The lexer met a character that starts no token. Remove it, or quote it inside a string.'),
   E0102: e('unterminated string', 'A string literal has no closing `"` on its line. Close it.'),
   E0103: e('unterminated comment', 'A `/*` comment has no matching `*/`. Close it.'),
-  E0104: e('syntax error', 'The parser expected something else here; the message names what it expected. Only the first error of a broken construct is reported, the parser then resumes at the next declaration.'),
+  E0104: e('syntax error', 'The parser expected something else here; the message names what it expected, and a misspelt keyword gets a suggestion. Only the first error of a broken construct is reported, the parser then resumes at the next declaration. Whatever the input, parsing stays bounded: it stops after 100 syntax errors, brackets and minus signs may nest at most 64 levels deep, and an expression at most 256 operations deep (a longer chain such as `a + b + ...` is reported; split it into named constants).'),
   E0105: e('no model', 'A `.moe` file must declare at least one `model NAME { ... }`.'),
 
   E0201: e('unknown name', 'The name is not declared in any enclosing scope (block, then model). Declare it or fix the spelling; the message suggests a close match when there is one.'),

@@ -68,25 +68,50 @@ export function sortDiagnostics(items: readonly Diagnostic[]): Diagnostic[] {
   return [...items].sort((a, b) => a.span.start - b.span.start || a.code.localeCompare(b.code));
 }
 
-/** `FILE:LINE:COL: error[CODE]: message`, the source line and a caret under the span. */
+/** Source lines longer than this are shown as a window of this many characters around the caret. */
+export const MAX_SHOWN_LINE = 120;
+
+/** `FILE:LINE:COL: error[CODE]: message`, the source line (cut around the caret when long) and a caret under the span. */
 export function renderHuman(file: SourceFile, d: Diagnostic, color = false): string {
   const { line, col } = file.position(d.span.start);
   const end = file.position(d.span.end);
-  const text = file.lineText(line);
-  const width = end.line === line ? Math.max(1, end.col - col) : Math.max(1, text.length - col + 1);
+  const length = file.lineLength(line);
+  // The window starts a third of the way before the caret, so the context on its left shows too.
+  const from = length <= MAX_SHOWN_LINE ? 0 : Math.max(0, Math.min(col - 1 - MAX_SHOWN_LINE / 3, length - MAX_SHOWN_LINE));
+  const to = Math.min(length, from + MAX_SHOWN_LINE);
+  // Control characters (a binary file) would drive the terminal: each shows as one '?'.
+  const text = file.lineText(line, from, to).replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
+  const [before, after] = [from > 0 ? '...' : '', to < length ? '...' : ''];
+  const spanEnd = end.line === line ? end.col - 1 : length;
+  const width = Math.max(1, Math.min(spanEnd, to) - (col - 1));
   const paint = (s: string, code: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const sev = paint(`${d.severity}[${d.code}]`, d.severity === 'error' ? '1;31' : '1;33');
   const gutter = String(line).length;
   const out = [
     `${file.path}:${line}:${col}: ${sev}: ${d.message}`,
     `${' '.repeat(gutter)} |`,
-    `${line} | ${text}`,
+    `${line} | ${before}${text}${after}`,
     // Tabs before the span stay tabs, so the caret lines up however the terminal expands them.
-    `${' '.repeat(gutter)} | ${text.slice(0, col - 1).replace(/[^\t]/g, ' ')}${paint('^'.repeat(width), '1;32')}`,
+    `${' '.repeat(gutter)} | ${' '.repeat(before.length)}${text.slice(0, col - 1 - from).replace(/[^\t]/g, ' ')}${paint('^'.repeat(width), '1;32')}`,
   ];
   for (const note of d.notes) {
     const p = file.position(note.span.start);
     out.push(`${file.path}:${p.line}:${p.col}: note: ${note.message}`);
   }
   return out.join('\n');
+}
+
+/** At most this many diagnostics of one file are rendered; a last line counts the rest. */
+export const MAX_RENDERED = 50;
+
+/** The diagnostics of one file as `renderHuman` prints them, the first MAX_RENDERED and a count of the others. */
+export function renderFile(file: SourceFile, diagnostics: readonly Diagnostic[], color = false): string[] {
+  const out = diagnostics.slice(0, MAX_RENDERED).map((d) => renderHuman(file, d, color));
+  const rest = diagnostics.slice(MAX_RENDERED);
+  if (rest.length) {
+    const errors = rest.filter((d) => d.severity === 'error').length;
+    const counts = [errors && `${errors} more error${errors === 1 ? '' : 's'}`, rest.length - errors && `${rest.length - errors} more warning${rest.length - errors === 1 ? '' : 's'}`].filter(Boolean);
+    out.push(`${file.path}: ${counts.join(' and ')} not shown (the first ${MAX_RENDERED} are)`);
+  }
+  return out;
 }

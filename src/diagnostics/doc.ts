@@ -25,6 +25,11 @@ export function diagnosticsDoc(): string {
     'and a caret, or as JSON with `--format json`. Errors make `moec` exit with status 1; warnings',
     'alone do not. test/diagnostics.test.ts holds at least one broken input for every code.',
     '',
+    'Output stays bounded whatever the input: at most 50 diagnostics of a file are printed, then one',
+    'line counts the others (the summary line counts all of them, and `--format json` lists all); a',
+    'source line longer than 120 characters is shown as a window around the caret, with control',
+    'characters shown as `?`; the language server publishes at most 100 per document.',
+    '',
   ];
   for (const [prefix, title] of sections) {
     out.push(`## ${title}`, '');

@@ -37,12 +37,18 @@ export class SourceFile {
     return { line: lo + 1, col: clamped - this.lineStarts[lo]! + 1 };
   }
 
-  /** The text of a 1-based line, without its newline. */
-  lineText(line: number): string {
+  /** The text of a 1-based line, without its newline; `from` and `to` cut out columns (0-based, end exclusive). */
+  lineText(line: number, from = 0, to = Infinity): string {
+    const start = this.lineStarts[line - 1] ?? this.text.length;
+    return this.text.slice(start + from, start + Math.min(to, this.lineLength(line)));
+  }
+
+  /** The length of a 1-based line, without its line break (`\n` or `\r\n`). */
+  lineLength(line: number): number {
     const start = this.lineStarts[line - 1] ?? this.text.length;
     const next = this.lineStarts[line];
     const end = next === undefined ? this.text.length : next - 1;
-    return this.text.slice(start, end).replace(/\r$/, '');
+    return end - start - (end > start && this.text.charCodeAt(end - 1) === 13 ? 1 : 0);
   }
 
   slice(span: Span): string {

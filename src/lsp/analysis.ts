@@ -6,6 +6,9 @@ import { SourceFile, type Span } from '../diagnostics/source.js';
 import type { Model } from '../parser/ast.js';
 import { SymbolIndex } from './symbols.js';
 
+/** The most diagnostics published for one document: a binary file opened by mistake stays responsive. */
+export const MAX_PUBLISHED = 100;
+
 /** What the server knows about one version of a document: the checker's result and a name index. */
 export class Analysis {
   readonly file: SourceFile;
@@ -33,8 +36,13 @@ export class Analysis {
     return { line: p.line - 1, character: p.col - 1 };
   }
 
+  /** At most MAX_PUBLISHED diagnostics; where more follow, one more says how many were left out. */
   diagnostics(uri: string): lsp.Diagnostic[] {
-    return this.result.diagnostics.map((d) => this.toLsp(uri, d));
+    const all = this.result.diagnostics;
+    const shown = all.slice(0, MAX_PUBLISHED).map((d) => this.toLsp(uri, d));
+    const next = all[MAX_PUBLISHED];
+    if (next) shown.push({ range: this.range(next.span), severity: lsp.DiagnosticSeverity.Information, source: 'moec', message: `${all.length - MAX_PUBLISHED} more problems from here on are not shown; fix the ones above first` });
+    return shown;
   }
 
   private toLsp(uri: string, d: Diagnostic): lsp.Diagnostic {

@@ -1,4 +1,4 @@
-import { CstParser, type CstNode, type IToken } from 'chevrotain';
+import { CstParser, type CstNode, type IToken, type TokenType } from 'chevrotain';
 import { messages } from './messages.js';
 import * as T from './tokens.js';
 
@@ -28,9 +28,23 @@ const K = T.Keywords;
  *   arg      := (NAME '=')? expr
  */
 export class MoeParser extends CstParser {
+  /**
+   * Recognition errors the parser records before it gives up (TooManySyntaxErrors): every
+   * recovery inside a repetition recurses, so an unbounded number would exhaust the stack.
+   */
+  errorLimit = 100;
+
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, nodeLocationTracking: 'onlyOffset', maxLookahead: 3, errorMessageProvider: messages });
     this.performSelfAnalysis();
+  }
+
+  /**
+   * Recovery may stand in a missing token, except '{': an invented '{' opens a section that
+   * swallows the items after it (`const a = 1` would read the whole model as constants).
+   */
+  protected override canTokenTypeBeInsertedInRecovery(tokType: TokenType): boolean {
+    return tokType !== T.LBrace;
   }
 
   file = this.RULE('file', () => {
@@ -71,7 +85,8 @@ export class MoeParser extends CstParser {
 
   bindings = this.RULE('bindings', () => {
     this.CONSUME(T.LBrace);
-    this.MANY(() => this.SUBRULE(this.binding));
+    // An item keyword not followed by '=' starts the next item: the '}' before it is missing.
+    this.MANY({ GATE: () => !(T.ITEM_KEYWORDS.has(this.LA(1).tokenType) && this.LA(2).tokenType !== T.Equals), DEF: () => this.SUBRULE(this.binding) });
     this.CONSUME(T.RBrace);
   });
 
@@ -255,6 +270,18 @@ export class MoeParser extends CstParser {
     this.SUBRULE(this.expr, { LABEL: 'value' });
   });
 }
+
+/** Thrown out of a parse when the parser has recorded `errorLimit` errors. */
+export class TooManySyntaxErrors extends Error {}
+
+// chevrotain records every recognition error through SAVE_ERROR (left out of its typings).
+type ErrorSaver = { SAVE_ERROR(this: MoeParser, error: unknown): unknown };
+const saveError = (CstParser.prototype as unknown as ErrorSaver).SAVE_ERROR;
+(MoeParser.prototype as unknown as ErrorSaver).SAVE_ERROR = function (this: MoeParser, error: unknown) {
+  const saved = saveError.call(this, error);
+  if (this.errors.length >= this.errorLimit) throw new TooManySyntaxErrors();
+  return saved;
+};
 
 /** One parser instance per process: building it runs the grammar analysis, which is the slow part. */
 let instance: MoeParser | undefined;

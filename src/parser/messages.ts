@@ -1,5 +1,6 @@
 import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
-import { Identifier, NumberLiteral, StringLiteral } from './tokens.js';
+import { didYouMean } from '../diagnostics/suggest.js';
+import { Identifier, ITEM_KEYWORDS, NumberLiteral, StringLiteral } from './tokens.js';
 
 /** How a token type reads in a message: `'{'`, `'model'`, `a name`. */
 function describeType(t: TokenType): string {
@@ -31,14 +32,31 @@ const ruleDescriptions: Record<string, string> = {
   unary: 'an expression (a number, name, call, string, list or record)',
 };
 
+const itemWords = [...ITEM_KEYWORDS].map((t) => String(t.name).replace(/^Kw_/, ''));
+
+/** A misspelt keyword where `words` could start: `; did you mean 'dims'?`. */
+function hint(actual: IToken, words: readonly string[]): string {
+  return actual.tokenType === Identifier ? didYouMean(actual.image, words) : '';
+}
+
+const outsideModel = (actual: IToken) => {
+  const maybe = hint(actual, ['model']);
+  return `expected 'model' but found ${describeToken(actual)}${maybe}${maybe ? ' Everything' : '; everything'} in a file lives inside 'model NAME { ... }'`;
+};
+
+
 export const messages: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage: ({ expected, actual, ruleName }) =>
-    `expected ${closerContext[ruleName] && expected.name === 'RBrace' ? closerContext[ruleName] : describeType(expected)} but found ${describeToken(actual)}`,
-  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
-    `expected 'model' but found ${describeToken(firstRedundant)}; everything in a file lives inside 'model NAME { ... }'`,
+  buildMismatchTokenMessage: ({ expected, actual, ruleName }) => {
+    if (expected.name === 'EOF') return outsideModel(actual);
+    if (expected.name === 'RBrace' && ruleName === 'bindings' && ITEM_KEYWORDS.has(actual.tokenType)) {
+      return `expected a binding 'name = value' or '}' but found ${describeToken(actual)}; is the '}' that closes this section missing?`;
+    }
+    const hints = expected.name === 'RBrace' && ruleName === 'body' ? hint(actual, itemWords) : '';
+    return `expected ${closerContext[ruleName] && expected.name === 'RBrace' ? closerContext[ruleName] : describeType(expected)} but found ${describeToken(actual)}${hints}`;
+  },
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => outsideModel(firstRedundant),
   buildNoViableAltMessage: ({ actual, ruleName }) =>
-    `expected ${ruleDescriptions[ruleName] ?? 'something else'} but found ${describeToken(actual[0]!)}`,
+    `expected ${ruleDescriptions[ruleName] ?? 'something else'} but found ${describeToken(actual[0]!)}${ruleName === 'item' ? hint(actual[0]!, itemWords) : ''}`,
   buildEarlyExitMessage: ({ actual, ruleName }) =>
     `expected ${ruleDescriptions[ruleName] ?? 'more input'} but found ${describeToken(actual[0]!)}`,
 };
-

@@ -83,8 +83,59 @@ function keywordOf(n: CstNode): IToken | undefined {
   );
 }
 
-export function toAst(cst: CstNode): A.FileNode {
-  return { kind: 'File', models: nodes(cst, 'model').map(toModel), span: nodeSpan(cst) };
+/** What toAst leaves out, for the caller to report. */
+export interface Omissions {
+  /** The deepest expression tree kept; a deeper one becomes an Error node. */
+  maxDepth: number;
+  /** Called once for each expression cut off (its span). */
+  tooDeep: (span: Span) => void;
+  /** Whether the parser recovered from an error anywhere in this CST (else no item is broken). */
+  recovered: boolean;
+}
+
+const keepAll: Omissions = { maxDepth: Infinity, tooDeep: () => {}, recovered: true };
+
+/** Expression depths while one toAst runs: a chain of n operators is n levels deep. */
+let depths = new WeakMap<A.Expr, number>();
+let limit = keepAll;
+
+export function toAst(cst: CstNode, omissions: Omissions = keepAll): A.FileNode {
+  depths = new WeakMap();
+  limit = omissions;
+  try {
+    return { kind: 'File', models: nodes(cst, 'model').map(toModel), span: nodeSpan(cst) };
+  } finally {
+    limit = keepAll;
+  }
+}
+
+function children(e: A.Expr): A.Expr[] {
+  switch (e.kind) {
+    case 'Binary':
+      return [e.left, e.right];
+    case 'Unary':
+      return [e.operand];
+    case 'Chain':
+    case 'List':
+      return e.items;
+    case 'Call':
+      return e.args.map((a) => a.value);
+    case 'Record':
+      return e.entries.map((b) => b.value);
+    default:
+      return [];
+  }
+}
+
+/** Record `e`'s depth; past the limit, report it and stand in an Error node (depth 1). */
+function measured(e: A.Expr): A.Expr {
+  const depth = 1 + children(e).reduce((d, c) => Math.max(d, depths.get(c) ?? 1), 0);
+  if (depth <= limit.maxDepth) {
+    depths.set(e, depth);
+    return e;
+  }
+  limit.tooDeep(e.span);
+  return { kind: 'Error', span: e.span };
 }
 
 function toModel(n: CstNode): A.Model {
@@ -103,7 +154,7 @@ function toBody(n: CstNode | undefined): A.Item[] {
 function toItem(n: CstNode): A.Item {
   const span = nodeSpan(n);
   const kw = keywordOf(n);
-  const base = { span, keywordSpan: kw ? tokenSpan(kw) : span, broken: isBroken(n) };
+  const base = { span, keywordSpan: kw ? tokenSpan(kw) : span, broken: limit.recovered && isBroken(n) };
   const keyword = kw?.image ?? '';
   const value = (label: string): A.Expr => toExprOr(node(n, label), span);
   switch (n.name) {
@@ -167,8 +218,12 @@ function toExprOr(n: CstNode | undefined, fallback: Span): A.Expr {
   return n ? toExpr(n) : { kind: 'Error', span: fallback };
 }
 
-/** Binary levels share one shape: operands interleaved with operators. */
 function toExpr(n: CstNode): A.Expr {
+  return measured(toExprOf(n));
+}
+
+/** Binary levels share one shape: operands interleaved with operators. */
+function toExprOf(n: CstNode): A.Expr {
   const span = nodeSpan(n);
   switch (n.name) {
     case 'expr':
@@ -189,6 +244,8 @@ function toExpr(n: CstNode): A.Expr {
         const right = toExpr(operands[i]!);
         const op = (ops[i - 1]?.image ?? '+') as A.BinaryOp;
         acc = { kind: 'Binary', op, left: acc, right, span: joinSpans(acc.span, right.span) };
+        // A long chain is cut once, as a whole, not again every maxDepth operators.
+        if (i < operands.length - 1 && measured(acc).kind === 'Error') return { kind: 'Error', span };
       }
       return acc;
     }
@@ -235,7 +292,10 @@ function toPrimary(n: CstNode, span: Span): A.Expr {
     return { kind: 'Call', callee, args, span };
   }
   const paren = node(n, 'paren');
-  if (paren) return { ...toExpr(paren), span };
+  if (paren) {
+    const inner = toExpr(paren);
+    return inner.kind === 'Error' ? inner : { ...inner, span };
+  }
   if (n.children['list']) return { kind: 'List', items: nodes(n, 'items').map(toExpr), span };
   const record = node(n, 'record');
   if (record) return { kind: 'Record', entries: toBindings(record), span };

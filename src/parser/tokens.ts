@@ -36,6 +36,11 @@ export const Keywords = {
   x: keyword('x'),
 } as const;
 
+/** The keywords that start an item (a model or block body entry). */
+export const ITEM_KEYWORDS: ReadonlySet<TokenType> = new Set(
+  (['dims', 'const', 'offload', 'dtype', 'weights', 'topology', 'scope', 'expert', 'router', 'block', 'experts', 'shared', 'layers'] as const).map((w) => Keywords[w]),
+);
+
 /** Whitespace, including a UTF-8 byte order mark some editors write at the start of a file. */
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\uFEFF]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: 'comments' });

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { renderHuman, toJson, type DiagnosticJson } from '../../diagnostics/diagnostic.js';
+import { renderFile, toJson, type DiagnosticJson } from '../../diagnostics/diagnostic.js';
 import { loadAndCheck } from '../load.js';
 import { collectOverride } from '../overrides.js';
 
@@ -17,7 +17,7 @@ export function runCheck(paths: string[], options: CheckCommandOptions): number 
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
     const color = process.stderr.isTTY === true && !process.env['NO_COLOR'];
-    for (const { file, d } of all) process.stderr.write(`${renderHuman(file, d, color)}\n`);
+    for (const { file, result } of loaded) for (const text of renderFile(file, result.diagnostics, color)) process.stderr.write(`${text}\n`);
     const errors = all.filter((x) => x.d.severity === 'error').length;
     const warnings = all.length - errors;
     if (all.length) process.stderr.write(`${summary(errors, warnings, paths.length)}\n`);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { diagnostic, renderHuman } from '../../diagnostics/diagnostic.js';
+import { diagnostic, renderFile, renderHuman } from '../../diagnostics/diagnostic.js';
 import { SourceFile } from '../../diagnostics/source.js';
 import { formatSource } from '../../format/format.js';
 import { CliError, writeFileAtomic } from '../load.js';
@@ -26,7 +26,7 @@ export function runFmt(paths: string[], options: FmtCommandOptions): number {
     const result = formatSource(text, stdin ? '<stdin>' : path);
     if (!result.ok) {
       const color = process.stderr.isTTY === true && !process.env['NO_COLOR'];
-      for (const d of result.diagnostics) process.stderr.write(`${renderHuman(result.file, d, color)}\n`);
+      for (const text of renderFile(result.file, result.diagnostics, color)) process.stderr.write(`${text}\n`);
       process.stderr.write(`moec fmt: ${result.file.path} has syntax errors; not formatted\n`);
       status = 1;
     } else if (options.check) {

@@ -21,7 +21,7 @@ interface HfOptions extends ModelOptions {
 export function exportCommand(): Command {
   const hf = new Command('hf')
     .description(
-      'export a model whose structure a Hugging Face family expresses exactly (Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE, DeepSeek-V2/V3, Arctic) as config.json and sharded safetensors in that family\'s names',
+      'export a model whose structure a Hugging Face family expresses exactly (Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE, DeepSeek-V2/V3, Arctic, the Switch encoder) as config.json and sharded safetensors in that family\'s names',
     )
     .argument('<file>', 'the .moe file')
     .requiredOption('--weights <W.safetensors>', "the model's weights")

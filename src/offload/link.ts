@@ -20,6 +20,8 @@ export const LINKS: Readonly<Record<string, LinkModel>> = {
   pcie4: { name: 'pcie4', bandwidth: 25e9, latency: 10e-6, description: 'PCIe 4.0 x16 from host memory: 25 GB/s, 10 us' },
   nvme: { name: 'nvme', bandwidth: 6e9, latency: 80e-6, description: 'a PCIe 4.0 NVMe SSD: 6 GB/s, 80 us' },
   usb3: { name: 'usb3', bandwidth: 0.4e9, latency: 150e-6, description: 'a USB 3.2 Gen 1 drive: 0.4 GB/s, 150 us' },
+  /** An idealisation: what a policy's choices are worth when no load is ever late. */
+  instant: { name: 'instant', bandwidth: Infinity, latency: 0, description: 'no link cost, an upper bound: every load arrives at once' },
 };
 
 interface Transfer {

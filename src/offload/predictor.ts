@@ -21,6 +21,13 @@ export interface Revealed {
   experts(token: number, layer: number): readonly number[];
 }
 
+/** log(n + 0.5) for whole counts n, from a table that grows as counts do (learning takes millions). */
+const LOG_HALF: number[] = [];
+function logHalf(n: number): number {
+  while (LOG_HALF.length <= n) LOG_HALF.push(Math.log(LOG_HALF.length + 0.5));
+  return LOG_HALF[n]!;
+}
+
 export class CoOccurrencePredictor {
   private readonly pair: Float64Array[][];
   /** log(pair + 0.5), kept in step with `pair` so that scoring only adds. */
@@ -68,7 +75,7 @@ export class CoOccurrencePredictor {
       const rows = this.rowTotal[layer]![s]!;
       for (const a of r.experts(t, l)) {
         rows[a]! += chosen.length;
-        for (const e of chosen) logPair[a * E + e] = Math.log(++pair[a * E + e]! + 0.5);
+        for (const e of chosen) logPair[a * E + e] = logHalf(++pair[a * E + e]!);
       }
     }
   }

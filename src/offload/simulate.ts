@@ -58,6 +58,8 @@ export class Replay {
   private calibration: RankCalibration | undefined;
   /** Rankings made ahead, by `depth token layer`, until their step is revealed. */
   private readonly pending = new Map<string, number[]>();
+  /** The next token's scores at the current layer, computed once per layer for demand evictions. */
+  private nextScores: { key: string; scores: Float64Array } | undefined;
   private readonly r: Omit<PolicyResult, 'name' | 'hitRate' | 'tokensPerSecond' | 'bytesMoved'> = {
     requests: 0,
     tokens: 0,
@@ -98,6 +100,7 @@ export class Replay {
       this.calibration = new RankCalibration(policy.prefetch.depth, this.predictor.experts);
     }
     this.pending.clear();
+    this.nextScores = undefined;
     const revealed: Revealed = {
       token: 0,
       layer: -1,
@@ -235,7 +238,9 @@ export class Replay {
 
   /** The candidate the next token is least likely to select at this layer (the predictor's Belady). */
   private leastLikelyNext(revealed: Revealed, candidates: readonly number[]): number {
-    const scores = this.predictor!.scores(revealed, revealed.token + 1, revealed.layer);
+    const key = `${revealed.token} ${revealed.layer}`;
+    if (this.nextScores?.key !== key) this.nextScores = { key, scores: this.predictor!.scores(revealed, revealed.token + 1, revealed.layer) };
+    const scores = this.nextScores.scores;
     return candidates.reduce((a, b) => (scores[b]! < scores[a]! || (scores[b] === scores[a] && b < a) ? b : a));
   }
 

@@ -14,8 +14,8 @@ import { parseMeta, parseRequest, TraceError, type TraceMeta } from '../../offlo
 import { CliError, loadModel } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 
-/** Sources of the co-occurrence predictor: this token's 6 earlier layers, the 2 previous tokens (docs/offload.md). */
-const PREDICTOR = { layerLags: 6, tokenLags: 2 };
+/** Sources of the co-occurrence predictor: this token's 8 earlier layers, the 2 previous tokens (docs/offload.md). */
+const PREDICTOR = { layerLags: 8, tokenLags: 2 };
 
 interface SimulateOptions extends ModelOptions {
   trace: string;
@@ -81,7 +81,7 @@ function planSlots(model: ResolvedModel, budget: number | undefined, file: strin
   return plan.cacheSlotsPerLayer;
 }
 
-function policiesFor(names: string[] | undefined, model: ResolvedModel, ctx: PolicyContext): Policy[] {
+export function policiesFor(names: string[] | undefined, model: ResolvedModel, ctx: PolicyContext): Policy[] {
   const declared = offloadModel(model).policy;
   const wanted = names ?? [...(model.offload ? ['model'] : []), ...POLICY_NAMES];
   const known = ['model', ...POLICY_NAMES];
@@ -91,7 +91,7 @@ function policiesFor(names: string[] | undefined, model: ResolvedModel, ctx: Pol
   return all.map((n) => (n === 'model' ? declaredPolicy(declared) : namedPolicy(n as PolicyName, declared, ctx)));
 }
 
-interface ReplayOptions {
+export interface ReplayOptions {
   slots: number;
   link: (typeof LINKS)[string];
   deviceBandwidth: number;
@@ -100,7 +100,7 @@ interface ReplayOptions {
 }
 
 /** Stream the trace once, line by line, replaying each request against every policy. */
-async function replayTrace(path: string, model: OffloadModel, policies: (active: number) => Policy[], o: ReplayOptions): Promise<{ meta: TraceMeta; results: PolicyResult[] }> {
+export async function replayTrace(path: string, model: OffloadModel, policies: (active: number) => Policy[], o: ReplayOptions): Promise<{ meta: TraceMeta; results: PolicyResult[] }> {
   const shape = traceShape(model);
   let size: number;
   try {

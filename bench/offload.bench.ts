@@ -1,0 +1,47 @@
+// Offload policies on the shared routing traces (../shared/traces, or $MOEC_TRACES): every
+// policy at 1x, 2x and 4x the experts a token selects per MoE layer, printed as the Markdown
+// tables of docs/perf.md. Modelled figures, not timings: the output is the same on any machine.
+// Run: npm run build && npx tsx bench/offload.bench.ts [--link pcie4|nvme|usb3|instant] [--only mixtral|deepseek]
+import { join } from 'node:path';
+import { loadModel } from '../dist/cli/load.js';
+import { policiesFor, replayTrace } from '../dist/cli/commands/simulate.js';
+import { LINKS } from '../dist/offload/link.js';
+import { offloadModel } from '../dist/offload/model.js';
+
+const root = join(import.meta.dirname, '..');
+const traces = process.env['MOEC_TRACES'] ?? join(root, '..', 'shared', 'traces');
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const link = LINKS[arg('--link') ?? 'pcie4']!;
+const only = arg('--only');
+
+const cases = [
+  { key: 'mixtral', model: 'mixtral-8x7b.moe', trace: 'mixtral-8x7b-decode.jsonl.gz', k: 2 },
+  { key: 'deepseek', model: 'edge-deepseek-v2-lite.moe', trace: 'deepseek-v2-lite-prefill.jsonl.gz', k: 6 },
+];
+
+for (const c of cases.filter((c) => !only || c.key === only)) {
+  const model = loadModel(join(root, 'examples', c.model), {});
+  const offload = offloadModel(model);
+  for (const times of [1, 2, 4]) {
+    const slots = times * c.k;
+    const { meta, results } = await replayTrace(join(traces, c.trace), offload, (active) => policiesFor(undefined, model, { slots, active, layers: offload.layers.length }), {
+      slots,
+      link,
+      deviceBandwidth: 200e9,
+      coldStatistics: false,
+      progress: process.stderr.isTTY === true,
+    });
+    const lru = results.find((r) => r.name === 'lru')!;
+    console.log(`\n${meta.model} (${meta.phase}), ${slots} slots per MoE layer (${times}x the ${c.k} active), link ${link.name}\n`);
+    console.log('| policy | hit rate | moved (GB) | stall (s) | tokens/s | vs LRU | degraded | prefetched (useful, late) |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of results) {
+      const degraded = r.degraded ? `${((100 * r.degraded) / r.accesses).toFixed(1)} %` : '0';
+      const prefetched = r.prefetches ? `${r.prefetches} (${r.usefulPrefetches}, ${r.latePrefetches})` : '0';
+      console.log(`| ${r.name} | ${r.hitRate.toFixed(3)} | ${(r.bytesMoved / 1e9).toFixed(0)} | ${r.stallSeconds.toFixed(1)} | ${r.tokensPerSecond.toPrecision(3)} | ${(r.tokensPerSecond / lru.tokensPerSecond).toFixed(2)}x | ${degraded} | ${prefetched} |`);
+    }
+  }
+}

@@ -61,6 +61,12 @@ export class Checkpoint {
     return shard.read(name);
   }
 
+  /** A tensor's stored bytes, undecoded (little-endian, as safetensors stores them). */
+  readRaw(name: string): Uint8Array {
+    const { shard } = this.locate(name);
+    return shard.readRaw(name);
+  }
+
   close(): void {
     for (const s of this.shards.values()) s.close();
   }
@@ -112,8 +118,12 @@ class Shard {
 
   read(name: string): StoredTensor {
     const e = this.byName.get(name)!;
-    const raw = readAt(this.fd, this.dataStart + e.begin, e.end - e.begin);
-    return { tensor: decode(raw, e.dtype, e.shape), stored: e.dtype as StoredDType };
+    return { tensor: decode(this.readRaw(name), e.dtype, e.shape), stored: e.dtype as StoredDType };
+  }
+
+  readRaw(name: string): Uint8Array {
+    const e = this.byName.get(name)!;
+    return readAt(this.fd, this.dataStart + e.begin, e.end - e.begin);
   }
 
   close(): void {

@@ -4,12 +4,15 @@ import { STORED_BYTES, writeSafetensors, type StoredDType, type TensorToWrite } 
 import { size } from '../runtime/tensor.js';
 import { InteropError } from './hf/config.js';
 
-/** A tensor to be written: its header entry now, its values when `make` is called. */
+/**
+ * A tensor to be written: its header entry now, its values when `make` is called, as a tensor
+ * to encode or as bytes already in the stored dtype (a copy that needs no conversion).
+ */
 export interface PendingTensor {
   name: string;
   shape: number[];
   as: StoredDType;
-  make(): TensorToWrite;
+  make(): TensorToWrite | { raw: Uint8Array };
 }
 
 /**
@@ -39,8 +42,9 @@ export function writeSafetensorsStreaming(path: string, tensors: readonly Pendin
     writeAll(fd, headerBytes);
     sorted.forEach((t, i) => {
       const made = t.make();
-      if (made.as !== t.as || made.tensor.shape.join() !== t.shape.join()) throw new Error(`internal: tensor ${t.name} was announced as ${t.as} [${t.shape}]`);
-      writeAll(fd!, encodeTensor(t.name, made));
+      const bytes = 'raw' in made ? made.raw : made.as === t.as && made.tensor.shape.join() === t.shape.join() ? encodeTensor(t.name, made) : undefined;
+      if (bytes?.length !== size(t.shape) * STORED_BYTES[t.as]) throw new Error(`internal: tensor ${t.name} was announced as ${t.as} [${t.shape}]`);
+      writeAll(fd!, bytes);
       progress?.(i + 1, sorted.length);
     });
     closeSync(fd);

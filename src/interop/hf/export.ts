@@ -7,12 +7,15 @@ import { Checkpoint } from '../checkpoint.js';
 import type { PendingTensor } from '../safetensors-stream.js';
 import { ConfigReader, InteropError } from './config.js';
 import { modelToStack } from './from-model.js';
-import { FAMILIES } from './import.js';
+import { bytesOf, elementsOf, FAMILIES } from './import.js';
+import { STORED_BYTES } from '../../runtime/safetensors.js';
 import { stackToMoe } from './moe-text.js';
 import type { MoeStack } from './stack.js';
 import { CONFIG_WRITERS } from './to-config.js';
 import type { FamilyImport } from './family.js';
 import type { Sites } from './stack.js';
+
+type Elements = ReturnType<typeof elementsOf>;
 import { sourceShape, stackSources, type HfLayout, type Source } from './weights.js';
 
 export interface HfExport {
@@ -90,11 +93,12 @@ function tensorsOf(model: ResolvedModel, stack: MoeStack, sites: Sites, weightsP
   const graph = buildGraph(model);
   const sources = stackSources(stack, layout, false, sites);
   const weights = Checkpoint.open(weightsPath);
-  const cache = new Map<string, Float32Array>();
-  const read = (name: string): Float32Array => {
+  const cache = new Map<string, Elements>();
+  // Stored elements as they are: the export converts nothing, so its bytes are moec's bytes.
+  const read = (name: string): Elements => {
     let data = cache.get(name);
     if (!data) {
-      data = weights.read(name).tensor.data as Float32Array;
+      data = elementsOf(weights.readRaw(name), STORED_BYTES[weights.entry(name).dtype]);
       if (cache.size >= 4) cache.delete(cache.keys().next().value!);
       cache.set(name, data);
     }
@@ -108,19 +112,19 @@ function tensorsOf(model: ResolvedModel, stack: MoeStack, sites: Sites, weightsP
     if (!weights.has(p.name)) throw new InteropError(`${weightsPath}: no tensor '${p.name}' (moec inspect --json lists what the model needs)`);
     const e = weights.entry(p.name);
     if (e.shape.join() !== shape.join() || e.dtype !== storedDtype(p)) throw new InteropError(`${weightsPath}: tensor '${p.name}' is ${e.dtype} [${e.shape.join(', ')}], expected ${storedDtype(p)} [${shape.join(', ')}]`);
-    source.tensors.forEach((name, j) => tensors.push({ name, shape: source.shape, as: e.dtype, make: () => ({ tensor: { dtype: 'f32', shape: source.shape, data: part(source, read(p.name), j) }, as: e.dtype }) }));
+    source.tensors.forEach((name, j) => tensors.push({ name, shape: source.shape, as: e.dtype, make: () => ({ raw: bytesOf(part(source, read(p.name), j)) }) }));
   }
   if (sources.size !== graph.params.length) throw new Error('internal: the export plan has weights the model does not');
   return { tensors, weights };
 }
 
 /** Checkpoint tensor j of a moec tensor: the inverse of import's assemble (per-expert layout, no row blocks). */
-export function part(s: Source, data: Float32Array, j: number): Float32Array {
+export function part<T extends Elements>(s: Source, data: T, j: number): T {
   const per = s.shape.reduce((a, b) => a * b, 1);
-  const piece = s.stack ? data.subarray(j * per, (j + 1) * per) : data;
-  if (!s.transpose) return Float32Array.from(piece);
+  const piece = (s.stack ? data.subarray(j * per, (j + 1) * per) : data) as T;
+  const out = piece.slice() as T;
+  if (!s.transpose) return out;
   const [a, b] = [s.shape[s.shape.length - 2]!, s.shape[s.shape.length - 1]!];
-  const out = new Float32Array(per);
   for (let l = 0; l < per / (a * b); l++) for (let i = 0; i < a; i++) for (let k = 0; k < b; k++) out[l * a * b + i * b + k] = piece[l * a * b + k * a + i]!;
   return out;
 }

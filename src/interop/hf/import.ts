@@ -5,6 +5,7 @@ import { SourceFile } from '../../diagnostics/source.js';
 import type { Graph } from '../../ir/graph.js';
 import { buildGraph } from '../../ir/from-model.js';
 import { paramShape, storedDtype } from '../../runtime/init-weights.js';
+import { STORED_BYTES } from '../../runtime/safetensors.js';
 import { Checkpoint } from '../checkpoint.js';
 import type { PendingTensor } from '../safetensors-stream.js';
 import { ConfigReader, InteropError } from './config.js';
@@ -79,7 +80,13 @@ export function planHfImport(path: string, opts: Omit<ImportOptions, 'name'> & {
         used.add(t);
       }
       const as = storedDtype(p);
-      return { name: p.name, shape, as, make: () => ({ tensor: { dtype: 'f32', shape, data: assemble(source, (n) => checkpoint.read(n).tensor.data as Float32Array) }, as }) };
+      // Same dtype in and out: move stored elements without converting them (bit-exact, and fast).
+      const width = STORED_BYTES[as];
+      const raw = source.tensors.every((t) => checkpoint.entry(t).dtype === as);
+      const make = raw
+        ? () => ({ raw: bytesOf(assemble(source, (n) => elementsOf(checkpoint.readRaw(n), width), elementArray(width))) })
+        : () => ({ tensor: { dtype: 'f32' as const, shape, data: assemble(source, (n) => checkpoint.read(n).tensor.data as Float32Array, (n) => new Float32Array(n)) }, as });
+      return { name: p.name, shape, as, make };
     });
     if (sources.size !== graph.params.length) throw new Error('internal: the import plan has weights the model does not');
     return { text: moe, stack, graph, tensors, leftOut: checkpoint.names().filter((n) => !used.has(n)).length, checkpoint };
@@ -104,9 +111,11 @@ function checkTensor(cp: Checkpoint, name: string, shape: readonly number[]): vo
   if (!['F32', 'BF16', 'F16'].includes(e.dtype)) throw new InteropError(`${cp.dir}: tensor '${name}' is ${e.dtype}; moec imports F32, BF16 and F16 weights`);
 }
 
-/** One moec tensor from its sources: rows of the out axis, transposed to [in, out], stacked. */
-export function assemble(s: Source, read: (name: string) => Float32Array): Float32Array {
-  const out = new Float32Array(sourceShape(s).reduce((a, b) => a * b, 1));
+type Elements = Float32Array | Uint32Array | Uint16Array | Uint8Array;
+
+/** One moec tensor from its sources: rows of the out axis, transposed to [in, out], stacked (any element type). */
+export function assemble<T extends Elements>(s: Source, read: (name: string) => T, make: (n: number) => T): T {
+  const out = make(sourceShape(s).reduce((a, b) => a * b, 1));
   let at = 0;
   for (const name of s.tensors) {
     const data = read(name);
@@ -127,3 +136,15 @@ export function assemble(s: Source, read: (name: string) => Float32Array): Float
   }
   return out;
 }
+
+/** Raw little-endian bytes as elements of their size (the copy is aligned), and back. */
+export function elementsOf(bytes: Uint8Array, width: number): Elements {
+  const copy = bytes.byteOffset % width ? bytes.slice() : bytes;
+  return width === 4 ? new Uint32Array(copy.buffer, copy.byteOffset, copy.length / 4) : width === 2 ? new Uint16Array(copy.buffer, copy.byteOffset, copy.length / 2) : copy;
+}
+
+export function elementArray(width: number): (n: number) => Elements {
+  return (n) => (width === 4 ? new Uint32Array(n) : width === 2 ? new Uint16Array(n) : new Uint8Array(n));
+}
+
+export const bytesOf = (e: Elements) => new Uint8Array(e.buffer, e.byteOffset, e.byteLength);

@@ -28,7 +28,7 @@ export function writeHfCheckpoint(dir: string, w: CheckpointWrite): { shards: nu
   const ours = new Set(w.tensors.map((t) => t.name));
   const carried = (w.base?.names() ?? []).filter((n) => !ours.has(n)).map((name): PendingTensor => {
     const e = w.base!.entry(name);
-    return { name, shape: e.shape, as: e.dtype, make: () => ({ tensor: w.base!.read(name).tensor, as: e.dtype }) };
+    return { name, shape: e.shape, as: e.dtype, make: () => ({ raw: w.base!.readRaw(name) }) };
   });
   const all = [...w.tensors, ...carried].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const shards: PendingTensor[][] = [[]];

@@ -76,6 +76,12 @@ describe('moec simulate', () => {
     expect(r.stdout).toMatch(/\nlru\+degrade .* 1\.00x?|lru\+degrade/);
   });
 
+  it('draws a progress bar on stderr with --progress, and none without', () => {
+    const r = moec('simulate', plain, '--trace', trace, '--slots', '2', '--format', 'json', '--progress');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^\rsimulate \[[# ]{30}\] +\d+%.*100%\n$/s);
+  });
+
   it('reads an uncompressed trace too', () => {
     const text = file('trace.jsonl', `${[meta, ...requests].join('\n')}\n`);
     const a = moec('simulate', plain, '--trace', text, '--slots', '2', '--format', 'json');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { LinkModel } from '../src/offload/link.js';
+import { Link, type LinkModel } from '../src/offload/link.js';
+import type { Slot } from '../src/offload/pool.js';
 import { DEFAULT_POLICY, type OffloadModel } from '../src/offload/model.js';
 import { namedPolicy, type Policy, type PolicyName } from '../src/offload/policy.js';
 import { Replay, type PolicyResult, type SimulateOptions } from '../src/offload/simulate.js';
@@ -74,6 +75,43 @@ describe('timing', () => {
     // Every access misses; each computes the int4 copy (500 params * 0.5 B = 250 B: 0.25 s).
     expect(r).toMatchObject({ hits: 0, degraded: 4, stallSeconds: 0 });
     expect(r.seconds).toBeCloseTo(1, 12);
+  });
+});
+
+describe('the link', () => {
+  const slot = (expert: number, prefetched: boolean): Slot => ({ expert, arrival: Infinity, prefetched });
+  const link = () => new Link({ name: 'l', bandwidth: 100, latency: 1, description: '' });
+
+  it('runs one transfer at a time: latency plus bytes over bandwidth', () => {
+    const l = link();
+    expect(l.transfer(0, 100, slot(0, false), true)).toBe(2);
+    expect(l.transfer(0, 200, slot(1, false), true)).toBe(5);
+    expect(l.transfer(10, 100, slot(2, false), true)).toBe(12);
+    expect(l.bytesMoved).toBe(400);
+  });
+
+  it('puts a demand load before prefetches that have not started, never before a started one', () => {
+    const l = link();
+    const a = slot(0, true);
+    const b = slot(1, true);
+    l.transfer(0, 100, a, false); // 0..2, starts at once
+    l.transfer(0, 100, b, false); // would run 2..4
+    const d = slot(2, false);
+    expect(l.transfer(1, 100, d, true)).toBe(4); // after a (started), before b
+    expect([a.arrival, b.arrival]).toEqual([2, 6]);
+    expect(l.demandArrival(1, 100)).toBe(6);
+  });
+
+  it('drops a cancelled prefetch that has not started, and keeps one that has', () => {
+    const l = link();
+    const a = slot(0, true);
+    const b = slot(1, true);
+    l.transfer(0, 100, a, false);
+    l.transfer(0, 100, b, false);
+    l.cancel(1, a); // started at 0: runs to its end
+    l.cancel(1, b);
+    expect(l.bytesMoved).toBe(100);
+    expect(l.prefetchArrival(1, 100)).toBe(4);
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -88,3 +88,19 @@ describe('docs', () => {
     expect(readFileSync(join(root, 'docs', 'diagnostics.md'), 'utf8')).toBe(diagnosticsDoc());
   });
 });
+
+describe('moec compile', () => {
+  it('without -o writes to ./out, and its summary names every file it wrote', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'moec-cwd-'));
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), 'compile', join(examplesDir, 'mixtral-8x7b.moe'), '--set', 'hidden=64', '--set', 'ffn=128'], { encoding: 'utf8', cwd });
+    expect(r.status, r.stderr).toBe(0);
+    const wrote = /\nwrote (.*)\n$/.exec(r.stderr)![1]!.split(', ');
+    const files = wrote.map((w) => w.replace(/ \(.*\)$/, ''));
+    expect(files).toContain(join('out', 'mixtral_8x7b.ir'));
+    expect(files).toContain(join('out', 'mixtral_8x7b.plan.json'));
+    for (const f of files) expect(existsSync(join(cwd, f)), f).toBe(true);
+    // Every file in out/ (the kernels by their directory) is named in the summary.
+    for (const f of readdirSync(join(cwd, 'out'))) expect(files.some((w) => w === join('out', f) || w === `${join('out', f)}/`), f).toBe(true);
+  });
+});
+

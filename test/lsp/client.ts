@@ -16,8 +16,9 @@ export class LspClient {
   private readonly published: PublishedDiagnostics[] = [];
   private waiters: (() => void)[] = [];
 
-  constructor(script = join(root, 'bin', 'moec-lsp.js')) {
-    this.child = spawn(process.execPath, [script, '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /** `node`: the Node binary that runs the server (this process's by default). */
+  constructor(script = join(root, 'bin', 'moec-lsp.js'), node = process.execPath) {
+    this.child = spawn(node, [script, '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.connection = createMessageConnection(new StreamMessageReader(this.child.stdout!), new StreamMessageWriter(this.child.stdin!));
     this.connection.onNotification('textDocument/publishDiagnostics', (p: PublishedDiagnostics) => {
       this.published.push(p);

@@ -38,7 +38,7 @@ export function compileCommand(): Command {
   const cmd = new Command('compile')
     .description(`check, build the IR and run the passes (${names.join(', ')}); write the optimised IR, the plans, and the kernel program with its WGSL`)
     .argument('<file>', 'the .moe file')
-    .requiredOption('-o, --output <DIR>', 'output directory (created if missing)')
+    .option('-o, --output <DIR>', 'output directory (created if missing)', 'out')
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))
     .addOption(new Option('--print-after <PASS>', `print the IR after a pass to stdout (repeatable; ${names.join(', ')})`).argParser((v: string, acc: string[]) => [...acc, passName(v, names)]).default([]))
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
@@ -74,8 +74,9 @@ export function compileCommand(): Command {
     const cuda = program && (opts.target === 'cuda' || opts.target === 'all') ? cudaFiles(program) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
-    writeFileAtomic(join(opts.output, `${model.name}.plan.json`), `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
-    const wrote = [target];
+    const plan = join(opts.output, `${model.name}.plan.json`);
+    writeFileAtomic(plan, `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
+    const wrote = [target, plan];
     if (wgsl) {
       const dir = join(opts.output, 'wgsl');
       mkdirSync(dir, { recursive: true });

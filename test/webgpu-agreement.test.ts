@@ -28,8 +28,8 @@ interface Compiled {
   reads: (name: string) => boolean;
 }
 
-function compile(name: string, overrides = small[name]!): Compiled {
-  const { graph } = compileText(readExample(name), overrides);
+function compile(name: string, overrides = small[name]!, text = readExample(name)): Compiled {
+  const { graph } = compileText(text, overrides);
   const optimised = runPipeline(graph);
   const inputs = new Set(graph.inputs.map((n) => (n.attrs as { name: string }).name));
   return { graph, optimised, weights: randomWeights(graph, 11), width: Number(graph.inputs[0]!.type.shape[1]), reads: (n) => inputs.has(n) };
@@ -124,18 +124,38 @@ describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu)
   });
 
   it('stacked weights larger than a binding run in chunks of experts, with the same bits', async () => {
-    for (const name of ['qwen3-30b-a3b.moe', 'edge-deepseek-v2-lite.moe', 'hmoe.moe']) {
+    // Bindings of a few experts of each [n, 16, 8] stack (bf16: 256 bytes an expert; int8 as
+    // stored: 128), so that every grouped product splits.
+    const bindings: Record<string, number> = { 'qwen3-30b-a3b.moe': 2048, 'edge-deepseek-v2-lite.moe': 1024, 'hmoe.moe': 2048 };
+    for (const [name, maxBindingBytes] of Object.entries(bindings)) {
       const c = compile(name);
       const input = inputs(c, 19, 5).gpu;
       const whole = buildProgram(c.optimised, scheduleFor(gpu!.adapter));
-      // 2 KiB bindings hold a few experts of a [n, 16, 8] f32 stack: every grouped product splits.
-      const tiny = { ...scheduleFor(gpu!.adapter), maxBindingBytes: 2048 };
+      const tiny = { ...scheduleFor(gpu!.adapter), maxBindingBytes };
       const chunked = buildProgram(c.optimised, tiny);
       expect(chunked.buffers.some((b) => b.sourceRange), name).toBe(true);
       expect(chunked.dispatches.length, name).toBeGreaterThan(whole.dispatches.length);
       const [a, b] = await Promise.all([runner(c).then((r) => r.run(input)), runner(c, tiny).then((r) => r.run(input))]);
       expect(bits(b), name).toEqual(bits(a));
     }
+  }, 240_000);
+
+  it.each([
+    ['int8', { hidden: 6, ffn: 5 }, 40],
+    ['int4', { hidden: 6, ffn: 2 }, 8],
+  ] as const)('%s experts kept as stored decode right when a chunk starts mid-word', async (precision, dims, maxBindingBytes) => {
+    // 30 (int8) or 6 (int4) bytes an expert: chunks of one expert start inside a u32 word, so
+    // each chunk's buffer begins at the word holding its first byte.
+    const text = readExample('mixtral-8x7b.moe')
+      .replace('layers 32 {', `offload { budget = 100 GiB, precision = { mlp = ${precision} } }\n  layers 2 {`);
+    const c = compile('mixtral-8x7b.moe', dims, text);
+    const program = buildProgram(c.optimised, { ...scheduleFor(gpu!.adapter), maxBindingBytes });
+    // Chunk buffers are named for the range asked for; a chunk aligned down holds a different one.
+    const alignedDown = program.buffers.filter((b) => b.stored === precision && b.sourceRange && !b.name.endsWith(`_${b.sourceRange.offset}_${b.sourceRange.count}`));
+    expect(alignedDown.length).toBeGreaterThan(0);
+    const r = await runner(c, { ...scheduleFor(gpu!.adapter), maxBindingBytes });
+    const input = inputs(c, 9, 2);
+    expect(relativeL2(await r.run(input.gpu), run(c.graph, c.weights, input))).toBeLessThan(1e-5);
   });
 
   it('all routing stays on the device: one submit and one readback per run, dispatches independent of the expert count', async () => {

@@ -38,6 +38,8 @@ export const and = (a: Expr, b: Expr) => binary('&&', a, b);
 export const or = (a: Expr, b: Expr) => binary('||', a, b);
 export const bitAnd = (a: Operand, b: Operand) => binary('&', a, b);
 export const bitXor = (a: Operand, b: Operand) => binary('^', a, b);
+export const bitOr = (a: Operand, b: Operand) => binary('|', a, b);
+export const shl = (a: Expr, b: Operand): Expr => ({ k: 'binary', type: a.type, op: '<<', a, b: cast('u32', lift(b, 'i32')) });
 /** Shift amounts are u32 in WGSL; the result has the type of the shifted value. */
 export const shr = (a: Expr, b: Operand): Expr => ({ k: 'binary', type: a.type, op: '>>', a, b: cast('u32', lift(b, 'i32')) });
 export const neg = (a: Expr): Expr => ({ k: 'unary', type: a.type, op: '-', a });

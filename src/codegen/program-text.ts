@@ -13,7 +13,7 @@ export function printProgram(p: Program): string {
   lines.push('', 'slots');
   for (const s of p.slots) lines.push(`  slot${s.id}: ${affineText(s.bytes)} bytes (${s.role})`);
   lines.push('', 'buffers');
-  for (const b of p.buffers) lines.push(`  ${b.name}: ${b.element} ${affineText(b.bytes)} bytes, ${b.role} in slot${b.slot}${b.source ? ` <- ${b.source}` : ''}`);
+  for (const b of p.buffers) lines.push(`  ${b.name}: ${b.element} ${affineText(b.bytes)} bytes, ${b.role} in slot${b.slot}${b.source ? ` <- ${b.source}${b.stored ? ` (${b.stored} as stored)` : ''}` : ''}`);
   lines.push('', 'kernels');
   for (const k of p.kernels) lines.push(`  ${k.name} @workgroup(${k.workgroup.join(', ')})${k.subgroups ? ' subgroups' : ''} (${k.params.map((q) => `${q.name}: ${q.access} ${q.element}`).join(', ')}): ${k.summary}`);
   lines.push('', 'dispatches');

@@ -28,6 +28,12 @@ export interface BufferDecl {
   source?: string;
   /** Weights: the stored elements of the tensor this buffer holds, when it is one chunk of it. */
   sourceRange?: { offset: number; count: number };
+  /**
+   * Weights: the buffer holds the tensor's bytes as the weights file stores them for this dtype
+   * (little-endian, zero-padded to whole u32 words), and kernels decode them. Without it, every
+   * stored element is widened to one 32-bit `element` (f32, or i32 for int8 values and int4 bytes).
+   */
+  stored?: 'bf16' | 'f16' | 'int8' | 'int4';
   /** Constants: the i32 values. */
   data?: number[];
   /** The IR node whose value it holds, for tools. */

@@ -32,6 +32,12 @@ export interface Schedule {
    * dispatch per chunk.
    */
   maxBindingBytes: number;
+  /**
+   * How weights live on the device: `stored` keeps bf16, f16, int8 and int4 weights as the
+   * file's bytes and decodes them in the kernels (half or a quarter of the memory and traffic);
+   * `widened` holds one f32 or i32 per stored element. Results are the same either way.
+   */
+  weights: 'stored' | 'widened';
 }
 
 export interface AdapterFacts {
@@ -45,14 +51,15 @@ export interface AdapterFacts {
 /** WebGPU's default maxStorageBufferBindingSize: what every adapter allows. */
 const DEFAULT_BINDING_BYTES = 128 * 1024 * 1024;
 
-const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES };
-const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES };
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
 /**
  * NVIDIA GPUs through the CUDA printer. CUDA has no binding limit, so stacked expert weights
  * are split only where a buffer's i32 element indices would come near 2^31 (2 GiB keeps every
- * index below 2^29), which keeps one grouped dispatch per weight at real sizes.
+ * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights are
+ * widened until the CUDA host code loads packed (`stored`) buffers.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024 };
+const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024, weights: 'widened' };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {

@@ -5,7 +5,8 @@ import { buildGraph } from '../../src/ir/from-model.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { initWeights, normalStream } from '../../src/runtime/init-weights.js';
 import { execute, type RunInputs } from '../../src/runtime/reference/execute.js';
-import type { Tensor } from '../../src/runtime/tensor.js';
+import type { StoredDType } from '../../src/runtime/safetensors.js';
+import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat, type Tensor } from '../../src/runtime/tensor.js';
 
 /** Check a model text that must be valid, and build its graph. */
 export function compileText(text: string, overrides: Record<string, number> = {}): { model: ResolvedModel; graph: Graph } {
@@ -16,8 +17,14 @@ export function compileText(text: string, overrides: Record<string, number> = {}
   return { model, graph: buildGraph(model) };
 }
 
+/** Deterministic weights, rounded to each param's stored dtype (a bf16 weight holds bf16 values). */
 export function randomWeights(graph: Graph, seed: number): Map<string, Tensor> {
-  return new Map([...initWeights(graph, seed)].map(([name, w]) => [name, w.tensor]));
+  return new Map([...initWeights(graph, seed)].map(([name, w]) => [name, asStored(w.tensor, w.as)]));
+}
+
+function asStored(t: Tensor, as: StoredDType): Tensor {
+  const round = as === 'BF16' ? (v: number) => bf16ToFloat(floatToBf16(v)) : as === 'F16' ? (v: number) => halfToFloat(floatToHalf(v)) : undefined;
+  return round ? { ...t, data: Float32Array.from(t.data, round) } : t;
 }
 
 export function randomInput(tokens: number, width: number, seed: number): Tensor {

@@ -3,6 +3,7 @@ import { add, affineExpr, bitAnd, builtin, cast, div, ge, gt, KernelBuilder, loa
 import type { Expr, Scalar } from '../kernel-ir.js';
 import type { Affine, Grid } from '../program.js';
 import type { ProgramBuilder } from './program-builder.js';
+import { decodeStored } from './stored.js';
 import { elements, type Value, type TensorValue } from './values.js';
 
 /** One kernel being built for one dispatch: binds values to params and records the bindings. */
@@ -29,12 +30,7 @@ export class Launch {
   /** Bind a value for reading; returns its element at a flat index (quantised weights dequantised, as f32). */
   read(param: string, v: Value): (index: Expr) => Expr {
     if (v.kind === 'route') throw new Error(`internal: read a route as ${param}; bind its ids and weights`);
-    if (v.kind === 'tensor') {
-      const stored = elements(v.shape).b / (v.packing ?? 1);
-      const at = this.program.weightBinding(v.buffer, v.offset ?? 0, stored);
-      const p = this.bind(param, at.buffer, v.element, 'read');
-      return (i) => load(p, v.element, at.offset ? add(i, at.offset) : i);
-    }
+    if (v.kind === 'tensor') return this.stored(param, v, v.offset ?? 0, elements(v.shape).b / (v.packing ?? 1));
     if (v.kind === 'gathered') {
       const x = this.read(param, v.x);
       const perm = this.read(`${param}_perm`, v.perm);
@@ -49,22 +45,34 @@ export class Launch {
     const logical = v.offset ?? 0;
     const count = elements(v.shape).b;
     // Views start at a whole matrix: values at logical / packing, scales at (matrix · out).
-    const qAt = this.program.weightBinding(v.q, logical / packing, count / packing);
-    const sAt = this.program.weightBinding(v.scale, (logical / (inDim * outDim)) * outDim, count / inDim);
-    const q = this.bind(`${param}_q`, qAt.buffer, 'i32', 'read');
-    const s = this.bind(`${param}_scale`, sAt.buffer, 'f32', 'read');
+    const q = this.stored(`${param}_q`, v.q, logical / packing, count / packing);
+    const scales = this.stored(`${param}_scale`, v.scale, (logical / (inDim * outDim)) * outDim, count / inDim);
     return (i) => {
       // Scales are per output column of each stacked matrix: [..., out].
-      const scale = load(s, 'f32', add(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)), sAt.offset));
+      const scale = scales(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)));
       let value: Expr;
-      if (v.bits === 8) value = load(q, 'i32', add(i, qAt.offset));
+      if (v.bits === 8) value = q(i);
       else {
         // Two signed nibbles per stored byte, low nibble first.
-        const nibble = bitAnd(shr(load(q, 'i32', add(div(i, 2), qAt.offset)), mul(mod(i, 2), 4)), 15);
+        const nibble = bitAnd(shr(q(div(i, 2)), mul(mod(i, 2), 4)), 15);
         value = select(gt(nibble, 7), sub(nibble, 16), nibble);
       }
       return mul(cast('f32', value), scale);
     };
+  }
+
+  /**
+   * Bind `count` stored elements of a tensor from `offset` (a weight binds the buffer or chunk
+   * holding them); returns stored element i, relative to `offset`, decoded when the tensor is
+   * kept as stored.
+   */
+  private stored(param: string, v: TensorValue, offset: number, count: number): (index: Expr) => Expr {
+    const at = this.program.weightBinding(v.buffer, offset, count);
+    const p = this.bind(param, at.buffer, v.encoding ? 'u32' : v.element, 'read');
+    const index = (i: Expr) => (at.offset ? add(i, at.offset) : i);
+    const { encoding } = v;
+    if (encoding) return (i) => decodeStored(encoding, (w) => load(p, 'u32', w), index(i));
+    return (i) => load(p, v.element, index(i));
   }
 
   /**

@@ -2,6 +2,7 @@ import { affine, type Dim } from '../../ir/types.js';
 import { add, builtin, call, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
+import { STORED_BYTES } from './stored.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Site } from './site.js';
@@ -121,11 +122,15 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   launch.dispatch(grid);
 }
 
-/** How many experts' matrices one binding of each weight can hold (stored as 4-byte elements). */
+/** How many experts' matrices one binding of each weight can hold. */
 function expertsPerBinding(s: MatmulSpec, limit: number): number {
-  const perExpert = Math.max(
-    ...s.weights.map((w) => (w.kind === 'quantized' ? Math.max((s.K * s.N * 4) / (w.bits === 4 ? 2 : 1), s.N * 4) : w.kind === 'tensor' ? (s.K * s.N * 4) / (w.packing ?? 1) : 0)),
-  );
+  const values = s.K * s.N;
+  const bytes = (w: Value): number => {
+    if (w.kind === 'quantized') return Math.max((values / (w.bits === 4 ? 2 : 1)) * (w.q.encoding ? 1 : 4), s.N * (w.scale.encoding ? 2 : 4));
+    if (w.kind !== 'tensor') return 0;
+    return (values / (w.packing ?? 1)) * (w.encoding ? STORED_BYTES[w.encoding] : 4);
+  };
+  const perExpert = Math.max(...s.weights.map(bytes));
   return Math.max(1, Math.floor(limit / perExpert));
 }
 

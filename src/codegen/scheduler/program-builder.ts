@@ -1,3 +1,4 @@
+import { STORED_BYTES, type Encoding } from './stored.js';
 import type { Node } from '../../ir/graph.js';
 import type { Dim } from '../../ir/types.js';
 import type { Kernel, Scalar } from '../kernel-ir.js';
@@ -69,12 +70,16 @@ export class ProgramBuilder {
   }
 
   /** Weight tensors, declared as buffers only when a kernel binds them (whole, or in chunks). */
-  private readonly weightTensors = new Map<string, { source: string; element: Scalar; count: number; node: number }>();
+  private readonly weightTensors = new Map<string, { source: string; element: Scalar; count: number; node: number; encoding?: Encoding }>();
   private readonly declared = new Set<string>();
 
-  /** A weight tensor of `count` stored elements; its buffer appears when a kernel first binds it. */
-  weight(buffer: string, source: string, element: Scalar, count: number, node: Node): void {
-    this.weightTensors.set(buffer, { source, element, count, node: node.id });
+  /**
+   * A weight tensor of `count` stored elements, each widened to one 32-bit `element`, or with
+   * an `encoding` kept as the file's bytes in u32 words; its buffer appears when a kernel first
+   * binds it.
+   */
+  weight(buffer: string, source: string, element: Scalar, count: number, node: Node, encoding?: Encoding): void {
+    this.weightTensors.set(buffer, { source, element: encoding ? 'u32' : element, count, node: node.id, ...(encoding ? { encoding } : {}) });
   }
 
   /**
@@ -85,13 +90,19 @@ export class ProgramBuilder {
   weightBinding(buffer: string, offset: number, count: number): { buffer: string; offset: number } {
     const w = this.weightTensors.get(buffer);
     if (!w) return { buffer, offset };
-    const whole = w.count * 4 <= this.schedule.maxBindingBytes || (offset === 0 && count === w.count);
+    const bytesPer = w.encoding ? STORED_BYTES[w.encoding] : 4;
+    const words = (n: number) => Math.ceil((n * bytesPer) / 4);
+    const whole = words(w.count) * 4 <= this.schedule.maxBindingBytes || (offset === 0 && count === w.count);
+    // A chunk starts on a word: packed elements before `offset` in its first word come along.
+    const start = whole ? 0 : offset - (offset % (4 / bytesPer));
+    const stored = whole ? w.count : offset + count - start;
     const name = whole ? buffer : `${buffer}_${offset}_${count}`;
     if (!this.declared.has(name)) {
       this.declared.add(name);
-      this.buffer(name, 'weight', w.element, { a: 0, b: whole ? w.count : count }, { source: w.source, node: w.node, ...(whole ? {} : { sourceRange: { offset, count } }) });
+      const range = whole ? {} : { sourceRange: { offset: start, count: stored } };
+      this.buffer(name, 'weight', w.element, { a: 0, b: words(stored) }, { source: w.source, node: w.node, ...(w.encoding ? { stored: w.encoding } : {}), ...range });
     }
-    return whole ? { buffer, offset } : { buffer: name, offset: 0 };
+    return whole ? { buffer, offset } : { buffer: name, offset: offset - start };
   }
 
   /** A buffer of i32 constants, one per distinct list of values. */

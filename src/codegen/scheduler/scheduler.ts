@@ -12,6 +12,7 @@ import { elementwiseOps } from './elementwise.js';
 import { expertKernels, matmulOps } from './experts.js';
 import { emitRowKernel, type RowItem } from './rows.js';
 import { rowOps } from './row-ops.js';
+import type { Encoding } from './stored.js';
 import { opKernel, type OpKernel, type Site, type WorkspaceDecl, type Workspaces } from './site.js';
 
 /**
@@ -92,12 +93,15 @@ function emitNode(pb: ProgramBuilder, site: Site, args: Value[], n: Node, graph:
     }
     case 'param': {
       const name = (n.attrs as OpAttrs['param']).name;
-      const quantized = n.type.dtype === 'int8' || n.type.dtype === 'int4';
+      const { dtype } = n.type;
+      const quantized = dtype === 'int8' || dtype === 'int4';
       const count = elements(n.type.shape);
-      const packing = n.type.dtype === 'int4' ? 2 : 1;
+      const packing = dtype === 'int4' ? 2 : 1;
       const buffer = `w${n.id}`;
-      pb.weight(buffer, name, quantized ? 'i32' : 'f32', Math.ceil(count.b / packing), n);
-      return { kind: 'tensor', buffer, element: quantized ? 'i32' : 'f32', shape: n.type.shape, ...(packing > 1 ? { packing } : {}) };
+      const element = quantized ? 'i32' : 'f32';
+      const encoding = pb.schedule.weights === 'stored' && dtype !== 'f32' ? (dtype as Encoding) : undefined;
+      pb.weight(buffer, name, element, Math.ceil(count.b / packing), n, encoding);
+      return { kind: 'tensor', buffer, element, shape: n.type.shape, ...(packing > 1 ? { packing } : {}), ...(encoding ? { encoding } : {}) };
     }
     case 'kernel':
       return emitKernel(pb, site, args, n.attrs as OpAttrs['kernel'], graph);

@@ -2,6 +2,7 @@ import { affine, type Dim } from '../../ir/types.js';
 import { affineExpr } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
 import type { Affine } from '../program.js';
+import type { Encoding } from './stored.js';
 
 /**
  * What the scheduler knows about a graph value on the device: a tensor in a buffer, a
@@ -17,11 +18,14 @@ export interface TensorValue {
   offset?: number;
   /** Values per stored element: 2 for int4 weights (two nibbles per stored byte). */
   packing?: number;
+  /** A weight kept as its file stores it (u32 words of packed bytes), decoded where read; `element` is what reading yields. */
+  encoding?: Encoding;
 }
 export interface QuantizedValue {
   kind: 'quantized';
-  q: string;
-  scale: string;
+  /** The stored values (int8, or int4 bytes of two nibbles) and the per-column scales, whole tensors. */
+  q: TensorValue;
+  scale: TensorValue;
   bits: 8 | 4;
   shape: readonly Dim[];
   /** One matrix of stacked weights: logical elements before it (its scales follow from the position). */
@@ -46,7 +50,7 @@ export type Value = TensorValue | QuantizedValue | RouteValue | GatheredValue;
 export function dequantValue(q: TensorValue, scale: TensorValue, bits: 8 | 4, shape: readonly Dim[]): QuantizedValue {
   // Tensor offsets count stored elements; a quantised value's offset counts values.
   const offset = (q.offset ?? 0) * (q.packing ?? 1);
-  return { kind: 'quantized', q: q.buffer, scale: scale.buffer, bits, shape, ...(offset ? { offset } : {}) };
+  return { kind: 'quantized', q: { ...q, offset: 0 }, scale, bits, shape, ...(offset ? { offset } : {}) };
 }
 
 /** Elements of a shape, as an affine function of the token count. */

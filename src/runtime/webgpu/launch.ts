@@ -1,5 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { evalAffine, gridSize, slotBytes, type BufferDecl, type GridDim, type Program, type Slot } from '../../codegen/program.js';
+import { STORED_BYTES } from '../safetensors.js';
+import { encodeStored, STORED_AS } from '../stored-layout.js';
 import type { Tensor } from '../tensor.js';
 import { BUFFER_USAGE, MAP_MODE } from './constants.js';
 import { encodeSteps, type Step } from './encode.js';
@@ -97,6 +99,8 @@ export class WebGpuRunner {
     const weightSlots = new Map<number, GPUBuffer>();
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
     const targets = new Map<string, WeightTarget[]>();
+    // Stored elements per param: int4 packs two values per stored byte.
+    const storedCount = new Map(program.params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1) / (p.dtype === 'int4' ? 2 : 1)]));
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     try {
@@ -111,7 +115,7 @@ export class WebGpuRunner {
         if (decl.role === 'constant') device.queue.writeBuffer(buffer, 0, Int32Array.from(decl.data ?? []));
         else {
           const source = decl.source ?? decl.name;
-          const range = decl.sourceRange ?? { offset: 0, count: decl.bytes.b / 4 };
+          const range = decl.sourceRange ?? { offset: 0, count: storedCount.get(source) ?? decl.bytes.b / 4 };
           targets.set(source, [...(targets.get(source) ?? []), { decl, buffer, ...range }]);
         }
       }
@@ -301,8 +305,22 @@ export function createRunner(device: GPUDevice, program: Program, weights: Reado
 /** Fill weight buffers from tensors in memory, each checked against the buffers that hold it. */
 export function tensorWeights(weights: ReadonlyMap<string, Tensor>): FillWeights {
   return (device, targets) => {
-    for (const list of targets.values()) for (const t of list) device.queue.writeBuffer(t.buffer, 0, weightData(t.decl, weights));
+    for (const list of targets.values()) {
+      for (const t of list) {
+        const data = weightData(t.decl, weights);
+        if (t.decl.stored) writeBytes(device, t.buffer, 0, encodeStored(data, t.decl.stored));
+        else device.queue.writeBuffer(t.buffer, 0, data);
+      }
+    }
   };
+}
+
+/** Write bytes at a 4-byte-aligned offset, zero-padding the end to a whole word (WebGPU writes whole words). */
+export function writeBytes(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: Uint8Array): void {
+  if (bytes.length % 4 === 0) return device.queue.writeBuffer(buffer, offset, bytes);
+  const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+  padded.set(bytes);
+  device.queue.writeBuffer(buffer, offset, padded);
 }
 
 /** The program's buffers by name, after checking that everything the runner relies on holds. */
@@ -340,13 +358,14 @@ function weightData(decl: BufferDecl, weights: ReadonlyMap<string, Tensor>): Flo
   const name = decl.source ?? decl.name;
   const t = weights.get(name);
   if (!t) throw new Error(`weights: no tensor '${name}' for buffer ${decl.name}`);
-  const wantFloat = decl.element === 'f32';
+  const wantFloat = decl.stored ? decl.stored === 'bf16' || decl.stored === 'f16' : decl.element === 'f32';
   if (wantFloat !== t.data instanceof Float32Array) {
     throw new Error(`weights: tensor '${name}' holds ${t.dtype} values; buffer ${decl.name} stores ${decl.element} elements`);
   }
   // A buffer may hold a range of the tensor (one chunk of stacked experts, to fit the binding limit).
   const range = decl.sourceRange ?? { offset: 0, count: t.data.length };
-  if (range.offset + range.count > t.data.length || (!decl.sourceRange && t.data.byteLength !== decl.bytes.b)) {
+  const bytes = decl.stored ? Math.ceil((t.data.length * STORED_BYTES[STORED_AS[decl.stored]]) / 4) * 4 : t.data.byteLength;
+  if (range.offset + range.count > t.data.length || (!decl.sourceRange && bytes !== decl.bytes.b)) {
     throw new Error(`weights: tensor '${name}' has ${t.data.length} values; buffer ${decl.name} holds ${decl.bytes.b / 4}${decl.sourceRange ? ` from ${range.offset}` : ''}`);
   }
   return decl.sourceRange ? t.data.subarray(range.offset, range.offset + range.count) : t.data;

@@ -4,7 +4,7 @@ import type { ByteStream } from '../byte-stream.js';
 import { decode, nonFiniteProblem, parseSafetensorsHeader, safetensorsHeaderLength, STORED_BYTES, type SafetensorsLayout, type TensorEntry } from '../safetensors.js';
 import { STORED_AS, storedShape } from '../stored-layout.js';
 import { WeightsError } from './errors.js';
-import type { FillWeights, WeightTarget } from './launch.js';
+import { writeBytes, type FillWeights, type WeightTarget } from './launch.js';
 
 /**
  * A safetensors file streamed into a program's weight buffers: the header is read and checked
@@ -48,7 +48,7 @@ export function streamWeights(stream: ByteStream, program: Program, onProgress?:
         const values = decode(raw, entry.dtype, [n]).data;
         const bad = float ? nonFiniteProblem(entry.name, entry.shape, values, first) : undefined;
         if (bad) throw new WeightsError(`${stream.label}: ${bad}`);
-        for (const t of targets.get(entry.name) ?? []) sinceDrain += writeOverlap(device, t, first, values);
+        for (const t of targets.get(entry.name) ?? []) sinceDrain += writeOverlap(device, t, first, values, raw, bytesPer);
         if (sinceDrain >= DRAIN_BYTES) {
           await device.queue.onSubmittedWorkDone();
           sinceDrain = 0;
@@ -60,11 +60,21 @@ export function streamWeights(stream: ByteStream, program: Program, onProgress?:
   };
 }
 
-/** Write the part of `values` (stored elements first..first+length of a param) that this buffer holds; returns the bytes written. */
-function writeOverlap(device: GPUDevice, t: WeightTarget, first: number, values: Float32Array | Int32Array): number {
+/**
+ * Write the part of a piece (stored elements first..first+length of a param, as decoded `values`
+ * and as the file's `raw` bytes) that this buffer holds: the raw bytes when the buffer keeps
+ * them as stored, else the decoded values. Returns the bytes written.
+ */
+function writeOverlap(device: GPUDevice, t: WeightTarget, first: number, values: Float32Array | Int32Array, raw: Uint8Array, bytesPer: number): number {
   const from = Math.max(first, t.offset);
   const to = Math.min(first + values.length, t.offset + t.count);
   if (from >= to) return 0;
+  if (t.decl.stored) {
+    // Pieces and chunks start on whole words, so the offset is a multiple of 4.
+    const part = raw.subarray((from - first) * bytesPer, (to - first) * bytesPer);
+    writeBytes(device, t.buffer, (from - t.offset) * bytesPer, part);
+    return part.length;
+  }
   const part = values.subarray(from - first, to - first);
   device.queue.writeBuffer(t.buffer, (from - t.offset) * 4, part);
   return part.byteLength;

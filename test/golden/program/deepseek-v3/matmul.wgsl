@@ -4,7 +4,7 @@ enable subgroups;
 struct Shape { tokens: u32 }
 @group(0) @binding(0) var<uniform> shape: Shape;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> w0: array<f32>;
+@group(0) @binding(2) var<storage, read> w0: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(8, 1, 1)
@@ -32,42 +32,42 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
     for (var m10: i32 = 0i; m10 < m_end3; m10 += 1) {
       achunk8[m10] = a[abase5[m10] + (k09 + local_x)];
     }
-    let b11: f32 = w0[0i + ((k09 + 0i) * 24i + col1)];
+    let b11: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 0i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 0i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 0i) * 24i + col1)) & 1i) == 1i));
     for (var m12: i32 = 0i; m12 < m_end3; m12 += 1) {
       let a13: f32 = subgroupBroadcast(achunk8[m12], 0u);
       acc4[m12] = acc4[m12] + a13 * b11;
     }
-    let b14: f32 = w0[0i + ((k09 + 1i) * 24i + col1)];
+    let b14: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 1i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 1i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 1i) * 24i + col1)) & 1i) == 1i));
     for (var m15: i32 = 0i; m15 < m_end3; m15 += 1) {
       let a16: f32 = subgroupBroadcast(achunk8[m15], 1u);
       acc4[m15] = acc4[m15] + a16 * b14;
     }
-    let b17: f32 = w0[0i + ((k09 + 2i) * 24i + col1)];
+    let b17: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 2i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 2i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 2i) * 24i + col1)) & 1i) == 1i));
     for (var m18: i32 = 0i; m18 < m_end3; m18 += 1) {
       let a19: f32 = subgroupBroadcast(achunk8[m18], 2u);
       acc4[m18] = acc4[m18] + a19 * b17;
     }
-    let b20: f32 = w0[0i + ((k09 + 3i) * 24i + col1)];
+    let b20: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 3i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 3i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 3i) * 24i + col1)) & 1i) == 1i));
     for (var m21: i32 = 0i; m21 < m_end3; m21 += 1) {
       let a22: f32 = subgroupBroadcast(achunk8[m21], 3u);
       acc4[m21] = acc4[m21] + a22 * b20;
     }
-    let b23: f32 = w0[0i + ((k09 + 4i) * 24i + col1)];
+    let b23: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 4i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 4i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 4i) * 24i + col1)) & 1i) == 1i));
     for (var m24: i32 = 0i; m24 < m_end3; m24 += 1) {
       let a25: f32 = subgroupBroadcast(achunk8[m24], 4u);
       acc4[m24] = acc4[m24] + a25 * b23;
     }
-    let b26: f32 = w0[0i + ((k09 + 5i) * 24i + col1)];
+    let b26: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 5i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 5i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 5i) * 24i + col1)) & 1i) == 1i));
     for (var m27: i32 = 0i; m27 < m_end3; m27 += 1) {
       let a28: f32 = subgroupBroadcast(achunk8[m27], 5u);
       acc4[m27] = acc4[m27] + a28 * b26;
     }
-    let b29: f32 = w0[0i + ((k09 + 6i) * 24i + col1)];
+    let b29: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 6i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 6i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 6i) * 24i + col1)) & 1i) == 1i));
     for (var m30: i32 = 0i; m30 < m_end3; m30 += 1) {
       let a31: f32 = subgroupBroadcast(achunk8[m30], 6u);
       acc4[m30] = acc4[m30] + a31 * b29;
     }
-    let b32: f32 = w0[0i + ((k09 + 7i) * 24i + col1)];
+    let b32: f32 = bitcast<f32>(select(w0[(0i + ((k09 + 7i) * 24i + col1)) >> u32(1i)] << u32(16i), w0[(0i + ((k09 + 7i) * 24i + col1)) >> u32(1i)] & 4294901760u, ((0i + ((k09 + 7i) * 24i + col1)) & 1i) == 1i));
     for (var m33: i32 = 0i; m33 < m_end3; m33 += 1) {
       let a34: f32 = subgroupBroadcast(achunk8[m33], 7u);
       acc4[m33] = acc4[m33] + a34 * b32;

@@ -2,7 +2,7 @@
 struct Shape { tokens: u32 }
 @group(0) @binding(0) var<uniform> shape: Shape;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out0: array<f32>;
 
 @compute @workgroup_size(8, 1, 1)
@@ -19,6 +19,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   }
   let inv3: f32 = 1.0f / sqrt(ms1 / 16.0f + 9.999999974752427e-7f);
   for (var i4: i32 = 0i; i4 < 16i; i4 += 1) {
-    out0[r0 * 16i + i4] = in0[r0 * 16i + i4] * inv3 * in1[i4];
+    out0[r0 * 16i + i4] = in0[r0 * 16i + i4] * inv3 * bitcast<f32>(select(in1[i4 >> u32(1i)] << u32(16i), in1[i4 >> u32(1i)] & 4294901760u, (i4 & 1i) == 1i));
   }
 }

@@ -2,8 +2,8 @@
 struct Shape { tokens: u32 }
 @group(0) @binding(0) var<uniform> shape: Shape;
 @group(0) @binding(1) var<storage, read> in0: array<f32>;
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
-@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<u32>;
+@group(0) @binding(3) var<storage, read> in2: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out4: array<i32>;
 @group(0) @binding(5) var<storage, read_write> out7: array<f32>;
 
@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   for (var n2: i32 = 0i; n2 < 32i; n2 += 1) {
     var acc3: f32 = 0.0f;
     for (var k4: i32 = 0i; k4 < 16i; k4 += 1) {
-      acc3 = acc3 + in0[r0 * 16i + k4] * in1[k4 * 32i + n2];
+      acc3 = acc3 + in0[r0 * 16i + k4] * bitcast<f32>(select(in1[(k4 * 32i + n2) >> u32(1i)] << u32(16i), in1[(k4 * 32i + n2) >> u32(1i)] & 4294901760u, ((k4 * 32i + n2) & 1i) == 1i));
     }
     v1[n2] = acc3;
   }
@@ -33,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   }
   var v7: array<f32, 32>;
   for (var i8: i32 = 0i; i8 < 32i; i8 += 1) {
-    v7[i8] = v5[i8] + in2[i8];
+    v7[i8] = v5[i8] + bitcast<f32>(select(in2[i8 >> u32(1i)] << u32(16i), in2[i8 >> u32(1i)] & 4294901760u, (i8 & 1i) == 1i));
   }
   var v9: array<f32, 32>;
   var gs10: array<f32, 8>;

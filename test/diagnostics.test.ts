@@ -86,6 +86,7 @@ const cases: [string, string][] = [
   ['an expert count over the size limit', model({ members: 'experts e x «E0315»20000000' })],
   ['an expert width over the size limit', model({ expert: 'expert e = swiglu(hidden -> «E0315»ffn * 1000000 -> hidden)' })],
   ['stacked experts past the tensor limit', model({ dims: 'hidden = 16777216, ffn = 16777216, experts = 8', members: 'experts «E0316»e x experts' })],
+  ['a model that unrolls too far', model({ block: 'topology chain(40000)', layers: 'layers 2 { x = x + moe(rmsnorm(x)) }' }).replace('model m', 'model «E0317»m')],
   ['a model past the parameter limit', `model «E0317»m {\n  dims { hidden = 16777216, ffn = 16777216 }\n  expert e = relu(hidden -> ffn -> hidden)\n  layers 8 { x = x + e(x) }\n}\n`],
 
   // E04: experts

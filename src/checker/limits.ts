@@ -1,6 +1,6 @@
 import type { DiagnosticBag } from '../diagnostics/diagnostic.js';
 import type { Span } from '../diagnostics/source.js';
-import type { ResolvedModel } from '../model/model.js';
+import type { LayerExpr, ResolvedModel } from '../model/model.js';
 import { modelStats } from './stats.js';
 
 /**
@@ -21,6 +21,12 @@ export const LIMITS = {
   tensorElements: 2 ** 48,
   /** Weight elements of a whole model over all its layers (E0317); 4 bytes each stay below 2^53. */
   modelParameters: 2 ** 50,
+  /**
+   * Steps the graph unrolls over all layers (E0317): each application of a block counts its
+   * chain iterations (1 without a chain) and its shared expert instances, each dense expert or
+   * norm call 1. The graph, and every later phase, grows with this count.
+   */
+  unrolledSteps: 2 ** 16,
 } as const;
 
 /** 16777216 -> "16,777,216 (2^24)". */
@@ -52,10 +58,38 @@ export function checkTensor(diags: DiagnosticBag, span: Span, what: string, shap
   return false;
 }
 
-/** E0317: the model's parameters over all layers, as `moec inspect` counts them. */
+/** E0317: the model's parameters over all layers (as `moec inspect` counts them) and its unrolled steps. */
 export function checkModelSize(diags: DiagnosticBag, model: ResolvedModel): boolean {
   const total = modelStats(model).total;
-  if (total <= LIMITS.modelParameters) return true;
-  diags.report('E0317', model.at, `model '${model.name}' has ${total.toExponential(2)} weight elements, over the limit of ${formatLimit(LIMITS.modelParameters)}`);
-  return false;
+  if (total > LIMITS.modelParameters) {
+    diags.report('E0317', model.at, `model '${model.name}' has ${total.toExponential(2)} weight elements, over the limit of ${formatLimit(LIMITS.modelParameters)}`);
+    return false;
+  }
+  const steps = unrolledSteps(model);
+  if (steps > LIMITS.unrolledSteps) {
+    diags.report('E0317', model.at, `model '${model.name}' unrolls to ${steps.toLocaleString('en-US')} steps over its layers (chain iterations and shared experts of every block application, dense expert and norm calls), over the limit of ${formatLimit(LIMITS.unrolledSteps)}`);
+    return false;
+  }
+  return true;
+}
+
+function unrolledSteps(model: ResolvedModel): number {
+  const perBlock = (name: string): number => {
+    const b = model.blocks[name];
+    if (!b) return 1;
+    return (b.topology.kind === 'chain' ? b.topology.iterations : 1) + b.shared.slots.reduce((n, s) => n + s.count, 0);
+  };
+  const visit = (e: LayerExpr): number => {
+    switch (e.op) {
+      case 'var':
+        return 0;
+      case 'add':
+        return e.args.reduce((n, a) => n + visit(a), 0);
+      case 'block':
+        return perBlock(e.block) + visit(e.arg);
+      default:
+        return 1 + visit(e.arg);
+    }
+  };
+  return model.layers.reduce((n, layer) => n + layer.statements.reduce((m, st) => m + visit(st.value), 0), 0);
 }

@@ -55,7 +55,7 @@ export const CODES = {
   E0314: e('number not exact', 'A literal, a constant or an intermediate result of `+ - * / %` exceeds 2^53 - 1 (9,007,199,254,740,991) in magnitude, or overflows. Beyond it a double cannot hold every integer, so moec rejects the value instead of rounding it. docs/language.md, Limits.'),
   E0315: e('size over the limit', 'A dim or an integer size (expert count, k, groups, heads, rank, iterations, an expert\'s widths) exceeds 16,777,216 (2^24), the largest size moec accepts. docs/language.md, Limits.'),
   E0316: e('tensor too large', 'The experts of one `experts` or `shared` entry are stacked into one weight tensor per matrix, which must hold at most 2^48 elements. Use fewer or smaller experts.'),
-  E0317: e('model too large', 'The model has more than 2^50 weight elements over all its layers (counted as `moec inspect` counts parameters). Use fewer layers, experts or smaller sizes.'),
+  E0317: e('model too large', 'The model has more than 2^50 weight elements over all its layers (counted as `moec inspect` counts parameters), or unrolls to more than 65,536 steps (over all layers: the chain iterations and shared expert instances of every block application, and every dense expert or norm call). Use fewer layers, iterations, shared experts or smaller sizes.'),
 
   E0401: e('unknown expert kind', 'Expert kinds are swiglu, geglu, geglu_tanh, relu, gelu, gelu_tanh, silu, identity and null.'),
   E0402: e('bad expert shape', 'FFN experts take a shape `in -> hidden -> out`, for example `swiglu(hidden -> ffn -> hidden)`.'),

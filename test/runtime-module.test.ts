@@ -123,6 +123,16 @@ describe.skipIf(!gpu)(gpuSuiteTitle('the generated module on WebGPU', gpu), () =
     },
   );
 
+  it('one module serves 1-token decode and a 3000-token prefill on the same buffers', async () => {
+    const c = await compile('mixtral-prefill', join(examplesDir, 'mixtral-8x7b.moe'), readExample('mixtral-8x7b.moe'), small['mixtral-8x7b.moe']!, 4096);
+    const m = await load(c);
+    expect(m.maxTokens).toBe(4096);
+    for (const tokens of [3000, 1]) {
+      const x = randomInput(tokens, c.width, tokens);
+      expect(relativeL2(await m.forward(x.data as Float32Array), reference(c, x))).toBeLessThan(1e-5);
+    }
+  });
+
   it('the module is typed and described for its model', () => {
     const { info } = mixtral.module;
     expect(info).toMatchObject({ name: 'mixtral_8x7b', width: 16, maxTokens: 64, needs: [], dims: { hidden: 16, ffn: 24, experts: 8 } });

@@ -44,7 +44,7 @@ describe('moec init-weights, inspect, run', () => {
   it('init-weights refuses a full-size model with a hint instead of exhausting memory', () => {
     const r = moec('init-weights', join(examplesDir, 'deepseek-v3.moe'), '--seed', '1', '-o', join(dir, 'huge.safetensors'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/deepseek_v3 has 6\.\d+e\+11 weight elements; .*--set hidden=64/);
+    expect(r.stderr).toMatch(/deepseek_v3 has 6\.\d+e\+11 weight elements; .*stops at 268,435,456 \(2\^28\)\. .*--set hidden=64/);
     expect(existsSync(join(dir, 'huge.safetensors'))).toBe(false);
   });
 

@@ -5,8 +5,12 @@ import { writeSafetensors } from '../../runtime/safetensors.js';
 import { loadModel, writeFileAtomic, CliError } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 
-/** Random weights are for tests and examples: a full-size model would exhaust memory (and disk) first. */
-const MAX_PARAMS = 1e9;
+/**
+ * Random weights are for tests and examples: a full-size model would exhaust memory (and disk)
+ * first. 2^28 elements are 1 GiB as f32, which every tensor passes through, and the file is
+ * written from one buffer.
+ */
+const MAX_PARAMS = 2 ** 28;
 
 export function initWeightsCommand(): Command {
   const cmd = new Command('init-weights')
@@ -19,7 +23,7 @@ export function initWeightsCommand(): Command {
     const graph = buildGraph(loadModel(file, opts.set, opts.model));
     const params = graph.params.reduce((n, p) => n + paramShape(p).reduce((a, b) => a * b, 1), 0);
     if (params > MAX_PARAMS) {
-      throw new CliError(`${graph.name} has ${params.toExponential(2)} weight elements; init-weights writes random weights for tests and examples and stops at ${MAX_PARAMS.toExponential(0)}. Shrink the model with --set, e.g. --set hidden=64`);
+      throw new CliError(`${graph.name} has ${params.toExponential(2)} weight elements; init-weights writes random weights for tests and examples and stops at ${MAX_PARAMS.toLocaleString('en-US')} (2^28). Shrink the model with --set, e.g. --set hidden=64`);
     }
     const weights = initWeights(graph, opts.seed);
     writeFileAtomic(opts.output, writeSafetensors(weights, { model: graph.name, seed: String(opts.seed) }));

@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { modelStats } from '../src/checker/stats.js';
 import { DiagnosticBag, MAX_RENDERED, MAX_SHOWN_LINE, renderFile, renderHuman } from '../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../src/diagnostics/source.js';
 import { Analysis, MAX_PUBLISHED } from '../src/lsp/analysis.js';
@@ -113,3 +115,22 @@ describe('rendering bounds', () => {
     expect(published.at(-1)!.message).toBe(`${a.result.diagnostics.length - MAX_PUBLISHED} more problems from here on are not shown; fix the ones above first`);
   });
 });
+
+describe('size limits', () => {
+  const size = fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 2 ** 26 }), fc.constantFrom('1e12', '99999999999999999999', '2000000000 * 2000000000', '9007199254740993', '16777216', '0.5 * 3'));
+  it('any sizes give either a model whose counts are exact integers, or a located error, never an exception', () => {
+    fc.assert(
+      fc.property(size, size, size, size, (hidden, ffn, experts, count) => {
+        const text = `model m {\n  dims { hidden = ${hidden}, ffn = ${ffn}, experts = ${experts} }\n  expert e = swiglu(hidden -> ffn -> hidden)\n  block moe {\n    router gate = linear(hidden -> experts) | softmax | topk(1)\n    experts e x experts\n    shared e x ${count}\n  }\n  layers 3 { x = x + moe(x) }\n}\n`;
+        const { result } = check(text);
+        if (result.models.length) {
+          const stats = modelStats(result.models[0]!);
+          expect(Number.isSafeInteger(stats.total)).toBe(true);
+          expect(Number.isSafeInteger(stats.active.max)).toBe(true);
+        } else expect(result.diagnostics.some((d) => d.severity === 'error' && d.span.end > d.span.start)).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+

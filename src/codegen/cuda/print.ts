@@ -148,7 +148,8 @@ class CudaPrinter extends CLikePrinter {
   }
 }
 
-const TYPES: Record<Scalar, string> = { f32: 'float', i32: 'int', u32: 'unsigned int', bool: 'bool' };
+/** C++ spellings of the kernel IR's scalar types. */
+export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', i32: 'int', u32: 'unsigned int', bool: 'bool' };
 
 const FLOAT_FNS: Record<MathFn, string> = { exp: 'expf', sqrt: 'sqrtf', inverse_sqrt: 'rsqrtf', tanh: 'tanhf', abs: 'fabsf', max: 'fmaxf', min: 'fminf', erf: 'erff' };
 

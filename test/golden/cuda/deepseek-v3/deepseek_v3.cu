@@ -31,6 +31,11 @@ __global__ void __launch_bounds__(8) moec_k_rmsnorm(const int* __restrict__ moec
   }
 }
 
+cudaError_t launch_rmsnorm(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_rmsnorm<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
+}
+
 // matmul: x·W
 __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -113,6 +118,11 @@ __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_
   }
 }
 
+cudaError_t launch_matmul(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_matmul<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
+}
+
 // act: act per element
 __global__ void __launch_bounds__(64) moec_k_act(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -132,6 +142,11 @@ __global__ void __launch_bounds__(64) moec_k_act(const int* __restrict__ moec_sh
   }
 }
 
+cudaError_t launch_act(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_act<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<float*>(p[1]));
+  return cudaGetLastError();
+}
+
 // mul: mul per element
 __global__ void __launch_bounds__(64) moec_k_mul(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -149,6 +164,11 @@ __global__ void __launch_bounds__(64) moec_k_mul(const int* __restrict__ moec_sh
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_mul(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_mul<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
 }
 
 // matmul_1: x·W
@@ -233,6 +253,11 @@ __global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moe
   }
 }
 
+cudaError_t launch_matmul_1(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_matmul_1<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
+}
+
 // add: add per element
 __global__ void __launch_bounds__(64) moec_k_add(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -250,6 +275,11 @@ __global__ void __launch_bounds__(64) moec_k_add(const int* __restrict__ moec_sh
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_add(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_add<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
 }
 
 // route_rows: a stretch of row-wise ops, one invocation per row
@@ -356,6 +386,11 @@ __global__ void __launch_bounds__(8) moec_k_route_rows(const int* __restrict__ m
   }
 }
 
+cudaError_t launch_route_rows(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_route_rows<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<int*>(p[3]), static_cast<float*>(p[4]));
+  return cudaGetLastError();
+}
+
 // extend_route: append always-selected experts to every row
 __global__ void __launch_bounds__(8) moec_k_extend_route(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, const float* __restrict__ w, int* __restrict__ out_ids, float* __restrict__ out_w) {
   const int moec_tokens = moec_shape[0];
@@ -378,6 +413,11 @@ __global__ void __launch_bounds__(8) moec_k_extend_route(const int* __restrict__
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_extend_route(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_extend_route<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const float*>(p[1]), static_cast<int*>(p[2]), static_cast<float*>(p[3]));
+  return cudaGetLastError();
 }
 
 // count: routing decisions per expert
@@ -403,6 +443,11 @@ __global__ void __launch_bounds__(8) moec_k_count(const int* __restrict__ moec_s
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_count(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_count<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<int*>(p[1]));
+  return cudaGetLastError();
 }
 
 // place: each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows
@@ -460,6 +505,11 @@ __global__ void __launch_bounds__(8) moec_k_place(const int* __restrict__ moec_s
   }
 }
 
+cudaError_t launch_place(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]), static_cast<int*>(p[8]));
+  return cudaGetLastError();
+}
+
 // grid_args: the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts
 __global__ void __launch_bounds__(1) moec_k_grid_args(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ range, const int* __restrict__ tile_start, int* __restrict__ args) {
   const int moec_tokens = moec_shape[0];
@@ -474,6 +524,11 @@ __global__ void __launch_bounds__(1) moec_k_grid_args(const int* __restrict__ mo
       args[4] = range[0];
     }
   }
+}
+
+cudaError_t launch_grid_args(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grid_args<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]));
+  return cudaGetLastError();
 }
 
 // grouped_gate: x·W_gate over each expert's rows (first pass of a gated expert)
@@ -561,6 +616,11 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
   }
 }
 
+cudaError_t launch_grouped_gate(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grouped_gate<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<float*>(p[8]));
+  return cudaGetLastError();
+}
+
 // grouped_up_glu: silu(gate) * (x·W_up) over each expert's rows, the gate from the first pass
 __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const float* __restrict__ gate) {
   const int moec_tokens = moec_shape[0];
@@ -644,6 +704,11 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
   moec_next:
     __syncthreads();
   }
+}
+
+cudaError_t launch_grouped_up_glu(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grouped_up_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<float*>(p[8]), static_cast<const float*>(p[9]));
+  return cudaGetLastError();
 }
 
 // grouped_down: w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)
@@ -731,6 +796,11 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
   }
 }
 
+cudaError_t launch_grouped_down(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<float*>(p[7]), static_cast<const int*>(p[8]), static_cast<const float*>(p[9]));
+  return cudaGetLastError();
+}
+
 // combine_residual: each token sums its experts in increasing expert order, plus the residual
 __global__ void __launch_bounds__(8) moec_k_combine_residual(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ ys, const int* __restrict__ ids, const int* __restrict__ inverse, const float* __restrict__ residual, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -777,6 +847,11 @@ __global__ void __launch_bounds__(8) moec_k_combine_residual(const int* __restri
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_combine_residual(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_combine_residual<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const float*>(p[3]), static_cast<float*>(p[4]));
+  return cudaGetLastError();
 }
 
 const moec::SlotInfo SLOTS[] = {
@@ -919,21 +994,21 @@ const moec::InputInfo INPUTS[] = {
 };
 
 const moec::KernelInfo KERNELS[] = {
-    {reinterpret_cast<const void*>(&moec_k_rmsnorm), "rmsnorm", {8, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_matmul), "matmul", {8, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_act), "act", {64, 1, 1}, 2},
-    {reinterpret_cast<const void*>(&moec_k_mul), "mul", {64, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_matmul_1), "matmul_1", {8, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_add), "add", {64, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_route_rows), "route_rows", {8, 1, 1}, 5},
-    {reinterpret_cast<const void*>(&moec_k_extend_route), "extend_route", {8, 1, 1}, 4},
-    {reinterpret_cast<const void*>(&moec_k_count), "count", {8, 1, 1}, 2},
-    {reinterpret_cast<const void*>(&moec_k_place), "place", {8, 1, 1}, 9},
-    {reinterpret_cast<const void*>(&moec_k_grid_args), "grid_args", {1, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_grouped_gate), "grouped_gate", {8, 1, 1}, 9},
-    {reinterpret_cast<const void*>(&moec_k_grouped_up_glu), "grouped_up_glu", {8, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_grouped_down), "grouped_down", {8, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_combine_residual), "combine_residual", {8, 1, 1}, 5},
+    {reinterpret_cast<const void*>(&moec_k_rmsnorm), &launch_rmsnorm, "rmsnorm", {8, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_matmul), &launch_matmul, "matmul", {8, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_act), &launch_act, "act", {64, 1, 1}, 2},
+    {reinterpret_cast<const void*>(&moec_k_mul), &launch_mul, "mul", {64, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_matmul_1), &launch_matmul_1, "matmul_1", {8, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_add), &launch_add, "add", {64, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_route_rows), &launch_route_rows, "route_rows", {8, 1, 1}, 5},
+    {reinterpret_cast<const void*>(&moec_k_extend_route), &launch_extend_route, "extend_route", {8, 1, 1}, 4},
+    {reinterpret_cast<const void*>(&moec_k_count), &launch_count, "count", {8, 1, 1}, 2},
+    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {8, 1, 1}, 9},
+    {reinterpret_cast<const void*>(&moec_k_grid_args), &launch_grid_args, "grid_args", {1, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_grouped_gate), &launch_grouped_gate, "grouped_gate", {8, 1, 1}, 9},
+    {reinterpret_cast<const void*>(&moec_k_grouped_up_glu), &launch_grouped_up_glu, "grouped_up_glu", {8, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {8, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_combine_residual), &launch_combine_residual, "combine_residual", {8, 1, 1}, 5},
 };
 
 const moec::DispatchInfo DISPATCHES[] = {

@@ -31,6 +31,11 @@ __global__ void __launch_bounds__(64) moec_k_rmsnorm(const int* __restrict__ moe
   }
 }
 
+cudaError_t launch_rmsnorm(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_rmsnorm<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<float*>(p[2]));
+  return cudaGetLastError();
+}
+
 // route_rows: a stretch of row-wise ops, one invocation per row
 __global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, int* __restrict__ out2, float* __restrict__ out4) {
   const int moec_tokens = moec_shape[0];
@@ -109,6 +114,11 @@ __global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ 
   }
 }
 
+cudaError_t launch_route_rows(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_route_rows<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<int*>(p[2]), static_cast<float*>(p[3]));
+  return cudaGetLastError();
+}
+
 // count: routing decisions per expert
 __global__ void __launch_bounds__(64) moec_k_count(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, int* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
@@ -132,6 +142,11 @@ __global__ void __launch_bounds__(64) moec_k_count(const int* __restrict__ moec_
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_count(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_count<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<int*>(p[1]));
+  return cudaGetLastError();
 }
 
 // place: each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows
@@ -189,6 +204,11 @@ __global__ void __launch_bounds__(64) moec_k_place(const int* __restrict__ moec_
   }
 }
 
+cudaError_t launch_place(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]), static_cast<int*>(p[8]));
+  return cudaGetLastError();
+}
+
 // grid_args: the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts
 __global__ void __launch_bounds__(1) moec_k_grid_args(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ range, const int* __restrict__ tile_start, int* __restrict__ args) {
   const int moec_tokens = moec_shape[0];
@@ -203,6 +223,11 @@ __global__ void __launch_bounds__(1) moec_k_grid_args(const int* __restrict__ mo
       args[4] = range[0];
     }
   }
+}
+
+cudaError_t launch_grid_args(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grid_args<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]));
+  return cudaGetLastError();
 }
 
 // grouped_glu: silu(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation
@@ -255,6 +280,11 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
   }
 }
 
+cudaError_t launch_grouped_glu(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grouped_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const float*>(p[2]), static_cast<const float*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<const int*>(p[8]), static_cast<float*>(p[9]));
+  return cudaGetLastError();
+}
+
 // grouped_down: w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)
 __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const float* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
   const int moec_tokens = moec_shape[0];
@@ -299,6 +329,11 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_grouped_down(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<float*>(p[7]), static_cast<const int*>(p[8]), static_cast<const float*>(p[9]));
+  return cudaGetLastError();
 }
 
 // combine_residual: each token sums its experts in increasing expert order, plus the residual
@@ -347,6 +382,11 @@ __global__ void __launch_bounds__(64) moec_k_combine_residual(const int* __restr
   moec_next:
     ;
   }
+}
+
+cudaError_t launch_combine_residual(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
+  moec_k_combine_residual<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const float*>(p[3]), static_cast<float*>(p[4]));
+  return cudaGetLastError();
 }
 
 const moec::SlotInfo SLOTS[] = {
@@ -865,14 +905,14 @@ const moec::InputInfo INPUTS[] = {
 };
 
 const moec::KernelInfo KERNELS[] = {
-    {reinterpret_cast<const void*>(&moec_k_rmsnorm), "rmsnorm", {64, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_route_rows), "route_rows", {64, 1, 1}, 4},
-    {reinterpret_cast<const void*>(&moec_k_count), "count", {64, 1, 1}, 2},
-    {reinterpret_cast<const void*>(&moec_k_place), "place", {64, 1, 1}, 9},
-    {reinterpret_cast<const void*>(&moec_k_grid_args), "grid_args", {1, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_grouped_glu), "grouped_glu", {64, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_grouped_down), "grouped_down", {64, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_combine_residual), "combine_residual", {64, 1, 1}, 5},
+    {reinterpret_cast<const void*>(&moec_k_rmsnorm), &launch_rmsnorm, "rmsnorm", {64, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_route_rows), &launch_route_rows, "route_rows", {64, 1, 1}, 4},
+    {reinterpret_cast<const void*>(&moec_k_count), &launch_count, "count", {64, 1, 1}, 2},
+    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {64, 1, 1}, 9},
+    {reinterpret_cast<const void*>(&moec_k_grid_args), &launch_grid_args, "grid_args", {1, 1, 1}, 3},
+    {reinterpret_cast<const void*>(&moec_k_grouped_glu), &launch_grouped_glu, "grouped_glu", {64, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {64, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_combine_residual), &launch_combine_residual, "combine_residual", {64, 1, 1}, 5},
 };
 
 const moec::DispatchInfo DISPATCHES[] = {

@@ -100,8 +100,12 @@ struct InputInfo {
   int slot;
 };
 
+/** Launches a kernel with its params taken from the bound pointers: typed, so the compiler checks every launch. */
+typedef cudaError_t (*Launch)(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const Grid& grid, void* const* pointers);
+
 struct KernelInfo {
   const void* fn;
+  Launch launch;
   const char* name;
   int threads[3];
   int params;
@@ -428,15 +432,11 @@ int forward(Context* c, const float* x, const int* ids, const int* requests, flo
   const int status = check_device(c->device);
   if (status != MOEC_OK) return status;
   set_tokens<<<1, 1, 0, stream>>>(c->shape, tokens, device_tokens, c->max_tokens);
-  void* args[64];
   for (int d = 0; d < m->dispatch_count; d++) {
     if (!c->blocks[d]) continue;
     const DispatchInfo& info = m->dispatches[d];
     const KernelInfo& k = m->kernels[info.kernel];
-    args[0] = &c->shape;
-    args[1] = &c->grids[d];
-    for (int p = 0; p < k.params; p++) args[2 + p] = &c->pointers[info.first_binding + p];
-    const cudaError_t e = cudaLaunchKernel(k.fn, dim3(c->blocks[d]), dim3(k.threads[0], k.threads[1], k.threads[2]), args, 0, stream);
+    const cudaError_t e = k.launch(dim3(c->blocks[d]), dim3(k.threads[0], k.threads[1], k.threads[2]), stream, c->shape, c->grids[d], &c->pointers[info.first_binding]);
     if (e != cudaSuccess) return cuda_fail(e, (std::string("forward: launching dispatch ") + std::to_string(d) + " (kernel " + k.name + ")").c_str());
   }
   MOEC_CUDA(cudaGetLastError(), "forward");

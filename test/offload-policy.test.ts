@@ -73,7 +73,7 @@ describe('timing', () => {
     const slow: LinkModel = { name: 'slow', bandwidth: 1000, latency: 0, description: '' };
     const r = replay('lru+degrade', [sequence(0, 1, 2, 3)], 1, { link: slow });
     // Every access misses; each computes the int4 copy (500 params * 0.5 B = 250 B: 0.25 s).
-    expect(r).toMatchObject({ hits: 0, degraded: 4, stallSeconds: 0 });
+    expect(r).toMatchObject({ hits: 0, degraded: 4, degradedTokens: 4, stallSeconds: 0 });
     expect(r.seconds).toBeCloseTo(1, 12);
   });
 });

@@ -45,6 +45,8 @@ export interface PolicyResult {
   tokensPerSecond: number;
   /** Accesses served by a low-precision copy (on_miss = degrade). */
   degraded: number;
+  /** Tokens with at least one expert served by a low-precision copy. */
+  degradedTokens: number;
   prefetches: number;
   /** Prefetched experts whose first access was a hit. */
   usefulPrefetches: number;
@@ -68,6 +70,7 @@ export class Replay {
     stallSeconds: 0,
     seconds: 0,
     degraded: 0,
+    degradedTokens: 0,
     prefetches: 0,
     usefulPrefetches: 0,
     latePrefetches: 0,
@@ -115,6 +118,7 @@ export class Replay {
     this.link.reset();
     let now = 0;
     for (const [t, token] of req.tokens.entries()) {
+      const degradedBefore = r.degraded;
       for (const [l, layer] of layers.entries()) {
         revealed.token = t;
         revealed.layer = l;
@@ -184,6 +188,7 @@ export class Replay {
       }
       now += model.denseBytes / bw;
       r.tokens++;
+      if (r.degraded > degradedBefore) r.degradedTokens++;
     }
     r.seconds += now;
     r.requests++;

@@ -177,7 +177,7 @@ function progressBar(total: number, read: () => number): { update(): void; done(
 function textReport(meta: TraceMeta, slots: number, opts: SimulateOptions, results: PolicyResult[]): string {
   const first = results[0]!;
   const lru = results.find((r) => r.name === 'lru')!;
-  const header = ['policy', 'hit rate', 'moved GB', 'stall s', 'tokens/s', 'vs lru', 'degraded', 'prefetched (useful, late)'];
+  const header = ['policy', 'hit rate', 'moved GB', 'stall s', 'tokens/s', 'vs lru', 'degraded accesses (tokens)', 'prefetched (useful, late)'];
   const rows = results.map((r) => [
     r.name,
     r.hitRate.toFixed(3),
@@ -185,7 +185,7 @@ function textReport(meta: TraceMeta, slots: number, opts: SimulateOptions, resul
     r.stallSeconds.toFixed(2),
     r.tokensPerSecond.toPrecision(3),
     `${(r.tokensPerSecond / lru.tokensPerSecond).toFixed(2)}x`,
-    r.degraded ? `${r.degraded} (${((100 * r.degraded) / r.accesses).toFixed(1)} %)` : '0',
+    r.degraded ? `${((100 * r.degraded) / r.accesses).toFixed(1)} % (${((100 * r.degradedTokens) / r.tokens).toFixed(1)} %)` : '0',
     r.prefetches ? `${r.prefetches} (${r.usefulPrefetches}, ${r.latePrefetches})` : '0',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -63,16 +63,21 @@ describe('CUDA and WGSL print the same Program', () => {
     expect(bindings).toHaveLength(first || 1);
   });
 
-  it.each(names)('%s: every weight buffer loads its own range of its param', (name) => {
+  it.each(names)('%s: every weight buffer loads its own range of its param, widened or as stored', (name) => {
     const p = buildExample(name, 'cuda');
     const cu = cudaFiles(p).get(`${p.name}.cu`)!;
     const rows = tableRows(cu, 'WEIGHTS');
     const weights = p.buffers.filter((b) => b.role === 'weight');
     expect(rows).toHaveLength(Math.max(1, weights.length));
     weights.forEach((b, i) => {
-      const range = b.sourceRange ?? { offset: 0, count: b.bytes.b / 4 };
       const param = p.params.findIndex((q) => q.name === (b.source ?? b.name));
-      expect(rows[i]).toBe(`{${param}, ${b.slot}, moec::ELEMENT_${b.element.toUpperCase()}, ${range.offset}, ${range.count}},`);
+      const { shape, dtype } = p.params[param]!;
+      // Stored elements: int4 packs two values a byte.
+      const range = b.sourceRange ?? { offset: 0, count: shape.reduce((x, y) => x * y, 1) / (dtype === 'int4' ? 2 : 1) };
+      const raw = { bf16: 2, f16: 2, int8: 1, int4: 1 }[b.stored ?? 'none' as never] ?? 0;
+      // A stored buffer holds the file's bytes, padded to whole words; a widened one 4 bytes a stored element.
+      expect(b.bytes.b).toBe(raw ? Math.ceil((range.count * raw) / 4) * 4 : range.count * 4);
+      expect(rows[i]).toBe(`{${param}, ${b.slot}, moec::ELEMENT_${b.element === 'f32' ? 'F32' : 'I32'}, ${range.offset}, ${range.count}, ${raw}},`);
     });
   });
 });

@@ -56,10 +56,10 @@ const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes
 /**
  * NVIDIA GPUs through the CUDA printer. CUDA has no binding limit, so stacked expert weights
  * are split only where a buffer's i32 element indices would come near 2^31 (2 GiB keeps every
- * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights are
- * widened until the CUDA host code loads packed (`stored`) buffers.
+ * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights stay
+ * as stored, as on WebGPU: the CUDA host code copies a stored buffer's bytes as they are.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024, weights: 'widened' };
+const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {

@@ -1,5 +1,6 @@
 import type { Kernel } from '../kernel-ir.js';
 import type { BufferRole, Grid, GridDim, Program } from '../program.js';
+import { STORED_BYTES } from '../scheduler/stored.js';
 import { cudaKernelName, printCudaKernel, TYPES } from './print.js';
 
 /**
@@ -37,8 +38,9 @@ export function modelSource(program: Program): { cu: string; h: string } {
       weights.map((b) => {
         const param = paramIndex.get(b.source ?? b.name);
         if (param === undefined) throw new Error(`internal: weight buffer ${b.name} holds ${b.source ?? b.name}, which is not a param`);
-        const range = b.sourceRange ?? { offset: 0, count: b.bytes.b / 4 };
-        return `{${param}, ${b.slot}, moec::${b.element === 'f32' ? 'ELEMENT_F32' : 'ELEMENT_I32'}, ${range.offset}, ${range.count}},  // ${b.name}`;
+        const range = b.sourceRange ?? { offset: 0, count: storedElements(program.params[param]!) };
+        const element = b.element === 'f32' ? 'ELEMENT_F32' : 'ELEMENT_I32';
+        return `{${param}, ${b.slot}, moec::${element}, ${range.offset}, ${range.count}, ${b.stored ? STORED_BYTES[b.stored] : 0}},  // ${b.name}`;
       }),
     ),
     ...constants.map((b, i) => `const int CONSTANT_${i}[] = {${b.data!.join(', ')}};  // ${b.name}`),
@@ -230,6 +232,11 @@ const ROLES: Record<BufferRole, string> = {
 };
 
 const STORED: Record<Program['params'][number]['dtype'], string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', int8: 'I8', int4: 'U8' };
+
+/** Elements a param has in a weights file. */
+function storedElements(p: Program['params'][number]): number {
+  return storedShape(p.shape, p.dtype).reduce((a, b) => a * b, 1);
+}
 
 /** The shape a param has in a weights file: int4 packs two values a byte along the last dim. */
 function storedShape(shape: readonly number[], dtype: string): number[] {

@@ -91,12 +91,17 @@ struct ParamInfo {
   long long shape[6];
 };
 
-/** A weight buffer: 'count' stored elements of a param from element 'first', in a slot. */
+/**
+ * A weight buffer: 'count' stored elements of a param from element 'first', in a slot; widened to
+ * one 32-bit 'element' each, or (raw_bytes > 0) kept as the file's bytes, raw_bytes an element,
+ * for the kernels to decode.
+ */
 struct WeightInfo {
   int param;
   int slot;
   int element;
   long long first, count;
+  int raw_bytes;
 };
 
 struct ConstantInfo {
@@ -209,9 +214,14 @@ DType dtype_of(const char* name) {
   return DTYPE_UNKNOWN;
 }
 
-/** Float params take F32, F16 or BF16 data; integer params (int8, int4) exactly their stored dtype. */
-bool dtype_fits(const ParamInfo& p, DType d) {
-  const DType want = dtype_of(p.dtype);
+/**
+ * Data of dtype d for param p: exactly its stored dtype where a buffer keeps the stored bytes;
+ * otherwise any float dtype for a float param (it is widened to f32), and integer params exactly.
+ */
+bool dtype_fits(const Model* m, int p, DType d) {
+  const DType want = dtype_of(m->params[p].dtype);
+  for (int w = 0; w < m->weight_count; w++)
+    if (m->weights[w].param == p && m->weights[w].raw_bytes) return d == want;
   const bool is_float = want == DTYPE_F32 || want == DTYPE_F16 || want == DTYPE_BF16;
   return is_float ? d == DTYPE_F32 || d == DTYPE_F16 || d == DTYPE_BF16 : d == want;
 }
@@ -369,6 +379,12 @@ int upload(Context* c, int p, DType dtype, const void* data, cudaStream_t stream
   for (int w = 0; w < c->model->weight_count; w++) {
     const WeightInfo& info = c->model->weights[w];
     if (info.param != p) continue;
+    if (info.raw_bytes) {
+      // Kept as stored: the bytes as they are (the slot was zeroed, so a partial last word is padded).
+      const char* from = static_cast<const char*>(data) + info.first * info.raw_bytes;
+      MOEC_CUDA(cudaMemcpyAsync(c->slots[info.slot], from, static_cast<size_t>(info.count * info.raw_bytes), cudaMemcpyDeviceToDevice, stream), "load_weight: copying stored bytes");
+      continue;
+    }
     const long long blocks = (info.count + 255) / 256;
     convert<<<static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096), 256, 0, stream>>>(data, dtype, info.first, info.count, c->slots[info.slot], info.element);
     MOEC_CUDA(cudaGetLastError(), "load_weight: launching the conversion");
@@ -383,7 +399,7 @@ int load_weight(Context* c, const char* name, const char* dtype, const void* dat
   const ParamInfo* param = find_param(c->model, name, &p);
   if (!param) return fail(MOEC_ERROR_WEIGHTS, std::string("load_weight: the model has no weight '") + (name ? name : "(null)") + "'");
   const DType d = dtype_of(dtype);
-  if (d == DTYPE_UNKNOWN || !dtype_fits(*param, d)) return fail(MOEC_ERROR_WEIGHTS, std::string("load_weight: tensor '") + name + "' is stored as " + param->dtype + "; got dtype " + (dtype ? dtype : "(null)"));
+  if (d == DTYPE_UNKNOWN || !dtype_fits(c->model, p, d)) return fail(MOEC_ERROR_WEIGHTS, std::string("load_weight: tensor '") + name + "' is stored as " + param->dtype + "; got dtype " + (dtype ? dtype : "(null)"));
   if (count != param_elements(*param)) return fail(MOEC_ERROR_WEIGHTS, std::string("load_weight: tensor '") + name + "' has " + std::to_string(param_elements(*param)) + " stored values " + param_shape(*param) + "; got " + std::to_string(count));
   if (!data && count) return fail(MOEC_ERROR_ARGUMENT, "load_weight: data is null");
   const int status = check_device(c->device);
@@ -401,7 +417,7 @@ int load_weights(Context* c, const char* path) {
     const moec_st::Tensor* t = moec_st::find(file, param.name);
     if (!t) return fail(MOEC_ERROR_WEIGHTS, std::string(path) + ": missing tensor '" + param.name + "' (" + param.dtype + param_shape(param) + ")");
     if (moec_st::shape_text(t->shape) != param_shape(param)) return fail(MOEC_ERROR_WEIGHTS, std::string(path) + ": tensor '" + param.name + "' has shape " + moec_st::shape_text(t->shape) + ", expected " + param_shape(param));
-    if (!dtype_fits(param, dtype_of(t->dtype.c_str()))) return fail(MOEC_ERROR_WEIGHTS, std::string(path) + ": tensor '" + param.name + "' is " + t->dtype + ", expected " + param.dtype);
+    if (!dtype_fits(m, p, dtype_of(t->dtype.c_str()))) return fail(MOEC_ERROR_WEIGHTS, std::string(path) + ": tensor '" + param.name + "' is " + t->dtype + ", expected " + param.dtype);
   }
   int status = check_device(c->device);
   void* staging = nullptr;

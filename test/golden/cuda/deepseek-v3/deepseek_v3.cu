@@ -451,7 +451,7 @@ cudaError_t launch_count(dim3 blocks, dim3 threads, cudaStream_t stream, const i
 }
 
 // place: each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows
-__global__ void __launch_bounds__(8) moec_k_place(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, const int* __restrict__ counts, int* __restrict__ perm, int* __restrict__ inverse, int* __restrict__ slot_of, int* __restrict__ offsets, int* __restrict__ tile_expert, int* __restrict__ tile_row, int* __restrict__ tile_start) {
+__global__ void __launch_bounds__(8) moec_k_place(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, const int* __restrict__ counts, int* __restrict__ perm, int* __restrict__ inverse, int* __restrict__ slot_of, int* __restrict__ offsets, int* __restrict__ tiles, int* __restrict__ tile_start) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -479,25 +479,27 @@ __global__ void __launch_bounds__(8) moec_k_place(const int* __restrict__ moec_s
         tile_start[33] = first_tile2 + tiles5;
       }
       for (int j6 = 0; j6 < tiles5; j6 += 1) {
-        tile_expert[first_tile2 + j6] = t0;
-        tile_row[first_tile2 + j6] = start1 + j6 * 8;
+        const int record7 = (first_tile2 + j6) * 3;
+        tiles[record7] = t0;
+        tiles[record7 + 1] = start1 + j6 * 8;
+        tiles[record7 + 2] = min(8, counts[t0] - j6 * 8);
       }
-      int pos7 = start1;
-      for (int i8 = 0; i8 < moec_tokens * 9; i8 += 1) {
-        const int id9 = ids[i8];
-        if (id9 == t0) {
-          perm[pos7] = i8 / 9;
-          slot_of[pos7] = i8;
-          inverse[i8] = pos7;
-          pos7 = pos7 + 1;
+      int pos8 = start1;
+      for (int i9 = 0; i9 < moec_tokens * 9; i9 += 1) {
+        const int id10 = ids[i9];
+        if (id10 == t0) {
+          perm[pos8] = i9 / 9;
+          slot_of[pos8] = i9;
+          inverse[i9] = pos8;
+          pos8 = pos8 + 1;
         }
-        if ((id9 < 0) && (t0 == 0)) {
-          inverse[i8] = -1;
+        if ((id10 < 0) && (t0 == 0)) {
+          inverse[i9] = -1;
         }
       }
-      for (int q10 = pos7; q10 < end4; q10 += 1) {
-        perm[q10] = -1;
-        slot_of[q10] = -1;
+      for (int q11 = pos8; q11 < end4; q11 += 1) {
+        perm[q11] = -1;
+        slot_of[q11] = -1;
       }
     }
   moec_next:
@@ -506,7 +508,7 @@ __global__ void __launch_bounds__(8) moec_k_place(const int* __restrict__ moec_s
 }
 
 cudaError_t launch_place(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]), static_cast<int*>(p[8]));
+  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]));
   return cudaGetLastError();
 }
 
@@ -532,7 +534,7 @@ cudaError_t launch_grid_args(dim3 blocks, dim3 threads, cudaStream_t stream, con
 }
 
 // grouped_gate: x·W_gate over each expert's rows (first pass of a gated expert)
-__global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out) {
+__global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tiles, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -542,10 +544,10 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
     {
       const int n0 = workgroup_x * 8 + local_x;
       const int col1 = min(n0, 7);
-      const int tile2 = grid[3] + workgroup_y;
-      const int e3 = tile_expert[tile2];
-      const int r04 = tile_row[tile2];
-      const int m_end5 = min(8, offsets[e3] + counts[e3] - r04);
+      const int tile2 = (grid[3] + workgroup_y) * 3;
+      const int e3 = tiles[tile2];
+      const int r04 = tiles[tile2 + 1];
+      const int m_end5 = tiles[tile2 + 2];
       const int wbase6 = (e3 - grid[4]) * 128;
       if (m_end5 <= 0) {
         goto moec_next;
@@ -617,12 +619,12 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
 }
 
 cudaError_t launch_grouped_gate(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_grouped_gate<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<float*>(p[8]));
+  moec_k_grouped_gate<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<float*>(p[5]));
   return cudaGetLastError();
 }
 
 // grouped_up_glu: silu(gate) * (x·W_up) over each expert's rows, the gate from the first pass
-__global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const float* __restrict__ gate) {
+__global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tiles, float* __restrict__ out, const float* __restrict__ gate) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -632,10 +634,10 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
     {
       const int n0 = workgroup_x * 8 + local_x;
       const int col1 = min(n0, 7);
-      const int tile2 = grid[3] + workgroup_y;
-      const int e3 = tile_expert[tile2];
-      const int r04 = tile_row[tile2];
-      const int m_end5 = min(8, offsets[e3] + counts[e3] - r04);
+      const int tile2 = (grid[3] + workgroup_y) * 3;
+      const int e3 = tiles[tile2];
+      const int r04 = tiles[tile2 + 1];
+      const int m_end5 = tiles[tile2 + 2];
       const int wbase6 = (e3 - grid[4]) * 128;
       if (m_end5 <= 0) {
         goto moec_next;
@@ -707,12 +709,12 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
 }
 
 cudaError_t launch_grouped_up_glu(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_grouped_up_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<float*>(p[8]), static_cast<const float*>(p[9]));
+  moec_k_grouped_up_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<float*>(p[5]), static_cast<const float*>(p[6]));
   return cudaGetLastError();
 }
 
 // grouped_down: w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)
-__global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
+__global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tiles, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -722,10 +724,10 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
     {
       const int n0 = workgroup_x * 8 + local_x;
       const int col1 = min(n0, 15);
-      const int tile2 = grid[3] + workgroup_y;
-      const int e3 = tile_expert[tile2];
-      const int r04 = tile_row[tile2];
-      const int m_end5 = min(8, offsets[e3] + counts[e3] - r04);
+      const int tile2 = (grid[3] + workgroup_y) * 3;
+      const int e3 = tiles[tile2];
+      const int r04 = tiles[tile2 + 1];
+      const int m_end5 = tiles[tile2 + 2];
       const int wbase6 = (e3 - grid[4]) * 128;
       if (m_end5 <= 0) {
         goto moec_next;
@@ -797,7 +799,7 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
 }
 
 cudaError_t launch_grouped_down(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<float*>(p[7]), static_cast<const int*>(p[8]), static_cast<const float*>(p[9]));
+  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<float*>(p[4]), static_cast<const int*>(p[5]), static_cast<const float*>(p[6]));
   return cudaGetLastError();
 }
 
@@ -894,19 +896,16 @@ const moec::SlotInfo SLOTS[] = {
     {64, 0, moec::ROLE_OUTPUT},
     {96, 0, moec::ROLE_ACTIVATION},
     {96, 0, moec::ROLE_ACTIVATION},
-    {96, 136, moec::ROLE_ACTIVATION},
+    {576, 31680, moec::ROLE_ACTIVATION},
     {288, 15840, moec::ROLE_ACTIVATION},
     {36, 0, moec::ROLE_ACTIVATION},
     {288, 15840, moec::ROLE_ACTIVATION},
     {36, 0, moec::ROLE_ACTIVATION},
-    {36, 1980, moec::ROLE_ACTIVATION},
-    {36, 1980, moec::ROLE_ACTIVATION},
-    {36, 1980, moec::ROLE_ACTIVATION},
+    {288, 15840, moec::ROLE_ACTIVATION},
+    {288, 15840, moec::ROLE_ACTIVATION},
     {0, 136, moec::ROLE_ACTIVATION},
     {36, 1980, moec::ROLE_ACTIVATION},
-    {0, 20, moec::ROLE_ACTIVATION},
-    {576, 31680, moec::ROLE_ACTIVATION},
-    {576, 31680, moec::ROLE_ACTIVATION},
+    {288, 15840, moec::ROLE_ACTIVATION},
     {288, 15840, moec::ROLE_ACTIVATION},
 };
 
@@ -945,37 +944,37 @@ const moec::ParamInfo PARAMS[] = {
 };
 
 const moec::WeightInfo WEIGHTS[] = {
-    {0, 1, moec::ELEMENT_I32, 0, 8},  // w1
-    {1, 2, moec::ELEMENT_I32, 0, 192},  // w3
-    {2, 3, moec::ELEMENT_I32, 0, 192},  // w4
-    {3, 4, moec::ELEMENT_I32, 0, 192},  // w5
-    {4, 5, moec::ELEMENT_I32, 0, 8},  // w12
-    {8, 6, moec::ELEMENT_I32, 0, 256},  // w17
-    {9, 7, moec::ELEMENT_I32, 0, 16},  // w18
-    {5, 9, moec::ELEMENT_I32, 0, 2048},  // w14
-    {6, 10, moec::ELEMENT_I32, 0, 2048},  // w15
-    {10, 12, moec::ELEMENT_I32, 0, 64},  // w20
-    {11, 13, moec::ELEMENT_I32, 0, 64},  // w21
-    {7, 15, moec::ELEMENT_I32, 0, 2048},  // w16
-    {12, 17, moec::ELEMENT_I32, 0, 64},  // w22
-    {13, 18, moec::ELEMENT_I32, 0, 8},  // w35
-    {17, 19, moec::ELEMENT_I32, 0, 256},  // w40
-    {18, 20, moec::ELEMENT_I32, 0, 16},  // w41
-    {14, 21, moec::ELEMENT_I32, 0, 2048},  // w37
-    {15, 22, moec::ELEMENT_I32, 0, 2048},  // w38
-    {19, 23, moec::ELEMENT_I32, 0, 64},  // w43
-    {20, 24, moec::ELEMENT_I32, 0, 64},  // w44
-    {16, 25, moec::ELEMENT_I32, 0, 2048},  // w39
-    {21, 26, moec::ELEMENT_I32, 0, 64},  // w45
-    {22, 27, moec::ELEMENT_I32, 0, 8},  // w58
-    {26, 28, moec::ELEMENT_I32, 0, 256},  // w63
-    {27, 29, moec::ELEMENT_I32, 0, 16},  // w64
-    {23, 30, moec::ELEMENT_I32, 0, 2048},  // w60
-    {24, 31, moec::ELEMENT_I32, 0, 2048},  // w61
-    {28, 32, moec::ELEMENT_I32, 0, 64},  // w66
-    {29, 33, moec::ELEMENT_I32, 0, 64},  // w67
-    {25, 34, moec::ELEMENT_I32, 0, 2048},  // w62
-    {30, 35, moec::ELEMENT_I32, 0, 64},  // w68
+    {0, 1, moec::ELEMENT_I32, 0, 16, 2},  // w1
+    {1, 2, moec::ELEMENT_I32, 0, 384, 2},  // w3
+    {2, 3, moec::ELEMENT_I32, 0, 384, 2},  // w4
+    {3, 4, moec::ELEMENT_I32, 0, 384, 2},  // w5
+    {4, 5, moec::ELEMENT_I32, 0, 16, 2},  // w12
+    {8, 6, moec::ELEMENT_I32, 0, 512, 2},  // w17
+    {9, 7, moec::ELEMENT_I32, 0, 32, 2},  // w18
+    {5, 9, moec::ELEMENT_I32, 0, 4096, 2},  // w14
+    {6, 10, moec::ELEMENT_I32, 0, 4096, 2},  // w15
+    {10, 12, moec::ELEMENT_I32, 0, 128, 2},  // w20
+    {11, 13, moec::ELEMENT_I32, 0, 128, 2},  // w21
+    {7, 15, moec::ELEMENT_I32, 0, 4096, 2},  // w16
+    {12, 17, moec::ELEMENT_I32, 0, 128, 2},  // w22
+    {13, 18, moec::ELEMENT_I32, 0, 16, 2},  // w35
+    {17, 19, moec::ELEMENT_I32, 0, 512, 2},  // w40
+    {18, 20, moec::ELEMENT_I32, 0, 32, 2},  // w41
+    {14, 21, moec::ELEMENT_I32, 0, 4096, 2},  // w37
+    {15, 22, moec::ELEMENT_I32, 0, 4096, 2},  // w38
+    {19, 23, moec::ELEMENT_I32, 0, 128, 2},  // w43
+    {20, 24, moec::ELEMENT_I32, 0, 128, 2},  // w44
+    {16, 25, moec::ELEMENT_I32, 0, 4096, 2},  // w39
+    {21, 26, moec::ELEMENT_I32, 0, 128, 2},  // w45
+    {22, 27, moec::ELEMENT_I32, 0, 16, 2},  // w58
+    {26, 28, moec::ELEMENT_I32, 0, 512, 2},  // w63
+    {27, 29, moec::ELEMENT_I32, 0, 32, 2},  // w64
+    {23, 30, moec::ELEMENT_I32, 0, 4096, 2},  // w60
+    {24, 31, moec::ELEMENT_I32, 0, 4096, 2},  // w61
+    {28, 32, moec::ELEMENT_I32, 0, 128, 2},  // w66
+    {29, 33, moec::ELEMENT_I32, 0, 128, 2},  // w67
+    {25, 34, moec::ELEMENT_I32, 0, 4096, 2},  // w62
+    {30, 35, moec::ELEMENT_I32, 0, 128, 2},  // w68
 };
 
 const int CONSTANT_0[] = {0, 32, 1};  // const_0_32_1
@@ -1003,11 +1002,11 @@ const moec::KernelInfo KERNELS[] = {
     {reinterpret_cast<const void*>(&moec_k_route_rows), &launch_route_rows, "route_rows", {8, 1, 1}, 5},
     {reinterpret_cast<const void*>(&moec_k_extend_route), &launch_extend_route, "extend_route", {8, 1, 1}, 4},
     {reinterpret_cast<const void*>(&moec_k_count), &launch_count, "count", {8, 1, 1}, 2},
-    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {8, 1, 1}, 9},
+    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {8, 1, 1}, 8},
     {reinterpret_cast<const void*>(&moec_k_grid_args), &launch_grid_args, "grid_args", {1, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_grouped_gate), &launch_grouped_gate, "grouped_gate", {8, 1, 1}, 9},
-    {reinterpret_cast<const void*>(&moec_k_grouped_up_glu), &launch_grouped_up_glu, "grouped_up_glu", {8, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {8, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_grouped_gate), &launch_grouped_gate, "grouped_gate", {8, 1, 1}, 6},
+    {reinterpret_cast<const void*>(&moec_k_grouped_up_glu), &launch_grouped_up_glu, "grouped_up_glu", {8, 1, 1}, 7},
+    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {8, 1, 1}, 7},
     {reinterpret_cast<const void*>(&moec_k_combine_residual), &launch_combine_residual, "combine_residual", {8, 1, 1}, 5},
 };
 
@@ -1024,64 +1023,64 @@ const moec::DispatchInfo DISPATCHES[] = {
     {7, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 28},  // 9: extend_route, node %23
     {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 32},  // 10: count, node %26
     {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 34},  // 11: place, node %28
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 43},  // 12: grid_args, node %31
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 46},  // 13: grouped_gate, node %31
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 55},  // 14: grid_args, node %31
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 58},  // 15: grouped_up_glu, node %31
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 68},  // 16: grid_args, node %32
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 71},  // 17: grouped_gate, node %32
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 80},  // 18: grid_args, node %32
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 83},  // 19: grouped_up_glu, node %32
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 93},  // 20: grid_args, node %33
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 96},  // 21: grouped_down, node %33
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 106},  // 22: grid_args, node %33
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 109},  // 23: grouped_down, node %33
-    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 119},  // 24: combine_residual, node %33
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 124},  // 25: rmsnorm, node %36
-    {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 127},  // 26: route_rows, node %42
-    {7, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 132},  // 27: extend_route, node %46
-    {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 136},  // 28: count, node %49
-    {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 138},  // 29: place, node %51
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 147},  // 30: grid_args, node %54
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 150},  // 31: grouped_gate, node %54
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 159},  // 32: grid_args, node %54
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 162},  // 33: grouped_up_glu, node %54
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 172},  // 34: grid_args, node %55
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 175},  // 35: grouped_gate, node %55
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 184},  // 36: grid_args, node %55
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 187},  // 37: grouped_up_glu, node %55
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 197},  // 38: grid_args, node %56
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 200},  // 39: grouped_down, node %56
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 210},  // 40: grid_args, node %56
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 213},  // 41: grouped_down, node %56
-    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 223},  // 42: combine_residual, node %56
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 228},  // 43: rmsnorm, node %59
-    {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 231},  // 44: route_rows, node %65
-    {7, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 236},  // 45: extend_route, node %69
-    {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 240},  // 46: count, node %72
-    {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 242},  // 47: place, node %74
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 251},  // 48: grid_args, node %77
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 254},  // 49: grouped_gate, node %77
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 263},  // 50: grid_args, node %77
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 266},  // 51: grouped_up_glu, node %77
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 276},  // 52: grid_args, node %78
-    {11, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 279},  // 53: grouped_gate, node %78
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 288},  // 54: grid_args, node %78
-    {12, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 291},  // 55: grouped_up_glu, node %78
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 301},  // 56: grid_args, node %79
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 304},  // 57: grouped_down, node %79
-    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 314},  // 58: grid_args, node %79
-    {13, 49, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 317},  // 59: grouped_down, node %79
-    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 327},  // 60: combine_residual, node %79
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 42},  // 12: grid_args, node %31
+    {11, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 45},  // 13: grouped_gate, node %31
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 51},  // 14: grid_args, node %31
+    {12, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 54},  // 15: grouped_up_glu, node %31
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 61},  // 16: grid_args, node %32
+    {11, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 64},  // 17: grouped_gate, node %32
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 70},  // 18: grid_args, node %32
+    {12, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 73},  // 19: grouped_up_glu, node %32
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 80},  // 20: grid_args, node %33
+    {13, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 83},  // 21: grouped_down, node %33
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 90},  // 22: grid_args, node %33
+    {13, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 93},  // 23: grouped_down, node %33
+    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 100},  // 24: combine_residual, node %33
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 105},  // 25: rmsnorm, node %36
+    {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 108},  // 26: route_rows, node %42
+    {7, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 113},  // 27: extend_route, node %46
+    {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 117},  // 28: count, node %49
+    {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 119},  // 29: place, node %51
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 127},  // 30: grid_args, node %54
+    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 130},  // 31: grouped_gate, node %54
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 136},  // 32: grid_args, node %54
+    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 139},  // 33: grouped_up_glu, node %54
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 146},  // 34: grid_args, node %55
+    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 149},  // 35: grouped_gate, node %55
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 155},  // 36: grid_args, node %55
+    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 158},  // 37: grouped_up_glu, node %55
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 165},  // 38: grid_args, node %56
+    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 168},  // 39: grouped_down, node %56
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 175},  // 40: grid_args, node %56
+    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 178},  // 41: grouped_down, node %56
+    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 185},  // 42: combine_residual, node %56
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 190},  // 43: rmsnorm, node %59
+    {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 193},  // 44: route_rows, node %65
+    {7, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 198},  // 45: extend_route, node %69
+    {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 202},  // 46: count, node %72
+    {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 204},  // 47: place, node %74
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 212},  // 48: grid_args, node %77
+    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 215},  // 49: grouped_gate, node %77
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 221},  // 50: grid_args, node %77
+    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 224},  // 51: grouped_up_glu, node %77
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 231},  // 52: grid_args, node %78
+    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 234},  // 53: grouped_gate, node %78
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 240},  // 54: grid_args, node %78
+    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 243},  // 55: grouped_up_glu, node %78
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 250},  // 56: grid_args, node %79
+    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 253},  // 57: grouped_down, node %79
+    {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 260},  // 58: grid_args, node %79
+    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 263},  // 59: grouped_down, node %79
+    {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 270},  // 60: combine_residual, node %79
 };
 
-const int BINDINGS[] = {0, 1, 37, 37, 2, 38, 38, 39, 37, 3, 38, 39, 38, 37, 37, 4, 38, 0, 38, 37, 37, 5, 38, 38, 6, 7, 39, 40, 39, 40, 41, 42, 41, 40, 41, 40, 48, 43, 44, 39, 45, 46, 47, 8, 47, 49, 38, 48, 9, 49, 45, 46, 39, 40, 50, 8, 47, 49, 38, 48, 10, 49, 45, 46, 39, 40, 51, 50, 11, 47, 49, 38, 48, 12, 49, 45, 46, 39, 40, 50, 11, 47, 49, 38, 48, 13, 49, 45, 46, 39, 40, 52, 50, 14, 47, 49, 51, 15, 49, 45, 46, 39, 40, 50, 44, 42, 16, 47, 49, 52, 17, 49, 45, 46, 39, 40, 50, 44, 42, 50, 41, 43, 37, 38, 38, 18, 37, 37, 19, 20, 40, 41, 40, 41, 42, 43, 42, 47, 42, 47, 51, 41, 45, 44, 46, 48, 39, 8, 39, 49, 37, 51, 21, 49, 46, 48, 44, 47, 52, 8, 39, 49, 37, 51, 22, 49, 46, 48, 44, 47, 50, 52, 11, 39, 49, 37, 51, 23, 49, 46, 48, 44, 47, 52, 11, 39, 49, 37, 51, 24, 49, 46, 48, 44, 47, 40, 52, 14, 39, 49, 50, 25, 49, 46, 48, 44, 47, 51, 45, 43, 16, 39, 49, 40, 26, 49, 46, 48, 44, 47, 51, 45, 43, 51, 42, 41, 38, 37, 37, 27, 38, 38, 28, 29, 41, 42, 41, 42, 43, 44, 43, 47, 43, 47, 52, 41, 46, 45, 48, 40, 39, 8, 39, 49, 38, 52, 30, 49, 48, 40, 45, 47, 50, 8, 39, 49, 38, 52, 31, 49, 48, 40, 45, 47, 51, 50, 11, 39, 49, 38, 52, 32, 49, 48, 40, 45, 47, 50, 11, 39, 49, 38, 52, 33, 49, 48, 40, 45, 47, 42, 50, 14, 39, 49, 51, 34, 49, 48, 40, 45, 47, 50, 46, 44, 16, 39, 49, 42, 35, 49, 48, 40, 45, 47, 50, 46, 44, 50, 43, 41, 37, 36};
+const int BINDINGS[] = {0, 1, 37, 37, 2, 38, 38, 39, 37, 3, 38, 39, 38, 37, 37, 4, 38, 0, 38, 37, 37, 5, 38, 38, 6, 7, 39, 40, 39, 40, 41, 42, 41, 40, 41, 40, 47, 43, 44, 39, 45, 46, 8, 46, 40, 38, 47, 9, 40, 45, 39, 8, 46, 40, 38, 47, 10, 40, 45, 48, 39, 11, 46, 40, 38, 47, 12, 40, 45, 39, 11, 46, 40, 38, 47, 13, 40, 45, 49, 39, 14, 46, 40, 48, 15, 40, 45, 39, 44, 42, 16, 46, 40, 49, 17, 40, 45, 39, 44, 42, 39, 41, 43, 37, 38, 38, 18, 37, 37, 19, 20, 40, 41, 40, 41, 42, 43, 42, 46, 42, 46, 49, 41, 47, 44, 45, 48, 8, 48, 46, 37, 49, 21, 46, 45, 39, 8, 48, 46, 37, 49, 22, 46, 45, 44, 39, 11, 48, 46, 37, 49, 23, 46, 45, 39, 11, 48, 46, 37, 49, 24, 46, 45, 40, 39, 14, 48, 46, 44, 25, 46, 45, 39, 47, 43, 16, 48, 46, 40, 26, 46, 45, 39, 47, 43, 39, 42, 41, 38, 37, 37, 27, 38, 38, 28, 29, 41, 42, 41, 42, 43, 47, 43, 46, 43, 46, 49, 41, 40, 45, 44, 48, 8, 48, 46, 38, 49, 30, 46, 44, 39, 8, 48, 46, 38, 49, 31, 46, 44, 45, 39, 11, 48, 46, 38, 49, 32, 46, 44, 39, 11, 48, 46, 38, 49, 33, 46, 44, 42, 39, 14, 48, 46, 45, 34, 46, 44, 39, 40, 47, 16, 48, 46, 42, 35, 46, 44, 39, 40, 47, 39, 43, 41, 37, 36};
 
 const moec::Model MODEL = {
     "deepseek_v3", 16,
-    SLOTS, 53, PARAMS, 31, WEIGHTS, 31, CONSTANTS, 4,
+    SLOTS, 50, PARAMS, 31, WEIGHTS, 31, CONSTANTS, 4,
     INPUTS, 1, 36, KERNELS, 15,
-    DISPATCHES, 61, BINDINGS, 332,
+    DISPATCHES, 61, BINDINGS, 275,
 };
 
 }  // namespace

@@ -6,7 +6,7 @@
 namespace {
 
 // rmsnorm: rmsnorm per row
-__global__ void __launch_bounds__(64) moec_k_rmsnorm(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out0) {
+__global__ void __launch_bounds__(64) moec_k_rmsnorm(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const unsigned int* __restrict__ in1, float* __restrict__ out0) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -23,7 +23,7 @@ __global__ void __launch_bounds__(64) moec_k_rmsnorm(const int* __restrict__ moe
       }
       const float inv3 = 1.0f / sqrtf(ms1 / 16.0f + 0.000009999999747378752f);
       for (int i4 = 0; i4 < 16; i4 += 1) {
-        out0[r0 * 16 + i4] = in0[r0 * 16 + i4] * inv3 * in1[i4];
+        out0[r0 * 16 + i4] = in0[r0 * 16 + i4] * inv3 * __uint_as_float(((i4 & 1) == 1 ? in1[i4 >> static_cast<unsigned int>(1)] & 4294901760u : in1[i4 >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
       }
     }
   moec_next:
@@ -32,12 +32,12 @@ __global__ void __launch_bounds__(64) moec_k_rmsnorm(const int* __restrict__ moe
 }
 
 cudaError_t launch_rmsnorm(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_rmsnorm<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<float*>(p[2]));
+  moec_k_rmsnorm<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<float*>(p[2]));
   return cudaGetLastError();
 }
 
 // route_rows: a stretch of row-wise ops, one invocation per row
-__global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const float* __restrict__ in1, int* __restrict__ out2, float* __restrict__ out4) {
+__global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ in0, const unsigned int* __restrict__ in1, int* __restrict__ out2, float* __restrict__ out4) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ 
       for (int n2 = 0; n2 < 8; n2 += 1) {
         float acc3 = 0.0f;
         for (int k4 = 0; k4 < 16; k4 += 1) {
-          acc3 = acc3 + in0[r0 * 16 + k4] * in1[k4 * 8 + n2];
+          acc3 = acc3 + in0[r0 * 16 + k4] * __uint_as_float((((k4 * 8 + n2) & 1) == 1 ? in1[(k4 * 8 + n2) >> static_cast<unsigned int>(1)] & 4294901760u : in1[(k4 * 8 + n2) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         }
         v1[n2] = acc3;
       }
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(64) moec_k_route_rows(const int* __restrict__ 
 }
 
 cudaError_t launch_route_rows(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_route_rows<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<int*>(p[2]), static_cast<float*>(p[3]));
+  moec_k_route_rows<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<int*>(p[2]), static_cast<float*>(p[3]));
   return cudaGetLastError();
 }
 
@@ -150,7 +150,7 @@ cudaError_t launch_count(dim3 blocks, dim3 threads, cudaStream_t stream, const i
 }
 
 // place: each expert sums the padded counts before it (its offset), then walks the routing decisions in order and places its rows
-__global__ void __launch_bounds__(64) moec_k_place(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, const int* __restrict__ counts, int* __restrict__ perm, int* __restrict__ inverse, int* __restrict__ slot_of, int* __restrict__ offsets, int* __restrict__ tile_expert, int* __restrict__ tile_row, int* __restrict__ tile_start) {
+__global__ void __launch_bounds__(64) moec_k_place(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const int* __restrict__ ids, const int* __restrict__ counts, int* __restrict__ perm, int* __restrict__ inverse, int* __restrict__ slot_of, int* __restrict__ offsets, int* __restrict__ tiles, int* __restrict__ tile_start) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
@@ -178,25 +178,27 @@ __global__ void __launch_bounds__(64) moec_k_place(const int* __restrict__ moec_
         tile_start[8] = first_tile2 + tiles5;
       }
       for (int j6 = 0; j6 < tiles5; j6 += 1) {
-        tile_expert[first_tile2 + j6] = t0;
-        tile_row[first_tile2 + j6] = start1 + j6 * 4;
+        const int record7 = (first_tile2 + j6) * 3;
+        tiles[record7] = t0;
+        tiles[record7 + 1] = start1 + j6 * 4;
+        tiles[record7 + 2] = min(4, counts[t0] - j6 * 4);
       }
-      int pos7 = start1;
-      for (int i8 = 0; i8 < moec_tokens * 2; i8 += 1) {
-        const int id9 = ids[i8];
-        if (id9 == t0) {
-          perm[pos7] = i8 / 2;
-          slot_of[pos7] = i8;
-          inverse[i8] = pos7;
-          pos7 = pos7 + 1;
+      int pos8 = start1;
+      for (int i9 = 0; i9 < moec_tokens * 2; i9 += 1) {
+        const int id10 = ids[i9];
+        if (id10 == t0) {
+          perm[pos8] = i9 / 2;
+          slot_of[pos8] = i9;
+          inverse[i9] = pos8;
+          pos8 = pos8 + 1;
         }
-        if ((id9 < 0) && (t0 == 0)) {
-          inverse[i8] = -1;
+        if ((id10 < 0) && (t0 == 0)) {
+          inverse[i9] = -1;
         }
       }
-      for (int q10 = pos7; q10 < end4; q10 += 1) {
-        perm[q10] = -1;
-        slot_of[q10] = -1;
+      for (int q11 = pos8; q11 < end4; q11 += 1) {
+        perm[q11] = -1;
+        slot_of[q11] = -1;
       }
     }
   moec_next:
@@ -205,7 +207,7 @@ __global__ void __launch_bounds__(64) moec_k_place(const int* __restrict__ moec_
 }
 
 cudaError_t launch_place(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]), static_cast<int*>(p[8]));
+  moec_k_place<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const int*>(p[0]), static_cast<const int*>(p[1]), static_cast<int*>(p[2]), static_cast<int*>(p[3]), static_cast<int*>(p[4]), static_cast<int*>(p[5]), static_cast<int*>(p[6]), static_cast<int*>(p[7]));
   return cudaGetLastError();
 }
 
@@ -231,7 +233,7 @@ cudaError_t launch_grid_args(dim3 blocks, dim3 threads, cudaStream_t stream, con
 }
 
 // grouped_glu: silu(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation
-__global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const float* __restrict__ w0, const float* __restrict__ w1, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out) {
+__global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const int* __restrict__ a_perm, const unsigned int* __restrict__ w0, const unsigned int* __restrict__ w1, const int* __restrict__ grid, const int* __restrict__ tiles, float* __restrict__ out) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -243,10 +245,10 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
       if (n0 >= 24) {
         goto moec_next;
       }
-      const int tile1 = grid[3] + workgroup_y;
-      const int e2 = tile_expert[tile1];
-      const int r03 = tile_row[tile1];
-      const int m_end4 = min(4, offsets[e2] + counts[e2] - r03);
+      const int tile1 = (grid[3] + workgroup_y) * 3;
+      const int e2 = tiles[tile1];
+      const int r03 = tiles[tile1 + 1];
+      const int m_end4 = tiles[tile1 + 2];
       const int wbase5 = (e2 - grid[4]) * 384;
       if (m_end4 <= 0) {
         goto moec_next;
@@ -262,8 +264,8 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
         abase8[m10] = a_perm[r03 + m10] * 16;
       }
       for (int k11 = 0; k11 < 16; k11 += 1) {
-        const float b12 = w0[wbase5 + (k11 * 24 + n0)];
-        const float b13 = w1[wbase5 + (k11 * 24 + n0)];
+        const float b12 = __uint_as_float((((wbase5 + (k11 * 24 + n0)) & 1) == 1 ? w0[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
+        const float b13 = __uint_as_float((((wbase5 + (k11 * 24 + n0)) & 1) == 1 ? w1[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w1[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m14 = 0; m14 < m_end4; m14 += 1) {
           const float a15 = a[abase8[m14] + k11];
           acc6[m14] = acc6[m14] + a15 * b12;
@@ -281,12 +283,12 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
 }
 
 cudaError_t launch_grouped_glu(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_grouped_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const float*>(p[2]), static_cast<const float*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<const int*>(p[7]), static_cast<const int*>(p[8]), static_cast<float*>(p[9]));
+  moec_k_grouped_glu<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const int*>(p[1]), static_cast<const unsigned int*>(p[2]), static_cast<const unsigned int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<float*>(p[6]));
   return cudaGetLastError();
 }
 
 // grouped_down: w · (h·W_down) over each expert's rows (the routing weight applied here, summed by combine)
-__global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const float* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tile_expert, const int* __restrict__ tile_row, const int* __restrict__ offsets, const int* __restrict__ counts, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
+__global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ a, const unsigned int* __restrict__ w0, const int* __restrict__ grid, const int* __restrict__ tiles, float* __restrict__ out, const int* __restrict__ slot_of, const float* __restrict__ route_w) {
   const int moec_tokens = moec_shape[0];
   const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
   const int local_x = static_cast<int>(threadIdx.x);
@@ -298,10 +300,10 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
       if (n0 >= 16) {
         goto moec_next;
       }
-      const int tile1 = grid[3] + workgroup_y;
-      const int e2 = tile_expert[tile1];
-      const int r03 = tile_row[tile1];
-      const int m_end4 = min(4, offsets[e2] + counts[e2] - r03);
+      const int tile1 = (grid[3] + workgroup_y) * 3;
+      const int e2 = tiles[tile1];
+      const int r03 = tiles[tile1 + 1];
+      const int m_end4 = tiles[tile1 + 2];
       const int wbase5 = (e2 - grid[4]) * 384;
       if (m_end4 <= 0) {
         goto moec_next;
@@ -315,7 +317,7 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
         abase7[m9] = (r03 + m9) * 24;
       }
       for (int k10 = 0; k10 < 24; k10 += 1) {
-        const float b11 = w0[wbase5 + (k10 * 16 + n0)];
+        const float b11 = __uint_as_float((((wbase5 + (k10 * 16 + n0)) & 1) == 1 ? w0[(wbase5 + (k10 * 16 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase5 + (k10 * 16 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
         for (int m12 = 0; m12 < m_end4; m12 += 1) {
           const float a13 = a[abase7[m12] + k10];
           acc6[m12] = acc6[m12] + a13 * b11;
@@ -332,7 +334,7 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
 }
 
 cudaError_t launch_grouped_down(dim3 blocks, dim3 threads, cudaStream_t stream, const int* shape, const moec::Grid& grid, void* const* p) {
-  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const float*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<const int*>(p[4]), static_cast<const int*>(p[5]), static_cast<const int*>(p[6]), static_cast<float*>(p[7]), static_cast<const int*>(p[8]), static_cast<const float*>(p[9]));
+  moec_k_grouped_down<<<blocks, threads, 0, stream>>>(shape, grid, static_cast<const float*>(p[0]), static_cast<const unsigned int*>(p[1]), static_cast<const int*>(p[2]), static_cast<const int*>(p[3]), static_cast<float*>(p[4]), static_cast<const int*>(p[5]), static_cast<const float*>(p[6]));
   return cudaGetLastError();
 }
 
@@ -391,180 +393,177 @@ cudaError_t launch_combine_residual(dim3 blocks, dim3 threads, cudaStream_t stre
 
 const moec::SlotInfo SLOTS[] = {
     {64, 0, moec::ROLE_INPUT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
     {0, 12, moec::ROLE_CONSTANT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 64, moec::ROLE_WEIGHT},
-    {0, 512, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
-    {0, 12288, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 32, moec::ROLE_WEIGHT},
+    {0, 256, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
+    {0, 6144, moec::ROLE_WEIGHT},
     {64, 0, moec::ROLE_OUTPUT},
     {128, 7680, moec::ROLE_ACTIVATION},
     {8, 0, moec::ROLE_ACTIVATION},
     {8, 0, moec::ROLE_ACTIVATION},
     {0, 32, moec::ROLE_ACTIVATION},
-    {0, 36, moec::ROLE_ACTIVATION},
+    {192, 11520, moec::ROLE_ACTIVATION},
     {8, 0, moec::ROLE_ACTIVATION},
-    {8, 480, moec::ROLE_ACTIVATION},
-    {8, 480, moec::ROLE_ACTIVATION},
-    {8, 480, moec::ROLE_ACTIVATION},
-    {0, 36, moec::ROLE_ACTIVATION},
-    {8, 480, moec::ROLE_ACTIVATION},
-    {0, 20, moec::ROLE_ACTIVATION},
+    {192, 11520, moec::ROLE_ACTIVATION},
+    {192, 11520, moec::ROLE_ACTIVATION},
+    {192, 11520, moec::ROLE_ACTIVATION},
     {192, 11520, moec::ROLE_ACTIVATION},
     {192, 11520, moec::ROLE_ACTIVATION},
 };
@@ -733,166 +732,166 @@ const moec::ParamInfo PARAMS[] = {
 };
 
 const moec::WeightInfo WEIGHTS[] = {
-    {0, 1, moec::ELEMENT_F32, 0, 16},  // w1
-    {4, 2, moec::ELEMENT_F32, 0, 128},  // w6
-    {1, 4, moec::ELEMENT_F32, 0, 3072},  // w3
-    {2, 5, moec::ELEMENT_F32, 0, 3072},  // w4
-    {3, 6, moec::ELEMENT_F32, 0, 3072},  // w5
-    {5, 7, moec::ELEMENT_F32, 0, 16},  // w18
-    {9, 8, moec::ELEMENT_F32, 0, 128},  // w23
-    {6, 9, moec::ELEMENT_F32, 0, 3072},  // w20
-    {7, 10, moec::ELEMENT_F32, 0, 3072},  // w21
-    {8, 11, moec::ELEMENT_F32, 0, 3072},  // w22
-    {10, 12, moec::ELEMENT_F32, 0, 16},  // w35
-    {14, 13, moec::ELEMENT_F32, 0, 128},  // w40
-    {11, 14, moec::ELEMENT_F32, 0, 3072},  // w37
-    {12, 15, moec::ELEMENT_F32, 0, 3072},  // w38
-    {13, 16, moec::ELEMENT_F32, 0, 3072},  // w39
-    {15, 17, moec::ELEMENT_F32, 0, 16},  // w52
-    {19, 18, moec::ELEMENT_F32, 0, 128},  // w57
-    {16, 19, moec::ELEMENT_F32, 0, 3072},  // w54
-    {17, 20, moec::ELEMENT_F32, 0, 3072},  // w55
-    {18, 21, moec::ELEMENT_F32, 0, 3072},  // w56
-    {20, 22, moec::ELEMENT_F32, 0, 16},  // w69
-    {24, 23, moec::ELEMENT_F32, 0, 128},  // w74
-    {21, 24, moec::ELEMENT_F32, 0, 3072},  // w71
-    {22, 25, moec::ELEMENT_F32, 0, 3072},  // w72
-    {23, 26, moec::ELEMENT_F32, 0, 3072},  // w73
-    {25, 27, moec::ELEMENT_F32, 0, 16},  // w86
-    {29, 28, moec::ELEMENT_F32, 0, 128},  // w91
-    {26, 29, moec::ELEMENT_F32, 0, 3072},  // w88
-    {27, 30, moec::ELEMENT_F32, 0, 3072},  // w89
-    {28, 31, moec::ELEMENT_F32, 0, 3072},  // w90
-    {30, 32, moec::ELEMENT_F32, 0, 16},  // w103
-    {34, 33, moec::ELEMENT_F32, 0, 128},  // w108
-    {31, 34, moec::ELEMENT_F32, 0, 3072},  // w105
-    {32, 35, moec::ELEMENT_F32, 0, 3072},  // w106
-    {33, 36, moec::ELEMENT_F32, 0, 3072},  // w107
-    {35, 37, moec::ELEMENT_F32, 0, 16},  // w120
-    {39, 38, moec::ELEMENT_F32, 0, 128},  // w125
-    {36, 39, moec::ELEMENT_F32, 0, 3072},  // w122
-    {37, 40, moec::ELEMENT_F32, 0, 3072},  // w123
-    {38, 41, moec::ELEMENT_F32, 0, 3072},  // w124
-    {40, 42, moec::ELEMENT_F32, 0, 16},  // w137
-    {44, 43, moec::ELEMENT_F32, 0, 128},  // w142
-    {41, 44, moec::ELEMENT_F32, 0, 3072},  // w139
-    {42, 45, moec::ELEMENT_F32, 0, 3072},  // w140
-    {43, 46, moec::ELEMENT_F32, 0, 3072},  // w141
-    {45, 47, moec::ELEMENT_F32, 0, 16},  // w154
-    {49, 48, moec::ELEMENT_F32, 0, 128},  // w159
-    {46, 49, moec::ELEMENT_F32, 0, 3072},  // w156
-    {47, 50, moec::ELEMENT_F32, 0, 3072},  // w157
-    {48, 51, moec::ELEMENT_F32, 0, 3072},  // w158
-    {50, 52, moec::ELEMENT_F32, 0, 16},  // w171
-    {54, 53, moec::ELEMENT_F32, 0, 128},  // w176
-    {51, 54, moec::ELEMENT_F32, 0, 3072},  // w173
-    {52, 55, moec::ELEMENT_F32, 0, 3072},  // w174
-    {53, 56, moec::ELEMENT_F32, 0, 3072},  // w175
-    {55, 57, moec::ELEMENT_F32, 0, 16},  // w188
-    {59, 58, moec::ELEMENT_F32, 0, 128},  // w193
-    {56, 59, moec::ELEMENT_F32, 0, 3072},  // w190
-    {57, 60, moec::ELEMENT_F32, 0, 3072},  // w191
-    {58, 61, moec::ELEMENT_F32, 0, 3072},  // w192
-    {60, 62, moec::ELEMENT_F32, 0, 16},  // w205
-    {64, 63, moec::ELEMENT_F32, 0, 128},  // w210
-    {61, 64, moec::ELEMENT_F32, 0, 3072},  // w207
-    {62, 65, moec::ELEMENT_F32, 0, 3072},  // w208
-    {63, 66, moec::ELEMENT_F32, 0, 3072},  // w209
-    {65, 67, moec::ELEMENT_F32, 0, 16},  // w222
-    {69, 68, moec::ELEMENT_F32, 0, 128},  // w227
-    {66, 69, moec::ELEMENT_F32, 0, 3072},  // w224
-    {67, 70, moec::ELEMENT_F32, 0, 3072},  // w225
-    {68, 71, moec::ELEMENT_F32, 0, 3072},  // w226
-    {70, 72, moec::ELEMENT_F32, 0, 16},  // w239
-    {74, 73, moec::ELEMENT_F32, 0, 128},  // w244
-    {71, 74, moec::ELEMENT_F32, 0, 3072},  // w241
-    {72, 75, moec::ELEMENT_F32, 0, 3072},  // w242
-    {73, 76, moec::ELEMENT_F32, 0, 3072},  // w243
-    {75, 77, moec::ELEMENT_F32, 0, 16},  // w256
-    {79, 78, moec::ELEMENT_F32, 0, 128},  // w261
-    {76, 79, moec::ELEMENT_F32, 0, 3072},  // w258
-    {77, 80, moec::ELEMENT_F32, 0, 3072},  // w259
-    {78, 81, moec::ELEMENT_F32, 0, 3072},  // w260
-    {80, 82, moec::ELEMENT_F32, 0, 16},  // w273
-    {84, 83, moec::ELEMENT_F32, 0, 128},  // w278
-    {81, 84, moec::ELEMENT_F32, 0, 3072},  // w275
-    {82, 85, moec::ELEMENT_F32, 0, 3072},  // w276
-    {83, 86, moec::ELEMENT_F32, 0, 3072},  // w277
-    {85, 87, moec::ELEMENT_F32, 0, 16},  // w290
-    {89, 88, moec::ELEMENT_F32, 0, 128},  // w295
-    {86, 89, moec::ELEMENT_F32, 0, 3072},  // w292
-    {87, 90, moec::ELEMENT_F32, 0, 3072},  // w293
-    {88, 91, moec::ELEMENT_F32, 0, 3072},  // w294
-    {90, 92, moec::ELEMENT_F32, 0, 16},  // w307
-    {94, 93, moec::ELEMENT_F32, 0, 128},  // w312
-    {91, 94, moec::ELEMENT_F32, 0, 3072},  // w309
-    {92, 95, moec::ELEMENT_F32, 0, 3072},  // w310
-    {93, 96, moec::ELEMENT_F32, 0, 3072},  // w311
-    {95, 97, moec::ELEMENT_F32, 0, 16},  // w324
-    {99, 98, moec::ELEMENT_F32, 0, 128},  // w329
-    {96, 99, moec::ELEMENT_F32, 0, 3072},  // w326
-    {97, 100, moec::ELEMENT_F32, 0, 3072},  // w327
-    {98, 101, moec::ELEMENT_F32, 0, 3072},  // w328
-    {100, 102, moec::ELEMENT_F32, 0, 16},  // w341
-    {104, 103, moec::ELEMENT_F32, 0, 128},  // w346
-    {101, 104, moec::ELEMENT_F32, 0, 3072},  // w343
-    {102, 105, moec::ELEMENT_F32, 0, 3072},  // w344
-    {103, 106, moec::ELEMENT_F32, 0, 3072},  // w345
-    {105, 107, moec::ELEMENT_F32, 0, 16},  // w358
-    {109, 108, moec::ELEMENT_F32, 0, 128},  // w363
-    {106, 109, moec::ELEMENT_F32, 0, 3072},  // w360
-    {107, 110, moec::ELEMENT_F32, 0, 3072},  // w361
-    {108, 111, moec::ELEMENT_F32, 0, 3072},  // w362
-    {110, 112, moec::ELEMENT_F32, 0, 16},  // w375
-    {114, 113, moec::ELEMENT_F32, 0, 128},  // w380
-    {111, 114, moec::ELEMENT_F32, 0, 3072},  // w377
-    {112, 115, moec::ELEMENT_F32, 0, 3072},  // w378
-    {113, 116, moec::ELEMENT_F32, 0, 3072},  // w379
-    {115, 117, moec::ELEMENT_F32, 0, 16},  // w392
-    {119, 118, moec::ELEMENT_F32, 0, 128},  // w397
-    {116, 119, moec::ELEMENT_F32, 0, 3072},  // w394
-    {117, 120, moec::ELEMENT_F32, 0, 3072},  // w395
-    {118, 121, moec::ELEMENT_F32, 0, 3072},  // w396
-    {120, 122, moec::ELEMENT_F32, 0, 16},  // w409
-    {124, 123, moec::ELEMENT_F32, 0, 128},  // w414
-    {121, 124, moec::ELEMENT_F32, 0, 3072},  // w411
-    {122, 125, moec::ELEMENT_F32, 0, 3072},  // w412
-    {123, 126, moec::ELEMENT_F32, 0, 3072},  // w413
-    {125, 127, moec::ELEMENT_F32, 0, 16},  // w426
-    {129, 128, moec::ELEMENT_F32, 0, 128},  // w431
-    {126, 129, moec::ELEMENT_F32, 0, 3072},  // w428
-    {127, 130, moec::ELEMENT_F32, 0, 3072},  // w429
-    {128, 131, moec::ELEMENT_F32, 0, 3072},  // w430
-    {130, 132, moec::ELEMENT_F32, 0, 16},  // w443
-    {134, 133, moec::ELEMENT_F32, 0, 128},  // w448
-    {131, 134, moec::ELEMENT_F32, 0, 3072},  // w445
-    {132, 135, moec::ELEMENT_F32, 0, 3072},  // w446
-    {133, 136, moec::ELEMENT_F32, 0, 3072},  // w447
-    {135, 137, moec::ELEMENT_F32, 0, 16},  // w460
-    {139, 138, moec::ELEMENT_F32, 0, 128},  // w465
-    {136, 139, moec::ELEMENT_F32, 0, 3072},  // w462
-    {137, 140, moec::ELEMENT_F32, 0, 3072},  // w463
-    {138, 141, moec::ELEMENT_F32, 0, 3072},  // w464
-    {140, 142, moec::ELEMENT_F32, 0, 16},  // w477
-    {144, 143, moec::ELEMENT_F32, 0, 128},  // w482
-    {141, 144, moec::ELEMENT_F32, 0, 3072},  // w479
-    {142, 145, moec::ELEMENT_F32, 0, 3072},  // w480
-    {143, 146, moec::ELEMENT_F32, 0, 3072},  // w481
-    {145, 147, moec::ELEMENT_F32, 0, 16},  // w494
-    {149, 148, moec::ELEMENT_F32, 0, 128},  // w499
-    {146, 149, moec::ELEMENT_F32, 0, 3072},  // w496
-    {147, 150, moec::ELEMENT_F32, 0, 3072},  // w497
-    {148, 151, moec::ELEMENT_F32, 0, 3072},  // w498
-    {150, 152, moec::ELEMENT_F32, 0, 16},  // w511
-    {154, 153, moec::ELEMENT_F32, 0, 128},  // w516
-    {151, 154, moec::ELEMENT_F32, 0, 3072},  // w513
-    {152, 155, moec::ELEMENT_F32, 0, 3072},  // w514
-    {153, 156, moec::ELEMENT_F32, 0, 3072},  // w515
-    {155, 157, moec::ELEMENT_F32, 0, 16},  // w528
-    {159, 158, moec::ELEMENT_F32, 0, 128},  // w533
-    {156, 159, moec::ELEMENT_F32, 0, 3072},  // w530
-    {157, 160, moec::ELEMENT_F32, 0, 3072},  // w531
-    {158, 161, moec::ELEMENT_F32, 0, 3072},  // w532
+    {0, 1, moec::ELEMENT_I32, 0, 16, 2},  // w1
+    {4, 2, moec::ELEMENT_I32, 0, 128, 2},  // w6
+    {1, 4, moec::ELEMENT_I32, 0, 3072, 2},  // w3
+    {2, 5, moec::ELEMENT_I32, 0, 3072, 2},  // w4
+    {3, 6, moec::ELEMENT_I32, 0, 3072, 2},  // w5
+    {5, 7, moec::ELEMENT_I32, 0, 16, 2},  // w18
+    {9, 8, moec::ELEMENT_I32, 0, 128, 2},  // w23
+    {6, 9, moec::ELEMENT_I32, 0, 3072, 2},  // w20
+    {7, 10, moec::ELEMENT_I32, 0, 3072, 2},  // w21
+    {8, 11, moec::ELEMENT_I32, 0, 3072, 2},  // w22
+    {10, 12, moec::ELEMENT_I32, 0, 16, 2},  // w35
+    {14, 13, moec::ELEMENT_I32, 0, 128, 2},  // w40
+    {11, 14, moec::ELEMENT_I32, 0, 3072, 2},  // w37
+    {12, 15, moec::ELEMENT_I32, 0, 3072, 2},  // w38
+    {13, 16, moec::ELEMENT_I32, 0, 3072, 2},  // w39
+    {15, 17, moec::ELEMENT_I32, 0, 16, 2},  // w52
+    {19, 18, moec::ELEMENT_I32, 0, 128, 2},  // w57
+    {16, 19, moec::ELEMENT_I32, 0, 3072, 2},  // w54
+    {17, 20, moec::ELEMENT_I32, 0, 3072, 2},  // w55
+    {18, 21, moec::ELEMENT_I32, 0, 3072, 2},  // w56
+    {20, 22, moec::ELEMENT_I32, 0, 16, 2},  // w69
+    {24, 23, moec::ELEMENT_I32, 0, 128, 2},  // w74
+    {21, 24, moec::ELEMENT_I32, 0, 3072, 2},  // w71
+    {22, 25, moec::ELEMENT_I32, 0, 3072, 2},  // w72
+    {23, 26, moec::ELEMENT_I32, 0, 3072, 2},  // w73
+    {25, 27, moec::ELEMENT_I32, 0, 16, 2},  // w86
+    {29, 28, moec::ELEMENT_I32, 0, 128, 2},  // w91
+    {26, 29, moec::ELEMENT_I32, 0, 3072, 2},  // w88
+    {27, 30, moec::ELEMENT_I32, 0, 3072, 2},  // w89
+    {28, 31, moec::ELEMENT_I32, 0, 3072, 2},  // w90
+    {30, 32, moec::ELEMENT_I32, 0, 16, 2},  // w103
+    {34, 33, moec::ELEMENT_I32, 0, 128, 2},  // w108
+    {31, 34, moec::ELEMENT_I32, 0, 3072, 2},  // w105
+    {32, 35, moec::ELEMENT_I32, 0, 3072, 2},  // w106
+    {33, 36, moec::ELEMENT_I32, 0, 3072, 2},  // w107
+    {35, 37, moec::ELEMENT_I32, 0, 16, 2},  // w120
+    {39, 38, moec::ELEMENT_I32, 0, 128, 2},  // w125
+    {36, 39, moec::ELEMENT_I32, 0, 3072, 2},  // w122
+    {37, 40, moec::ELEMENT_I32, 0, 3072, 2},  // w123
+    {38, 41, moec::ELEMENT_I32, 0, 3072, 2},  // w124
+    {40, 42, moec::ELEMENT_I32, 0, 16, 2},  // w137
+    {44, 43, moec::ELEMENT_I32, 0, 128, 2},  // w142
+    {41, 44, moec::ELEMENT_I32, 0, 3072, 2},  // w139
+    {42, 45, moec::ELEMENT_I32, 0, 3072, 2},  // w140
+    {43, 46, moec::ELEMENT_I32, 0, 3072, 2},  // w141
+    {45, 47, moec::ELEMENT_I32, 0, 16, 2},  // w154
+    {49, 48, moec::ELEMENT_I32, 0, 128, 2},  // w159
+    {46, 49, moec::ELEMENT_I32, 0, 3072, 2},  // w156
+    {47, 50, moec::ELEMENT_I32, 0, 3072, 2},  // w157
+    {48, 51, moec::ELEMENT_I32, 0, 3072, 2},  // w158
+    {50, 52, moec::ELEMENT_I32, 0, 16, 2},  // w171
+    {54, 53, moec::ELEMENT_I32, 0, 128, 2},  // w176
+    {51, 54, moec::ELEMENT_I32, 0, 3072, 2},  // w173
+    {52, 55, moec::ELEMENT_I32, 0, 3072, 2},  // w174
+    {53, 56, moec::ELEMENT_I32, 0, 3072, 2},  // w175
+    {55, 57, moec::ELEMENT_I32, 0, 16, 2},  // w188
+    {59, 58, moec::ELEMENT_I32, 0, 128, 2},  // w193
+    {56, 59, moec::ELEMENT_I32, 0, 3072, 2},  // w190
+    {57, 60, moec::ELEMENT_I32, 0, 3072, 2},  // w191
+    {58, 61, moec::ELEMENT_I32, 0, 3072, 2},  // w192
+    {60, 62, moec::ELEMENT_I32, 0, 16, 2},  // w205
+    {64, 63, moec::ELEMENT_I32, 0, 128, 2},  // w210
+    {61, 64, moec::ELEMENT_I32, 0, 3072, 2},  // w207
+    {62, 65, moec::ELEMENT_I32, 0, 3072, 2},  // w208
+    {63, 66, moec::ELEMENT_I32, 0, 3072, 2},  // w209
+    {65, 67, moec::ELEMENT_I32, 0, 16, 2},  // w222
+    {69, 68, moec::ELEMENT_I32, 0, 128, 2},  // w227
+    {66, 69, moec::ELEMENT_I32, 0, 3072, 2},  // w224
+    {67, 70, moec::ELEMENT_I32, 0, 3072, 2},  // w225
+    {68, 71, moec::ELEMENT_I32, 0, 3072, 2},  // w226
+    {70, 72, moec::ELEMENT_I32, 0, 16, 2},  // w239
+    {74, 73, moec::ELEMENT_I32, 0, 128, 2},  // w244
+    {71, 74, moec::ELEMENT_I32, 0, 3072, 2},  // w241
+    {72, 75, moec::ELEMENT_I32, 0, 3072, 2},  // w242
+    {73, 76, moec::ELEMENT_I32, 0, 3072, 2},  // w243
+    {75, 77, moec::ELEMENT_I32, 0, 16, 2},  // w256
+    {79, 78, moec::ELEMENT_I32, 0, 128, 2},  // w261
+    {76, 79, moec::ELEMENT_I32, 0, 3072, 2},  // w258
+    {77, 80, moec::ELEMENT_I32, 0, 3072, 2},  // w259
+    {78, 81, moec::ELEMENT_I32, 0, 3072, 2},  // w260
+    {80, 82, moec::ELEMENT_I32, 0, 16, 2},  // w273
+    {84, 83, moec::ELEMENT_I32, 0, 128, 2},  // w278
+    {81, 84, moec::ELEMENT_I32, 0, 3072, 2},  // w275
+    {82, 85, moec::ELEMENT_I32, 0, 3072, 2},  // w276
+    {83, 86, moec::ELEMENT_I32, 0, 3072, 2},  // w277
+    {85, 87, moec::ELEMENT_I32, 0, 16, 2},  // w290
+    {89, 88, moec::ELEMENT_I32, 0, 128, 2},  // w295
+    {86, 89, moec::ELEMENT_I32, 0, 3072, 2},  // w292
+    {87, 90, moec::ELEMENT_I32, 0, 3072, 2},  // w293
+    {88, 91, moec::ELEMENT_I32, 0, 3072, 2},  // w294
+    {90, 92, moec::ELEMENT_I32, 0, 16, 2},  // w307
+    {94, 93, moec::ELEMENT_I32, 0, 128, 2},  // w312
+    {91, 94, moec::ELEMENT_I32, 0, 3072, 2},  // w309
+    {92, 95, moec::ELEMENT_I32, 0, 3072, 2},  // w310
+    {93, 96, moec::ELEMENT_I32, 0, 3072, 2},  // w311
+    {95, 97, moec::ELEMENT_I32, 0, 16, 2},  // w324
+    {99, 98, moec::ELEMENT_I32, 0, 128, 2},  // w329
+    {96, 99, moec::ELEMENT_I32, 0, 3072, 2},  // w326
+    {97, 100, moec::ELEMENT_I32, 0, 3072, 2},  // w327
+    {98, 101, moec::ELEMENT_I32, 0, 3072, 2},  // w328
+    {100, 102, moec::ELEMENT_I32, 0, 16, 2},  // w341
+    {104, 103, moec::ELEMENT_I32, 0, 128, 2},  // w346
+    {101, 104, moec::ELEMENT_I32, 0, 3072, 2},  // w343
+    {102, 105, moec::ELEMENT_I32, 0, 3072, 2},  // w344
+    {103, 106, moec::ELEMENT_I32, 0, 3072, 2},  // w345
+    {105, 107, moec::ELEMENT_I32, 0, 16, 2},  // w358
+    {109, 108, moec::ELEMENT_I32, 0, 128, 2},  // w363
+    {106, 109, moec::ELEMENT_I32, 0, 3072, 2},  // w360
+    {107, 110, moec::ELEMENT_I32, 0, 3072, 2},  // w361
+    {108, 111, moec::ELEMENT_I32, 0, 3072, 2},  // w362
+    {110, 112, moec::ELEMENT_I32, 0, 16, 2},  // w375
+    {114, 113, moec::ELEMENT_I32, 0, 128, 2},  // w380
+    {111, 114, moec::ELEMENT_I32, 0, 3072, 2},  // w377
+    {112, 115, moec::ELEMENT_I32, 0, 3072, 2},  // w378
+    {113, 116, moec::ELEMENT_I32, 0, 3072, 2},  // w379
+    {115, 117, moec::ELEMENT_I32, 0, 16, 2},  // w392
+    {119, 118, moec::ELEMENT_I32, 0, 128, 2},  // w397
+    {116, 119, moec::ELEMENT_I32, 0, 3072, 2},  // w394
+    {117, 120, moec::ELEMENT_I32, 0, 3072, 2},  // w395
+    {118, 121, moec::ELEMENT_I32, 0, 3072, 2},  // w396
+    {120, 122, moec::ELEMENT_I32, 0, 16, 2},  // w409
+    {124, 123, moec::ELEMENT_I32, 0, 128, 2},  // w414
+    {121, 124, moec::ELEMENT_I32, 0, 3072, 2},  // w411
+    {122, 125, moec::ELEMENT_I32, 0, 3072, 2},  // w412
+    {123, 126, moec::ELEMENT_I32, 0, 3072, 2},  // w413
+    {125, 127, moec::ELEMENT_I32, 0, 16, 2},  // w426
+    {129, 128, moec::ELEMENT_I32, 0, 128, 2},  // w431
+    {126, 129, moec::ELEMENT_I32, 0, 3072, 2},  // w428
+    {127, 130, moec::ELEMENT_I32, 0, 3072, 2},  // w429
+    {128, 131, moec::ELEMENT_I32, 0, 3072, 2},  // w430
+    {130, 132, moec::ELEMENT_I32, 0, 16, 2},  // w443
+    {134, 133, moec::ELEMENT_I32, 0, 128, 2},  // w448
+    {131, 134, moec::ELEMENT_I32, 0, 3072, 2},  // w445
+    {132, 135, moec::ELEMENT_I32, 0, 3072, 2},  // w446
+    {133, 136, moec::ELEMENT_I32, 0, 3072, 2},  // w447
+    {135, 137, moec::ELEMENT_I32, 0, 16, 2},  // w460
+    {139, 138, moec::ELEMENT_I32, 0, 128, 2},  // w465
+    {136, 139, moec::ELEMENT_I32, 0, 3072, 2},  // w462
+    {137, 140, moec::ELEMENT_I32, 0, 3072, 2},  // w463
+    {138, 141, moec::ELEMENT_I32, 0, 3072, 2},  // w464
+    {140, 142, moec::ELEMENT_I32, 0, 16, 2},  // w477
+    {144, 143, moec::ELEMENT_I32, 0, 128, 2},  // w482
+    {141, 144, moec::ELEMENT_I32, 0, 3072, 2},  // w479
+    {142, 145, moec::ELEMENT_I32, 0, 3072, 2},  // w480
+    {143, 146, moec::ELEMENT_I32, 0, 3072, 2},  // w481
+    {145, 147, moec::ELEMENT_I32, 0, 16, 2},  // w494
+    {149, 148, moec::ELEMENT_I32, 0, 128, 2},  // w499
+    {146, 149, moec::ELEMENT_I32, 0, 3072, 2},  // w496
+    {147, 150, moec::ELEMENT_I32, 0, 3072, 2},  // w497
+    {148, 151, moec::ELEMENT_I32, 0, 3072, 2},  // w498
+    {150, 152, moec::ELEMENT_I32, 0, 16, 2},  // w511
+    {154, 153, moec::ELEMENT_I32, 0, 128, 2},  // w516
+    {151, 154, moec::ELEMENT_I32, 0, 3072, 2},  // w513
+    {152, 155, moec::ELEMENT_I32, 0, 3072, 2},  // w514
+    {153, 156, moec::ELEMENT_I32, 0, 3072, 2},  // w515
+    {155, 157, moec::ELEMENT_I32, 0, 16, 2},  // w528
+    {159, 158, moec::ELEMENT_I32, 0, 128, 2},  // w533
+    {156, 159, moec::ELEMENT_I32, 0, 3072, 2},  // w530
+    {157, 160, moec::ELEMENT_I32, 0, 3072, 2},  // w531
+    {158, 161, moec::ELEMENT_I32, 0, 3072, 2},  // w532
 };
 
 const int CONSTANT_0[] = {0, 8, 1};  // const_0_8_1
@@ -908,10 +907,10 @@ const moec::KernelInfo KERNELS[] = {
     {reinterpret_cast<const void*>(&moec_k_rmsnorm), &launch_rmsnorm, "rmsnorm", {64, 1, 1}, 3},
     {reinterpret_cast<const void*>(&moec_k_route_rows), &launch_route_rows, "route_rows", {64, 1, 1}, 4},
     {reinterpret_cast<const void*>(&moec_k_count), &launch_count, "count", {64, 1, 1}, 2},
-    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {64, 1, 1}, 9},
+    {reinterpret_cast<const void*>(&moec_k_place), &launch_place, "place", {64, 1, 1}, 8},
     {reinterpret_cast<const void*>(&moec_k_grid_args), &launch_grid_args, "grid_args", {1, 1, 1}, 3},
-    {reinterpret_cast<const void*>(&moec_k_grouped_glu), &launch_grouped_glu, "grouped_glu", {64, 1, 1}, 10},
-    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {64, 1, 1}, 10},
+    {reinterpret_cast<const void*>(&moec_k_grouped_glu), &launch_grouped_glu, "grouped_glu", {64, 1, 1}, 7},
+    {reinterpret_cast<const void*>(&moec_k_grouped_down), &launch_grouped_down, "grouped_down", {64, 1, 1}, 7},
     {reinterpret_cast<const void*>(&moec_k_combine_residual), &launch_combine_residual, "combine_residual", {64, 1, 1}, 5},
 };
 
@@ -920,299 +919,299 @@ const moec::DispatchInfo DISPATCHES[] = {
     {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 3},  // 1: route_rows, node %7
     {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 7},  // 2: count, node %10
     {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 9},  // 3: place, node %12
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 18},  // 4: grid_args, node %15
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 21},  // 5: grouped_glu, node %15
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 31},  // 6: grid_args, node %16
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 34},  // 7: grouped_down, node %16
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 44},  // 8: combine_residual, node %16
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 49},  // 9: rmsnorm, node %19
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 52},  // 10: route_rows, node %24
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 56},  // 11: count, node %27
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 58},  // 12: place, node %29
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 67},  // 13: grid_args, node %32
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 70},  // 14: grouped_glu, node %32
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 80},  // 15: grid_args, node %33
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 83},  // 16: grouped_down, node %33
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 93},  // 17: combine_residual, node %33
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 98},  // 18: rmsnorm, node %36
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 101},  // 19: route_rows, node %41
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 105},  // 20: count, node %44
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 107},  // 21: place, node %46
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 116},  // 22: grid_args, node %49
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 119},  // 23: grouped_glu, node %49
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 129},  // 24: grid_args, node %50
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 132},  // 25: grouped_down, node %50
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 142},  // 26: combine_residual, node %50
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 147},  // 27: rmsnorm, node %53
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 150},  // 28: route_rows, node %58
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 154},  // 29: count, node %61
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 156},  // 30: place, node %63
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 165},  // 31: grid_args, node %66
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 168},  // 32: grouped_glu, node %66
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 178},  // 33: grid_args, node %67
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 181},  // 34: grouped_down, node %67
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 191},  // 35: combine_residual, node %67
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 196},  // 36: rmsnorm, node %70
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 199},  // 37: route_rows, node %75
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 203},  // 38: count, node %78
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 205},  // 39: place, node %80
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 214},  // 40: grid_args, node %83
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 217},  // 41: grouped_glu, node %83
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 227},  // 42: grid_args, node %84
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 230},  // 43: grouped_down, node %84
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 240},  // 44: combine_residual, node %84
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 245},  // 45: rmsnorm, node %87
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 248},  // 46: route_rows, node %92
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 252},  // 47: count, node %95
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 254},  // 48: place, node %97
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 263},  // 49: grid_args, node %100
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 266},  // 50: grouped_glu, node %100
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 276},  // 51: grid_args, node %101
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 279},  // 52: grouped_down, node %101
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 289},  // 53: combine_residual, node %101
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 294},  // 54: rmsnorm, node %104
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 297},  // 55: route_rows, node %109
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 301},  // 56: count, node %112
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 303},  // 57: place, node %114
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 312},  // 58: grid_args, node %117
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 315},  // 59: grouped_glu, node %117
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 325},  // 60: grid_args, node %118
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 328},  // 61: grouped_down, node %118
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 338},  // 62: combine_residual, node %118
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 343},  // 63: rmsnorm, node %121
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 346},  // 64: route_rows, node %126
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 350},  // 65: count, node %129
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 352},  // 66: place, node %131
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 361},  // 67: grid_args, node %134
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 364},  // 68: grouped_glu, node %134
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 374},  // 69: grid_args, node %135
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 377},  // 70: grouped_down, node %135
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 387},  // 71: combine_residual, node %135
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 392},  // 72: rmsnorm, node %138
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 395},  // 73: route_rows, node %143
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 399},  // 74: count, node %146
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 401},  // 75: place, node %148
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 410},  // 76: grid_args, node %151
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 413},  // 77: grouped_glu, node %151
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 423},  // 78: grid_args, node %152
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 426},  // 79: grouped_down, node %152
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 436},  // 80: combine_residual, node %152
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 441},  // 81: rmsnorm, node %155
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 444},  // 82: route_rows, node %160
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 448},  // 83: count, node %163
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 450},  // 84: place, node %165
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 459},  // 85: grid_args, node %168
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 462},  // 86: grouped_glu, node %168
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 472},  // 87: grid_args, node %169
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 475},  // 88: grouped_down, node %169
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 485},  // 89: combine_residual, node %169
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 490},  // 90: rmsnorm, node %172
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 493},  // 91: route_rows, node %177
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 497},  // 92: count, node %180
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 499},  // 93: place, node %182
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 508},  // 94: grid_args, node %185
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 511},  // 95: grouped_glu, node %185
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 521},  // 96: grid_args, node %186
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 524},  // 97: grouped_down, node %186
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 534},  // 98: combine_residual, node %186
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 539},  // 99: rmsnorm, node %189
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 542},  // 100: route_rows, node %194
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 546},  // 101: count, node %197
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 548},  // 102: place, node %199
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 557},  // 103: grid_args, node %202
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 560},  // 104: grouped_glu, node %202
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 570},  // 105: grid_args, node %203
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 573},  // 106: grouped_down, node %203
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 583},  // 107: combine_residual, node %203
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 588},  // 108: rmsnorm, node %206
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 591},  // 109: route_rows, node %211
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 595},  // 110: count, node %214
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 597},  // 111: place, node %216
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 606},  // 112: grid_args, node %219
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 609},  // 113: grouped_glu, node %219
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 619},  // 114: grid_args, node %220
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 622},  // 115: grouped_down, node %220
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 632},  // 116: combine_residual, node %220
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 637},  // 117: rmsnorm, node %223
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 640},  // 118: route_rows, node %228
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 644},  // 119: count, node %231
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 646},  // 120: place, node %233
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 655},  // 121: grid_args, node %236
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 658},  // 122: grouped_glu, node %236
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 668},  // 123: grid_args, node %237
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 671},  // 124: grouped_down, node %237
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 681},  // 125: combine_residual, node %237
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 686},  // 126: rmsnorm, node %240
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 689},  // 127: route_rows, node %245
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 693},  // 128: count, node %248
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 695},  // 129: place, node %250
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 704},  // 130: grid_args, node %253
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 707},  // 131: grouped_glu, node %253
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 717},  // 132: grid_args, node %254
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 720},  // 133: grouped_down, node %254
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 730},  // 134: combine_residual, node %254
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 735},  // 135: rmsnorm, node %257
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 738},  // 136: route_rows, node %262
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 742},  // 137: count, node %265
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 744},  // 138: place, node %267
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 753},  // 139: grid_args, node %270
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 756},  // 140: grouped_glu, node %270
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 766},  // 141: grid_args, node %271
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 769},  // 142: grouped_down, node %271
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 779},  // 143: combine_residual, node %271
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 784},  // 144: rmsnorm, node %274
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 787},  // 145: route_rows, node %279
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 791},  // 146: count, node %282
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 793},  // 147: place, node %284
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 802},  // 148: grid_args, node %287
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 805},  // 149: grouped_glu, node %287
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 815},  // 150: grid_args, node %288
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 818},  // 151: grouped_down, node %288
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 828},  // 152: combine_residual, node %288
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 833},  // 153: rmsnorm, node %291
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 836},  // 154: route_rows, node %296
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 840},  // 155: count, node %299
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 842},  // 156: place, node %301
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 851},  // 157: grid_args, node %304
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 854},  // 158: grouped_glu, node %304
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 864},  // 159: grid_args, node %305
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 867},  // 160: grouped_down, node %305
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 877},  // 161: combine_residual, node %305
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 882},  // 162: rmsnorm, node %308
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 885},  // 163: route_rows, node %313
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 889},  // 164: count, node %316
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 891},  // 165: place, node %318
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 900},  // 166: grid_args, node %321
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 903},  // 167: grouped_glu, node %321
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 913},  // 168: grid_args, node %322
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 916},  // 169: grouped_down, node %322
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 926},  // 170: combine_residual, node %322
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 931},  // 171: rmsnorm, node %325
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 934},  // 172: route_rows, node %330
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 938},  // 173: count, node %333
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 940},  // 174: place, node %335
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 949},  // 175: grid_args, node %338
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 952},  // 176: grouped_glu, node %338
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 962},  // 177: grid_args, node %339
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 965},  // 178: grouped_down, node %339
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 975},  // 179: combine_residual, node %339
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 980},  // 180: rmsnorm, node %342
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 983},  // 181: route_rows, node %347
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 987},  // 182: count, node %350
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 989},  // 183: place, node %352
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 998},  // 184: grid_args, node %355
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1001},  // 185: grouped_glu, node %355
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1011},  // 186: grid_args, node %356
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1014},  // 187: grouped_down, node %356
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1024},  // 188: combine_residual, node %356
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1029},  // 189: rmsnorm, node %359
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1032},  // 190: route_rows, node %364
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1036},  // 191: count, node %367
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1038},  // 192: place, node %369
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1047},  // 193: grid_args, node %372
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1050},  // 194: grouped_glu, node %372
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1060},  // 195: grid_args, node %373
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1063},  // 196: grouped_down, node %373
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1073},  // 197: combine_residual, node %373
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1078},  // 198: rmsnorm, node %376
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1081},  // 199: route_rows, node %381
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1085},  // 200: count, node %384
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1087},  // 201: place, node %386
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1096},  // 202: grid_args, node %389
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1099},  // 203: grouped_glu, node %389
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1109},  // 204: grid_args, node %390
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1112},  // 205: grouped_down, node %390
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1122},  // 206: combine_residual, node %390
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1127},  // 207: rmsnorm, node %393
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1130},  // 208: route_rows, node %398
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1134},  // 209: count, node %401
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1136},  // 210: place, node %403
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1145},  // 211: grid_args, node %406
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1148},  // 212: grouped_glu, node %406
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1158},  // 213: grid_args, node %407
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1161},  // 214: grouped_down, node %407
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1171},  // 215: combine_residual, node %407
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1176},  // 216: rmsnorm, node %410
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1179},  // 217: route_rows, node %415
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1183},  // 218: count, node %418
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1185},  // 219: place, node %420
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1194},  // 220: grid_args, node %423
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1197},  // 221: grouped_glu, node %423
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1207},  // 222: grid_args, node %424
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1210},  // 223: grouped_down, node %424
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1220},  // 224: combine_residual, node %424
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1225},  // 225: rmsnorm, node %427
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1228},  // 226: route_rows, node %432
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1232},  // 227: count, node %435
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1234},  // 228: place, node %437
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1243},  // 229: grid_args, node %440
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1246},  // 230: grouped_glu, node %440
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1256},  // 231: grid_args, node %441
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1259},  // 232: grouped_down, node %441
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1269},  // 233: combine_residual, node %441
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1274},  // 234: rmsnorm, node %444
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1277},  // 235: route_rows, node %449
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1281},  // 236: count, node %452
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1283},  // 237: place, node %454
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1292},  // 238: grid_args, node %457
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1295},  // 239: grouped_glu, node %457
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1305},  // 240: grid_args, node %458
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1308},  // 241: grouped_down, node %458
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1318},  // 242: combine_residual, node %458
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1323},  // 243: rmsnorm, node %461
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1326},  // 244: route_rows, node %466
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1330},  // 245: count, node %469
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1332},  // 246: place, node %471
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1341},  // 247: grid_args, node %474
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1344},  // 248: grouped_glu, node %474
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1354},  // 249: grid_args, node %475
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1357},  // 250: grouped_down, node %475
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1367},  // 251: combine_residual, node %475
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1372},  // 252: rmsnorm, node %478
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1375},  // 253: route_rows, node %483
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1379},  // 254: count, node %486
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1381},  // 255: place, node %488
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1390},  // 256: grid_args, node %491
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1393},  // 257: grouped_glu, node %491
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1403},  // 258: grid_args, node %492
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1406},  // 259: grouped_down, node %492
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1416},  // 260: combine_residual, node %492
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1421},  // 261: rmsnorm, node %495
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1424},  // 262: route_rows, node %500
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1428},  // 263: count, node %503
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1430},  // 264: place, node %505
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1439},  // 265: grid_args, node %508
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1442},  // 266: grouped_glu, node %508
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1452},  // 267: grid_args, node %509
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1455},  // 268: grouped_down, node %509
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1465},  // 269: combine_residual, node %509
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1470},  // 270: rmsnorm, node %512
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1473},  // 271: route_rows, node %517
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1477},  // 272: count, node %520
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1479},  // 273: place, node %522
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1488},  // 274: grid_args, node %525
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1491},  // 275: grouped_glu, node %525
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1501},  // 276: grid_args, node %526
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1504},  // 277: grouped_down, node %526
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1514},  // 278: combine_residual, node %526
-    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1519},  // 279: rmsnorm, node %529
-    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1522},  // 280: route_rows, node %534
-    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1526},  // 281: count, node %537
-    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1528},  // 282: place, node %539
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1537},  // 283: grid_args, node %542
-    {5, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1540},  // 284: grouped_glu, node %542
-    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1550},  // 285: grid_args, node %543
-    {6, 174, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1553},  // 286: grouped_down, node %543
-    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1563},  // 287: combine_residual, node %543
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 17},  // 4: grid_args, node %15
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 20},  // 5: grouped_glu, node %15
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 27},  // 6: grid_args, node %16
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 30},  // 7: grouped_down, node %16
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 37},  // 8: combine_residual, node %16
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 42},  // 9: rmsnorm, node %19
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 45},  // 10: route_rows, node %24
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 49},  // 11: count, node %27
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 51},  // 12: place, node %29
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 59},  // 13: grid_args, node %32
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 62},  // 14: grouped_glu, node %32
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 69},  // 15: grid_args, node %33
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 72},  // 16: grouped_down, node %33
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 79},  // 17: combine_residual, node %33
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 84},  // 18: rmsnorm, node %36
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 87},  // 19: route_rows, node %41
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 91},  // 20: count, node %44
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 93},  // 21: place, node %46
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 101},  // 22: grid_args, node %49
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 104},  // 23: grouped_glu, node %49
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 111},  // 24: grid_args, node %50
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 114},  // 25: grouped_down, node %50
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 121},  // 26: combine_residual, node %50
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 126},  // 27: rmsnorm, node %53
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 129},  // 28: route_rows, node %58
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 133},  // 29: count, node %61
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 135},  // 30: place, node %63
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 143},  // 31: grid_args, node %66
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 146},  // 32: grouped_glu, node %66
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 153},  // 33: grid_args, node %67
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 156},  // 34: grouped_down, node %67
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 163},  // 35: combine_residual, node %67
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 168},  // 36: rmsnorm, node %70
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 171},  // 37: route_rows, node %75
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 175},  // 38: count, node %78
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 177},  // 39: place, node %80
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 185},  // 40: grid_args, node %83
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 188},  // 41: grouped_glu, node %83
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 195},  // 42: grid_args, node %84
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 198},  // 43: grouped_down, node %84
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 205},  // 44: combine_residual, node %84
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 210},  // 45: rmsnorm, node %87
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 213},  // 46: route_rows, node %92
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 217},  // 47: count, node %95
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 219},  // 48: place, node %97
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 227},  // 49: grid_args, node %100
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 230},  // 50: grouped_glu, node %100
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 237},  // 51: grid_args, node %101
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 240},  // 52: grouped_down, node %101
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 247},  // 53: combine_residual, node %101
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 252},  // 54: rmsnorm, node %104
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 255},  // 55: route_rows, node %109
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 259},  // 56: count, node %112
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 261},  // 57: place, node %114
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 269},  // 58: grid_args, node %117
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 272},  // 59: grouped_glu, node %117
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 279},  // 60: grid_args, node %118
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 282},  // 61: grouped_down, node %118
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 289},  // 62: combine_residual, node %118
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 294},  // 63: rmsnorm, node %121
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 297},  // 64: route_rows, node %126
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 301},  // 65: count, node %129
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 303},  // 66: place, node %131
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 311},  // 67: grid_args, node %134
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 314},  // 68: grouped_glu, node %134
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 321},  // 69: grid_args, node %135
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 324},  // 70: grouped_down, node %135
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 331},  // 71: combine_residual, node %135
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 336},  // 72: rmsnorm, node %138
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 339},  // 73: route_rows, node %143
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 343},  // 74: count, node %146
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 345},  // 75: place, node %148
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 353},  // 76: grid_args, node %151
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 356},  // 77: grouped_glu, node %151
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 363},  // 78: grid_args, node %152
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 366},  // 79: grouped_down, node %152
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 373},  // 80: combine_residual, node %152
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 378},  // 81: rmsnorm, node %155
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 381},  // 82: route_rows, node %160
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 385},  // 83: count, node %163
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 387},  // 84: place, node %165
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 395},  // 85: grid_args, node %168
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 398},  // 86: grouped_glu, node %168
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 405},  // 87: grid_args, node %169
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 408},  // 88: grouped_down, node %169
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 415},  // 89: combine_residual, node %169
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 420},  // 90: rmsnorm, node %172
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 423},  // 91: route_rows, node %177
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 427},  // 92: count, node %180
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 429},  // 93: place, node %182
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 437},  // 94: grid_args, node %185
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 440},  // 95: grouped_glu, node %185
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 447},  // 96: grid_args, node %186
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 450},  // 97: grouped_down, node %186
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 457},  // 98: combine_residual, node %186
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 462},  // 99: rmsnorm, node %189
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 465},  // 100: route_rows, node %194
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 469},  // 101: count, node %197
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 471},  // 102: place, node %199
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 479},  // 103: grid_args, node %202
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 482},  // 104: grouped_glu, node %202
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 489},  // 105: grid_args, node %203
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 492},  // 106: grouped_down, node %203
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 499},  // 107: combine_residual, node %203
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 504},  // 108: rmsnorm, node %206
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 507},  // 109: route_rows, node %211
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 511},  // 110: count, node %214
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 513},  // 111: place, node %216
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 521},  // 112: grid_args, node %219
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 524},  // 113: grouped_glu, node %219
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 531},  // 114: grid_args, node %220
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 534},  // 115: grouped_down, node %220
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 541},  // 116: combine_residual, node %220
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 546},  // 117: rmsnorm, node %223
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 549},  // 118: route_rows, node %228
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 553},  // 119: count, node %231
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 555},  // 120: place, node %233
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 563},  // 121: grid_args, node %236
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 566},  // 122: grouped_glu, node %236
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 573},  // 123: grid_args, node %237
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 576},  // 124: grouped_down, node %237
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 583},  // 125: combine_residual, node %237
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 588},  // 126: rmsnorm, node %240
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 591},  // 127: route_rows, node %245
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 595},  // 128: count, node %248
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 597},  // 129: place, node %250
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 605},  // 130: grid_args, node %253
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 608},  // 131: grouped_glu, node %253
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 615},  // 132: grid_args, node %254
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 618},  // 133: grouped_down, node %254
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 625},  // 134: combine_residual, node %254
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 630},  // 135: rmsnorm, node %257
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 633},  // 136: route_rows, node %262
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 637},  // 137: count, node %265
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 639},  // 138: place, node %267
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 647},  // 139: grid_args, node %270
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 650},  // 140: grouped_glu, node %270
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 657},  // 141: grid_args, node %271
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 660},  // 142: grouped_down, node %271
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 667},  // 143: combine_residual, node %271
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 672},  // 144: rmsnorm, node %274
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 675},  // 145: route_rows, node %279
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 679},  // 146: count, node %282
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 681},  // 147: place, node %284
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 689},  // 148: grid_args, node %287
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 692},  // 149: grouped_glu, node %287
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 699},  // 150: grid_args, node %288
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 702},  // 151: grouped_down, node %288
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 709},  // 152: combine_residual, node %288
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 714},  // 153: rmsnorm, node %291
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 717},  // 154: route_rows, node %296
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 721},  // 155: count, node %299
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 723},  // 156: place, node %301
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 731},  // 157: grid_args, node %304
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 734},  // 158: grouped_glu, node %304
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 741},  // 159: grid_args, node %305
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 744},  // 160: grouped_down, node %305
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 751},  // 161: combine_residual, node %305
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 756},  // 162: rmsnorm, node %308
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 759},  // 163: route_rows, node %313
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 763},  // 164: count, node %316
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 765},  // 165: place, node %318
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 773},  // 166: grid_args, node %321
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 776},  // 167: grouped_glu, node %321
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 783},  // 168: grid_args, node %322
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 786},  // 169: grouped_down, node %322
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 793},  // 170: combine_residual, node %322
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 798},  // 171: rmsnorm, node %325
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 801},  // 172: route_rows, node %330
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 805},  // 173: count, node %333
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 807},  // 174: place, node %335
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 815},  // 175: grid_args, node %338
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 818},  // 176: grouped_glu, node %338
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 825},  // 177: grid_args, node %339
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 828},  // 178: grouped_down, node %339
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 835},  // 179: combine_residual, node %339
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 840},  // 180: rmsnorm, node %342
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 843},  // 181: route_rows, node %347
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 847},  // 182: count, node %350
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 849},  // 183: place, node %352
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 857},  // 184: grid_args, node %355
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 860},  // 185: grouped_glu, node %355
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 867},  // 186: grid_args, node %356
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 870},  // 187: grouped_down, node %356
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 877},  // 188: combine_residual, node %356
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 882},  // 189: rmsnorm, node %359
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 885},  // 190: route_rows, node %364
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 889},  // 191: count, node %367
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 891},  // 192: place, node %369
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 899},  // 193: grid_args, node %372
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 902},  // 194: grouped_glu, node %372
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 909},  // 195: grid_args, node %373
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 912},  // 196: grouped_down, node %373
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 919},  // 197: combine_residual, node %373
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 924},  // 198: rmsnorm, node %376
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 927},  // 199: route_rows, node %381
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 931},  // 200: count, node %384
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 933},  // 201: place, node %386
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 941},  // 202: grid_args, node %389
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 944},  // 203: grouped_glu, node %389
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 951},  // 204: grid_args, node %390
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 954},  // 205: grouped_down, node %390
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 961},  // 206: combine_residual, node %390
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 966},  // 207: rmsnorm, node %393
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 969},  // 208: route_rows, node %398
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 973},  // 209: count, node %401
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 975},  // 210: place, node %403
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 983},  // 211: grid_args, node %406
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 986},  // 212: grouped_glu, node %406
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 993},  // 213: grid_args, node %407
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 996},  // 214: grouped_down, node %407
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1003},  // 215: combine_residual, node %407
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1008},  // 216: rmsnorm, node %410
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1011},  // 217: route_rows, node %415
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1015},  // 218: count, node %418
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1017},  // 219: place, node %420
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1025},  // 220: grid_args, node %423
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1028},  // 221: grouped_glu, node %423
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1035},  // 222: grid_args, node %424
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1038},  // 223: grouped_down, node %424
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1045},  // 224: combine_residual, node %424
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1050},  // 225: rmsnorm, node %427
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1053},  // 226: route_rows, node %432
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1057},  // 227: count, node %435
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1059},  // 228: place, node %437
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1067},  // 229: grid_args, node %440
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1070},  // 230: grouped_glu, node %440
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1077},  // 231: grid_args, node %441
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1080},  // 232: grouped_down, node %441
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1087},  // 233: combine_residual, node %441
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1092},  // 234: rmsnorm, node %444
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1095},  // 235: route_rows, node %449
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1099},  // 236: count, node %452
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1101},  // 237: place, node %454
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1109},  // 238: grid_args, node %457
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1112},  // 239: grouped_glu, node %457
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1119},  // 240: grid_args, node %458
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1122},  // 241: grouped_down, node %458
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1129},  // 242: combine_residual, node %458
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1134},  // 243: rmsnorm, node %461
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1137},  // 244: route_rows, node %466
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1141},  // 245: count, node %469
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1143},  // 246: place, node %471
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1151},  // 247: grid_args, node %474
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1154},  // 248: grouped_glu, node %474
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1161},  // 249: grid_args, node %475
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1164},  // 250: grouped_down, node %475
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1171},  // 251: combine_residual, node %475
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1176},  // 252: rmsnorm, node %478
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1179},  // 253: route_rows, node %483
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1183},  // 254: count, node %486
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1185},  // 255: place, node %488
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1193},  // 256: grid_args, node %491
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1196},  // 257: grouped_glu, node %491
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1203},  // 258: grid_args, node %492
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1206},  // 259: grouped_down, node %492
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1213},  // 260: combine_residual, node %492
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1218},  // 261: rmsnorm, node %495
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1221},  // 262: route_rows, node %500
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1225},  // 263: count, node %503
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1227},  // 264: place, node %505
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1235},  // 265: grid_args, node %508
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1238},  // 266: grouped_glu, node %508
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1245},  // 267: grid_args, node %509
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1248},  // 268: grouped_down, node %509
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1255},  // 269: combine_residual, node %509
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1260},  // 270: rmsnorm, node %512
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1263},  // 271: route_rows, node %517
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1267},  // 272: count, node %520
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1269},  // 273: place, node %522
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1277},  // 274: grid_args, node %525
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1280},  // 275: grouped_glu, node %525
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1287},  // 276: grid_args, node %526
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1290},  // 277: grouped_down, node %526
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1297},  // 278: combine_residual, node %526
+    {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1302},  // 279: rmsnorm, node %529
+    {1, -1, 0, {1, 1, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1305},  // 280: route_rows, node %534
+    {2, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1309},  // 281: count, node %537
+    {3, -1, 0, {0, 0, 0}, {8, 8, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1311},  // 282: place, node %539
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1319},  // 283: grid_args, node %542
+    {5, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1322},  // 284: grouped_glu, node %542
+    {4, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 1329},  // 285: grid_args, node %543
+    {6, 166, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 1332},  // 286: grouped_down, node %543
+    {7, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 1339},  // 287: combine_residual, node %543
 };
 
-const int BINDINGS[] = {0, 1, 163, 163, 2, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 4, 5, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 6, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 0, 175, 175, 7, 163, 163, 8, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 9, 10, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 11, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 12, 163, 163, 13, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 14, 15, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 16, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 17, 163, 163, 18, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 19, 20, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 21, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 22, 163, 163, 23, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 24, 25, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 26, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 27, 163, 163, 28, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 29, 30, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 31, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 32, 163, 163, 33, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 34, 35, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 36, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 37, 163, 163, 38, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 39, 40, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 41, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 42, 163, 163, 43, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 44, 45, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 46, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 47, 163, 163, 48, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 49, 50, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 51, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 52, 163, 163, 53, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 54, 55, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 56, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 57, 163, 163, 58, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 59, 60, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 61, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 62, 163, 163, 63, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 64, 65, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 66, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 67, 163, 163, 68, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 69, 70, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 71, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 72, 163, 163, 73, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 74, 75, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 76, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 77, 163, 163, 78, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 79, 80, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 81, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 82, 163, 163, 83, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 84, 85, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 86, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 87, 163, 163, 88, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 89, 90, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 91, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 92, 163, 163, 93, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 94, 95, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 96, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 97, 163, 163, 98, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 99, 100, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 101, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 102, 163, 163, 103, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 104, 105, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 106, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 107, 163, 163, 108, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 109, 110, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 111, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 112, 163, 163, 113, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 114, 115, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 116, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 117, 163, 163, 118, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 119, 120, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 121, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 122, 163, 163, 123, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 124, 125, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 126, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 127, 163, 163, 128, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 129, 130, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 131, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 132, 163, 163, 133, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 134, 135, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 136, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 137, 163, 163, 138, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 139, 140, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 141, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 142, 163, 163, 143, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 144, 145, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 146, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 147, 163, 163, 148, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 149, 150, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 151, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 176, 176, 152, 163, 163, 153, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 154, 155, 174, 170, 171, 167, 166, 175, 3, 172, 174, 175, 156, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 176, 175, 175, 157, 163, 163, 158, 164, 165, 164, 166, 164, 166, 173, 168, 169, 167, 170, 171, 172, 3, 172, 174, 163, 173, 159, 160, 174, 170, 171, 167, 166, 176, 3, 172, 174, 176, 161, 174, 170, 171, 167, 166, 163, 169, 165, 163, 164, 168, 175, 162};
+const int BINDINGS[] = {0, 1, 163, 163, 2, 164, 165, 164, 166, 164, 166, 172, 168, 169, 167, 170, 171, 3, 171, 166, 163, 172, 4, 5, 166, 170, 167, 3, 171, 166, 167, 6, 166, 170, 163, 169, 165, 163, 164, 168, 0, 167, 167, 7, 163, 163, 8, 164, 165, 164, 166, 164, 166, 173, 168, 169, 171, 170, 172, 3, 172, 166, 163, 173, 9, 10, 166, 170, 171, 3, 172, 166, 171, 11, 166, 170, 163, 169, 165, 163, 164, 168, 167, 171, 171, 12, 163, 163, 13, 164, 165, 164, 166, 164, 166, 167, 168, 172, 169, 170, 173, 3, 173, 166, 163, 167, 14, 15, 166, 170, 169, 3, 173, 166, 169, 16, 166, 170, 163, 172, 165, 163, 164, 168, 171, 167, 167, 17, 163, 163, 18, 164, 165, 164, 166, 164, 166, 171, 168, 173, 172, 170, 169, 3, 169, 166, 163, 171, 19, 20, 166, 170, 172, 3, 169, 166, 172, 21, 166, 170, 163, 173, 165, 163, 164, 168, 167, 169, 169, 22, 163, 163, 23, 164, 165, 164, 166, 164, 166, 172, 168, 170, 173, 167, 171, 3, 171, 166, 163, 172, 24, 25, 166, 167, 173, 3, 171, 166, 173, 26, 166, 167, 163, 170, 165, 163, 164, 168, 169, 167, 167, 27, 163, 163, 28, 164, 165, 164, 166, 164, 166, 173, 168, 169, 170, 171, 172, 3, 172, 166, 163, 173, 29, 30, 166, 171, 170, 3, 172, 166, 170, 31, 166, 171, 163, 169, 165, 163, 164, 168, 167, 169, 169, 32, 163, 163, 33, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 34, 35, 166, 171, 167, 3, 172, 166, 167, 36, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 37, 163, 163, 38, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 39, 40, 166, 171, 169, 3, 172, 166, 169, 41, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 42, 163, 163, 43, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 44, 45, 166, 171, 167, 3, 172, 166, 167, 46, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 47, 163, 163, 48, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 49, 50, 166, 171, 169, 3, 172, 166, 169, 51, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 52, 163, 163, 53, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 54, 55, 166, 171, 167, 3, 172, 166, 167, 56, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 57, 163, 163, 58, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 59, 60, 166, 171, 169, 3, 172, 166, 169, 61, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 62, 163, 163, 63, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 64, 65, 166, 171, 167, 3, 172, 166, 167, 66, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 67, 163, 163, 68, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 69, 70, 166, 171, 169, 3, 172, 166, 169, 71, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 72, 163, 163, 73, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 74, 75, 166, 171, 167, 3, 172, 166, 167, 76, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 77, 163, 163, 78, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 79, 80, 166, 171, 169, 3, 172, 166, 169, 81, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 82, 163, 163, 83, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 84, 85, 166, 171, 167, 3, 172, 166, 167, 86, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 87, 163, 163, 88, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 89, 90, 166, 171, 169, 3, 172, 166, 169, 91, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 92, 163, 163, 93, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 94, 95, 166, 171, 167, 3, 172, 166, 167, 96, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 97, 163, 163, 98, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 99, 100, 166, 171, 169, 3, 172, 166, 169, 101, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 102, 163, 163, 103, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 104, 105, 166, 171, 167, 3, 172, 166, 167, 106, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 107, 163, 163, 108, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 109, 110, 166, 171, 169, 3, 172, 166, 169, 111, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 112, 163, 163, 113, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 114, 115, 166, 171, 167, 3, 172, 166, 167, 116, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 117, 163, 163, 118, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 119, 120, 166, 171, 169, 3, 172, 166, 169, 121, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 122, 163, 163, 123, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 124, 125, 166, 171, 167, 3, 172, 166, 167, 126, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 127, 163, 163, 128, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 129, 130, 166, 171, 169, 3, 172, 166, 169, 131, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 132, 163, 163, 133, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 134, 135, 166, 171, 167, 3, 172, 166, 167, 136, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 137, 163, 163, 138, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 139, 140, 166, 171, 169, 3, 172, 166, 169, 141, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 142, 163, 163, 143, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 144, 145, 166, 171, 167, 3, 172, 166, 167, 146, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 147, 163, 163, 148, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 149, 150, 166, 171, 169, 3, 172, 166, 169, 151, 166, 171, 163, 170, 165, 163, 164, 168, 167, 169, 169, 152, 163, 163, 153, 164, 165, 164, 166, 164, 166, 173, 168, 170, 167, 171, 172, 3, 172, 166, 163, 173, 154, 155, 166, 171, 167, 3, 172, 166, 167, 156, 166, 171, 163, 170, 165, 163, 164, 168, 169, 167, 167, 157, 163, 163, 158, 164, 165, 164, 166, 164, 166, 173, 168, 170, 169, 171, 172, 3, 172, 166, 163, 173, 159, 160, 166, 171, 169, 3, 172, 166, 169, 161, 166, 171, 163, 170, 165, 163, 164, 168, 167, 162};
 
 const moec::Model MODEL = {
     "mixtral_8x7b", 16,
-    SLOTS, 177, PARAMS, 160, WEIGHTS, 160, CONSTANTS, 1,
+    SLOTS, 174, PARAMS, 160, WEIGHTS, 160, CONSTANTS, 1,
     INPUTS, 1, 162, KERNELS, 8,
-    DISPATCHES, 288, BINDINGS, 1568,
+    DISPATCHES, 288, BINDINGS, 1344,
 };
 
 }  // namespace

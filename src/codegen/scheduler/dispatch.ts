@@ -1,6 +1,6 @@
 import type { OpAttrs } from '../../ir/ops.js';
 import { affine, type Dim } from '../../ir/types.js';
-import { add, affineExpr, and, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
+import { add, affineExpr, and, call, div, eq, ge, gt, i32, lt, mul, or, sub, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { perThread, type Launch } from './launch.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
@@ -47,7 +47,7 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     counts,
     offsets,
     block: (offsetsNode.attrs as OpAttrs['offsets']).block,
-    tiles: { rows: tileRows(pb, (offsetsNode.attrs as OpAttrs['offsets']).block), expert: ws['tile_expert']!, row: ws['tile_row']!, start: ws['tile_start']! },
+    tiles: { rows: tileRows(pb, (offsetsNode.attrs as OpAttrs['offsets']).block), table: ws['tiles']!, start: ws['tile_start']! },
   };
   const tileRowsHere = p.tiles.rows;
   const n = slotCount(ids);
@@ -58,7 +58,7 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     const count = launch.read('counts', counts);
     const padded = (x: Expr) => mul(div(add(count(x), block - 1), block), block);
     const [perm, inv, slotOf, off] = [launch.write('perm', p.perm), launch.write('inverse', p.inverse), launch.write('slot_of', p.slotOf), launch.write('offsets', offsets)];
-    const [tileExpert, tileRow, tileStart] = [launch.write('tile_expert', p.tiles.expert), launch.write('tile_row', p.tiles.row), launch.write('tile_start', p.tiles.start)];
+    const [table, tileStart] = [launch.write('tiles', p.tiles.table), launch.write('tile_start', p.tiles.start)];
     const tilesOf = (x: Expr) => div(add(count(x), tileRowsHere - 1), tileRowsHere);
     const start = k.var('start', i32(0));
     const firstTile = k.var('first_tile', i32(0));
@@ -74,8 +74,10 @@ function placement(pb: ProgramBuilder, site: Site, ids: TensorValue, offsets: Te
     k.store(tileStart, e, firstTile.get);
     k.if(eq(e, experts - 1), (b) => b.store(tileStart, experts, add(firstTile.get, tiles)));
     k.for('j', 0, tiles, (j, b) => {
-      b.store(tileExpert, add(firstTile.get, j), e);
-      b.store(tileRow, add(firstTile.get, j), add(start.get, mul(j, tileRowsHere)));
+      const record = b.let('record', mul(add(firstTile.get, j), 3));
+      b.store(table, record, e);
+      b.store(table, add(record, 1), add(start.get, mul(j, tileRowsHere)));
+      b.store(table, add(record, 2), call('min', i32(tileRowsHere), sub(count(e), mul(j, tileRowsHere))));
     });
     const pos = k.var('pos', start.get);
     k.for('i', 0, affineExpr(n.a, n.b), (i, b) => {
@@ -189,8 +191,7 @@ export const dispatchOps: Partial<Record<Site['op'], OpKernel>> = {
       { name: 'inverse', element: 'i32', shape: ids!.shape },
       { name: 'slot_of', element: 'i32', shape: [site.type.shape[0]!] },
       // At most one tile per padded row (tiles are never smaller than a row).
-      { name: 'tile_expert', element: 'i32', shape: [site.type.shape[0]!] },
-      { name: 'tile_row', element: 'i32', shape: [site.type.shape[0]!] },
+      { name: 'tiles', element: 'i32', shape: [site.type.shape[0]!, 3] },
       { name: 'tile_start', element: 'i32', shape: [Number(site.src![1]!.type.shape[0])] },
     ],
     emit: (site, [ids, offsets], pb, ws) => placement(pb, site, tensor(ids!), tensor(offsets!), ws).perm,

@@ -70,12 +70,11 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     // The range of experts comes from the grid record, not the kernel: one kernel serves every
     // chunk and every layer of the same shape.
     const record = launch.read('grid', { kind: 'tensor', buffer: (grid as { buffer: string }).buffer, element: 'i32', shape: [GRID_RECORD] });
-    const [tileExpert, tileRow] = [launch.read('tile_expert', placement.tiles.expert), launch.read('tile_row', placement.tiles.row)];
-    const [off, counts] = [launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
-    const tile = k.let('tile', add(record(i32(3)), builtin('workgroup_y')));
-    const e = k.let('e', tileExpert(tile));
-    r0 = k.let('r0', tileRow(tile));
-    rowsHere = k.let('m_end', call('min', i32(M), sub(add(off(e), counts(e)), r0)));
+    const table = launch.read('tiles', placement.tiles.table);
+    const tile = k.let('tile', mul(add(record(i32(3)), builtin('workgroup_y')), 3));
+    const e = k.let('e', table(tile));
+    r0 = k.let('r0', table(add(tile, 1)));
+    rowsHere = k.let('m_end', table(add(tile, 2)));
     weightBase = k.let('wbase', mul(sub(e, record(i32(4))), s.K * s.N));
   } else {
     r0 = k.let('r0', mul(builtin('workgroup_y'), M));

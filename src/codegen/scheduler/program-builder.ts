@@ -18,11 +18,13 @@ export interface Placement {
   offsets: TensorValue;
   block: number;
   /**
-   * The real row tiles of every expert, in expert order: tile t covers `rows` rows of expert
-   * expert[t] from row[t]; start[e] is expert e's first tile (start[E]: the total). Grouped
-   * matmuls run one workgroup row per tile of their experts, through an indirect grid.
+   * The real row tiles of every expert, in expert order: record t of `table` ([tiles, 3]) is
+   * the tile's expert, its first permuted row and how many of its at most `rows` rows are real;
+   * start[e] is expert e's first tile (start[E]: the total). Grouped matmuls run one workgroup
+   * row per tile of their experts, through an indirect grid, and read only the table (one
+   * binding: WebGPU allows as few as 8 storage buffers per kernel).
    */
-  tiles: { rows: number; expert: TensorValue; row: TensorValue; start: TensorValue };
+  tiles: { rows: number; table: TensorValue; start: TensorValue };
 }
 
 /** Collects buffers, deduplicated kernels and dispatches in order. */

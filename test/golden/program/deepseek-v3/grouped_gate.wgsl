@@ -7,11 +7,8 @@ struct Shape { tokens: u32 }
 @group(0) @binding(2) var<storage, read> a_perm: array<i32>;
 @group(0) @binding(3) var<storage, read> w0: array<u32>;
 @group(0) @binding(4) var<storage, read> grid: array<i32>;
-@group(0) @binding(5) var<storage, read> tile_expert: array<i32>;
-@group(0) @binding(6) var<storage, read> tile_row: array<i32>;
-@group(0) @binding(7) var<storage, read> offsets: array<i32>;
-@group(0) @binding(8) var<storage, read> counts: array<i32>;
-@group(0) @binding(9) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> tiles: array<i32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(8, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sgid: u32) {
@@ -20,10 +17,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   let workgroup_y: i32 = i32(wid.y);
   let n0: i32 = workgroup_x * 8i + local_x;
   let col1: i32 = min(n0, 7i);
-  let tile2: i32 = grid[3i] + workgroup_y;
-  let e3: i32 = tile_expert[tile2];
-  let r04: i32 = tile_row[tile2];
-  let m_end5: i32 = min(8i, offsets[e3] + counts[e3] - r04);
+  let tile2: i32 = (grid[3i] + workgroup_y) * 3i;
+  let e3: i32 = tiles[tile2];
+  let r04: i32 = tiles[tile2 + 1i];
+  let m_end5: i32 = tiles[tile2 + 2i];
   let wbase6: i32 = (e3 - grid[4i]) * 128i;
   if (m_end5 <= 0i) {
     return;

@@ -7,9 +7,8 @@ struct Shape { tokens: u32 }
 @group(0) @binding(4) var<storage, read_write> inverse: array<i32>;
 @group(0) @binding(5) var<storage, read_write> slot_of: array<i32>;
 @group(0) @binding(6) var<storage, read_write> offsets: array<i32>;
-@group(0) @binding(7) var<storage, read_write> tile_expert: array<i32>;
-@group(0) @binding(8) var<storage, read_write> tile_row: array<i32>;
-@group(0) @binding(9) var<storage, read_write> tile_start: array<i32>;
+@group(0) @binding(7) var<storage, read_write> tiles: array<i32>;
+@group(0) @binding(8) var<storage, read_write> tile_start: array<i32>;
 
 @compute @workgroup_size(8, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -36,24 +35,26 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
     tile_start[33i] = first_tile2 + tiles5;
   }
   for (var j6: i32 = 0i; j6 < tiles5; j6 += 1) {
-    tile_expert[first_tile2 + j6] = t0;
-    tile_row[first_tile2 + j6] = start1 + j6 * 8i;
+    let record7: i32 = (first_tile2 + j6) * 3i;
+    tiles[record7] = t0;
+    tiles[record7 + 1i] = start1 + j6 * 8i;
+    tiles[record7 + 2i] = min(8i, counts[t0] - j6 * 8i);
   }
-  var pos7: i32 = start1;
-  for (var i8: i32 = 0i; i8 < i32(shape.tokens) * 9i; i8 += 1) {
-    let id9: i32 = ids[i8];
-    if (id9 == t0) {
-      perm[pos7] = i8 / 9i;
-      slot_of[pos7] = i8;
-      inverse[i8] = pos7;
-      pos7 = pos7 + 1i;
+  var pos8: i32 = start1;
+  for (var i9: i32 = 0i; i9 < i32(shape.tokens) * 9i; i9 += 1) {
+    let id10: i32 = ids[i9];
+    if (id10 == t0) {
+      perm[pos8] = i9 / 9i;
+      slot_of[pos8] = i9;
+      inverse[i9] = pos8;
+      pos8 = pos8 + 1i;
     }
-    if ((id9 < 0i) && (t0 == 0i)) {
-      inverse[i8] = -1i;
+    if ((id10 < 0i) && (t0 == 0i)) {
+      inverse[i9] = -1i;
     }
   }
-  for (var q10: i32 = pos7; q10 < end4; q10 += 1) {
-    perm[q10] = -1i;
-    slot_of[q10] = -1i;
+  for (var q11: i32 = pos8; q11 < end4; q11 += 1) {
+    perm[q11] = -1i;
+    slot_of[q11] = -1i;
   }
 }

@@ -60,7 +60,11 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
     const values = unpackQuantized(ints(q!), bits);
     const [outDim, s] = [shape[shape.length - 1]!, fl(scale!)];
     const inDim = shape[shape.length - 2]!;
-    return out(shape, Float32Array.from(values, (v, i) => v * s[Math.floor(i / (inDim * outDim)) * outDim + (i % outDim)]!));
+    // A loop, not Float32Array.from(values, fn), which first lists every value and aborts the
+    // process (heap out of memory) at 2^27 of them: one 64-expert stack of 2048 x 1024.
+    const data = new Float32Array(values.length);
+    for (let i = 0; i < values.length; i++) data[i] = values[i]! * s[Math.floor(i / (inDim * outDim)) * outDim + (i % outDim)]!;
+    return out(shape, data);
   },
   rmsnorm: ({ eps }, [x, g], shape) => out(shape, rmsnorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), eps)),
   layernorm: ({ eps }, [x, g, b], shape) => out(shape, layernorm(fl(x!), rowsOf(shape), lastDim(x!), fl(g!), fl(b!), eps)),

@@ -88,21 +88,25 @@ describe('the CUDA output is the same on every build', () => {
   });
 });
 
-/** Two examples as golden files: Mixtral under the cuda schedule, DeepSeek-V3 under llvmpipe (subgroups, two-pass GLU). */
-const GOLDEN: [string, string][] = [
-  ['mixtral-8x7b.moe', 'cuda'],
-  ['deepseek-v3.moe', 'llvmpipe'],
+/**
+ * Two examples as golden files: Mixtral under the cuda schedule with every file it writes, and
+ * DeepSeek-V3 under llvmpipe (subgroups, two-pass GLU) with its model files only (the runtime,
+ * safetensors, harness and CMake files differ from Mixtral's by the model's name at most).
+ */
+const GOLDEN: [string, string, (file: string) => boolean][] = [
+  ['mixtral-8x7b.moe', 'cuda', () => true],
+  ['deepseek-v3.moe', 'llvmpipe', (file) => file.startsWith('deepseek_v3.')],
 ];
 
-describe.each(GOLDEN)('golden CUDA source: %s (%s schedule)', (name, schedule) => {
-  const files = cudaFiles(buildExample(name, schedule));
+describe.each(GOLDEN)('golden CUDA source: %s (%s schedule)', (name, schedule, golden) => {
+  const files = new Map([...cudaFiles(buildExample(name, schedule))].filter(([file]) => golden(file)));
   const dir = `golden/cuda/${name.replace(/\.moe$/, '')}`;
 
   it.each([...files.keys()])('prints the golden %s', async (file) => {
     await expect(files.get(file)).toMatchFileSnapshot(`${dir}/${file}`);
   });
 
-  it('has a golden file for every output file and none for a file that is gone', () => {
+  it('has a golden file for every file it keeps and none for a file that is gone', () => {
     const path = join(import.meta.dirname, dir);
     if (!existsSync(path)) return; // written by the tests above on the first run
     expect(readdirSync(path).sort()).toEqual([...files.keys()].sort());

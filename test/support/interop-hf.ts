@@ -181,7 +181,7 @@ export function tinySwitch(seed: number) {
     router_bias: false, router_dtype: 'float32', router_ignore_padding_tokens: false, router_jitter_noise: 0.01, router_z_loss_coef: 0.001, router_aux_loss_coef: 0.001,
     layer_norm_epsilon: EPS, dense_act_fn: 'relu', feed_forward_proj: 'relu', is_gated_act: false, num_sparse_encoder_layers: 2, num_sparse_decoder_layers: 2, add_router_probs: false,
     d_kv: 4, num_heads: 2, relative_attention_num_buckets: 32, relative_attention_max_distance: 128, dropout_rate: 0.1, initializer_factor: 1, vocab_size: 16, is_encoder_decoder: true,
-    decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0, torch_dtype: 'float32',
+    decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0, torch_dtype: 'float32', router_type: 'tokens_masked', num_selected_experts: 1, batch_prioritized_routing: false,
   };
   return { f, config, layers, F, capacity };
 }

@@ -18,6 +18,8 @@ export const switchTransformers: Family = {
     // Training-only or derived fields: losses, padding handling the forward pass does not use, and
     // the counts of sparse layers that the sparse steps already decide.
     c.ignore(['router_ignore_padding_tokens', 'add_router_probs', 'num_sparse_encoder_layers', 'num_sparse_decoder_layers', 'feed_forward_proj']);
+    // Fields of the original (T5X) release that transformers' forward never reads: its router is always top-1 token choice.
+    c.ignore(['router_type', 'num_selected_experts', 'batch_prioritized_routing']);
     c.expect('is_gated_act', false, 'the Switch sparse MLP has no gated projection');
     c.expect('router_dtype', 'float32', 'moec computes routers in f32');
     const decoder = opts.stack === 'decoder';

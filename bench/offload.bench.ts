@@ -1,7 +1,7 @@
 // Offload policies on the shared routing traces (../shared/traces, or $MOEC_TRACES): every
 // policy at 1x, 2x and 4x the experts a token selects per MoE layer, printed as the Markdown
 // tables of docs/perf.md. Modelled figures, not timings: the output is the same on any machine.
-// Run: npm run build && npx tsx bench/offload.bench.ts [--link pcie4|nvme|usb3|instant] [--only mixtral|deepseek] [--policy NAMES]
+// Run: npm run build && npx tsx bench/offload.bench.ts [--link pcie4|nvme|usb3|instant] [--only mixtral|deepseek] [--policy NAMES] [--times 1,2,4]
 import { join } from 'node:path';
 import { loadModel } from '../dist/cli/load.js';
 import { policiesFor, replayTrace } from '../dist/cli/commands/simulate.js';
@@ -17,6 +17,7 @@ const arg = (name: string) => {
 const link = LINKS[arg('--link') ?? 'pcie4']!;
 const only = arg('--only');
 const policies = arg('--policy')?.split(',');
+const multiples = (arg('--times') ?? '1,2,4').split(',').map(Number);
 
 const cases = [
   { key: 'mixtral', model: 'mixtral-8x7b.moe', trace: 'mixtral-8x7b-decode.jsonl.gz', k: 2 },
@@ -26,7 +27,7 @@ const cases = [
 for (const c of cases.filter((c) => !only || c.key === only)) {
   const model = loadModel(join(root, 'examples', c.model), {});
   const offload = offloadModel(model);
-  for (const times of [1, 2, 4]) {
+  for (const times of multiples) {
     const slots = times * c.k;
     const { meta, results } = await replayTrace(join(traces, c.trace), offload, (active) => policiesFor(policies, model, { slots, active, layers: offload.layers.length }), {
       slots,

@@ -33,8 +33,14 @@ interface Transfer {
 }
 
 export class Link {
-  /** Transfers not yet complete, in link order; each one's slot.arrival is its end. */
+  /**
+   * Transfers not yet complete, in link order: started ones, then waiting demand loads, then
+   * waiting prefetches. Each one's slot.arrival is its end; ends only grow along the queue,
+   * so finished transfers are a prefix.
+   */
   private queue: Transfer[] = [];
+  /** Waiting transfers by slot, for cancelling. */
+  private readonly waiting = new Map<Slot, Transfer>();
   bytesMoved = 0;
 
   constructor(readonly model: LinkModel) {}
@@ -43,52 +49,75 @@ export class Link {
     return this.model.latency + bytes / this.model.bandwidth;
   }
 
-  /** Drop finished transfers and lay the unstarted ones out again: demand loads first. */
-  private layout(now: number): void {
-    const live = this.queue.filter((x) => x.end > now);
-    const started = live.filter((x) => x.start <= now);
-    const waiting = [...live.filter((x) => x.start > now && x.demand), ...live.filter((x) => x.start > now && !x.demand)];
-    let free = Math.max(now, ...started.map((x) => x.end));
-    for (const x of waiting) {
-      x.start = free;
-      x.end = x.slot.arrival = free + this.cost(x.bytes);
+  /** Drop finished transfers and forget the waiting state of those that have started. */
+  private advance(now: number): void {
+    let done = 0;
+    while (done < this.queue.length && this.queue[done]!.end <= now) done++;
+    if (done > 0) this.queue.splice(0, done);
+    for (const x of this.queue) {
+      if (x.start > now) break;
+      this.waiting.delete(x.slot);
+    }
+  }
+
+  /** Lay transfers out again from index `from` on, each right after the one before it. */
+  private relayFrom(from: number, now: number): void {
+    let free = from > 0 ? this.queue[from - 1]!.end : now;
+    for (let i = from; i < this.queue.length; i++) {
+      const x = this.queue[i]!;
+      x.start = Math.max(free, now);
+      x.end = x.slot.arrival = x.start + this.cost(x.bytes);
       free = x.end;
     }
-    this.queue = [...started, ...waiting];
+  }
+
+  /** Where a demand load queued now goes: after the started transfers and the waiting demand loads. */
+  private demandPosition(now: number): number {
+    let i = this.queue.length;
+    while (i > 0 && !this.queue[i - 1]!.demand && this.queue[i - 1]!.start > now) i--;
+    return i;
   }
 
   /** Queue the load of `slot` at time `now`; sets and returns its arrival. */
   transfer(now: number, bytes: number, slot: Slot, demand: boolean): number {
-    this.queue.push({ bytes, slot, demand, start: Infinity, end: Infinity });
+    this.advance(now);
+    const x: Transfer = { bytes, slot, demand, start: Infinity, end: Infinity };
+    const at = demand ? this.demandPosition(now) : this.queue.length;
+    this.queue.splice(at, 0, x);
+    this.waiting.set(slot, x);
+    this.relayFrom(at, now);
     this.bytesMoved += bytes;
-    this.layout(now);
     return slot.arrival;
   }
 
   /** When a demand load queued now would arrive (after the started and the demand loads). */
   demandArrival(now: number, bytes: number): number {
-    this.layout(now);
-    return Math.max(now, ...this.queue.filter((x) => x.start <= now || x.demand).map((x) => x.end)) + this.cost(bytes);
+    this.advance(now);
+    const at = this.demandPosition(now);
+    return Math.max(now, at > 0 ? this.queue[at - 1]!.end : now) + this.cost(bytes);
   }
 
   /** When a prefetch queued now would arrive (after everything queued). */
   prefetchArrival(now: number, bytes: number): number {
-    this.layout(now);
-    return Math.max(now, ...this.queue.map((x) => x.end)) + this.cost(bytes);
+    this.advance(now);
+    return Math.max(now, this.queue.length ? this.queue[this.queue.length - 1]!.end : now) + this.cost(bytes);
   }
 
   /** The slot's expert was given up: a load of it that has not started is dropped. */
   cancel(now: number, slot: Slot): void {
-    this.layout(now);
-    const i = this.queue.findIndex((x) => x.slot === slot && x.start > now);
-    if (i < 0) return;
-    this.bytesMoved -= this.queue[i]!.bytes;
+    this.advance(now);
+    const x = this.waiting.get(slot);
+    if (!x || x.start <= now) return;
+    this.waiting.delete(slot);
+    const i = this.queue.indexOf(x);
     this.queue.splice(i, 1);
-    this.layout(now);
+    this.bytesMoved -= x.bytes;
+    this.relayFrom(i, now);
   }
 
   /** A new request starts with an idle link. */
   reset(): void {
     this.queue = [];
+    this.waiting.clear();
   }
 }

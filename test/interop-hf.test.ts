@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { UserError } from '../src/diagnostics/user-error.js';
 import { formatSource } from '../src/format/format.js';
 import { planHfImport } from '../src/interop/hf/import.js';
 import { writeSafetensorsStreaming } from '../src/interop/safetensors-stream.js';
@@ -10,7 +12,7 @@ import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js
 import type { Tensor } from '../src/runtime/tensor.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 import { root } from './helpers.js';
-import { add, addExperts, tinySwitch, TINY, addOutside, ATTENTION, Fixture, gatedMlp, LLAMA, linear, MIXTRAL, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
+import { add, addExperts, tinyCheckpoint, tinySwitch, TINY, addOutside, ATTENTION, Fixture, gatedMlp, LLAMA, linear, MIXTRAL, rmsnorm, rows, scaled, sigmoid, softmax, topk } from './support/interop-hf.js';
 
 /**
  * `moec import hf` for every family: a tiny synthetic checkpoint in the family's Hugging Face
@@ -365,11 +367,40 @@ describe('moec import hf errors', () => {
     ['k larger than the experts', mixtralDir('k', (c) => (c['num_experts_per_tok'] = 9)), /moec rejects: E0507/],
     ['inconsistent sizes', mixtralDir('sizes', (c) => (c['intermediate_size'] = 5)), /tensor 'model\.layers\.0\.block_sparse_moe\.experts\.0\.w1\.weight' has shape \[6, 8\], but config\.json implies \[5, 8\]/],
     ['a missing tensor', mixtralDir('tensor', (_, f) => f.tensors.delete('model.layers.0.block_sparse_moe.experts.5.w2.weight')), /no tensor 'model\.layers\.0\.block_sparse_moe\.experts\.5\.w2\.weight'/],
+    ['absurdly many experts', mixtralDir('many', (c) => (c['num_local_experts'] = 4_000_000)), /says 4000000 experts per layer, but the checkpoint holds only 26 tensors/],
     ['an unknown family', mixtralDir('family', (c) => (c['model_type'] = 'llama')), /model_type "llama" is not one moec imports/],
     ['gpt-oss', mixtralDir('gpt-oss', (c) => (c['model_type'] = 'gpt_oss')), /gpt-oss cannot be imported yet: its experts have biases/],
   ];
   it.each(cases)('%s', (_name, dir, message) => {
     expect(() => planHfImport(dir, { semantics: 'hf', stack: 'encoder' })).toThrow(message);
+  });
+
+  it('a --name that is not a model name is an error, and an odd path stays inside its comment', () => {
+    const dir = mixtralDir('name');
+    expect(() => planHfImport(dir, { semantics: 'hf', stack: 'encoder', name: '9 lives' })).toThrow(/--name '9 lives' is not a model name/);
+    const odd = join(work, 'odd\nmodel');
+    renameSync(dir, odd);
+    const plan = planHfImport(odd, { semantics: 'hf', stack: 'encoder' });
+    plan.checkpoint.close();
+    expect(plan.text.split('\n')[0]).toBe(`// Imported by moec import hf from ${join(work, 'odd?model')}/config.json.`);
+  });
+
+  it('never fails internally: any field set to any JSON value is a user error or an import', () => {
+    const dir = join(work, 'fuzz');
+    const { f, config } = tinyCheckpoint('deepseek_v3', 30);
+    f.write(dir, config);
+    const keys = Object.keys(config);
+    fc.assert(
+      fc.property(fc.constantFrom(...keys), fc.oneof(fc.jsonValue(), fc.integer({ min: -3, max: 1 << 30 }), fc.constantFrom(0, 1, 2, 3, 8, true, false, null)), (key, value) => {
+        writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, [key]: value }));
+        try {
+          planHfImport(dir, { semantics: 'hf', stack: 'encoder' }).checkpoint.close();
+        } catch (e) {
+          expect(e, `${key} = ${JSON.stringify(value)}: ${String(e)}`).toBeInstanceOf(UserError);
+        }
+      }),
+      { numRuns: 200, seed: 3 },
+    );
   });
 
   it('a missing shard is an error before anything is written', () => {

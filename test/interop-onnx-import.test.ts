@@ -2,9 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatSource } from '../src/format/format.js';
 import { Checkpoint } from '../src/interop/checkpoint.js';
+import { InteropError } from '../src/interop/hf/config.js';
 import { OnnxGraph } from '../src/interop/onnx/builder.js';
 import { exportOnnx, interleaveRows } from '../src/interop/onnx/export.js';
 import { importOnnx } from '../src/interop/onnx/import.js';
@@ -121,6 +123,25 @@ model t {
       expect(other.text).toBe(imported[0]!.text);
       for (const [n, w] of imported[0]!.weights) expect(other.weights.get(n)!.tensor.data, n).toEqual(w.tensor.data);
     }
+  });
+
+  it('never fails internally: random bytes and damaged models are user errors or imports', () => {
+    const valid = moeGraph(2, (g, h, lg, l) => moeNode(g, h, lg, l, 'swiglu', 1, 2 * I, swiglu));
+    const damaged = fc.tuple(fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.nat(valid.length)).map(([edits, cut]) => {
+      const b = valid.slice(0, Math.max(cut, 16));
+      for (const [at, v] of edits) if (at < b.length) b[at] = v;
+      return b;
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), damaged), (bytes) => {
+        try {
+          importOnnx(bytes, 'fuzz.onnx');
+        } catch (e) {
+          expect(e, String(e)).toBeInstanceOf(InteropError);
+        }
+      }),
+      { numRuns: 300, seed: 7 },
+    );
   });
 
   it('refuses what it cannot read, naming it', () => {

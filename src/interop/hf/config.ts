@@ -3,6 +3,9 @@ import { UserError } from '../../diagnostics/user-error.js';
 /** A config.json or checkpoint that cannot be imported (or exported): exit status 1, nothing written. */
 export class InteropError extends UserError {}
 
+/** The language's layer limit (docs/language.md, E0701). */
+const MAX_LAYERS = 10_000;
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /**
@@ -51,6 +54,13 @@ export class ConfigReader {
     if (v === undefined) return fallback ?? this.fail(name, 'is missing');
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(name, `must be an integer of at least ${min}, not ${JSON.stringify(v)}`);
     return v;
+  }
+
+  /** A layer count, within what the language accepts (E0701). */
+  layers(name: string, fallback?: number): number {
+    const n = this.int(name, fallback);
+    if (n > MAX_LAYERS) this.fail(name, `is ${n}; moec models have at most ${MAX_LAYERS} layers`);
+    return n;
   }
 
   number(name: string, fallback?: number): number {
@@ -105,6 +115,17 @@ export class ConfigReader {
       throw new InteropError(`${this.path}: ${left.length === 1 ? 'field' : 'fields'} ${left.map((f) => `'${f}'`).join(', ')} ${left.length === 1 ? 'is' : 'are'} not understood by moec's ${family} importer; nothing was written (a field moec does not map could change the model's meaning)`);
     }
   }
+}
+
+/** A model name the user chose, checked as the language reads names. */
+export function modelName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InteropError(`--name '${name}' is not a model name: letters, digits and _, not starting with a digit`);
+  return name;
+}
+
+/** Text for a // comment: one line whatever the path holds. */
+export function commentText(text: string): string {
+  return text.replace(/[\r\n\u2028\u2029]/g, '?');
 }
 
 /**

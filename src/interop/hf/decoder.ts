@@ -45,7 +45,7 @@ function common(c: ConfigReader, opts: ImportOptions, note: string) {
   c.ignore(COMMON_IGNORED);
   c.expect('mlp_bias', false, 'moec experts have no biases');
   const hidden = c.int('hidden_size');
-  const layers = c.int('num_hidden_layers');
+  const layers = c.layers('num_hidden_layers');
   const eps = c.number('rms_norm_eps', 1e-6);
   const base = { name: opts.name, hidden, eps, weights: weightDtype(c), kind: gatedKind(c) };
   return { base, layers, notes: [note, OUTSIDE] };

@@ -8,7 +8,7 @@ import { paramShape, storedDtype } from '../../runtime/init-weights.js';
 import { STORED_BYTES } from '../../runtime/safetensors.js';
 import { Checkpoint } from '../checkpoint.js';
 import type { PendingTensor } from '../safetensors-stream.js';
-import { ConfigReader, InteropError } from './config.js';
+import { commentText, ConfigReader, InteropError, modelName } from './config.js';
 import { arctic, deepseekV2, deepseekV3, gptOss, mixtral, olmoe, qwen2Moe, qwen3Moe } from './decoder.js';
 import type { Family, ImportOptions } from './family.js';
 import { stackToMoe } from './moe-text.js';
@@ -59,9 +59,9 @@ export function planHfImport(path: string, opts: Omit<ImportOptions, 'name'> & {
   }
   const config = ConfigReader.parse(text, cfgPath);
   const family = familyOf(config);
-  const name = opts.name ?? String(config.raw('model_type')).replace(/[^A-Za-z0-9_]/g, '_');
+  const name = opts.name !== undefined ? modelName(opts.name) : String(config.raw('model_type')).replace(/[^A-Za-z0-9_]/g, '_');
   const { stack, layout } = family.read(config, { ...opts, name });
-  stack.notes.unshift(`Imported by moec import hf from ${cfgPath}${opts.semantics === 'reference' ? ' (--semantics reference)' : ''}.`);
+  stack.notes.unshift(`Imported by moec import hf from ${commentText(cfgPath)}${opts.semantics === 'reference' ? ' (--semantics reference)' : ''}.`);
   const moe = stackToMoe(stack);
   const graph = graphOf(moe, cfgPath);
 
@@ -69,6 +69,10 @@ export function planHfImport(path: string, opts: Omit<ImportOptions, 'name'> & {
   try {
     const firstMoe = stack.layers.findIndex((k) => k !== 'dense');
     const stacked = firstMoe >= 0 && layout.stacked !== undefined && checkpoint.has(layout.stacked.gateUp(firstMoe));
+    // Per-expert tensors are listed one by one: a config with absurdly many experts fails here, not in memory.
+    if (stack.moe && !stacked && stack.moe.experts > checkpoint.names().length) {
+      throw new InteropError(`${cfgPath}: says ${stack.moe.experts} experts per layer, but the checkpoint holds only ${checkpoint.names().length} tensors`);
+    }
     const sources = stackSources(stack, layout, stacked);
     const used = new Set<string>();
     const tensors = graph.params.map((p): PendingTensor => {

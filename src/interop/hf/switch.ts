@@ -25,7 +25,7 @@ export const switchTransformers: Family = {
     const decoder = opts.stack === 'decoder';
     // The other stack's fields describe what this import leaves out.
     c.ignore(decoder ? ['encoder_sparse_step'] : ['num_decoder_layers', 'decoder_sparse_step']);
-    const layers = decoder ? c.int('num_decoder_layers', c.int('num_layers', 12)) : c.int('num_layers', 12);
+    const layers = decoder ? c.layers('num_decoder_layers', c.layers('num_layers', 12)) : c.layers('num_layers', 12);
     const step = c.int(decoder ? 'decoder_sparse_step' : 'encoder_sparse_step', 1, 0);
     const kinds = Array.from({ length: layers }, (_, i): LayerKind => (step > 0 && (i % step === 1 || step === 1) ? 'moe' : 'dense'));
     const eps = c.number('layer_norm_epsilon', 1e-6);

@@ -5,7 +5,7 @@ import { formatSource } from '../../format/format.js';
 import { buildGraph } from '../../ir/from-model.js';
 import { paramShape, storedDtype } from '../../runtime/init-weights.js';
 import type { TensorToWrite } from '../../runtime/safetensors.js';
-import { InteropError } from '../hf/config.js';
+import { commentText, InteropError, modelName } from '../hf/config.js';
 import { transposeStacked } from './export.js';
 
 const { onnx } = onnxPkg;
@@ -40,7 +40,7 @@ export function importOnnx(bytes: Uint8Array, path: string, name = 'onnx_moe'): 
   if (!graph) throw new InteropError(`${path}: the ONNX model has no graph`);
   const inits = new Map<string, Init>((graph.initializer ?? []).map((t) => [t.name ?? '', initOf(t)]));
   const meta = new Map((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
-  return meta.has('moec.source') ? fromSource(meta, inits, graph, path) : fromMoeNodes(graph, inits, path, name);
+  return meta.has('moec.source') ? fromSource(meta, inits, graph, path) : fromMoeNodes(graph, inits, path, modelName(name));
 }
 
 function initOf(t: onnxPkg.onnx.ITensorProto): Init {
@@ -57,7 +57,12 @@ function initOf(t: onnxPkg.onnx.ITensorProto): Init {
 /** A moec export: its source, and its weights from the initializers (com.microsoft.MoE's fc1/fc2 turned back into moec's matrices). */
 function fromSource(meta: Map<string, string>, inits: Map<string, Init>, graph: onnxPkg.onnx.IGraphProto, path: string): OnnxImport {
   const text = meta.get('moec.source')!;
-  const set = JSON.parse(meta.get('moec.set') ?? '{}') as Record<string, number>;
+  let set: Record<string, number>;
+  try {
+    set = JSON.parse(meta.get('moec.set') ?? '{}') as Record<string, number>;
+  } catch {
+    throw new InteropError(`${path}: its moec.set metadata is not JSON`);
+  }
   if (Object.keys(set).length) throw new InteropError(`${path}: exported with --set ${JSON.stringify(set)}; its source does not state those sizes, so it cannot be imported as it is`);
   const result = checkSource(new SourceFile(path, text), { overrides: {} });
   const resolved = result.models.find((m) => m.name === meta.get('moec.model'));
@@ -80,8 +85,9 @@ function fusedWeight(name: string, shape: number[], nodes: Map<string, onnxPkg.o
   const node = m && nodes.get(m[1]!);
   if (!m || !node || shape.length !== 3) return undefined;
   const [E, a, b] = shape as [number, number, number];
-  if (m[2] === 'down') return transposeStacked(inits.get(`${m[1]}.fc2`)!.floats!, E, b, a);
-  const fc1 = inits.get(`${m[1]}.fc1`)!.floats!;
+  const [fc1, fc2] = [inits.get(`${m[1]}.fc1`)?.floats, inits.get(`${m[1]}.fc2`)?.floats];
+  if (fc1?.length !== E * a * b * (attr(node, 'swiglu_fusion') ? 2 : 1) || fc2?.length !== E * a * b) return undefined;
+  if (m[2] === 'down') return transposeStacked(fc2, E, b, a);
   if (!attr(node, 'swiglu_fusion')) return transposeStacked(fc1, E, b, a);
   const [gate, up] = deinterleave(fc1, E, b, a);
   return transposeStacked(m[2] === 'gate' ? gate : up, E, b, a);
@@ -118,10 +124,13 @@ interface MoeLayer {
 function fromMoeNodes(graph: onnxPkg.onnx.IGraphProto, inits: Map<string, Init>, path: string, name: string): OnnxImport {
   const producer = new Map<string, onnxPkg.onnx.INodeProto>();
   for (const n of graph.node ?? []) for (const o of n.output ?? []) producer.set(o, n);
-  const input = graph.input!.find((i) => !inits.has(i.name!))!.name!;
   const fail = (what: string): never => {
     throw new InteropError(`${path}: ${what}; moec imports graphs made of com.microsoft.MoE or QMoE nodes, each x + MoE(x) with router logits x · W (+ b), or moec's own exports`);
   };
+  const inputs = (graph.input ?? []).filter((i) => !inits.has(i.name ?? ''));
+  const output = graph.output?.[0]?.name;
+  if (inputs.length !== 1 || !output) return fail(`the graph has ${inputs.length} inputs and ${graph.output?.length ?? 0} outputs, not one of each`);
+  const input = inputs[0]!.name!;
   const layers: MoeLayer[] = [];
   const walk = (value: string): void => {
     if (value === input) return;
@@ -150,7 +159,7 @@ function fromMoeNodes(graph: onnxPkg.onnx.IGraphProto, inits: Map<string, Init>,
     const gate = inits.get(logits.input![1]!) ?? fail('the router weight is not an initializer');
     return { node, gate, ...(bias ? { bias } : {}), residual };
   };
-  walk(graph.output![0]!.name!);
+  walk(output);
   if (!layers.length) fail('no MoE node');
   return stackText(layers, inits, path, name);
 }
@@ -158,6 +167,7 @@ function fromMoeNodes(graph: onnxPkg.onnx.IGraphProto, inits: Map<string, Init>,
 /** The .moe text and weights of a stack of MoE layers, all of one shape. */
 function stackText(layers: MoeLayer[], inits: Map<string, Init>, path: string, name: string): OnnxImport {
   const first = layers[0]!;
+  if (first.gate.dims.length !== 2 || !first.gate.floats) throw new InteropError(`${path}: the router weight must be a float32 matrix [hidden, experts]`);
   const [H, E] = first.gate.dims as [number, number];
   const k = Number(attr(first.node, 'k') ?? 1);
   const normalize = Number(attr(first.node, 'normalize_routing_weights') ?? 0) === 1;
@@ -180,7 +190,7 @@ function stackText(layers: MoeLayer[], inits: Map<string, Init>, path: string, n
   });
   const residual = first.residual;
   const text = [
-    `// Imported by moec import onnx from ${path}: onnxruntime com.microsoft.MoE semantics (softmax over all experts, top-k${normalize ? ', renormalised' : ''}).`,
+    `// Imported by moec import onnx from ${commentText(path)}: onnxruntime com.microsoft.MoE semantics (softmax over all experts, top-k${normalize ? ', renormalised' : ''}).`,
     `model ${name} {`,
     `dims { hidden = ${H}, expert_ffn = ${I}, experts = ${E} }`,
     `expert routed = ${kind}(hidden -> expert_ffn -> hidden)`,
@@ -231,10 +241,12 @@ function expertWeights(node: onnxPkg.onnx.INodeProto, inits: Map<string, Init>, 
   };
   const act = String(attr(node, 'activation_type') ?? 'relu');
   const fusion = Number(attr(node, 'swiglu_fusion') ?? 0);
-  const fc1 = read(fc1Name, 3)!;
+  const fc1 = read(fc1Name, 3);
   const fc2 = read(fc2Name, 6) ?? fail('no fc2');
   const I = fc2.length / (E * H);
   const fc3 = read(fc3Name, 9);
+  const rows = (act === 'swiglu' && !fc3 ? 2 : 1) * I;
+  if (!Number.isInteger(I) || I < 1 || fc1?.length !== E * rows * H || (fc3 && fc3.length !== E * I * H)) fail(`expert weights of ${E * rows * H} (fc1) and ${E * H * I} (fc2) elements do not match ${E} experts of width ${H}`);
   const T = (w: Float32Array) => transposeStacked(w, E, I, H);
   if (act === 'swiglu' || fc3) {
     const alpha = Number(attr(node, 'activation_alpha') ?? 1);
@@ -243,13 +255,13 @@ function expertWeights(node: onnxPkg.onnx.INodeProto, inits: Map<string, Init>, 
     if (alpha !== 1 || beta !== 0 || (limit !== undefined && Number(limit) < 1e30)) fail(`SwiGLU with alpha ${alpha}, beta ${beta}, limit ${limit}: moec's swiglu is silu(gate) · up`);
     let gate: Float32Array;
     let up: Float32Array;
-    if (fc3) [gate, up] = [fc1, fc3];
-    else if (fusion === 1) [gate, up] = deinterleave(fc1, E, I, H);
-    else if (fusion === 2) [gate, up] = [Float32Array.from({ length: E * I * H }, (_, i) => fc1[Math.floor(i / (I * H)) * 2 * I * H + (i % (I * H))]!), Float32Array.from({ length: E * I * H }, (_, i) => fc1[Math.floor(i / (I * H)) * 2 * I * H + I * H + (i % (I * H))]!)];
+    if (fc3) [gate, up] = [fc1!, fc3];
+    else if (fusion === 1) [gate, up] = deinterleave(fc1!, E, I, H);
+    else if (fusion === 2) [gate, up] = [Float32Array.from({ length: E * I * H }, (_, i) => fc1![Math.floor(i / (I * H)) * 2 * I * H + (i % (I * H))]!), Float32Array.from({ length: E * I * H }, (_, i) => fc1![Math.floor(i / (I * H)) * 2 * I * H + I * H + (i % (I * H))]!)];
     else return fail(`activation swiglu without swiglu_fusion or fc3`);
     return { kind: 'swiglu', I, matrices: { w_gate: T(gate), w_up: T(up), w_down: transposeStacked(fc2, E, H, I) } };
   }
   const kind = ACTIVATIONS[act] ?? fail(`activation_type '${act}'`);
-  return { kind, I, matrices: { w_up: T(fc1), w_down: transposeStacked(fc2, E, H, I) } };
+  return { kind, I, matrices: { w_up: T(fc1!), w_down: transposeStacked(fc2, E, H, I) } };
 }
 

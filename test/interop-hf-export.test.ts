@@ -154,6 +154,11 @@ describe('moec export hf', () => {
     expect(existsSync(join(work, 'cli-chain'))).toBe(false);
   });
 
+  it('a missing weights file is named', () => {
+    const { model } = compileText(readExample('mixtral-8x7b.moe'), { hidden: 8, ffn: 6 });
+    expect(() => planHfExport(model, join(work, 'nowhere.safetensors'), {})).toThrow(/cannot read '.*nowhere\.safetensors': no such file/);
+  });
+
   it('refuses an output directory that is not empty, and writes nothing', () => {
     const { f, config } = tinyCheckpoint('mixtral', 23);
     const src = join(work, 'busy-src');

@@ -35,7 +35,7 @@ export class Checkpoint {
       return new Checkpoint(dir, new Map(Object.entries(map as Record<string, string>)));
     }
     const single = path.endsWith('.safetensors') ? path : join(dir, 'model.safetensors');
-    if (!existsSync(single)) throw new InteropError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+    if (!existsSync(single)) throw new InteropError(path === single ? `cannot read '${path}': no such file` : `${dir}: no model.safetensors or model.safetensors.index.json`);
     const shard = Shard.open(single);
     const cp = new Checkpoint(dir, new Map(shard.entries.map((t) => [t.name, basename(single)])));
     cp.shards.set(basename(single), shard);

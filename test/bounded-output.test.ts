@@ -36,6 +36,14 @@ describe('parsing bounds', () => {
     expect(result.diagnostics.length).toBeLessThanOrEqual(PARSE_LIMITS.errors + 1);
   });
 
+  it('lists at most the error limit of unexpected-character runs, then says how many more there are', () => {
+    const { result } = check(junk(20000));
+    const lexical = result.diagnostics.filter((d) => d.code === 'E0101');
+    expect(lexical.length).toBe(PARSE_LIMITS.errors + 1);
+    const last = lexical.at(-1)!;
+    expect(last.message).toMatch(/^\d+ more runs of unexpected characters from here on, not listed one by one: is this a \.moe file\?$/);
+  });
+
   it('measures nesting: brackets and signs past the limit are reported where they pass it', () => {
     const deep = (n: number) => `model m { const { a = ${'('.repeat(n)}1${')'.repeat(n)} } }`;
     const { result, file } = check(deep(3000));

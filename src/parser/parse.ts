@@ -14,8 +14,9 @@ export interface ParseResult {
 
 /**
  * Bounds that keep parsing linear and its recursion shallow, whatever the input: syntax errors
- * recorded before the parser stops, bracket and sign nesting, and expression depth (a chain
- * `a + b + ...` nests one level per operator in the AST that later phases walk).
+ * recorded before the parser stops (and runs of unexpected characters listed one by one),
+ * bracket and sign nesting, and expression depth (a chain `a + b + ...` nests one level per
+ * operator in the AST that later phases walk).
  */
 export const PARSE_LIMITS = { errors: 100, nesting: 64, depth: 256 } as const;
 
@@ -28,9 +29,14 @@ export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult
     diags.report(code, span, message);
   };
   const lexed = moeLexer.tokenize(file.text);
-  for (const err of lexed.errors) {
+  for (const err of lexed.errors.slice(0, PARSE_LIMITS.errors)) {
     const text = file.text.slice(err.offset, err.offset + Math.min(Math.max(1, err.length), 20));
     reportOnce('E0101', { start: err.offset, end: err.offset + Math.max(1, err.length) }, `unexpected character${err.length > 1 ? 's' : ''} ${JSON.stringify(text)}${err.length > 20 ? '...' : ''}`);
+  }
+  const moreBad = lexed.errors[PARSE_LIMITS.errors];
+  if (moreBad) {
+    const rest = lexed.errors.length - PARSE_LIMITS.errors;
+    reportOnce('E0101', { start: moreBad.offset, end: moreBad.offset + Math.max(1, moreBad.length) }, `${rest} more runs of unexpected characters from here on, not listed one by one: is this a .moe file?`);
   }
   for (const t of lexed.tokens.filter((t) => t.tokenType === UnterminatedString)) {
     reportOnce('E0102', tokenSpan(t), 'unterminated string: add the closing \'"\' on the same line');

@@ -36,12 +36,15 @@ describe('parsing bounds', () => {
     expect(result.diagnostics.length).toBeLessThanOrEqual(PARSE_LIMITS.errors + 1);
   });
 
-  it('lists at most the error limit of unexpected-character runs, then says how many more there are', () => {
+  it('lists at most the error limit of unexpected-character runs and unterminated strings, then says how many more there are', () => {
     const { result } = check(junk(20000));
     const lexical = result.diagnostics.filter((d) => d.code === 'E0101');
     expect(lexical.length).toBe(PARSE_LIMITS.errors + 1);
     const last = lexical.at(-1)!;
     expect(last.message).toMatch(/^\d+ more runs of unexpected characters from here on, not listed one by one: is this a \.moe file\?$/);
+    const strings = check(`model m {\n${'  dtype "x\n'.repeat(300)}}\n`).result.diagnostics.filter((d) => d.code === 'E0102');
+    expect(strings).toHaveLength(PARSE_LIMITS.errors + 1);
+    expect(strings.at(-1)!.message).toBe(`${300 - PARSE_LIMITS.errors} more unterminated strings from here on, not listed one by one: is this a .moe file?`);
   });
 
   it('measures nesting: brackets and signs past the limit are reported where they pass it', () => {

@@ -28,19 +28,21 @@ export function parseSource(file: SourceFile, diags: DiagnosticBag): ParseResult
     reported.add(span.start);
     diags.report(code, span, message);
   };
+  /** Up to the error limit one by one, then one diagnostic that counts the rest. */
+  const reportEach = <T>(items: readonly T[], code: 'E0101' | 'E0102', spanOf: (item: T) => Span, message: (item: T) => string, what: string) => {
+    for (const item of items.slice(0, PARSE_LIMITS.errors)) reportOnce(code, spanOf(item), message(item));
+    const next = items[PARSE_LIMITS.errors];
+    if (next) reportOnce(code, spanOf(next), `${items.length - PARSE_LIMITS.errors} more ${what} from here on, not listed one by one: is this a .moe file?`);
+  };
   const lexed = moeLexer.tokenize(file.text);
-  for (const err of lexed.errors.slice(0, PARSE_LIMITS.errors)) {
-    const text = file.text.slice(err.offset, err.offset + Math.min(Math.max(1, err.length), 20));
-    reportOnce('E0101', { start: err.offset, end: err.offset + Math.max(1, err.length) }, `unexpected character${err.length > 1 ? 's' : ''} ${JSON.stringify(text)}${err.length > 20 ? '...' : ''}`);
-  }
-  const moreBad = lexed.errors[PARSE_LIMITS.errors];
-  if (moreBad) {
-    const rest = lexed.errors.length - PARSE_LIMITS.errors;
-    reportOnce('E0101', { start: moreBad.offset, end: moreBad.offset + Math.max(1, moreBad.length) }, `${rest} more runs of unexpected characters from here on, not listed one by one: is this a .moe file?`);
-  }
-  for (const t of lexed.tokens.filter((t) => t.tokenType === UnterminatedString)) {
-    reportOnce('E0102', tokenSpan(t), 'unterminated string: add the closing \'"\' on the same line');
-  }
+  reportEach(
+    lexed.errors,
+    'E0101',
+    (err) => ({ start: err.offset, end: err.offset + Math.max(1, err.length) }),
+    (err) => `unexpected character${err.length > 1 ? 's' : ''} ${JSON.stringify(file.text.slice(err.offset, err.offset + Math.min(Math.max(1, err.length), 20)))}${err.length > 20 ? '...' : ''}`,
+    'runs of unexpected characters',
+  );
+  reportEach(lexed.tokens.filter((t) => t.tokenType === UnterminatedString), 'E0102', tokenSpan, () => 'unterminated string: add the closing \'"\' on the same line', 'unterminated strings');
   // A comment left open swallows the rest of the file: report it, not what went missing after it.
   const openComment = lexed.groups[UNTERMINATED]?.[0];
   if (openComment) reportOnce('E0103', { start: openComment.startOffset, end: openComment.startOffset + 2 }, "unterminated comment: add the closing '*/'");

@@ -42,6 +42,7 @@ import { formatAdapter, openDevice } from '../src/runtime/webgpu/device.js';
 import { createRunner, type WebGpuRunner } from '../src/runtime/webgpu/launch.js';
 import { formatProfile, summarizeProfile, type DispatchTimings, type ProfileSummary } from '../src/runtime/webgpu/profile.js';
 import { compileText, randomInput, randomWeights, relativeL2 } from '../test/support/model.js';
+import { median, quantile } from './stats.js';
 
 const root = join(import.meta.dirname, '..');
 const modelText = {
@@ -81,16 +82,6 @@ type BuildProgram = (graph: Graph, schedule: Schedule) => Program;
 const buildProgram: BuildProgram = env['MOE_BENCH_COMPILER']
   ? ((await import(pathToFileURL(resolve(env['MOE_BENCH_COMPILER'])).href)) as { buildProgram: BuildProgram }).buildProgram
   : moecBuildProgram;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
-}
 
 interface Side {
   name: 'moe' | 'dense';

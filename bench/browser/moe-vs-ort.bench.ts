@@ -31,6 +31,7 @@ import type { Tensor } from '../../src/runtime/tensor.js';
 import { openBrowser, serveStatic } from '../../test/support/browser.js';
 import { compileText, randomInput, run } from '../../test/support/model.js';
 import { buildQmoeModel } from './qmoe-model.js';
+import { median, quantile } from '../stats.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const MODEL_FILE = join(root, 'bench', 'models', 'moe-layer-int8.moe');
@@ -89,15 +90,6 @@ interface Result {
   runs: Record<Side, Run[]>;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
-}
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const progress = (line: string) => process.stderr.write(`${line}\n`);

@@ -1,4 +1,4 @@
-import onnxPkg from 'onnx-proto';
+import { OnnxGraph } from '../../src/interop/onnx/builder.js';
 
 /**
  * The peer of bench/models/moe-layer-int8.moe as an ONNX model for onnxruntime-web: router
@@ -17,8 +17,6 @@ import onnxPkg from 'onnx-proto';
  *
  * The token count is symbolic, so one session serves every batch size.
  */
-const { onnx } = onnxPkg;
-
 /** What the builder needs of a moec int8 MoE layer's weights (as `initWeights` makes them). */
 export interface Int8MoeLayer {
   hidden: number;
@@ -64,59 +62,26 @@ export function qmoeScales(sources: readonly Float32Array[], experts: number, co
   return out;
 }
 
-function tensor(name: string, dims: number[], data: Float32Array | Uint8Array) {
-  const dataType = data instanceof Uint8Array ? onnx.TensorProto.DataType.UINT8 : onnx.TensorProto.DataType.FLOAT;
-  return onnx.TensorProto.create({ name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-}
-
-const int = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-const float = (name: string, f: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f });
-const text = (name: string, s: string) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(s) });
-
 /** The serialised ONNX model: input x [tokens, hidden] f32, output y [tokens, hidden] f32. */
 export function buildQmoeModel(layer: Int8MoeLayer): Uint8Array {
   const { hidden, ffn, experts, k } = layer;
-  const value = (name: string) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'tokens' }, { dimValue: hidden }] } } } });
-  const graph = onnx.GraphProto.create({
-    name: 'moe_layer_int8',
-    input: [value('x')],
-    output: [value('y')],
-    initializer: [
-      tensor('router', [hidden, experts], layer.router),
-      tensor('fc1', [experts, 2 * ffn, hidden], qmoeRows([layer.gate.q, layer.up.q], experts, hidden, ffn)),
-      tensor('fc1_scales', [experts, 2 * ffn], qmoeScales([layer.gate.scale, layer.up.scale], experts, ffn)),
-      tensor('fc2', [experts, hidden, ffn], qmoeRows([layer.down.q], experts, ffn, hidden)),
-      tensor('fc2_scales', [experts, hidden], layer.down.scale),
-    ],
-    node: [
-      onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'router'], output: ['logits'] }),
-      onnx.NodeProto.create({
-        opType: 'QMoE',
-        domain: 'com.microsoft',
-        // x, router logits, fc1 weights, fc1 scales, no fc1 bias, fc2 weights, fc2 scales.
-        input: ['x', 'logits', 'fc1', 'fc1_scales', '', 'fc2', 'fc2_scales'],
-        output: ['y'],
-        attribute: [
-          int('k', k),
-          int('expert_weight_bits', 8),
-          int('normalize_routing_weights', 1),
-          text('activation_type', 'swiglu'),
-          int('swiglu_fusion', 1),
-          float('activation_alpha', 1),
-          float('activation_beta', 0),
-          float('swiglu_limit', 3e38),
-        ],
-      }),
-    ],
-  });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [
-      { domain: '', version: 17 },
-      { domain: 'com.microsoft', version: 1 },
-    ],
-    graph,
-  });
-  return onnx.ModelProto.encode(model).finish();
+  const g = new OnnxGraph();
+  const logits = g.node('MatMul', ['x', g.floats('router', [hidden, experts], layer.router)]);
+  const fc1 = g.uint8('fc1', [experts, 2 * ffn, hidden], qmoeRows([layer.gate.q, layer.up.q], experts, hidden, ffn));
+  const fc1Scales = g.floats('fc1_scales', [experts, 2 * ffn], qmoeScales([layer.gate.scale, layer.up.scale], experts, ffn));
+  const fc2 = g.uint8('fc2', [experts, hidden, ffn], qmoeRows([layer.down.q], experts, ffn, hidden));
+  const fc2Scales = g.floats('fc2_scales', [experts, hidden], layer.down.scale);
+  const attrs = {
+    k,
+    expert_weight_bits: 8,
+    normalize_routing_weights: 1,
+    activation_type: 'swiglu',
+    swiglu_fusion: 1,
+    activation_alpha: { float: 1 },
+    activation_beta: { float: 0 },
+    swiglu_limit: { float: 3e38 },
+  };
+  // x, router logits, fc1 weights, fc1 scales, no fc1 bias, fc2 weights, fc2 scales.
+  const y = g.node('QMoE', ['x', logits, fc1, fc1Scales, '', fc2, fc2Scales], attrs, 'com.microsoft');
+  return g.encode('moe_layer_int8', hidden, y, 'the peer of bench/models/moe-layer-int8.moe (bench/browser/qmoe-model.ts)');
 }

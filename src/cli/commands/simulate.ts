@@ -43,7 +43,7 @@ export function simulateCommand(): Command {
     .option('--budget <SIZE>', "device memory for weights, such as 2GiB (default: the model's offload budget); the offload plan turns it into slots", parseSize)
     .option('--slots <N>', 'expert slots per MoE layer; overrides the budget, needs no offload block', parseSlots)
     .option('--policy <NAMES>', `comma-separated policies to run beside lru and belady: ${['model', ...POLICY_NAMES].join(', ')} (default: all; model: the offload block's own)`, parseList)
-    .addOption(new Option('--link <LINK>', `the link experts are loaded over: ${Object.values(LINKS).map((l) => l.description).join('; ')}`).choices(Object.keys(LINKS)).default('pcie4'))
+    .addOption(new Option('--link <LINK>', `the link experts are loaded over: ${Object.values(LINKS).map((l) => `${l.name}: ${l.description}`).join('; ')}`).choices(Object.keys(LINKS)).default('pcie4'))
     .option('--device-bandwidth <GB/s>', 'memory bandwidth of the device running the experts; decode reads every active weight once per token', parsePositive, 200)
     .addOption(new Option('--format <format>', 'a text table on stdout, or one JSON object').choices(['text', 'json']).default('text'))
     .option('--progress', 'a progress bar on stderr (default: when stderr is a terminal)')

@@ -15,7 +15,8 @@
 // tokens/s are the medians of each side's times.
 //
 // Run: scripts/with-env npx tsx bench/browser/moe-vs-ort.bench.ts   (or npm run bench:browser;
-// 10-20 minutes on the development VM, a few of them making B's weights; see docs/perf.md)
+// on SwiftShader a 128-token run takes minutes: MOE_ORT_PAIRS=5,2,1 took 40 minutes on the
+// loaded development VM, the defaults take several times that; see docs/perf.md)
 // Environment:
 //   MOE_ORT_CONFIGS  comma-separated subset of A1,A16,A128,B1,B16,B128 (default all)
 //   MOE_ORT_PAIRS    timed pairs at 1, 16 and 128 tokens (default "15,7,5")

@@ -72,6 +72,21 @@ export interface ProgramParam {
   shape: number[];
 }
 
+/** How a param is stored in a safetensors file: its dtype there (int4: two values per U8 byte). */
+export const STORED_DTYPE: Readonly<Record<ProgramParam['dtype'], 'F32' | 'F16' | 'BF16' | 'I8' | 'U8'>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', int8: 'I8', int4: 'U8' };
+
+/** A param's shape in a weights file (int4 packs pairs along the last dim), or undefined when an int4 last dim is odd. */
+export function storedShape(dtype: ProgramParam['dtype'], shape: readonly number[]): number[] | undefined {
+  if (dtype !== 'int4') return [...shape];
+  const last = shape[shape.length - 1]!;
+  return last % 2 ? undefined : [...shape.slice(0, -1), last / 2];
+}
+
+/** Stored elements of a program's param (its int4 dims are even: the checker saw to that). */
+export function storedElements(p: ProgramParam): number {
+  return storedShape(p.dtype, p.shape)!.reduce((a, b) => a * b, 1);
+}
+
 export interface Program {
   name: string;
   /** The model's residual width: x and y are [T, width]. */

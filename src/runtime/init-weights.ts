@@ -2,14 +2,14 @@ import { UserError } from '../diagnostics/user-error.js';
 import type { Graph, ParamInfo } from '../ir/graph.js';
 import { evalDim } from '../ir/types.js';
 import type { StoredDType, TensorToWrite } from './safetensors.js';
-import { STORED_AS, storedShape, type ParamDType } from './stored-layout.js';
+import { STORED_DTYPE, storedShape, type ParamDType } from './stored-layout.js';
 import { f32, size } from './tensor.js';
 
 export class WeightsError extends UserError {}
 
 /** The safetensors dtype a param is stored as (int4: two values per U8 byte). */
 export function storedDtype(p: ParamInfo): StoredDType {
-  const d = STORED_AS[p.type.dtype as ParamDType];
+  const d = STORED_DTYPE[p.type.dtype as ParamDType];
   if (!d) throw new Error(`internal: param ${p.name} has dtype ${p.type.dtype}`);
   return d;
 }

@@ -1,5 +1,5 @@
 import type { Kernel } from '../kernel-ir.js';
-import type { BufferRole, Grid, GridDim, Program } from '../program.js';
+import { STORED_DTYPE, storedElements, storedShape, type BufferRole, type Grid, type GridDim, type Program } from '../program.js';
 import { STORED_BYTES } from '../scheduler/stored.js';
 import { cudaKernelName, printCudaKernel, TYPES } from './print.js';
 
@@ -32,7 +32,7 @@ export function modelSource(program: Program): { cu: string; h: string } {
     '',
     ...program.kernels.flatMap((k) => [printCudaKernel(k), launcher(k)]),
     table('const moec::SlotInfo SLOTS', program.slots.map((s) => `{${s.bytes.a}, ${s.bytes.b}, moec::${ROLES[s.role]}},`)),
-    table('const moec::ParamInfo PARAMS', program.params.map((p) => `{${cString(p.name)}, "${STORED[p.dtype]}", ${p.shape.length}, {${storedShape(p.shape, p.dtype).join(', ')}}},`)),
+    table('const moec::ParamInfo PARAMS', program.params.map((p) => `{${cString(p.name)}, "${STORED_DTYPE[p.dtype]}", ${p.shape.length}, {${storedShape(p.dtype, p.shape)!.join(', ')}}},`)),
     table(
       'const moec::WeightInfo WEIGHTS',
       weights.map((b) => {
@@ -230,18 +230,6 @@ const ROLES: Record<BufferRole, string> = {
   activation: 'ROLE_ACTIVATION',
   workspace: 'ROLE_WORKSPACE',
 };
-
-const STORED: Record<Program['params'][number]['dtype'], string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', int8: 'I8', int4: 'U8' };
-
-/** Elements a param has in a weights file. */
-function storedElements(p: Program['params'][number]): number {
-  return storedShape(p.shape, p.dtype).reduce((a, b) => a * b, 1);
-}
-
-/** The shape a param has in a weights file: int4 packs two values a byte along the last dim. */
-function storedShape(shape: readonly number[], dtype: string): number[] {
-  return dtype === 'int4' ? [...shape.slice(0, -1), shape[shape.length - 1]! / 2] : [...shape];
-}
 
 /** A model name as a C identifier (model names are identifiers already; anything else becomes '_'). */
 export function cIdentifier(name: string): string {

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
-import { evalAffine, gridSize, slotBytes, type BufferDecl, type GridDim, type Program, type Slot } from '../../codegen/program.js';
+import { evalAffine, gridSize, slotBytes, storedElements, type BufferDecl, type GridDim, type Program, type Slot } from '../../codegen/program.js';
 import { STORED_BYTES } from '../safetensors.js';
-import { encodeStored, STORED_AS } from '../stored-layout.js';
+import { encodeStored, STORED_DTYPE } from '../stored-layout.js';
 import type { Tensor } from '../tensor.js';
 import { BUFFER_USAGE, MAP_MODE } from './constants.js';
 import { encodeSteps, type Step } from './encode.js';
@@ -99,8 +99,7 @@ export class WebGpuRunner {
     const weightSlots = new Map<number, GPUBuffer>();
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
     const targets = new Map<string, WeightTarget[]>();
-    // Stored elements per param: int4 packs two values per stored byte.
-    const storedCount = new Map(program.params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1) / (p.dtype === 'int4' ? 2 : 1)]));
+    const storedCount = new Map(program.params.map((p) => [p.name, storedElements(p)]));
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     try {
@@ -364,7 +363,7 @@ function weightData(decl: BufferDecl, weights: ReadonlyMap<string, Tensor>): Flo
   }
   // A buffer may hold a range of the tensor (one chunk of stacked experts, to fit the binding limit).
   const range = decl.sourceRange ?? { offset: 0, count: t.data.length };
-  const bytes = decl.stored ? Math.ceil((t.data.length * STORED_BYTES[STORED_AS[decl.stored]]) / 4) * 4 : t.data.byteLength;
+  const bytes = decl.stored ? Math.ceil((t.data.length * STORED_BYTES[STORED_DTYPE[decl.stored]]) / 4) * 4 : t.data.byteLength;
   if (range.offset + range.count > t.data.length || (!decl.sourceRange && bytes !== decl.bytes.b)) {
     throw new Error(`weights: tensor '${name}' has ${t.data.length} values; buffer ${decl.name} holds ${decl.bytes.b / 4}${decl.sourceRange ? ` from ${range.offset}` : ''}`);
   }

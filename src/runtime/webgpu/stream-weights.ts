@@ -2,7 +2,7 @@
 import type { Program } from '../../codegen/program.js';
 import type { ByteStream } from '../byte-stream.js';
 import { decode, nonFiniteProblem, parseSafetensorsHeader, safetensorsHeaderLength, STORED_BYTES, type SafetensorsLayout, type TensorEntry } from '../safetensors.js';
-import { STORED_AS, storedShape } from '../stored-layout.js';
+import { STORED_DTYPE, storedShape } from '../stored-layout.js';
 import { WeightsError } from './errors.js';
 import { writeBytes, type FillWeights, type WeightTarget } from './launch.js';
 
@@ -108,7 +108,7 @@ function checkAgainstProgram(layout: SafetensorsLayout, program: Program, label:
   const problems: string[] = [];
   const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
   for (const p of program.params) {
-    const want = { dtype: STORED_AS[p.dtype], shape: storedShape(p.dtype, p.shape) ?? p.shape };
+    const want = { dtype: STORED_DTYPE[p.dtype], shape: storedShape(p.dtype, p.shape) ?? p.shape };
     const got = file.get(p.name);
     if (!got) problems.push(`missing tensor '${p.name}' (${want.dtype}${shapeText(want.shape)})`);
     else if (got.dtype !== want.dtype) problems.push(`tensor '${p.name}' is ${got.dtype}, expected ${want.dtype}`);

@@ -4,7 +4,7 @@ import type { Expr, Scalar } from '../kernel-ir.js';
 import type { Affine, Grid } from '../program.js';
 import type { ProgramBuilder } from './program-builder.js';
 import { decodeStored } from './stored.js';
-import { elements, type Value, type TensorValue } from './values.js';
+import { elements, type QuantizedValue, type Value, type TensorValue } from './values.js';
 
 /** One kernel being built for one dispatch: binds values to params and records the bindings. */
 export class Launch {
@@ -41,23 +41,22 @@ export class Launch {
       };
     }
     const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
+    const value = this.readQuantized(param, v);
+    // Scales are per output column of each stacked matrix: [..., out].
+    const scales = this.read(`${param}_scale`, quantizedScales(v));
+    return (i) => mul(cast('f32', value(i)), scales(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim))));
+  }
+
+  /** Bind a quantised weight's stored values; returns value i (an i32), not yet scaled. */
+  readQuantized(param: string, v: QuantizedValue): (index: Expr) => Expr {
     const packing = v.bits === 4 ? 2 : 1;
-    const logical = v.offset ?? 0;
-    const count = elements(v.shape).b;
-    // Views start at a whole matrix: values at logical / packing, scales at (matrix · out).
-    const q = this.stored(`${param}_q`, v.q, logical / packing, count / packing);
-    const scales = this.stored(`${param}_scale`, v.scale, (logical / (inDim * outDim)) * outDim, count / inDim);
+    // Views start at a whole matrix: values at logical / packing.
+    const q = this.stored(`${param}_q`, v.q, (v.offset ?? 0) / packing, elements(v.shape).b / packing);
+    if (v.bits === 8) return q;
     return (i) => {
-      // Scales are per output column of each stacked matrix: [..., out].
-      const scale = scales(add(mul(div(i, inDim * outDim), outDim), mod(i, outDim)));
-      let value: Expr;
-      if (v.bits === 8) value = q(i);
-      else {
-        // Two signed nibbles per stored byte, low nibble first.
-        const nibble = bitAnd(shr(q(div(i, 2)), mul(mod(i, 2), 4)), 15);
-        value = select(gt(nibble, 7), sub(nibble, 16), nibble);
-      }
-      return mul(cast('f32', value), scale);
+      // Two signed nibbles per stored byte, low nibble first.
+      const nibble = bitAnd(shr(q(div(i, 2)), mul(mod(i, 2), 4)), 15);
+      return select(gt(nibble, 7), sub(nibble, 16), nibble);
     };
   }
 
@@ -67,12 +66,20 @@ export class Launch {
    * kept as stored.
    */
   private stored(param: string, v: TensorValue, offset: number, count: number): (index: Expr) => Expr {
-    const at = this.program.weightBinding(v.buffer, offset, count);
-    const p = this.bind(param, at.buffer, v.encoding ? 'u32' : v.element, 'read');
-    const index = (i: Expr) => (at.offset ? add(i, at.offset) : i);
+    const { p, first } = this.bindStored(param, v, offset, count);
+    const index = (i: Expr) => (first ? add(i, first) : i);
     const { encoding } = v;
     if (encoding) return (i) => decodeStored(encoding, (w) => load(p, 'u32', w), index(i));
     return (i) => load(p, v.element, index(i));
+  }
+
+  /**
+   * Bind the buffer (or chunk) holding `count` stored elements of a tensor from `offset`:
+   * its param (u32 words when the tensor is kept as stored) and where element `offset` lies in it.
+   */
+  bindStored(param: string, v: TensorValue, offset: number, count: number): { p: string; first: number } {
+    const at = this.program.weightBinding(v.buffer, offset, count);
+    return { p: this.bind(param, at.buffer, v.encoding ? 'u32' : v.element, 'read'), first: at.offset };
   }
 
   /**
@@ -127,4 +134,10 @@ export function perThread(pb: ProgramBuilder, node: Node, name: string, summary:
   launch.k.if(ge(t, affineExpr(threads.a, threads.b)), (b) => b.return());
   body(launch, t);
   launch.dispatch(grid1(threads, per));
+}
+
+/** A quantised weight view's scales, one per output column of each of its matrices. */
+export function quantizedScales(v: QuantizedValue): TensorValue {
+  const [inDim, outDim] = [Number(v.shape[v.shape.length - 2]), Number(v.shape[v.shape.length - 1])];
+  return { ...v.scale, offset: ((v.offset ?? 0) / (inDim * outDim)) * outDim, shape: [elements(v.shape).b / inDim] };
 }

@@ -3,6 +3,7 @@ import { add, builtin, call, ge, i32, le, lt, mul, sub, type Block } from '../bu
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import { STORED_BYTES } from './stored.js';
+import { columnsPerLoad, readWeightColumns } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Site } from './site.js';
@@ -47,24 +48,29 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   }
   const { lanes } = pb.schedule.matmul;
   const M = s.grouped ? s.grouped.placement.tiles.rows : pb.schedule.matmul.rows;
+  // Each lane owns `cols` consecutive columns: as many as one word of every stored weight holds.
+  const cols = columnsPerLoad(s.weights, s.N);
+  const groups = s.N / cols;
   // A grouped product runs exactly one workgroup row per real tile of its experts: a one-
   // invocation kernel writes the grid, read by an indirect dispatch.
-  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes), offset: 0 } : { kind: 'direct', x: { a: 0, b: s.N, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: 1, per: 1 } };
+  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes * cols), offset: 0 } : { kind: 'direct', x: { a: 0, b: groups, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: 1, per: 1 } };
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
   const k = launch.k;
   const A = launch.readRows('a', s.a, s.K);
-  const Ws = s.weights.map((w, j) => launch.read(`w${j}`, w));
-  const bind: Binder = (param, v) => launch.read(param, v);
-  const n = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
+  const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols));
+  const bound = new Map<string, (i: Expr) => Expr>();
+  const bind: Binder = (param, v) => bound.get(param) ?? bound.set(param, launch.read(param, v)).get(param)!;
+  const g = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
   // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
   const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
   if (shareA) k.useSubgroups();
-  else k.if(ge(n, s.N), (b) => b.return());
-  const column = shareA ? k.let('col', call('min', n, i32(s.N - 1))) : n;
+  else k.if(ge(g, groups), (b) => b.return());
+  const clamped = shareA ? k.let('col', call('min', g, i32(groups - 1))) : g;
+  const column = cols === 1 ? clamped : k.let('c0', mul(clamped, cols));
 
   let rowsHere: Expr;
   let r0: Expr;
-  let weightBase: Expr = i32(0);
+  let matrix: Expr | undefined;
   if (s.grouped) {
     const { placement } = s.grouped;
     // The range of experts comes from the grid record, not the kernel: one kernel serves every
@@ -75,17 +81,22 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     const e = k.let('e', table(tile));
     r0 = k.let('r0', table(add(tile, 1)));
     rowsHere = k.let('m_end', table(add(tile, 2)));
-    weightBase = k.let('wbase', mul(sub(e, record(i32(4))), s.K * s.N));
+    matrix = k.let('we', sub(e, record(i32(4))));
   } else {
     r0 = k.let('r0', mul(builtin('workgroup_y'), M));
     rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
   }
   k.if(le(rowsHere, 0), (b) => b.return());
-  const accs = s.weights.map(() => k.array('acc', 'f32', M));
+  // acc[w][m · cols + c]: weight w's sum for row r0 + m, column column + c.
+  const accs = s.weights.map(() => k.array('acc', 'f32', M * cols));
   const bases = k.array('abase', 'i32', M);
-  k.for('m', 0, M, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
+  k.for('m', 0, M * cols, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
   k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
-  const weight = (W: (i: Expr) => Expr, kk: Expr) => W(add(weightBase, add(mul(kk, s.N), column)));
+  const accumulate = (l: Block, m: Expr, av: Expr, bv: Expr[][]) =>
+    accs.forEach((acc, w) => bv[w]!.forEach((v, c) => {
+      const at = cols === 1 ? m : add(mul(m, cols), c);
+      l.set(acc, at, add(acc.at(at), mul(av, v)));
+    }));
   if (shareA) {
     // Each lane loads one element of a row's next `lanes` k values (consecutive addresses);
     // subgroupBroadcast hands every lane each of them in turn. k still ascends one by one.
@@ -94,29 +105,30 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     k.for('k0', 0, s.K, (k0, b) => {
       b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
       for (let j = 0; j < lanes; j++) {
-        const bv = Ws.map((W) => b.let('b', weight(W, add(k0, j))));
+        const bv = Ws.map((W) => W.row(b, matrix, add(k0, j), column).map((v) => b.let('b', v)));
         b.for('m', 0, rowsHere, (m, l) => {
           const av = l.let('a', { k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j });
-          accs.forEach((acc, w) => l.set(acc, m, add(acc.at(m), mul(av, bv[w]!))));
+          accumulate(l, m, av, bv);
         });
       }
     }, lanes);
   } else {
     k.for('k', 0, s.K, (kk, b) => {
-      const bv = Ws.map((W) => b.let('b', weight(W, kk)));
-      b.for('m', 0, rowsHere, (m, l) => {
-        const av = l.let('a', A.at(bases.at(m), kk));
-        accs.forEach((acc, j) => l.set(acc, m, add(acc.at(m), mul(av, bv[j]!))));
-      });
+      const bv = Ws.map((W) => W.row(b, matrix, kk, column).map((v) => b.let('b', v)));
+      b.for('m', 0, rowsHere, (m, l) => accumulate(l, m, l.let('a', A.at(bases.at(m), kk)), bv));
     });
   }
   const o = launch.write('out', s.out);
   const store = (b: Block) =>
     b.for('m', 0, rowsHere, (m, l) => {
       const row = l.let('row', add(r0, m));
-      l.store(o, add(mul(row, s.N), n), s.epilogue(accs.map((a) => a.at(m)), row, bind, n));
+      for (let c = 0; c < cols; c++) {
+        const n = cols === 1 ? column : l.let('n', add(column, c));
+        const sums = accs.map((acc, w) => Ws[w]!.finish(l, matrix, n, acc.at(cols === 1 ? m : add(mul(m, cols), c))));
+        l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+      }
     });
-  if (shareA) k.if(lt(n, s.N), store);
+  if (shareA) k.if(lt(g, groups), store);
   else store(k);
   launch.dispatch(grid);
 }
@@ -149,11 +161,11 @@ const GRID_RECORD = 5;
  * 1], followed by the first tile and expert for the product to read. The range arrives as a
  * constant buffer, so one small kernel serves every product.
  */
-function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, lanes: number): string {
+function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, columnsPerWorkgroup: number): string {
   const { placement, first, count } = s.grouped!;
   const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [GRID_RECORD], s.site.node);
   const launch = pb.launch(s.site.node, 'grid_args', 'the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts', [1, 1, 1]);
-  const range = launch.read('range', pb.constant([first, first + count, Math.ceil(s.N / lanes)]));
+  const range = launch.read('range', pb.constant([first, first + count, Math.ceil(s.N / columnsPerWorkgroup)]));
   const start = launch.read('tile_start', placement.tiles.start);
   const out = launch.write('args', args);
   const firstTile = launch.k.let('first_tile', start(range(i32(0))));

@@ -17,17 +17,28 @@ export const STORED_BYTES: Readonly<Record<Encoding, number>> = { bf16: 2, f16: 
  * the signed byte (i32) for int8, the raw byte 0..255 (i32) for int4 (its two nibbles).
  */
 export function decodeStored(encoding: Encoding, word: (index: Expr) => Expr, i: Expr): Expr {
-  if (encoding === 'bf16' || encoding === 'f16') {
-    const w = word(shr(i, 1));
-    const high = eq(bitAnd(i, 1), 1);
-    if (encoding === 'bf16') return bitcast('f32', select(high, bitAnd(w, u32(0xffff0000)), shl(w, 16)));
-    return halfToFloat(select(high, shr(w, 16), bitAnd(w, u32(0xffff))));
+  if (encoding === 'int4') return cast('i32', bitAnd(shr(word(shr(i, 2)), mul(bitAnd(i, 3), 8)), u32(0xff)));
+  const perWord = 32 / VALUE_BITS[encoding];
+  return decodeInWord(encoding, word(shr(i, Math.log2(perWord))), bitAnd(i, perWord - 1));
+}
+
+/** Bits of one value: int4 packs two values in each stored byte. */
+export const VALUE_BITS: Readonly<Record<Encoding, number>> = { bf16: 16, f16: 16, int8: 8, int4: 4 };
+
+/**
+ * Value `p` of a u32 word (values fill it from the low bits): f32 for bf16 and f16, the signed
+ * integer (i32) for int8 and int4. A constant `p` decodes without selects.
+ */
+export function decodeInWord(encoding: Encoding, w: Expr, p: Expr | number): Expr {
+  const bits = VALUE_BITS[encoding];
+  if (encoding === 'int8' || encoding === 'int4') {
+    // Move the value to the top, then an arithmetic shift back sign-extends it.
+    const up = typeof p === 'number' ? 32 - bits * (p + 1) : sub(32 - bits, mul(p, bits));
+    return shr(bitcast('i32', up === 0 ? w : shl(w, up)), 32 - bits);
   }
-  const shift = mul(bitAnd(i, 3), 8);
-  const w = word(shr(i, 2));
-  // int8: move the byte to the top, then an arithmetic shift back sign-extends it.
-  if (encoding === 'int8') return shr(bitcast('i32', shl(w, sub(24, shift))), 24);
-  return cast('i32', bitAnd(shr(w, shift), u32(0xff)));
+  const pick = (low: Expr, high: Expr) => (typeof p === 'number' ? (p ? high : low) : select(eq(p, 1), high, low));
+  if (encoding === 'bf16') return bitcast('f32', pick(shl(w, 16), bitAnd(w, u32(0xffff0000))));
+  return halfToFloat(pick(bitAnd(w, u32(0xffff)), shr(w, 16)));
 }
 
 /**

@@ -46,70 +46,98 @@ __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 8 + local_x;
-      const int col1 = min(n0, 23);
-      const int r02 = workgroup_y * 8;
-      const int m_end3 = min(8, moec_tokens - r02);
-      if (m_end3 <= 0) {
+      const int col1 = min(n0, 11);
+      const int c02 = col1 * 2;
+      const int r03 = workgroup_y * 8;
+      const int m_end4 = min(8, moec_tokens - r03);
+      if (m_end4 <= 0) {
         goto moec_next;
       }
-      float acc4[8] = {};
-      int abase5[8] = {};
-      for (int m6 = 0; m6 < 8; m6 += 1) {
-        acc4[m6] = 0.0f;
+      float acc5[16] = {};
+      int abase6[8] = {};
+      for (int m7 = 0; m7 < 16; m7 += 1) {
+        acc5[m7] = 0.0f;
       }
-      for (int m7 = 0; m7 < m_end3; m7 += 1) {
-        abase5[m7] = (r02 + m7) * 16;
+      for (int m8 = 0; m8 < m_end4; m8 += 1) {
+        abase6[m8] = (r03 + m8) * 16;
       }
-      float achunk8[8] = {};
-      for (int k09 = 0; k09 < 16; k09 += 8) {
-        for (int m10 = 0; m10 < m_end3; m10 += 1) {
-          achunk8[m10] = a[abase5[m10] + (k09 + local_x)];
+      float achunk9[8] = {};
+      for (int k010 = 0; k010 < 16; k010 += 8) {
+        for (int m11 = 0; m11 < m_end4; m11 += 1) {
+          achunk9[m11] = a[abase6[m11] + (k010 + local_x)];
         }
-        const float b11 = __uint_as_float((((0 + ((k09 + 0) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 0) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 0) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m12 = 0; m12 < m_end3; m12 += 1) {
-          const float a13 = __shfl_sync(0xffu, achunk8[m12], 0, 8);
-          acc4[m12] = acc4[m12] + a13 * b11;
+        const unsigned int wd12 = w0[((k010 + 0) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
+        const float b14 = __uint_as_float(wd12 & 4294901760u);
+        for (int m15 = 0; m15 < m_end4; m15 += 1) {
+          const float a16 = __shfl_sync(0xffu, achunk9[m15], 0, 8);
+          acc5[m15 * 2 + 0] = acc5[m15 * 2 + 0] + a16 * b13;
+          acc5[m15 * 2 + 1] = acc5[m15 * 2 + 1] + a16 * b14;
         }
-        const float b14 = __uint_as_float((((0 + ((k09 + 1) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 1) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 1) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m15 = 0; m15 < m_end3; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk8[m15], 1, 8);
-          acc4[m15] = acc4[m15] + a16 * b14;
+        const unsigned int wd17 = w0[((k010 + 1) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b18 = __uint_as_float(wd17 << static_cast<unsigned int>(16));
+        const float b19 = __uint_as_float(wd17 & 4294901760u);
+        for (int m20 = 0; m20 < m_end4; m20 += 1) {
+          const float a21 = __shfl_sync(0xffu, achunk9[m20], 1, 8);
+          acc5[m20 * 2 + 0] = acc5[m20 * 2 + 0] + a21 * b18;
+          acc5[m20 * 2 + 1] = acc5[m20 * 2 + 1] + a21 * b19;
         }
-        const float b17 = __uint_as_float((((0 + ((k09 + 2) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 2) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 2) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m18 = 0; m18 < m_end3; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk8[m18], 2, 8);
-          acc4[m18] = acc4[m18] + a19 * b17;
+        const unsigned int wd22 = w0[((k010 + 2) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b23 = __uint_as_float(wd22 << static_cast<unsigned int>(16));
+        const float b24 = __uint_as_float(wd22 & 4294901760u);
+        for (int m25 = 0; m25 < m_end4; m25 += 1) {
+          const float a26 = __shfl_sync(0xffu, achunk9[m25], 2, 8);
+          acc5[m25 * 2 + 0] = acc5[m25 * 2 + 0] + a26 * b23;
+          acc5[m25 * 2 + 1] = acc5[m25 * 2 + 1] + a26 * b24;
         }
-        const float b20 = __uint_as_float((((0 + ((k09 + 3) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 3) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 3) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m21 = 0; m21 < m_end3; m21 += 1) {
-          const float a22 = __shfl_sync(0xffu, achunk8[m21], 3, 8);
-          acc4[m21] = acc4[m21] + a22 * b20;
+        const unsigned int wd27 = w0[((k010 + 3) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b28 = __uint_as_float(wd27 << static_cast<unsigned int>(16));
+        const float b29 = __uint_as_float(wd27 & 4294901760u);
+        for (int m30 = 0; m30 < m_end4; m30 += 1) {
+          const float a31 = __shfl_sync(0xffu, achunk9[m30], 3, 8);
+          acc5[m30 * 2 + 0] = acc5[m30 * 2 + 0] + a31 * b28;
+          acc5[m30 * 2 + 1] = acc5[m30 * 2 + 1] + a31 * b29;
         }
-        const float b23 = __uint_as_float((((0 + ((k09 + 4) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 4) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 4) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m24 = 0; m24 < m_end3; m24 += 1) {
-          const float a25 = __shfl_sync(0xffu, achunk8[m24], 4, 8);
-          acc4[m24] = acc4[m24] + a25 * b23;
+        const unsigned int wd32 = w0[((k010 + 4) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b33 = __uint_as_float(wd32 << static_cast<unsigned int>(16));
+        const float b34 = __uint_as_float(wd32 & 4294901760u);
+        for (int m35 = 0; m35 < m_end4; m35 += 1) {
+          const float a36 = __shfl_sync(0xffu, achunk9[m35], 4, 8);
+          acc5[m35 * 2 + 0] = acc5[m35 * 2 + 0] + a36 * b33;
+          acc5[m35 * 2 + 1] = acc5[m35 * 2 + 1] + a36 * b34;
         }
-        const float b26 = __uint_as_float((((0 + ((k09 + 5) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 5) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 5) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m27 = 0; m27 < m_end3; m27 += 1) {
-          const float a28 = __shfl_sync(0xffu, achunk8[m27], 5, 8);
-          acc4[m27] = acc4[m27] + a28 * b26;
+        const unsigned int wd37 = w0[((k010 + 5) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b38 = __uint_as_float(wd37 << static_cast<unsigned int>(16));
+        const float b39 = __uint_as_float(wd37 & 4294901760u);
+        for (int m40 = 0; m40 < m_end4; m40 += 1) {
+          const float a41 = __shfl_sync(0xffu, achunk9[m40], 5, 8);
+          acc5[m40 * 2 + 0] = acc5[m40 * 2 + 0] + a41 * b38;
+          acc5[m40 * 2 + 1] = acc5[m40 * 2 + 1] + a41 * b39;
         }
-        const float b29 = __uint_as_float((((0 + ((k09 + 6) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 6) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 6) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m30 = 0; m30 < m_end3; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk8[m30], 6, 8);
-          acc4[m30] = acc4[m30] + a31 * b29;
+        const unsigned int wd42 = w0[((k010 + 6) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b43 = __uint_as_float(wd42 << static_cast<unsigned int>(16));
+        const float b44 = __uint_as_float(wd42 & 4294901760u);
+        for (int m45 = 0; m45 < m_end4; m45 += 1) {
+          const float a46 = __shfl_sync(0xffu, achunk9[m45], 6, 8);
+          acc5[m45 * 2 + 0] = acc5[m45 * 2 + 0] + a46 * b43;
+          acc5[m45 * 2 + 1] = acc5[m45 * 2 + 1] + a46 * b44;
         }
-        const float b32 = __uint_as_float((((0 + ((k09 + 7) * 24 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 7) * 24 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 7) * 24 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m33 = 0; m33 < m_end3; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk8[m33], 7, 8);
-          acc4[m33] = acc4[m33] + a34 * b32;
+        const unsigned int wd47 = w0[((k010 + 7) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b48 = __uint_as_float(wd47 << static_cast<unsigned int>(16));
+        const float b49 = __uint_as_float(wd47 & 4294901760u);
+        for (int m50 = 0; m50 < m_end4; m50 += 1) {
+          const float a51 = __shfl_sync(0xffu, achunk9[m50], 7, 8);
+          acc5[m50 * 2 + 0] = acc5[m50 * 2 + 0] + a51 * b48;
+          acc5[m50 * 2 + 1] = acc5[m50 * 2 + 1] + a51 * b49;
         }
       }
-      if (n0 < 24) {
-        for (int m35 = 0; m35 < m_end3; m35 += 1) {
-          const int row36 = r02 + m35;
-          out[row36 * 24 + n0] = acc4[m35];
+      if (n0 < 12) {
+        for (int m52 = 0; m52 < m_end4; m52 += 1) {
+          const int row53 = r03 + m52;
+          const int n54 = c02 + 0;
+          out[row53 * 24 + n54] = acc5[m52 * 2 + 0];
+          const int n55 = c02 + 1;
+          out[row53 * 24 + n55] = acc5[m52 * 2 + 1];
         }
       }
     }
@@ -181,70 +209,98 @@ __global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moe
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 8 + local_x;
-      const int col1 = min(n0, 15);
-      const int r02 = workgroup_y * 8;
-      const int m_end3 = min(8, moec_tokens - r02);
-      if (m_end3 <= 0) {
+      const int col1 = min(n0, 7);
+      const int c02 = col1 * 2;
+      const int r03 = workgroup_y * 8;
+      const int m_end4 = min(8, moec_tokens - r03);
+      if (m_end4 <= 0) {
         goto moec_next;
       }
-      float acc4[8] = {};
-      int abase5[8] = {};
-      for (int m6 = 0; m6 < 8; m6 += 1) {
-        acc4[m6] = 0.0f;
+      float acc5[16] = {};
+      int abase6[8] = {};
+      for (int m7 = 0; m7 < 16; m7 += 1) {
+        acc5[m7] = 0.0f;
       }
-      for (int m7 = 0; m7 < m_end3; m7 += 1) {
-        abase5[m7] = (r02 + m7) * 24;
+      for (int m8 = 0; m8 < m_end4; m8 += 1) {
+        abase6[m8] = (r03 + m8) * 24;
       }
-      float achunk8[8] = {};
-      for (int k09 = 0; k09 < 24; k09 += 8) {
-        for (int m10 = 0; m10 < m_end3; m10 += 1) {
-          achunk8[m10] = a[abase5[m10] + (k09 + local_x)];
+      float achunk9[8] = {};
+      for (int k010 = 0; k010 < 24; k010 += 8) {
+        for (int m11 = 0; m11 < m_end4; m11 += 1) {
+          achunk9[m11] = a[abase6[m11] + (k010 + local_x)];
         }
-        const float b11 = __uint_as_float((((0 + ((k09 + 0) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m12 = 0; m12 < m_end3; m12 += 1) {
-          const float a13 = __shfl_sync(0xffu, achunk8[m12], 0, 8);
-          acc4[m12] = acc4[m12] + a13 * b11;
+        const unsigned int wd12 = w0[((k010 + 0) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
+        const float b14 = __uint_as_float(wd12 & 4294901760u);
+        for (int m15 = 0; m15 < m_end4; m15 += 1) {
+          const float a16 = __shfl_sync(0xffu, achunk9[m15], 0, 8);
+          acc5[m15 * 2 + 0] = acc5[m15 * 2 + 0] + a16 * b13;
+          acc5[m15 * 2 + 1] = acc5[m15 * 2 + 1] + a16 * b14;
         }
-        const float b14 = __uint_as_float((((0 + ((k09 + 1) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m15 = 0; m15 < m_end3; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk8[m15], 1, 8);
-          acc4[m15] = acc4[m15] + a16 * b14;
+        const unsigned int wd17 = w0[((k010 + 1) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b18 = __uint_as_float(wd17 << static_cast<unsigned int>(16));
+        const float b19 = __uint_as_float(wd17 & 4294901760u);
+        for (int m20 = 0; m20 < m_end4; m20 += 1) {
+          const float a21 = __shfl_sync(0xffu, achunk9[m20], 1, 8);
+          acc5[m20 * 2 + 0] = acc5[m20 * 2 + 0] + a21 * b18;
+          acc5[m20 * 2 + 1] = acc5[m20 * 2 + 1] + a21 * b19;
         }
-        const float b17 = __uint_as_float((((0 + ((k09 + 2) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m18 = 0; m18 < m_end3; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk8[m18], 2, 8);
-          acc4[m18] = acc4[m18] + a19 * b17;
+        const unsigned int wd22 = w0[((k010 + 2) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b23 = __uint_as_float(wd22 << static_cast<unsigned int>(16));
+        const float b24 = __uint_as_float(wd22 & 4294901760u);
+        for (int m25 = 0; m25 < m_end4; m25 += 1) {
+          const float a26 = __shfl_sync(0xffu, achunk9[m25], 2, 8);
+          acc5[m25 * 2 + 0] = acc5[m25 * 2 + 0] + a26 * b23;
+          acc5[m25 * 2 + 1] = acc5[m25 * 2 + 1] + a26 * b24;
         }
-        const float b20 = __uint_as_float((((0 + ((k09 + 3) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m21 = 0; m21 < m_end3; m21 += 1) {
-          const float a22 = __shfl_sync(0xffu, achunk8[m21], 3, 8);
-          acc4[m21] = acc4[m21] + a22 * b20;
+        const unsigned int wd27 = w0[((k010 + 3) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b28 = __uint_as_float(wd27 << static_cast<unsigned int>(16));
+        const float b29 = __uint_as_float(wd27 & 4294901760u);
+        for (int m30 = 0; m30 < m_end4; m30 += 1) {
+          const float a31 = __shfl_sync(0xffu, achunk9[m30], 3, 8);
+          acc5[m30 * 2 + 0] = acc5[m30 * 2 + 0] + a31 * b28;
+          acc5[m30 * 2 + 1] = acc5[m30 * 2 + 1] + a31 * b29;
         }
-        const float b23 = __uint_as_float((((0 + ((k09 + 4) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m24 = 0; m24 < m_end3; m24 += 1) {
-          const float a25 = __shfl_sync(0xffu, achunk8[m24], 4, 8);
-          acc4[m24] = acc4[m24] + a25 * b23;
+        const unsigned int wd32 = w0[((k010 + 4) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b33 = __uint_as_float(wd32 << static_cast<unsigned int>(16));
+        const float b34 = __uint_as_float(wd32 & 4294901760u);
+        for (int m35 = 0; m35 < m_end4; m35 += 1) {
+          const float a36 = __shfl_sync(0xffu, achunk9[m35], 4, 8);
+          acc5[m35 * 2 + 0] = acc5[m35 * 2 + 0] + a36 * b33;
+          acc5[m35 * 2 + 1] = acc5[m35 * 2 + 1] + a36 * b34;
         }
-        const float b26 = __uint_as_float((((0 + ((k09 + 5) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m27 = 0; m27 < m_end3; m27 += 1) {
-          const float a28 = __shfl_sync(0xffu, achunk8[m27], 5, 8);
-          acc4[m27] = acc4[m27] + a28 * b26;
+        const unsigned int wd37 = w0[((k010 + 5) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b38 = __uint_as_float(wd37 << static_cast<unsigned int>(16));
+        const float b39 = __uint_as_float(wd37 & 4294901760u);
+        for (int m40 = 0; m40 < m_end4; m40 += 1) {
+          const float a41 = __shfl_sync(0xffu, achunk9[m40], 5, 8);
+          acc5[m40 * 2 + 0] = acc5[m40 * 2 + 0] + a41 * b38;
+          acc5[m40 * 2 + 1] = acc5[m40 * 2 + 1] + a41 * b39;
         }
-        const float b29 = __uint_as_float((((0 + ((k09 + 6) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m30 = 0; m30 < m_end3; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk8[m30], 6, 8);
-          acc4[m30] = acc4[m30] + a31 * b29;
+        const unsigned int wd42 = w0[((k010 + 6) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b43 = __uint_as_float(wd42 << static_cast<unsigned int>(16));
+        const float b44 = __uint_as_float(wd42 & 4294901760u);
+        for (int m45 = 0; m45 < m_end4; m45 += 1) {
+          const float a46 = __shfl_sync(0xffu, achunk9[m45], 6, 8);
+          acc5[m45 * 2 + 0] = acc5[m45 * 2 + 0] + a46 * b43;
+          acc5[m45 * 2 + 1] = acc5[m45 * 2 + 1] + a46 * b44;
         }
-        const float b32 = __uint_as_float((((0 + ((k09 + 7) * 16 + col1)) & 1) == 1 ? w0[(0 + ((k09 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(0 + ((k09 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m33 = 0; m33 < m_end3; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk8[m33], 7, 8);
-          acc4[m33] = acc4[m33] + a34 * b32;
+        const unsigned int wd47 = w0[((k010 + 7) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b48 = __uint_as_float(wd47 << static_cast<unsigned int>(16));
+        const float b49 = __uint_as_float(wd47 & 4294901760u);
+        for (int m50 = 0; m50 < m_end4; m50 += 1) {
+          const float a51 = __shfl_sync(0xffu, achunk9[m50], 7, 8);
+          acc5[m50 * 2 + 0] = acc5[m50 * 2 + 0] + a51 * b48;
+          acc5[m50 * 2 + 1] = acc5[m50 * 2 + 1] + a51 * b49;
         }
       }
-      if (n0 < 16) {
-        for (int m35 = 0; m35 < m_end3; m35 += 1) {
-          const int row36 = r02 + m35;
-          out[row36 * 16 + n0] = acc4[m35];
+      if (n0 < 8) {
+        for (int m52 = 0; m52 < m_end4; m52 += 1) {
+          const int row53 = r03 + m52;
+          const int n54 = c02 + 0;
+          out[row53 * 16 + n54] = acc5[m52 * 2 + 0];
+          const int n55 = c02 + 1;
+          out[row53 * 16 + n55] = acc5[m52 * 2 + 1];
         }
       }
     }
@@ -543,73 +599,101 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 8 + local_x;
-      const int col1 = min(n0, 7);
-      const int tile2 = (grid[3] + workgroup_y) * 3;
-      const int e3 = tiles[tile2];
-      const int r04 = tiles[tile2 + 1];
-      const int m_end5 = tiles[tile2 + 2];
-      const int wbase6 = (e3 - grid[4]) * 128;
-      if (m_end5 <= 0) {
+      const int col1 = min(n0, 3);
+      const int c02 = col1 * 2;
+      const int tile3 = (grid[3] + workgroup_y) * 3;
+      const int e4 = tiles[tile3];
+      const int r05 = tiles[tile3 + 1];
+      const int m_end6 = tiles[tile3 + 2];
+      const int we7 = e4 - grid[4];
+      if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc7[8] = {};
-      int abase8[8] = {};
-      for (int m9 = 0; m9 < 8; m9 += 1) {
-        acc7[m9] = 0.0f;
+      float acc8[16] = {};
+      int abase9[8] = {};
+      for (int m10 = 0; m10 < 16; m10 += 1) {
+        acc8[m10] = 0.0f;
       }
-      for (int m10 = 0; m10 < m_end5; m10 += 1) {
-        abase8[m10] = a_perm[r04 + m10] * 16;
+      for (int m11 = 0; m11 < m_end6; m11 += 1) {
+        abase9[m11] = a_perm[r05 + m11] * 16;
       }
-      float achunk11[8] = {};
-      for (int k012 = 0; k012 < 16; k012 += 8) {
-        for (int m13 = 0; m13 < m_end5; m13 += 1) {
-          achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
+      float achunk12[8] = {};
+      for (int k013 = 0; k013 < 16; k013 += 8) {
+        for (int m14 = 0; m14 < m_end6; m14 += 1) {
+          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
         }
-        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m15 = 0; m15 < m_end5; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
-          acc7[m15] = acc7[m15] + a16 * b14;
+        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
+        const float b17 = __uint_as_float(wd15 & 4294901760u);
+        for (int m18 = 0; m18 < m_end6; m18 += 1) {
+          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
+          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
+          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
         }
-        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m18 = 0; m18 < m_end5; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
-          acc7[m18] = acc7[m18] + a19 * b17;
+        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
+        const float b22 = __uint_as_float(wd20 & 4294901760u);
+        for (int m23 = 0; m23 < m_end6; m23 += 1) {
+          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
+          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
+          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
         }
-        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m21 = 0; m21 < m_end5; m21 += 1) {
-          const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
-          acc7[m21] = acc7[m21] + a22 * b20;
+        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
+        const float b27 = __uint_as_float(wd25 & 4294901760u);
+        for (int m28 = 0; m28 < m_end6; m28 += 1) {
+          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
+          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
+          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
         }
-        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m24 = 0; m24 < m_end5; m24 += 1) {
-          const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
-          acc7[m24] = acc7[m24] + a25 * b23;
+        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
+        const float b32 = __uint_as_float(wd30 & 4294901760u);
+        for (int m33 = 0; m33 < m_end6; m33 += 1) {
+          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
+          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
+          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
         }
-        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m27 = 0; m27 < m_end5; m27 += 1) {
-          const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
-          acc7[m27] = acc7[m27] + a28 * b26;
+        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
+        const float b37 = __uint_as_float(wd35 & 4294901760u);
+        for (int m38 = 0; m38 < m_end6; m38 += 1) {
+          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
+          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
+          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
         }
-        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m30 = 0; m30 < m_end5; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
-          acc7[m30] = acc7[m30] + a31 * b29;
+        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
+        const float b42 = __uint_as_float(wd40 & 4294901760u);
+        for (int m43 = 0; m43 < m_end6; m43 += 1) {
+          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
+          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
+          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
         }
-        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m33 = 0; m33 < m_end5; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
-          acc7[m33] = acc7[m33] + a34 * b32;
+        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
+        const float b47 = __uint_as_float(wd45 & 4294901760u);
+        for (int m48 = 0; m48 < m_end6; m48 += 1) {
+          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
+          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
+          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
         }
-        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m36 = 0; m36 < m_end5; m36 += 1) {
-          const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
-          acc7[m36] = acc7[m36] + a37 * b35;
+        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
+        const float b52 = __uint_as_float(wd50 & 4294901760u);
+        for (int m53 = 0; m53 < m_end6; m53 += 1) {
+          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
+          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
+          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
         }
       }
-      if (n0 < 8) {
-        for (int m38 = 0; m38 < m_end5; m38 += 1) {
-          const int row39 = r04 + m38;
-          out[row39 * 8 + n0] = acc7[m38];
+      if (n0 < 4) {
+        for (int m55 = 0; m55 < m_end6; m55 += 1) {
+          const int row56 = r05 + m55;
+          const int n57 = c02 + 0;
+          out[row56 * 8 + n57] = acc8[m55 * 2 + 0];
+          const int n58 = c02 + 1;
+          out[row56 * 8 + n58] = acc8[m55 * 2 + 1];
         }
       }
     }
@@ -633,73 +717,101 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 8 + local_x;
-      const int col1 = min(n0, 7);
-      const int tile2 = (grid[3] + workgroup_y) * 3;
-      const int e3 = tiles[tile2];
-      const int r04 = tiles[tile2 + 1];
-      const int m_end5 = tiles[tile2 + 2];
-      const int wbase6 = (e3 - grid[4]) * 128;
-      if (m_end5 <= 0) {
+      const int col1 = min(n0, 3);
+      const int c02 = col1 * 2;
+      const int tile3 = (grid[3] + workgroup_y) * 3;
+      const int e4 = tiles[tile3];
+      const int r05 = tiles[tile3 + 1];
+      const int m_end6 = tiles[tile3 + 2];
+      const int we7 = e4 - grid[4];
+      if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc7[8] = {};
-      int abase8[8] = {};
-      for (int m9 = 0; m9 < 8; m9 += 1) {
-        acc7[m9] = 0.0f;
+      float acc8[16] = {};
+      int abase9[8] = {};
+      for (int m10 = 0; m10 < 16; m10 += 1) {
+        acc8[m10] = 0.0f;
       }
-      for (int m10 = 0; m10 < m_end5; m10 += 1) {
-        abase8[m10] = a_perm[r04 + m10] * 16;
+      for (int m11 = 0; m11 < m_end6; m11 += 1) {
+        abase9[m11] = a_perm[r05 + m11] * 16;
       }
-      float achunk11[8] = {};
-      for (int k012 = 0; k012 < 16; k012 += 8) {
-        for (int m13 = 0; m13 < m_end5; m13 += 1) {
-          achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
+      float achunk12[8] = {};
+      for (int k013 = 0; k013 < 16; k013 += 8) {
+        for (int m14 = 0; m14 < m_end6; m14 += 1) {
+          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
         }
-        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m15 = 0; m15 < m_end5; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
-          acc7[m15] = acc7[m15] + a16 * b14;
+        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
+        const float b17 = __uint_as_float(wd15 & 4294901760u);
+        for (int m18 = 0; m18 < m_end6; m18 += 1) {
+          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
+          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
+          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
         }
-        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m18 = 0; m18 < m_end5; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
-          acc7[m18] = acc7[m18] + a19 * b17;
+        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
+        const float b22 = __uint_as_float(wd20 & 4294901760u);
+        for (int m23 = 0; m23 < m_end6; m23 += 1) {
+          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
+          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
+          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
         }
-        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m21 = 0; m21 < m_end5; m21 += 1) {
-          const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
-          acc7[m21] = acc7[m21] + a22 * b20;
+        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
+        const float b27 = __uint_as_float(wd25 & 4294901760u);
+        for (int m28 = 0; m28 < m_end6; m28 += 1) {
+          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
+          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
+          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
         }
-        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m24 = 0; m24 < m_end5; m24 += 1) {
-          const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
-          acc7[m24] = acc7[m24] + a25 * b23;
+        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
+        const float b32 = __uint_as_float(wd30 & 4294901760u);
+        for (int m33 = 0; m33 < m_end6; m33 += 1) {
+          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
+          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
+          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
         }
-        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m27 = 0; m27 < m_end5; m27 += 1) {
-          const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
-          acc7[m27] = acc7[m27] + a28 * b26;
+        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
+        const float b37 = __uint_as_float(wd35 & 4294901760u);
+        for (int m38 = 0; m38 < m_end6; m38 += 1) {
+          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
+          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
+          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
         }
-        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m30 = 0; m30 < m_end5; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
-          acc7[m30] = acc7[m30] + a31 * b29;
+        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
+        const float b42 = __uint_as_float(wd40 & 4294901760u);
+        for (int m43 = 0; m43 < m_end6; m43 += 1) {
+          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
+          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
+          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
         }
-        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m33 = 0; m33 < m_end5; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
-          acc7[m33] = acc7[m33] + a34 * b32;
+        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
+        const float b47 = __uint_as_float(wd45 & 4294901760u);
+        for (int m48 = 0; m48 < m_end6; m48 += 1) {
+          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
+          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
+          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
         }
-        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 8 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 8 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m36 = 0; m36 < m_end5; m36 += 1) {
-          const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
-          acc7[m36] = acc7[m36] + a37 * b35;
+        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
+        const float b52 = __uint_as_float(wd50 & 4294901760u);
+        for (int m53 = 0; m53 < m_end6; m53 += 1) {
+          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
+          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
+          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
         }
       }
-      if (n0 < 8) {
-        for (int m38 = 0; m38 < m_end5; m38 += 1) {
-          const int row39 = r04 + m38;
-          out[row39 * 8 + n0] = gate[row39 * 8 + n0] * (gate[row39 * 8 + n0] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row39 * 8 + n0])) : expf(gate[row39 * 8 + n0]) / (1.0f + expf(gate[row39 * 8 + n0]))) * acc7[m38];
+      if (n0 < 4) {
+        for (int m55 = 0; m55 < m_end6; m55 += 1) {
+          const int row56 = r05 + m55;
+          const int n57 = c02 + 0;
+          out[row56 * 8 + n57] = gate[row56 * 8 + n57] * (gate[row56 * 8 + n57] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row56 * 8 + n57])) : expf(gate[row56 * 8 + n57]) / (1.0f + expf(gate[row56 * 8 + n57]))) * acc8[m55 * 2 + 0];
+          const int n58 = c02 + 1;
+          out[row56 * 8 + n58] = gate[row56 * 8 + n58] * (gate[row56 * 8 + n58] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row56 * 8 + n58])) : expf(gate[row56 * 8 + n58]) / (1.0f + expf(gate[row56 * 8 + n58]))) * acc8[m55 * 2 + 1];
         }
       }
     }
@@ -723,73 +835,101 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 8 + local_x;
-      const int col1 = min(n0, 15);
-      const int tile2 = (grid[3] + workgroup_y) * 3;
-      const int e3 = tiles[tile2];
-      const int r04 = tiles[tile2 + 1];
-      const int m_end5 = tiles[tile2 + 2];
-      const int wbase6 = (e3 - grid[4]) * 128;
-      if (m_end5 <= 0) {
+      const int col1 = min(n0, 7);
+      const int c02 = col1 * 2;
+      const int tile3 = (grid[3] + workgroup_y) * 3;
+      const int e4 = tiles[tile3];
+      const int r05 = tiles[tile3 + 1];
+      const int m_end6 = tiles[tile3 + 2];
+      const int we7 = e4 - grid[4];
+      if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc7[8] = {};
-      int abase8[8] = {};
-      for (int m9 = 0; m9 < 8; m9 += 1) {
-        acc7[m9] = 0.0f;
+      float acc8[16] = {};
+      int abase9[8] = {};
+      for (int m10 = 0; m10 < 16; m10 += 1) {
+        acc8[m10] = 0.0f;
       }
-      for (int m10 = 0; m10 < m_end5; m10 += 1) {
-        abase8[m10] = (r04 + m10) * 8;
+      for (int m11 = 0; m11 < m_end6; m11 += 1) {
+        abase9[m11] = (r05 + m11) * 8;
       }
-      float achunk11[8] = {};
-      for (int k012 = 0; k012 < 8; k012 += 8) {
-        for (int m13 = 0; m13 < m_end5; m13 += 1) {
-          achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
+      float achunk12[8] = {};
+      for (int k013 = 0; k013 < 8; k013 += 8) {
+        for (int m14 = 0; m14 < m_end6; m14 += 1) {
+          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
         }
-        const float b14 = __uint_as_float((((wbase6 + ((k012 + 0) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 0) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m15 = 0; m15 < m_end5; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk11[m15], 0, 8);
-          acc7[m15] = acc7[m15] + a16 * b14;
+        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
+        const float b17 = __uint_as_float(wd15 & 4294901760u);
+        for (int m18 = 0; m18 < m_end6; m18 += 1) {
+          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
+          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
+          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
         }
-        const float b17 = __uint_as_float((((wbase6 + ((k012 + 1) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 1) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m18 = 0; m18 < m_end5; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk11[m18], 1, 8);
-          acc7[m18] = acc7[m18] + a19 * b17;
+        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
+        const float b22 = __uint_as_float(wd20 & 4294901760u);
+        for (int m23 = 0; m23 < m_end6; m23 += 1) {
+          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
+          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
+          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
         }
-        const float b20 = __uint_as_float((((wbase6 + ((k012 + 2) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 2) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m21 = 0; m21 < m_end5; m21 += 1) {
-          const float a22 = __shfl_sync(0xffu, achunk11[m21], 2, 8);
-          acc7[m21] = acc7[m21] + a22 * b20;
+        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
+        const float b27 = __uint_as_float(wd25 & 4294901760u);
+        for (int m28 = 0; m28 < m_end6; m28 += 1) {
+          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
+          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
+          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
         }
-        const float b23 = __uint_as_float((((wbase6 + ((k012 + 3) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 3) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m24 = 0; m24 < m_end5; m24 += 1) {
-          const float a25 = __shfl_sync(0xffu, achunk11[m24], 3, 8);
-          acc7[m24] = acc7[m24] + a25 * b23;
+        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
+        const float b32 = __uint_as_float(wd30 & 4294901760u);
+        for (int m33 = 0; m33 < m_end6; m33 += 1) {
+          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
+          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
+          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
         }
-        const float b26 = __uint_as_float((((wbase6 + ((k012 + 4) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 4) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m27 = 0; m27 < m_end5; m27 += 1) {
-          const float a28 = __shfl_sync(0xffu, achunk11[m27], 4, 8);
-          acc7[m27] = acc7[m27] + a28 * b26;
+        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
+        const float b37 = __uint_as_float(wd35 & 4294901760u);
+        for (int m38 = 0; m38 < m_end6; m38 += 1) {
+          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
+          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
+          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
         }
-        const float b29 = __uint_as_float((((wbase6 + ((k012 + 5) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 5) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m30 = 0; m30 < m_end5; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk11[m30], 5, 8);
-          acc7[m30] = acc7[m30] + a31 * b29;
+        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
+        const float b42 = __uint_as_float(wd40 & 4294901760u);
+        for (int m43 = 0; m43 < m_end6; m43 += 1) {
+          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
+          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
+          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
         }
-        const float b32 = __uint_as_float((((wbase6 + ((k012 + 6) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 6) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m33 = 0; m33 < m_end5; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk11[m33], 6, 8);
-          acc7[m33] = acc7[m33] + a34 * b32;
+        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
+        const float b47 = __uint_as_float(wd45 & 4294901760u);
+        for (int m48 = 0; m48 < m_end6; m48 += 1) {
+          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
+          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
+          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
         }
-        const float b35 = __uint_as_float((((wbase6 + ((k012 + 7) * 16 + col1)) & 1) == 1 ? w0[(wbase6 + ((k012 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase6 + ((k012 + 7) * 16 + col1)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m36 = 0; m36 < m_end5; m36 += 1) {
-          const float a37 = __shfl_sync(0xffu, achunk11[m36], 7, 8);
-          acc7[m36] = acc7[m36] + a37 * b35;
+        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
+        const float b52 = __uint_as_float(wd50 & 4294901760u);
+        for (int m53 = 0; m53 < m_end6; m53 += 1) {
+          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
+          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
+          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
         }
       }
-      if (n0 < 16) {
-        for (int m38 = 0; m38 < m_end5; m38 += 1) {
-          const int row39 = r04 + m38;
-          out[row39 * 16 + n0] = route_w[(slot_of[row39] >= 0 ? slot_of[row39] : 0)] * acc7[m38];
+      if (n0 < 8) {
+        for (int m55 = 0; m55 < m_end6; m55 += 1) {
+          const int row56 = r05 + m55;
+          const int n57 = c02 + 0;
+          out[row56 * 16 + n57] = route_w[(slot_of[row56] >= 0 ? slot_of[row56] : 0)] * acc8[m55 * 2 + 0];
+          const int n58 = c02 + 1;
+          out[row56 * 16 + n58] = route_w[(slot_of[row56] >= 0 ? slot_of[row56] : 0)] * acc8[m55 * 2 + 1];
         }
       }
     }
@@ -871,9 +1011,7 @@ const moec::SlotInfo SLOTS[] = {
     {0, 12, moec::ROLE_CONSTANT},
     {0, 256, moec::ROLE_WEIGHT},
     {0, 256, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
     {0, 8192, moec::ROLE_WEIGHT},
-    {0, 12, moec::ROLE_CONSTANT},
     {0, 256, moec::ROLE_WEIGHT},
     {0, 32, moec::ROLE_WEIGHT},
     {0, 1024, moec::ROLE_WEIGHT},
@@ -955,37 +1093,33 @@ const moec::WeightInfo WEIGHTS[] = {
     {6, 10, moec::ELEMENT_I32, 0, 4096, 2},  // w15
     {10, 12, moec::ELEMENT_I32, 0, 128, 2},  // w20
     {11, 13, moec::ELEMENT_I32, 0, 128, 2},  // w21
-    {7, 15, moec::ELEMENT_I32, 0, 4096, 2},  // w16
-    {12, 17, moec::ELEMENT_I32, 0, 128, 2},  // w22
-    {13, 18, moec::ELEMENT_I32, 0, 16, 2},  // w35
-    {17, 19, moec::ELEMENT_I32, 0, 512, 2},  // w40
-    {18, 20, moec::ELEMENT_I32, 0, 32, 2},  // w41
-    {14, 21, moec::ELEMENT_I32, 0, 4096, 2},  // w37
-    {15, 22, moec::ELEMENT_I32, 0, 4096, 2},  // w38
-    {19, 23, moec::ELEMENT_I32, 0, 128, 2},  // w43
-    {20, 24, moec::ELEMENT_I32, 0, 128, 2},  // w44
-    {16, 25, moec::ELEMENT_I32, 0, 4096, 2},  // w39
-    {21, 26, moec::ELEMENT_I32, 0, 128, 2},  // w45
-    {22, 27, moec::ELEMENT_I32, 0, 16, 2},  // w58
-    {26, 28, moec::ELEMENT_I32, 0, 512, 2},  // w63
-    {27, 29, moec::ELEMENT_I32, 0, 32, 2},  // w64
-    {23, 30, moec::ELEMENT_I32, 0, 4096, 2},  // w60
-    {24, 31, moec::ELEMENT_I32, 0, 4096, 2},  // w61
-    {28, 32, moec::ELEMENT_I32, 0, 128, 2},  // w66
-    {29, 33, moec::ELEMENT_I32, 0, 128, 2},  // w67
-    {25, 34, moec::ELEMENT_I32, 0, 4096, 2},  // w62
-    {30, 35, moec::ELEMENT_I32, 0, 128, 2},  // w68
+    {7, 14, moec::ELEMENT_I32, 0, 4096, 2},  // w16
+    {12, 15, moec::ELEMENT_I32, 0, 128, 2},  // w22
+    {13, 16, moec::ELEMENT_I32, 0, 16, 2},  // w35
+    {17, 17, moec::ELEMENT_I32, 0, 512, 2},  // w40
+    {18, 18, moec::ELEMENT_I32, 0, 32, 2},  // w41
+    {14, 19, moec::ELEMENT_I32, 0, 4096, 2},  // w37
+    {15, 20, moec::ELEMENT_I32, 0, 4096, 2},  // w38
+    {19, 21, moec::ELEMENT_I32, 0, 128, 2},  // w43
+    {20, 22, moec::ELEMENT_I32, 0, 128, 2},  // w44
+    {16, 23, moec::ELEMENT_I32, 0, 4096, 2},  // w39
+    {21, 24, moec::ELEMENT_I32, 0, 128, 2},  // w45
+    {22, 25, moec::ELEMENT_I32, 0, 16, 2},  // w58
+    {26, 26, moec::ELEMENT_I32, 0, 512, 2},  // w63
+    {27, 27, moec::ELEMENT_I32, 0, 32, 2},  // w64
+    {23, 28, moec::ELEMENT_I32, 0, 4096, 2},  // w60
+    {24, 29, moec::ELEMENT_I32, 0, 4096, 2},  // w61
+    {28, 30, moec::ELEMENT_I32, 0, 128, 2},  // w66
+    {29, 31, moec::ELEMENT_I32, 0, 128, 2},  // w67
+    {25, 32, moec::ELEMENT_I32, 0, 4096, 2},  // w62
+    {30, 33, moec::ELEMENT_I32, 0, 128, 2},  // w68
 };
 
 const int CONSTANT_0[] = {0, 32, 1};  // const_0_32_1
 const int CONSTANT_1[] = {32, 33, 1};  // const_32_33_1
-const int CONSTANT_2[] = {0, 32, 2};  // const_0_32_2
-const int CONSTANT_3[] = {32, 33, 2};  // const_32_33_2
 const moec::ConstantInfo CONSTANTS[] = {
     {8, 3, CONSTANT_0},
     {11, 3, CONSTANT_1},
-    {14, 3, CONSTANT_2},
-    {16, 3, CONSTANT_3},
 };
 
 const moec::InputInfo INPUTS[] = {
@@ -1012,11 +1146,11 @@ const moec::KernelInfo KERNELS[] = {
 
 const moec::DispatchInfo DISPATCHES[] = {
     {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 0},  // 0: rmsnorm, node %2
-    {1, -1, 0, {0, 1, 0}, {24, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 3},  // 1: matmul, node %6
+    {1, -1, 0, {0, 1, 0}, {12, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 3},  // 1: matmul, node %6
     {2, -1, 0, {24, 24, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 6},  // 2: act, node %7
-    {1, -1, 0, {0, 1, 0}, {24, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 8},  // 3: matmul, node %8
+    {1, -1, 0, {0, 1, 0}, {12, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 8},  // 3: matmul, node %8
     {3, -1, 0, {24, 24, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 11},  // 4: mul, node %9
-    {4, -1, 0, {0, 1, 0}, {16, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 14},  // 5: matmul_1, node %10
+    {4, -1, 0, {0, 1, 0}, {8, 0, 1}, {8, 8, 1}, {2147483647, 2147483647, 2147483647}, 14},  // 5: matmul_1, node %10
     {5, -1, 0, {16, 16, 0}, {0, 0, 1}, {64, 2097152, 1}, {32768, 2147483647, 2147483647}, 17},  // 6: add, node %11
     {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 20},  // 7: rmsnorm, node %13
     {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 23},  // 8: route_rows, node %19
@@ -1024,17 +1158,17 @@ const moec::DispatchInfo DISPATCHES[] = {
     {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 32},  // 10: count, node %26
     {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 34},  // 11: place, node %28
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 42},  // 12: grid_args, node %31
-    {11, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 45},  // 13: grouped_gate, node %31
+    {11, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 45},  // 13: grouped_gate, node %31
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 51},  // 14: grid_args, node %31
-    {12, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 54},  // 15: grouped_up_glu, node %31
+    {12, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 54},  // 15: grouped_up_glu, node %31
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 61},  // 16: grid_args, node %32
-    {11, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 64},  // 17: grouped_gate, node %32
+    {11, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 64},  // 17: grouped_gate, node %32
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 70},  // 18: grid_args, node %32
-    {12, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 73},  // 19: grouped_up_glu, node %32
+    {12, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 73},  // 19: grouped_up_glu, node %32
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 80},  // 20: grid_args, node %33
-    {13, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 83},  // 21: grouped_down, node %33
+    {13, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 83},  // 21: grouped_down, node %33
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 90},  // 22: grid_args, node %33
-    {13, 40, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 93},  // 23: grouped_down, node %33
+    {13, 38, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 93},  // 23: grouped_down, node %33
     {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 100},  // 24: combine_residual, node %33
     {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 105},  // 25: rmsnorm, node %36
     {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 108},  // 26: route_rows, node %42
@@ -1042,17 +1176,17 @@ const moec::DispatchInfo DISPATCHES[] = {
     {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 117},  // 28: count, node %49
     {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 119},  // 29: place, node %51
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 127},  // 30: grid_args, node %54
-    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 130},  // 31: grouped_gate, node %54
+    {11, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 130},  // 31: grouped_gate, node %54
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 136},  // 32: grid_args, node %54
-    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 139},  // 33: grouped_up_glu, node %54
+    {12, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 139},  // 33: grouped_up_glu, node %54
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 146},  // 34: grid_args, node %55
-    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 149},  // 35: grouped_gate, node %55
+    {11, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 149},  // 35: grouped_gate, node %55
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 155},  // 36: grid_args, node %55
-    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 158},  // 37: grouped_up_glu, node %55
+    {12, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 158},  // 37: grouped_up_glu, node %55
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 165},  // 38: grid_args, node %56
-    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 168},  // 39: grouped_down, node %56
+    {13, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 168},  // 39: grouped_down, node %56
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 175},  // 40: grid_args, node %56
-    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 178},  // 41: grouped_down, node %56
+    {13, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 178},  // 41: grouped_down, node %56
     {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 185},  // 42: combine_residual, node %56
     {0, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 190},  // 43: rmsnorm, node %59
     {6, -1, 0, {1, 1, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 193},  // 44: route_rows, node %65
@@ -1060,26 +1194,26 @@ const moec::DispatchInfo DISPATCHES[] = {
     {8, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 202},  // 46: count, node %72
     {9, -1, 0, {0, 0, 0}, {33, 33, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 204},  // 47: place, node %74
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 212},  // 48: grid_args, node %77
-    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 215},  // 49: grouped_gate, node %77
+    {11, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 215},  // 49: grouped_gate, node %77
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 221},  // 50: grid_args, node %77
-    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 224},  // 51: grouped_up_glu, node %77
+    {12, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 224},  // 51: grouped_up_glu, node %77
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 231},  // 52: grid_args, node %78
-    {11, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 234},  // 53: grouped_gate, node %78
+    {11, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 234},  // 53: grouped_gate, node %78
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 240},  // 54: grid_args, node %78
-    {12, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 243},  // 55: grouped_up_glu, node %78
+    {12, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 243},  // 55: grouped_up_glu, node %78
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 250},  // 56: grid_args, node %79
-    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 253},  // 57: grouped_down, node %79
+    {13, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 253},  // 57: grouped_down, node %79
     {10, -1, 0, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, {2147483647, 2147483647, 2147483647}, 260},  // 58: grid_args, node %79
-    {13, 46, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 263},  // 59: grouped_down, node %79
+    {13, 44, 0, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, 263},  // 59: grouped_down, node %79
     {14, -1, 0, {16, 16, 0}, {0, 0, 1}, {8, 262144, 1}, {32768, 2147483647, 2147483647}, 270},  // 60: combine_residual, node %79
 };
 
-const int BINDINGS[] = {0, 1, 37, 37, 2, 38, 38, 39, 37, 3, 38, 39, 38, 37, 37, 4, 38, 0, 38, 37, 37, 5, 38, 38, 6, 7, 39, 40, 39, 40, 41, 42, 41, 40, 41, 40, 47, 43, 44, 39, 45, 46, 8, 46, 40, 38, 47, 9, 40, 45, 39, 8, 46, 40, 38, 47, 10, 40, 45, 48, 39, 11, 46, 40, 38, 47, 12, 40, 45, 39, 11, 46, 40, 38, 47, 13, 40, 45, 49, 39, 14, 46, 40, 48, 15, 40, 45, 39, 44, 42, 16, 46, 40, 49, 17, 40, 45, 39, 44, 42, 39, 41, 43, 37, 38, 38, 18, 37, 37, 19, 20, 40, 41, 40, 41, 42, 43, 42, 46, 42, 46, 49, 41, 47, 44, 45, 48, 8, 48, 46, 37, 49, 21, 46, 45, 39, 8, 48, 46, 37, 49, 22, 46, 45, 44, 39, 11, 48, 46, 37, 49, 23, 46, 45, 39, 11, 48, 46, 37, 49, 24, 46, 45, 40, 39, 14, 48, 46, 44, 25, 46, 45, 39, 47, 43, 16, 48, 46, 40, 26, 46, 45, 39, 47, 43, 39, 42, 41, 38, 37, 37, 27, 38, 38, 28, 29, 41, 42, 41, 42, 43, 47, 43, 46, 43, 46, 49, 41, 40, 45, 44, 48, 8, 48, 46, 38, 49, 30, 46, 44, 39, 8, 48, 46, 38, 49, 31, 46, 44, 45, 39, 11, 48, 46, 38, 49, 32, 46, 44, 39, 11, 48, 46, 38, 49, 33, 46, 44, 42, 39, 14, 48, 46, 45, 34, 46, 44, 39, 40, 47, 16, 48, 46, 42, 35, 46, 44, 39, 40, 47, 39, 43, 41, 37, 36};
+const int BINDINGS[] = {0, 1, 35, 35, 2, 36, 36, 37, 35, 3, 36, 37, 36, 35, 35, 4, 36, 0, 36, 35, 35, 5, 36, 36, 6, 7, 37, 38, 37, 38, 39, 40, 39, 38, 39, 38, 45, 41, 42, 37, 43, 44, 8, 44, 38, 36, 45, 9, 38, 43, 37, 8, 44, 38, 36, 45, 10, 38, 43, 46, 37, 11, 44, 38, 36, 45, 12, 38, 43, 37, 11, 44, 38, 36, 45, 13, 38, 43, 47, 37, 8, 44, 38, 46, 14, 38, 43, 37, 42, 40, 11, 44, 38, 47, 15, 38, 43, 37, 42, 40, 37, 39, 41, 35, 36, 36, 16, 35, 35, 17, 18, 38, 39, 38, 39, 40, 41, 40, 44, 40, 44, 47, 39, 45, 42, 43, 46, 8, 46, 44, 35, 47, 19, 44, 43, 37, 8, 46, 44, 35, 47, 20, 44, 43, 42, 37, 11, 46, 44, 35, 47, 21, 44, 43, 37, 11, 46, 44, 35, 47, 22, 44, 43, 38, 37, 8, 46, 44, 42, 23, 44, 43, 37, 45, 41, 11, 46, 44, 38, 24, 44, 43, 37, 45, 41, 37, 40, 39, 36, 35, 35, 25, 36, 36, 26, 27, 39, 40, 39, 40, 41, 45, 41, 44, 41, 44, 47, 39, 38, 43, 42, 46, 8, 46, 44, 36, 47, 28, 44, 42, 37, 8, 46, 44, 36, 47, 29, 44, 42, 43, 37, 11, 46, 44, 36, 47, 30, 44, 42, 37, 11, 46, 44, 36, 47, 31, 44, 42, 40, 37, 8, 46, 44, 43, 32, 44, 42, 37, 38, 45, 11, 46, 44, 40, 33, 44, 42, 37, 38, 45, 37, 41, 39, 35, 34};
 
 const moec::Model MODEL = {
     "deepseek_v3", 16,
-    SLOTS, 50, PARAMS, 31, WEIGHTS, 31, CONSTANTS, 4,
-    INPUTS, 1, 36, KERNELS, 15,
+    SLOTS, 48, PARAMS, 31, WEIGHTS, 31, CONSTANTS, 2,
+    INPUTS, 1, 34, KERNELS, 15,
     DISPATCHES, 61, BINDINGS, 275,
 };
 

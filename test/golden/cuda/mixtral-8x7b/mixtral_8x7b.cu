@@ -242,39 +242,49 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 64 + local_x;
-      if (n0 >= 24) {
+      if (n0 >= 12) {
         goto moec_next;
       }
-      const int tile1 = (grid[3] + workgroup_y) * 3;
-      const int e2 = tiles[tile1];
-      const int r03 = tiles[tile1 + 1];
-      const int m_end4 = tiles[tile1 + 2];
-      const int wbase5 = (e2 - grid[4]) * 384;
-      if (m_end4 <= 0) {
+      const int c01 = n0 * 2;
+      const int tile2 = (grid[3] + workgroup_y) * 3;
+      const int e3 = tiles[tile2];
+      const int r04 = tiles[tile2 + 1];
+      const int m_end5 = tiles[tile2 + 2];
+      const int we6 = e3 - grid[4];
+      if (m_end5 <= 0) {
         goto moec_next;
       }
-      float acc6[4] = {};
-      float acc7[4] = {};
-      int abase8[4] = {};
-      for (int m9 = 0; m9 < 4; m9 += 1) {
-        acc6[m9] = 0.0f;
-        acc7[m9] = 0.0f;
+      float acc7[8] = {};
+      float acc8[8] = {};
+      int abase9[4] = {};
+      for (int m10 = 0; m10 < 8; m10 += 1) {
+        acc7[m10] = 0.0f;
+        acc8[m10] = 0.0f;
       }
-      for (int m10 = 0; m10 < m_end4; m10 += 1) {
-        abase8[m10] = a_perm[r03 + m10] * 16;
+      for (int m11 = 0; m11 < m_end5; m11 += 1) {
+        abase9[m11] = a_perm[r04 + m11] * 16;
       }
-      for (int k11 = 0; k11 < 16; k11 += 1) {
-        const float b12 = __uint_as_float((((wbase5 + (k11 * 24 + n0)) & 1) == 1 ? w0[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        const float b13 = __uint_as_float((((wbase5 + (k11 * 24 + n0)) & 1) == 1 ? w1[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w1[(wbase5 + (k11 * 24 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m14 = 0; m14 < m_end4; m14 += 1) {
-          const float a15 = a[abase8[m14] + k11];
-          acc6[m14] = acc6[m14] + a15 * b12;
-          acc7[m14] = acc7[m14] + a15 * b13;
+      for (int k12 = 0; k12 < 16; k12 += 1) {
+        const unsigned int wd13 = w0[(we6 * 384 + (k12 * 24 + c01)) >> static_cast<unsigned int>(1)];
+        const float b14 = __uint_as_float(wd13 << static_cast<unsigned int>(16));
+        const float b15 = __uint_as_float(wd13 & 4294901760u);
+        const unsigned int wd16 = w1[(we6 * 384 + (k12 * 24 + c01)) >> static_cast<unsigned int>(1)];
+        const float b17 = __uint_as_float(wd16 << static_cast<unsigned int>(16));
+        const float b18 = __uint_as_float(wd16 & 4294901760u);
+        for (int m19 = 0; m19 < m_end5; m19 += 1) {
+          const float a20 = a[abase9[m19] + k12];
+          acc7[m19 * 2 + 0] = acc7[m19 * 2 + 0] + a20 * b14;
+          acc7[m19 * 2 + 1] = acc7[m19 * 2 + 1] + a20 * b15;
+          acc8[m19 * 2 + 0] = acc8[m19 * 2 + 0] + a20 * b17;
+          acc8[m19 * 2 + 1] = acc8[m19 * 2 + 1] + a20 * b18;
         }
       }
-      for (int m16 = 0; m16 < m_end4; m16 += 1) {
-        const int row17 = r03 + m16;
-        out[row17 * 24 + n0] = acc6[m16] * (acc6[m16] >= 0.0f ? 1.0f / (1.0f + expf(-acc6[m16])) : expf(acc6[m16]) / (1.0f + expf(acc6[m16]))) * acc7[m16];
+      for (int m21 = 0; m21 < m_end5; m21 += 1) {
+        const int row22 = r04 + m21;
+        const int n23 = c01 + 0;
+        out[row22 * 24 + n23] = acc7[m21 * 2 + 0] * (acc7[m21 * 2 + 0] >= 0.0f ? 1.0f / (1.0f + expf(-acc7[m21 * 2 + 0])) : expf(acc7[m21 * 2 + 0]) / (1.0f + expf(acc7[m21 * 2 + 0]))) * acc8[m21 * 2 + 0];
+        const int n24 = c01 + 1;
+        out[row22 * 24 + n24] = acc7[m21 * 2 + 1] * (acc7[m21 * 2 + 1] >= 0.0f ? 1.0f / (1.0f + expf(-acc7[m21 * 2 + 1])) : expf(acc7[m21 * 2 + 1]) / (1.0f + expf(acc7[m21 * 2 + 1]))) * acc8[m21 * 2 + 1];
       }
     }
   moec_next:
@@ -297,35 +307,42 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
     const int workgroup_y = static_cast<int>((moec_v / moec_groups.x) % moec_groups.y);
     {
       const int n0 = workgroup_x * 64 + local_x;
-      if (n0 >= 16) {
+      if (n0 >= 8) {
         goto moec_next;
       }
-      const int tile1 = (grid[3] + workgroup_y) * 3;
-      const int e2 = tiles[tile1];
-      const int r03 = tiles[tile1 + 1];
-      const int m_end4 = tiles[tile1 + 2];
-      const int wbase5 = (e2 - grid[4]) * 384;
-      if (m_end4 <= 0) {
+      const int c01 = n0 * 2;
+      const int tile2 = (grid[3] + workgroup_y) * 3;
+      const int e3 = tiles[tile2];
+      const int r04 = tiles[tile2 + 1];
+      const int m_end5 = tiles[tile2 + 2];
+      const int we6 = e3 - grid[4];
+      if (m_end5 <= 0) {
         goto moec_next;
       }
-      float acc6[4] = {};
-      int abase7[4] = {};
-      for (int m8 = 0; m8 < 4; m8 += 1) {
-        acc6[m8] = 0.0f;
+      float acc7[8] = {};
+      int abase8[4] = {};
+      for (int m9 = 0; m9 < 8; m9 += 1) {
+        acc7[m9] = 0.0f;
       }
-      for (int m9 = 0; m9 < m_end4; m9 += 1) {
-        abase7[m9] = (r03 + m9) * 24;
+      for (int m10 = 0; m10 < m_end5; m10 += 1) {
+        abase8[m10] = (r04 + m10) * 24;
       }
-      for (int k10 = 0; k10 < 24; k10 += 1) {
-        const float b11 = __uint_as_float((((wbase5 + (k10 * 16 + n0)) & 1) == 1 ? w0[(wbase5 + (k10 * 16 + n0)) >> static_cast<unsigned int>(1)] & 4294901760u : w0[(wbase5 + (k10 * 16 + n0)) >> static_cast<unsigned int>(1)] << static_cast<unsigned int>(16)));
-        for (int m12 = 0; m12 < m_end4; m12 += 1) {
-          const float a13 = a[abase7[m12] + k10];
-          acc6[m12] = acc6[m12] + a13 * b11;
+      for (int k11 = 0; k11 < 24; k11 += 1) {
+        const unsigned int wd12 = w0[(we6 * 384 + (k11 * 16 + c01)) >> static_cast<unsigned int>(1)];
+        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
+        const float b14 = __uint_as_float(wd12 & 4294901760u);
+        for (int m15 = 0; m15 < m_end5; m15 += 1) {
+          const float a16 = a[abase8[m15] + k11];
+          acc7[m15 * 2 + 0] = acc7[m15 * 2 + 0] + a16 * b13;
+          acc7[m15 * 2 + 1] = acc7[m15 * 2 + 1] + a16 * b14;
         }
       }
-      for (int m14 = 0; m14 < m_end4; m14 += 1) {
-        const int row15 = r03 + m14;
-        out[row15 * 16 + n0] = route_w[(slot_of[row15] >= 0 ? slot_of[row15] : 0)] * acc6[m14];
+      for (int m17 = 0; m17 < m_end5; m17 += 1) {
+        const int row18 = r04 + m17;
+        const int n19 = c01 + 0;
+        out[row18 * 16 + n19] = route_w[(slot_of[row18] >= 0 ? slot_of[row18] : 0)] * acc7[m17 * 2 + 0];
+        const int n20 = c01 + 1;
+        out[row18 * 16 + n20] = route_w[(slot_of[row18] >= 0 ? slot_of[row18] : 0)] * acc7[m17 * 2 + 1];
       }
     }
   moec_next:

@@ -17,73 +17,101 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   let workgroup_x: i32 = i32(wid.x);
   let workgroup_y: i32 = i32(wid.y);
   let n0: i32 = workgroup_x * 8i + local_x;
-  let col1: i32 = min(n0, 7i);
-  let tile2: i32 = (grid[3i] + workgroup_y) * 3i;
-  let e3: i32 = tiles[tile2];
-  let r04: i32 = tiles[tile2 + 1i];
-  let m_end5: i32 = tiles[tile2 + 2i];
-  let wbase6: i32 = (e3 - grid[4i]) * 128i;
-  if (m_end5 <= 0i) {
+  let col1: i32 = min(n0, 3i);
+  let c02: i32 = col1 * 2i;
+  let tile3: i32 = (grid[3i] + workgroup_y) * 3i;
+  let e4: i32 = tiles[tile3];
+  let r05: i32 = tiles[tile3 + 1i];
+  let m_end6: i32 = tiles[tile3 + 2i];
+  let we7: i32 = e4 - grid[4i];
+  if (m_end6 <= 0i) {
     return;
   }
-  var acc7: array<f32, 8>;
-  var abase8: array<i32, 8>;
-  for (var m9: i32 = 0i; m9 < 8i; m9 += 1) {
-    acc7[m9] = 0.0f;
+  var acc8: array<f32, 16>;
+  var abase9: array<i32, 8>;
+  for (var m10: i32 = 0i; m10 < 16i; m10 += 1) {
+    acc8[m10] = 0.0f;
   }
-  for (var m10: i32 = 0i; m10 < m_end5; m10 += 1) {
-    abase8[m10] = a_perm[r04 + m10] * 16i;
+  for (var m11: i32 = 0i; m11 < m_end6; m11 += 1) {
+    abase9[m11] = a_perm[r05 + m11] * 16i;
   }
-  var achunk11: array<f32, 8>;
-  for (var k012: i32 = 0i; k012 < 16i; k012 += 8) {
-    for (var m13: i32 = 0i; m13 < m_end5; m13 += 1) {
-      achunk11[m13] = a[abase8[m13] + (k012 + local_x)];
+  var achunk12: array<f32, 8>;
+  for (var k013: i32 = 0i; k013 < 16i; k013 += 8) {
+    for (var m14: i32 = 0i; m14 < m_end6; m14 += 1) {
+      achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
     }
-    let b14: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 0i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 0i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 0i) * 8i + col1)) & 1i) == 1i));
-    for (var m15: i32 = 0i; m15 < m_end5; m15 += 1) {
-      let a16: f32 = subgroupBroadcast(achunk11[m15], 0u);
-      acc7[m15] = acc7[m15] + a16 * b14;
+    let wd15: u32 = w0[(we7 * 128i + ((k013 + 0i) * 8i + c02)) >> u32(1i)];
+    let b16: f32 = bitcast<f32>(wd15 << u32(16i));
+    let b17: f32 = bitcast<f32>(wd15 & 4294901760u);
+    for (var m18: i32 = 0i; m18 < m_end6; m18 += 1) {
+      let a19: f32 = subgroupBroadcast(achunk12[m18], 0u);
+      acc8[m18 * 2i + 0i] = acc8[m18 * 2i + 0i] + a19 * b16;
+      acc8[m18 * 2i + 1i] = acc8[m18 * 2i + 1i] + a19 * b17;
     }
-    let b17: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 1i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 1i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 1i) * 8i + col1)) & 1i) == 1i));
-    for (var m18: i32 = 0i; m18 < m_end5; m18 += 1) {
-      let a19: f32 = subgroupBroadcast(achunk11[m18], 1u);
-      acc7[m18] = acc7[m18] + a19 * b17;
+    let wd20: u32 = w0[(we7 * 128i + ((k013 + 1i) * 8i + c02)) >> u32(1i)];
+    let b21: f32 = bitcast<f32>(wd20 << u32(16i));
+    let b22: f32 = bitcast<f32>(wd20 & 4294901760u);
+    for (var m23: i32 = 0i; m23 < m_end6; m23 += 1) {
+      let a24: f32 = subgroupBroadcast(achunk12[m23], 1u);
+      acc8[m23 * 2i + 0i] = acc8[m23 * 2i + 0i] + a24 * b21;
+      acc8[m23 * 2i + 1i] = acc8[m23 * 2i + 1i] + a24 * b22;
     }
-    let b20: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 2i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 2i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 2i) * 8i + col1)) & 1i) == 1i));
-    for (var m21: i32 = 0i; m21 < m_end5; m21 += 1) {
-      let a22: f32 = subgroupBroadcast(achunk11[m21], 2u);
-      acc7[m21] = acc7[m21] + a22 * b20;
+    let wd25: u32 = w0[(we7 * 128i + ((k013 + 2i) * 8i + c02)) >> u32(1i)];
+    let b26: f32 = bitcast<f32>(wd25 << u32(16i));
+    let b27: f32 = bitcast<f32>(wd25 & 4294901760u);
+    for (var m28: i32 = 0i; m28 < m_end6; m28 += 1) {
+      let a29: f32 = subgroupBroadcast(achunk12[m28], 2u);
+      acc8[m28 * 2i + 0i] = acc8[m28 * 2i + 0i] + a29 * b26;
+      acc8[m28 * 2i + 1i] = acc8[m28 * 2i + 1i] + a29 * b27;
     }
-    let b23: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 3i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 3i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 3i) * 8i + col1)) & 1i) == 1i));
-    for (var m24: i32 = 0i; m24 < m_end5; m24 += 1) {
-      let a25: f32 = subgroupBroadcast(achunk11[m24], 3u);
-      acc7[m24] = acc7[m24] + a25 * b23;
+    let wd30: u32 = w0[(we7 * 128i + ((k013 + 3i) * 8i + c02)) >> u32(1i)];
+    let b31: f32 = bitcast<f32>(wd30 << u32(16i));
+    let b32: f32 = bitcast<f32>(wd30 & 4294901760u);
+    for (var m33: i32 = 0i; m33 < m_end6; m33 += 1) {
+      let a34: f32 = subgroupBroadcast(achunk12[m33], 3u);
+      acc8[m33 * 2i + 0i] = acc8[m33 * 2i + 0i] + a34 * b31;
+      acc8[m33 * 2i + 1i] = acc8[m33 * 2i + 1i] + a34 * b32;
     }
-    let b26: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 4i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 4i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 4i) * 8i + col1)) & 1i) == 1i));
-    for (var m27: i32 = 0i; m27 < m_end5; m27 += 1) {
-      let a28: f32 = subgroupBroadcast(achunk11[m27], 4u);
-      acc7[m27] = acc7[m27] + a28 * b26;
+    let wd35: u32 = w0[(we7 * 128i + ((k013 + 4i) * 8i + c02)) >> u32(1i)];
+    let b36: f32 = bitcast<f32>(wd35 << u32(16i));
+    let b37: f32 = bitcast<f32>(wd35 & 4294901760u);
+    for (var m38: i32 = 0i; m38 < m_end6; m38 += 1) {
+      let a39: f32 = subgroupBroadcast(achunk12[m38], 4u);
+      acc8[m38 * 2i + 0i] = acc8[m38 * 2i + 0i] + a39 * b36;
+      acc8[m38 * 2i + 1i] = acc8[m38 * 2i + 1i] + a39 * b37;
     }
-    let b29: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 5i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 5i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 5i) * 8i + col1)) & 1i) == 1i));
-    for (var m30: i32 = 0i; m30 < m_end5; m30 += 1) {
-      let a31: f32 = subgroupBroadcast(achunk11[m30], 5u);
-      acc7[m30] = acc7[m30] + a31 * b29;
+    let wd40: u32 = w0[(we7 * 128i + ((k013 + 5i) * 8i + c02)) >> u32(1i)];
+    let b41: f32 = bitcast<f32>(wd40 << u32(16i));
+    let b42: f32 = bitcast<f32>(wd40 & 4294901760u);
+    for (var m43: i32 = 0i; m43 < m_end6; m43 += 1) {
+      let a44: f32 = subgroupBroadcast(achunk12[m43], 5u);
+      acc8[m43 * 2i + 0i] = acc8[m43 * 2i + 0i] + a44 * b41;
+      acc8[m43 * 2i + 1i] = acc8[m43 * 2i + 1i] + a44 * b42;
     }
-    let b32: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 6i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 6i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 6i) * 8i + col1)) & 1i) == 1i));
-    for (var m33: i32 = 0i; m33 < m_end5; m33 += 1) {
-      let a34: f32 = subgroupBroadcast(achunk11[m33], 6u);
-      acc7[m33] = acc7[m33] + a34 * b32;
+    let wd45: u32 = w0[(we7 * 128i + ((k013 + 6i) * 8i + c02)) >> u32(1i)];
+    let b46: f32 = bitcast<f32>(wd45 << u32(16i));
+    let b47: f32 = bitcast<f32>(wd45 & 4294901760u);
+    for (var m48: i32 = 0i; m48 < m_end6; m48 += 1) {
+      let a49: f32 = subgroupBroadcast(achunk12[m48], 6u);
+      acc8[m48 * 2i + 0i] = acc8[m48 * 2i + 0i] + a49 * b46;
+      acc8[m48 * 2i + 1i] = acc8[m48 * 2i + 1i] + a49 * b47;
     }
-    let b35: f32 = bitcast<f32>(select(w0[(wbase6 + ((k012 + 7i) * 8i + col1)) >> u32(1i)] << u32(16i), w0[(wbase6 + ((k012 + 7i) * 8i + col1)) >> u32(1i)] & 4294901760u, ((wbase6 + ((k012 + 7i) * 8i + col1)) & 1i) == 1i));
-    for (var m36: i32 = 0i; m36 < m_end5; m36 += 1) {
-      let a37: f32 = subgroupBroadcast(achunk11[m36], 7u);
-      acc7[m36] = acc7[m36] + a37 * b35;
+    let wd50: u32 = w0[(we7 * 128i + ((k013 + 7i) * 8i + c02)) >> u32(1i)];
+    let b51: f32 = bitcast<f32>(wd50 << u32(16i));
+    let b52: f32 = bitcast<f32>(wd50 & 4294901760u);
+    for (var m53: i32 = 0i; m53 < m_end6; m53 += 1) {
+      let a54: f32 = subgroupBroadcast(achunk12[m53], 7u);
+      acc8[m53 * 2i + 0i] = acc8[m53 * 2i + 0i] + a54 * b51;
+      acc8[m53 * 2i + 1i] = acc8[m53 * 2i + 1i] + a54 * b52;
     }
   }
-  if (n0 < 8i) {
-    for (var m38: i32 = 0i; m38 < m_end5; m38 += 1) {
-      let row39: i32 = r04 + m38;
-      out[row39 * 8i + n0] = gate[row39 * 8i + n0] * select(exp(gate[row39 * 8i + n0]) / (1.0f + exp(gate[row39 * 8i + n0])), 1.0f / (1.0f + exp(-gate[row39 * 8i + n0])), gate[row39 * 8i + n0] >= 0.0f) * acc7[m38];
+  if (n0 < 4i) {
+    for (var m55: i32 = 0i; m55 < m_end6; m55 += 1) {
+      let row56: i32 = r05 + m55;
+      let n57: i32 = c02 + 0i;
+      out[row56 * 8i + n57] = gate[row56 * 8i + n57] * select(exp(gate[row56 * 8i + n57]) / (1.0f + exp(gate[row56 * 8i + n57])), 1.0f / (1.0f + exp(-gate[row56 * 8i + n57])), gate[row56 * 8i + n57] >= 0.0f) * acc8[m55 * 2i + 0i];
+      let n58: i32 = c02 + 1i;
+      out[row56 * 8i + n58] = gate[row56 * 8i + n58] * select(exp(gate[row56 * 8i + n58]) / (1.0f + exp(gate[row56 * 8i + n58])), 1.0f / (1.0f + exp(-gate[row56 * 8i + n58])), gate[row56 * 8i + n58] >= 0.0f) * acc8[m55 * 2i + 1i];
     }
   }
 }

@@ -1,0 +1,78 @@
+import { add, bitAnd, cast, load, mul, shr, type Block } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
+import { quantizedScales, type Launch } from './launch.js';
+import { decodeInWord, VALUE_BITS, type Encoding } from './stored.js';
+import { elements, type Value } from './values.js';
+
+/**
+ * A matmul's weight matrices [count, K, N] read a word at a time. A u32 word of a stored weight
+ * holds 2 (bf16, f16), 4 (int8) or 8 (int4) consecutive values of one row k, so a lane that owns
+ * `cols` consecutive columns decodes all of them from one load instead of reloading the word per
+ * column. A quantised weight's per-column scale is applied once to the finished sum
+ * (Σ a·q)·s instead of to every product: the same function, rounded once less per product, and
+ * no scale index or load in the inner loop.
+ */
+export interface WeightColumns {
+  /** Raw values (f32, unscaled) of columns col..col+cols-1 in row kk of matrix `matrix` (relative to the view). */
+  row(b: Block, matrix: Expr | undefined, kk: Expr, col: Expr): Expr[];
+  /** A finished sum of column `col` of matrix `matrix`, scaled when the weight is quantised. */
+  finish(b: Block, matrix: Expr | undefined, col: Expr, acc: Expr): Expr;
+}
+
+/** The most columns a lane takes from one word: more would cost registers for little. */
+const MAX_COLUMNS = 4;
+
+/** Values per u32 word of a weight kept as stored, with its encoding and the value index its view starts at; 1 otherwise. */
+function words(w: Value): { perWord: number; encoding?: Encoding; start: number } {
+  if (w.kind === 'quantized') {
+    const { encoding } = w.q;
+    return encoding ? { perWord: 32 / VALUE_BITS[encoding], encoding, start: w.offset ?? 0 } : { perWord: 1, start: 0 };
+  }
+  if (w.kind === 'tensor' && w.encoding) return { perWord: 32 / VALUE_BITS[w.encoding], encoding: w.encoding, start: (w.offset ?? 0) * (w.packing ?? 1) };
+  return { perWord: 1, start: 0 };
+}
+
+/**
+ * Columns one lane can take from each word of every weight: a power of two dividing every
+ * weight's values per word and N, with every view starting on such a boundary; 1 reads
+ * element by element.
+ */
+export function columnsPerLoad(weights: readonly Value[], N: number): number {
+  let cols = MAX_COLUMNS;
+  for (const w of weights) {
+    const { perWord, start } = words(w);
+    cols = Math.min(cols, perWord);
+    while (cols > 1 && (N % cols !== 0 || start % cols !== 0)) cols /= 2;
+  }
+  return cols;
+}
+
+/** Bind weight `w` [count, K, N] into `launch` as `param`, read `cols` columns at a time (cols from columnsPerLoad). */
+export function readWeightColumns(launch: Launch, param: string, w: Value, K: number, N: number, cols: number): WeightColumns {
+  if (w.kind !== 'quantized' && w.kind !== 'tensor') throw new Error(`internal: a ${w.kind} as matmul weights`);
+  // Matrix `m` of a stacked weight (undefined: the only one).
+  const within = (m: Expr | undefined, size: number, i: Expr) => (m ? add(mul(m, size), i) : i);
+  const index = (m: Expr | undefined, kk: Expr, col: Expr) => within(m, K * N, add(mul(kk, N), col));
+  const scale = w.kind === 'quantized' ? launch.read(`${param}_scale`, quantizedScales(w)) : undefined;
+  const finish = (b: Block, m: Expr | undefined, col: Expr, acc: Expr) => (scale ? b.let('s', mul(acc, scale(within(m, N, col)))) : acc);
+  const { perWord, encoding } = words(w);
+  if (!encoding || cols === 1) {
+    // Element by element: a widened weight, or columns that do not share words.
+    const value = w.kind === 'quantized' ? launch.readQuantized(param, w) : launch.read(param, w);
+    return { row: (_b, m, kk, col) => Array.from({ length: cols }, (_, c) => cast('f32', value(index(m, kk, add(col, c))))), finish };
+  }
+  // Value i of the view is value first · perStored + i of the binding (first: stored elements before the view in it).
+  const tensor = w.kind === 'quantized' ? w.q : w;
+  const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
+  const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, words(w).start / perStored, elements(w.shape).b / perStored);
+  return {
+    row: (b, m, kk, col) => {
+      const i = first ? add(index(m, kk, col), first * perStored) : index(m, kk, col);
+      const word = b.let('wd', load(p, 'u32', shr(i, Math.log2(perWord))));
+      // Columns fill whole words when cols = perWord; otherwise the lane's first value lies mid-word.
+      const at = cols === perWord ? undefined : b.let('wp', bitAnd(i, perWord - 1));
+      return Array.from({ length: cols }, (_, c) => cast('f32', decodeInWord(encoding, word, at ? add(at, c) : c)));
+    },
+    finish,
+  };
+}

@@ -153,8 +153,10 @@ describe('CUDA lowerings', () => {
             __syncthreads();
             const float sum1 = moec_subgroup_sum(tile0[local_x], 0xffu, 8);
             const float first2 = __shfl_sync(0xffu, tile0[local_x], 0, 8);
+            const float top3 = moec_subgroup_max(tile0[local_x], 0xffu, 8);
+            const int low4 = moec_subgroup_min(local_x, 0xffu, 8);
             if (local_x < 1) {
-              y[workgroup_x] = sum1 + first2;
+              y[workgroup_x] = sum1 + first2 + (top3 + static_cast<float>(low4));
             }
             atomicAdd(&hits[0], 1);
           }

@@ -48,7 +48,9 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
   });
 }
 
-const examples = exampleFiles().filter((f) => f in small);
+/** MOEC_CUDA_EXAMPLES=a.moe,b.moe runs only those (while developing; CI runs all). */
+const only = process.env.MOEC_CUDA_EXAMPLES?.split(',');
+const examples = exampleFiles().filter((f) => f in small && (!only || only.includes(f)));
 const dir = mkdtempSync(join(tmpdir(), 'moec-cuda-emulate-'));
 const builds = new Map<string, { cwd: string; code: number | null; output: string; reference: Float32Array }>();
 

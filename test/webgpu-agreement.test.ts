@@ -118,7 +118,8 @@ describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu)
     for (const name of ['deepseek-v3.moe', 'mixtral-8x7b.moe', 'union-of-experts.moe']) {
       const c = compile(name);
       const input = inputs(c, 37, 2).gpu;
-      const outs = await Promise.all(Object.values(SCHEDULES).map(async (s) => (await runner(c, s)).run(input)));
+      // The cuda schedule is for NVIDIA GPUs (warp-wide subgroups, its own fixed order of sums): the CUDA tests check it.
+      const outs = await Promise.all(Object.values(SCHEDULES).filter((s) => s.name !== 'cuda').map(async (s) => (await runner(c, s)).run(input)));
       for (const out of outs.slice(1)) expect(bits(out), name).toEqual(bits(outs[0]!));
     }
   });

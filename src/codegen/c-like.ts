@@ -1,4 +1,4 @@
-import type { Expr, Kernel, MathFn, Scalar, Stmt } from './kernel-ir.js';
+import type { Expr, Kernel, MathFn, Scalar, Stmt, SubgroupOp } from './kernel-ir.js';
 
 /**
  * The printer every C-like target shares: statements, operators, precedence and layout. A
@@ -18,7 +18,7 @@ export abstract class CLikePrinter {
   protected abstract load(kernel: Kernel, buffer: string, index: string): string;
   protected abstract atomicAdd(buffer: string, index: string, value: string): string;
   protected abstract barrier(): string;
-  protected abstract subgroup(op: 'broadcast' | 'sum', value: string, lane: number | undefined): string;
+  protected abstract subgroup(op: SubgroupOp, value: string, lane: number | undefined): string;
   protected abstract forHeader(name: string, from: string, to: string, step: number): string;
   /** Leaving the kernel: `return`, unless the target wraps the body (CUDA jumps to the next workgroup). */
   protected returnStmt(): string {

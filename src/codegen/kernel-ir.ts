@@ -35,8 +35,14 @@ export type Expr =
   | { k: 'load'; type: Scalar; buffer: string; index: Expr }
   /** An element of a private (per-invocation) or workgroup array. */
   | { k: 'element'; type: Scalar; array: string; index: Expr }
-  /** Subgroup operations: the value of `a` in lane `lane`, or the sum over the subgroup. */
-  | { k: 'subgroup'; type: Scalar; op: 'broadcast' | 'sum'; a: Expr; lane?: number };
+  /**
+   * Subgroup operations: the value of `a` in lane `lane`, or the sum, maximum or minimum over
+   * the subgroup (every lane gets the same value). Maximum and minimum are exact, so they give
+   * the same bits in any order; a sum's order is the target's (fixed, but not k ascending).
+   */
+  | { k: 'subgroup'; type: Scalar; op: SubgroupOp; a: Expr; lane?: number };
+
+export type SubgroupOp = 'broadcast' | 'sum' | 'max' | 'min';
 
 export type Stmt =
   | { k: 'let'; name: string; value: Expr }

@@ -1,7 +1,9 @@
 /**
  * The schedule: every performance choice the scheduler makes, apart from what the kernels
- * compute (Halide's algorithm/schedule split). Changing a field changes speed, never results:
- * each output element is still reduced in the same order.
+ * compute (Halide's algorithm/schedule split). Changing a field changes speed, never the
+ * function computed: the WebGPU schedules reduce each output element in the same order, so they
+ * agree bit for bit; the cuda schedule sums some rows by subgroup (`rowLanes`), in another fixed
+ * order, so it agrees within the f32 tolerance, deterministically.
  *
  * Device knowledge lives here. On llvmpipe (lavapipe) a subgroup is 8 SIMD lanes, workgroup
  * memory and barriers are slow, and the fastest matmul gives each lane one output column and
@@ -13,6 +15,13 @@ export interface Schedule {
   elementwise: number;
   /** Invocations per workgroup for one-thread-per-row kernels (routers, norms, combine). */
   rows: number;
+  /**
+   * Lanes that share one row of a row kernel (norms, routers): 1, or a subgroup of exactly
+   * that many lanes, one row per workgroup, whose reductions (norm sums, softmax, the gate's
+   * dot products, top-k) combine the lanes' partial results by subgroup operations. Maximum,
+   * minimum and selection are exact; a sum's order changes (the target's fixed order).
+   */
+  rowLanes: number;
   /**
    * Dense and grouped matmuls: lanes per workgroup (one output column each) and rows per lane;
    * `shareA`: the workgroup is one subgroup of exactly `lanes` lanes, which load A once and
@@ -51,15 +60,15 @@ export interface AdapterFacts {
 /** WebGPU's default maxStorageBufferBindingSize: what every adapter allows. */
 const DEFAULT_BINDING_BYTES = 128 * 1024 * 1024;
 
-const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
-const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, rowLanes: 1, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
 /**
  * NVIDIA GPUs through the CUDA printer. CUDA has no binding limit, so stacked expert weights
  * are split only where a buffer's i32 element indices would come near 2^31 (2 GiB keeps every
  * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights stay
  * as stored, as on WebGPU: the CUDA host code copies a stored buffer's bytes as they are.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', maxBindingBytes: 2 * 1024 * 1024 * 1024 };
+const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {

@@ -1,4 +1,4 @@
-import { add, builtin, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../../src/codegen/build.js';
+import { add, builtin, cast, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../../src/codegen/build.js';
 import { buildProgram } from '../../src/codegen/compile.js';
 import type { Kernel } from '../../src/codegen/kernel-ir.js';
 import type { Program } from '../../src/codegen/program.js';
@@ -49,7 +49,9 @@ export const PRINTER_KERNELS: Kernel[] = [
     k.emit({ k: 'barrier' });
     const sum = k.let('sum', { k: 'subgroup', type: 'f32', op: 'sum', a: tile.at(lane) });
     const first = k.let('first', { k: 'subgroup', type: 'f32', op: 'broadcast', a: tile.at(lane), lane: 0 });
-    k.if(lt(lane, 1), (b) => b.store('y', builtin('workgroup_x'), add(sum, first)));
+    const top = k.let('top', { k: 'subgroup', type: 'f32', op: 'max', a: tile.at(lane) });
+    const low = k.let('low', { k: 'subgroup', type: 'i32', op: 'min', a: lane });
+    k.if(lt(lane, 1), (b) => b.store('y', builtin('workgroup_x'), add(add(sum, first), add(top, cast('f32', low)))));
     k.atomicAdd('hits', 0, i32(1));
   }),
 ];

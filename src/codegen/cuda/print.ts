@@ -1,5 +1,5 @@
 import { CLikePrinter, floatLiteral } from '../c-like.js';
-import type { Builtin, Expr, Kernel, MathFn, Scalar } from '../kernel-ir.js';
+import type { Builtin, Expr, Kernel, MathFn, Scalar, SubgroupOp } from '../kernel-ir.js';
 
 /**
  * CUDA C++ spellings over the shared C-like printer. One kernel becomes one `__global__`
@@ -88,10 +88,10 @@ class CudaPrinter extends CLikePrinter {
     return '__syncthreads()';
   }
 
-  protected subgroup(op: 'broadcast' | 'sum', value: string, lane: number | undefined): string {
+  protected subgroup(op: SubgroupOp, value: string, lane: number | undefined): string {
     const width = subgroupWidth(this.kernel);
     const mask = width === 32 ? '0xffffffffu' : `0x${((2 ** width - 1) >>> 0).toString(16)}u`;
-    return op === 'sum' ? `moec_subgroup_sum(${value}, ${mask}, ${width})` : `__shfl_sync(${mask}, ${value}, ${lane}, ${width})`;
+    return op === 'broadcast' ? `__shfl_sync(${mask}, ${value}, ${lane}, ${width})` : `moec_subgroup_${op}(${value}, ${mask}, ${width})`;
   }
 
   protected forHeader(name: string, from: string, to: string, step: number): string {

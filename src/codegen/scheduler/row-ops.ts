@@ -1,7 +1,7 @@
-import type { OpAttrs, UnaryFn } from '../../ir/ops.js';
+import type { Op, OpAttrs, UnaryFn } from '../../ir/ops.js';
 import { add, and, bitcast, bool, call, cast, div, eq, f32, ge, gt, i32, lt, mul, ne, neg, not, or, select, sub, u32, bitXor, shr, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import type { RowArg, RowCx, RowEmitter, RowSink, RowVec } from './rows.js';
+import { each, reduce, type RowArg, type RowCx, type RowEmitter, type RowSink, type RowVec } from './rows.js';
 
 /**
  * Row kernels for the ops a router (or a norm) is made of: each reads its operands' rows and
@@ -22,7 +22,13 @@ function second(b: RowArg, len: number): (i: Expr) => Expr {
 }
 
 function map(cx: RowCx, out: RowSink, f: (i: Expr) => Expr): void {
-  cx.b.for('i', 0, out.len, (i, b) => out.set(b, i, f(i)));
+  each(cx, 'i', out.len, (i, b) => out.set(b, i, f(i)));
+}
+
+/** Under shared rows only lane 0 writes a value every lane computed. */
+function setOnce(cx: RowCx, b: Block, out: RowSink, i: Expr, v: Expr): void {
+  if (cx.lanes === 1) out.set(b, i, v);
+  else b.if(eq(cx.lane, 0), (t) => out.set(t, i, v));
 }
 
 /** The elementwise functions, as f32 expressions (sigmoid in the overflow-safe form the reference uses). */
@@ -42,11 +48,16 @@ export function unary(fn: UnaryFn | 'sigmoid', v: Expr): Expr {
   }
 }
 
-/** The i-th live entry in (key descending, index ascending) order after (prevKey, prev): the next of a ranking. */
-function nextRanked(b: Block, key: RowVec, prevKey: Expr, prev: Expr): Expr {
+/**
+ * The i-th live entry in (key descending, index ascending) order after (prevKey, prev): the next
+ * of a ranking. Lanes sharing the row each find the best of their entries; the subgroup's
+ * largest key wins, and among lanes holding it the lowest index (ties to the lower index, as
+ * everywhere). Both reductions are exact.
+ */
+function nextRanked(cx: RowCx, b: Block, key: RowVec, prevKey: Expr, prev: Expr): Expr {
   const best = b.var('best', i32(-1));
   const bestKey = b.var('bk', NEG_INF);
-  b.for('e', 0, key.len, (e, l) => {
+  each({ ...cx, b }, 'e', key.len, (e, l) => {
     const v = l.let('kv', key.get(e));
     // After the previous pick in ranking order, and before the best so far.
     const after = or(lt(prev, 0), or(lt(v, prevKey), and(eq(v, prevKey), gt(e, prev))));
@@ -56,11 +67,19 @@ function nextRanked(b: Block, key: RowVec, prevKey: Expr, prev: Expr): Expr {
       bestKey.set(v);
     });
   });
-  return best.get;
+  if (cx.lanes === 1) return best.get;
+  const top = b.let('top', { k: 'subgroup', type: 'f32', op: 'max', a: bestKey.get });
+  const mine = select(and(ge(best.get, 0), eq(bestKey.get, top)), best.get, i32(NO_PICK));
+  const pick = b.let('pick', { k: 'subgroup', type: 'i32', op: 'min', a: mine });
+  return b.let('pick', select(eq(pick, NO_PICK), i32(-1), pick));
 }
+
+/** A lane without a candidate offers this index to the subgroup minimum. */
+const NO_PICK = 2147483647;
 
 /** Fill out[0..slots) with the ranking of live keys, stopping when `more(n, pick)` says so (top-k: n < k). */
 function rank(cx: RowCx, key: RowVec, out: RowSink, more?: (n: Expr, pick: Expr, b: Block) => Expr): void {
+  if (cx.lanes > 1) return rankShared(cx, key, out, more);
   const b = cx.b;
   const prev = b.var('prev', i32(-1));
   const prevKey = b.var('pk', f32(0));
@@ -68,7 +87,7 @@ function rank(cx: RowCx, key: RowVec, out: RowSink, more?: (n: Expr, pick: Expr,
   b.for('s', 0, out.len, (s, l) => {
     out.set(l, s, i32(-1));
     l.if(not(done.get), (t) => {
-      const pick = nextRanked(t, key, prevKey.get, prev.get);
+      const pick = nextRanked(cx, t, key, prevKey.get, prev.get);
       const take = more ? and(ge(pick, 0), more(s, pick, t)) : ge(pick, 0);
       t.if(take, (y) => {
         out.set(y, s, pick);
@@ -79,14 +98,40 @@ function rank(cx: RowCx, key: RowVec, out: RowSink, more?: (n: Expr, pick: Expr,
   });
 }
 
+/**
+ * The same ranking with the row shared by a subgroup: every lane finds every pick (so the
+ * subgroup operations stay in uniform control flow, and every lane agrees on the state);
+ * lane 0 writes the row.
+ */
+function rankShared(cx: RowCx, key: RowVec, out: RowSink, more?: (n: Expr, pick: Expr, b: Block) => Expr): void {
+  const b = cx.b;
+  const prev = b.var('prev', i32(-1));
+  const prevKey = b.var('pk', f32(0));
+  const done = b.var('done', bool(false));
+  b.for('s', 0, out.len, (s, l) => {
+    const pick = nextRanked(cx, l, key, prevKey.get, prev.get);
+    const take = l.var('take', bool(false));
+    const accept = () => {
+      take.set(bool(true));
+      prev.set(pick);
+      prevKey.set(key.get(pick));
+    };
+    l.if(and(not(done.get), ge(pick, 0)), (t) => (more ? t.if(more(s, pick, t), accept, () => done.set(bool(true))) : accept()), () => done.set(bool(true)));
+    setOnce(cx, l, out, s, select(take.get, pick, i32(-1)));
+  });
+}
+
+/** Row ops that do not share their row among lanes: under shared rows they run on lane 0. */
+export const serialRowOps: ReadonlySet<Op> = new Set<Op>(['group_limit', 'fixed_select', 'hash_select']);
+
 export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
   matmul: (cx, [x, w], _, out) => {
     const xs = row(x, 'left operand');
     const n = out.len;
+    // Shared rows: the lanes split each column's k range; a subgroup sum adds their parts.
     cx.b.for('n', 0, n, (c, b) => {
-      const acc = b.var('acc', f32(0));
-      b.for('k', 0, xs.len, (k, _l) => acc.set(add(acc.get, mul(xs.get(k), w!.flat(add(mul(k, n), c))))));
-      out.set(b, c, acc.get);
+      const acc = reduce({ ...cx, b }, 'acc', f32(0), xs.len, (a, k) => add(a, mul(xs.get(k), w!.flat(add(mul(k, n), c)))), 'sum', undefined, 'k');
+      setOnce(cx, b, out, c, acc);
     });
   },
   add: (cx, [a, b], _, out) => {
@@ -106,25 +151,22 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
       return attrs.entries.length ? select(attrs.entries.map((e) => eq(id, e)).reduce(or), i32(-1), id) : id;
     }),
   gather: (cx, [v, ids], _, out) =>
-    cx.b.for('s', 0, out.len, (s, b) => {
+    each(cx, 's', out.len, (s, b) => {
       const id = b.let('id', row(ids, 'ids').get(s));
       const safe = select(ge(id, 0), id, i32(0));
       out.set(b, s, select(ge(id, 0), row(v, 'values').get(safe), f32(0)));
     }),
   normalize: (cx, [w], _, out) => {
     const ws = row(w, 'weights');
-    const sum = cx.b.var('sum', f32(0));
-    cx.b.for('s', 0, ws.len, (s, _b) => sum.set(add(sum.get, ws.get(s))));
-    map(cx, out, (i) => select(ne(sum.get, 0), div(ws.get(i), sum.get), ws.get(i)));
+    const sum = reduce(cx, 'sum', f32(0), ws.len, (a, s) => add(a, ws.get(s)), 'sum', undefined, 's');
+    map(cx, out, (i) => select(ne(sum, 0), div(ws.get(i), sum), ws.get(i)));
   },
   softmax: (cx, [v, ids], _, out) => {
     const xs = row(v, 'values');
     const live = (i: Expr) => (ids ? ge(row(ids, 'ids').get(i), 0) : ne(xs.get(i), NEG_INF));
-    const max = cx.b.var('max', NEG_INF);
-    cx.b.for('i', 0, xs.len, (i, b) => b.if(live(i), () => max.set(call('max', max.get, xs.get(i)))));
-    const sum = cx.b.var('sum', f32(0));
-    cx.b.for('i', 0, xs.len, (i, b) => b.if(live(i), () => sum.set(add(sum.get, call('exp', sub(xs.get(i), max.get))))));
-    map(cx, out, (i) => select(live(i), div(call('exp', sub(xs.get(i), max.get)), sum.get), xs.get(i)));
+    const max = reduce(cx, 'max', NEG_INF, xs.len, (m, i) => call('max', m, xs.get(i)), 'max', live);
+    const sum = reduce(cx, 'sum', f32(0), xs.len, (a, i) => add(a, call('exp', sub(xs.get(i), max))), 'sum', live);
+    map(cx, out, (i) => select(live(i), div(call('exp', sub(xs.get(i), max)), sum), xs.get(i)));
   },
   topk: (cx, [key], _, out) => rank(cx, row(key, 'keys'), out),
   top_p: (cx, [key, scores], attrs: OpAttrs['top_p'], out) => {
@@ -169,7 +211,7 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
   },
   mask: (cx, [v, live], _, out) => map(cx, out, (i) => select(eq(row(live, 'live').get(i), NEG_INF), NEG_INF, row(v, 'values').get(i))),
   group_mask: (cx, [v, groups], attrs: OpAttrs['group_mask'], out) =>
-    cx.b.for('e', 0, out.len, (e, b) => {
+    each(cx, 'e', out.len, (e, b) => {
       const g = b.let('g', div(e, attrs.size));
       const chosen = b.var('chosen', bool(false));
       const ids = row(groups, 'group ids');
@@ -177,7 +219,7 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
       out.set(b, e, select(chosen.get, row(v, 'values').get(e), NEG_INF));
     }),
   group_weight: (cx, [ids, groups, weights], attrs: OpAttrs['group_weight'], out) =>
-    cx.b.for('s', 0, out.len, (s, b) => {
+    each(cx, 's', out.len, (s, b) => {
       const id = b.let('id', row(ids, 'ids').get(s));
       const w = b.var('w', f32(0));
       const gids = row(groups, 'group ids');
@@ -208,22 +250,19 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
   },
   rmsnorm: (cx, [x, g], attrs: OpAttrs['rmsnorm'], out) => {
     const xs = row(x, 'input');
-    const ms = cx.b.var('ms', f32(0));
-    cx.b.for('i', 0, xs.len, (i, _b) => ms.set(add(ms.get, mul(xs.get(i), xs.get(i)))));
-    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(ms.get, xs.len), attrs.eps))));
+    const ms = reduce(cx, 'ms', f32(0), xs.len, (a, i) => add(a, mul(xs.get(i), xs.get(i))), 'sum');
+    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(ms, xs.len), attrs.eps))));
     map(cx, out, (i) => mul(mul(xs.get(i), inv), g!.flat(i)));
   },
   layernorm: (cx, [x, g, beta], attrs: OpAttrs['layernorm'], out) => {
     const xs = row(x, 'input');
-    const sum = cx.b.var('sum', f32(0));
-    cx.b.for('i', 0, xs.len, (i, _b) => sum.set(add(sum.get, xs.get(i))));
-    const mean = cx.b.let('mean', div(sum.get, xs.len));
-    const v = cx.b.var('var', f32(0));
-    cx.b.for('i', 0, xs.len, (i, b) => {
+    const sum = reduce(cx, 'sum', f32(0), xs.len, (a, i) => add(a, xs.get(i)), 'sum');
+    const mean = cx.b.let('mean', div(sum, xs.len));
+    const v = reduce(cx, 'var', f32(0), xs.len, (a, i, b) => {
       const d = b.let('d', sub(xs.get(i), mean));
-      v.set(add(v.get, mul(d, d)));
-    });
-    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(v.get, xs.len), attrs.eps))));
+      return add(a, mul(d, d));
+    }, 'sum');
+    const inv = cx.b.let('inv', div(1, call('sqrt', add(div(v, xs.len), attrs.eps))));
     map(cx, out, (i) => add(mul(mul(sub(xs.get(i), mean), inv), g!.flat(i)), beta!.flat(i)));
   },
 };

@@ -1,7 +1,8 @@
 import type { Op } from '../../ir/ops.js';
 import { affine, type Dim, type TensorType } from '../../ir/types.js';
-import { add, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
+import { add, builtin, eq, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
+import type { Grid } from '../program.js';
 import { grid1, type Launch, threadIndex } from './launch.js';
 import type { ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
@@ -39,6 +40,32 @@ export interface RowCx {
   b: Block;
   /** This invocation's row. */
   r: Expr;
+  /**
+   * Invocations that share the row: 1, or a subgroup of `lanes` lanes (the workgroup) that all
+   * run every op, lane `lane` taking entries lane, lane + lanes, ... and reductions combining
+   * the lanes' partial results by subgroup operations.
+   */
+  lanes: number;
+  lane: Expr;
+}
+
+/** One invocation per row: what a row op sees when it runs alone (or on one lane of a subgroup). */
+const alone = (b: Block, r: Expr): RowCx => ({ b, r, lanes: 1, lane: i32(0) });
+
+/** `body` for every entry i of a row this lane takes: all of them, or every lanes-th from its own. */
+export function each(cx: RowCx, hint: string, len: number, body: (i: Expr, b: Block) => void): void {
+  cx.b.for(hint, cx.lanes === 1 ? 0 : cx.lane, len, body, cx.lanes);
+}
+
+/**
+ * A reduction over a row's entries, as a value every lane holds: `step` folds entry i into the
+ * running value (for the entries `when` admits, if given); the lanes' partial results combine
+ * by the subgroup op `across`. With one lane it is the plain loop, in index order.
+ */
+export function reduce(cx: RowCx, hint: string, init: Expr, len: number, step: (acc: Expr, i: Expr, b: Block) => Expr, across: 'sum' | 'max', when?: (i: Expr) => Expr, loop = 'i'): Expr {
+  const acc = cx.b.var(hint, init);
+  each(cx, loop, len, (i, b) => (when ? b.if(when(i), (t) => acc.set(step(acc.get, i, t))) : acc.set(step(acc.get, i, b))));
+  return cx.lanes === 1 ? acc.get : cx.b.let(hint, { k: 'subgroup', type: init.type, op: across, a: acc.get });
 }
 
 export type RowEmitter = (cx: RowCx, args: RowArg[], attrs: never, out: RowSink) => void;
@@ -58,24 +85,67 @@ const elementOf = (t: TensorType): Scalar => (t.dtype === 'i32' ? 'i32' : 'f32')
 /**
  * Emit one kernel computing `items` row by row. `inputs` are the chain's operands; `outputs`
  * names, per item index, the tensor to store that item's row into (the rest stay private).
+ *
+ * Under a schedule with `rowLanes` > 1 a subgroup of that many lanes (the workgroup) shares
+ * each row: ops that take entries by lane (`serial` lists those that do not; they run on lane
+ * 0) write their rows into workgroup arrays, with a barrier after each op, and a row that is
+ * stored and read again in the chain goes to its buffer from the array.
  */
-export function emitRowKernel(pb: ProgramBuilder, node: Node, name: string, summary: string, items: RowItem[], inputs: Value[], outputs: Map<number, TensorValue>, emitters: Partial<Record<Op, RowEmitter>>): void {
-  const launch = pb.launch(node, name, summary, [pb.schedule.rows, 1, 1]);
+export function emitRowKernel(pb: ProgramBuilder, node: Node, name: string, summary: string, items: RowItem[], inputs: Value[], outputs: Map<number, TensorValue>, emitters: Partial<Record<Op, RowEmitter>>, serial: ReadonlySet<Op> = new Set()): void {
+  const lanes = laneCount(pb, items, inputs.length, outputs);
+  const launch = pb.launch(node, name, lanes === 1 ? summary : summary.replace('one invocation per row', 'one subgroup per row'), [lanes === 1 ? pb.schedule.rows : lanes, 1, 1]);
   const k = launch.k;
   const rows = rowsOf(items[items.length - 1]!.type);
-  const r = k.let('r', threadIndex(pb.schedule.rows));
+  // One row per invocation, or per workgroup when its lanes share the row.
+  const r = k.let('r', lanes === 1 ? threadIndex(pb.schedule.rows) : workgroupIndex());
   k.if(ge(r, dimExpr(rows)), (b) => b.return());
   const args: RowArg[] = inputs.map((v, i) => inputArg(launch, `in${i}`, v, r, rows));
+  const lane = builtin('local_x');
+  if (lanes > 1) k.useSubgroups();
   items.forEach((item, j) => {
     const emit = emitters[item.op];
     if (!emit) throw new Error(`internal: no row kernel for ${item.op}`);
-    const out = outputs.get(inputs.length + j);
+    const index = inputs.length + j;
+    const out = outputs.get(index);
     const len = rowLength(item.type);
-    const sink = out ? bufferSink(launch, `out${j}`, out, r, len) : arraySink(k.array('v', elementOf(item.type), len), len);
-    emit({ b: k, r }, item.src.map((s) => args[s]!), item.attrs as never, sink);
+    const readLater = items.slice(j + 1).some((later) => later.src.includes(index));
+    const direct = out && (lanes === 1 || !readLater);
+    const sink = direct ? bufferSink(launch, `out${j}`, out, r, len) : arraySink(k.array('v', elementOf(item.type), len, lanes === 1 ? 'private' : 'workgroup'), len);
+    const operands = item.src.map((s) => args[s]!);
+    if (lanes === 1) emit(alone(k, r), operands, item.attrs as never, sink);
+    else if (serial.has(item.op)) k.if(eq(lane, 0), (b) => emit(alone(b, r), operands, item.attrs as never, sink));
+    else emit({ b: k, r, lanes, lane }, operands, item.attrs as never, sink);
+    // A barrier before anything reads what other lanes wrote (nothing does after a last op stored directly).
+    if (lanes > 1 && (j < items.length - 1 || !direct)) {
+      k.barrier();
+      if (out && !direct) {
+        const stored = bufferSink(launch, `out${j}`, out, r, len);
+        each({ b: k, r, lanes, lane }, 'i', len, (i, b) => stored.set(b, i, sink.get(i)));
+      }
+    }
     args.push({ row: sink, flat: () => i32(0), dims: [-1, len] });
   });
-  launch.dispatch(grid1(affine(rows), pb.schedule.rows));
+  launch.dispatch(lanes === 1 ? grid1(affine(rows), pb.schedule.rows) : grid1(affine(rows), 1));
+}
+
+/** The workgroup's index in a grid1 grid of one item per workgroup. */
+function workgroupIndex(): Expr {
+  const fold = (grid1({ a: 0, b: 1 }, 1) as Extract<Grid, { kind: 'direct' }>).x.max!;
+  return add(builtin('workgroup_x'), mul(builtin('workgroup_y'), fold));
+}
+
+/** Shared workgroup memory a row kernel may use for its rows (CUDA's static limit is 48 KiB). */
+const SHARED_ROW_BYTES = 32 * 1024;
+
+/** Lanes per row: the schedule's, unless the chain's rows would not fit in workgroup memory. */
+function laneCount(pb: ProgramBuilder, items: RowItem[], base: number, outputs: Map<number, TensorValue>): number {
+  const lanes = pb.schedule.rowLanes;
+  if (lanes === 1) return 1;
+  const shared = items.reduce((bytes, item, j) => {
+    const readLater = items.slice(j + 1).some((later) => later.src.includes(base + j));
+    return outputs.has(base + j) && !readLater ? bytes : bytes + 4 * rowLength(item.type);
+  }, 0);
+  return shared <= SHARED_ROW_BYTES ? lanes : 1;
 }
 
 function inputArg(launch: Launch, param: string, v: Value, r: Expr, rows: Dim): RowArg {

@@ -11,7 +11,7 @@ import { dispatchOps } from './dispatch.js';
 import { elementwiseOps } from './elementwise.js';
 import { expertKernels, matmulOps } from './experts.js';
 import { emitRowKernel, type RowItem } from './rows.js';
-import { rowOps } from './row-ops.js';
+import { rowOps, serialRowOps } from './row-ops.js';
 import type { Encoding } from './stored.js';
 import { opKernel, type OpKernel, type Site, type WorkspaceDecl, type Workspaces } from './site.js';
 
@@ -63,7 +63,9 @@ export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   const outDecl = pb.buffers.find((b) => b.name === out.buffer)!;
   outDecl.role = 'output';
   const slots = assignSlots(pb.buffers, pb.dispatches);
-  const subgroups = pb.kernels.some((k) => k.subgroups) ? { subgroupSize: schedule.matmul.lanes } : {};
+  // Kernels with subgroup operations are one subgroup each (verifyProgram checks they agree).
+  const sized = pb.kernels.find((k) => k.subgroups);
+  const subgroups = sized ? { subgroupSize: sized.workgroup[0] * sized.workgroup[1] * sized.workgroup[2] } : {};
   return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, notes: pb.finishNotes() };
 }
 
@@ -115,7 +117,7 @@ function emitOp(pb: ProgramBuilder, site: Site, args: Value[]): Value {
   if (!standalone[site.op] && rowOps[site.op]) {
     const out = pb.output(site);
     const item: RowItem = { op: site.op, attrs: site.attrs, type: site.type, src: args.map((_, i) => i) };
-    emitRowKernel(pb, site.node, site.op, `${site.op} per row`, [item], args, new Map([[args.length, out]]), rowOps);
+    emitRowKernel(pb, site.node, site.op, `${site.op} per row`, [item], args, new Map([[args.length, out]]), rowOps, serialRowOps);
     return out;
   }
   const kernel = standalone[site.op];
@@ -177,7 +179,7 @@ function emitBody(pb: ProgramBuilder, site: Site, args: Value[], body: readonly 
           values[index] = out;
         }
       });
-      emitRowKernel(pb, site.node, `${(site.attrs as OpAttrs['kernel']).name}_rows`, 'a stretch of row-wise ops, one invocation per row', items, outside.map((s) => values[s]!), outputs, rowOps);
+      emitRowKernel(pb, site.node, `${(site.attrs as OpAttrs['kernel']).name}_rows`, 'a stretch of row-wise ops, one invocation per row', items, outside.map((s) => values[s]!), outputs, rowOps, serialRowOps);
       continue;
     }
     const n = body[j]!;

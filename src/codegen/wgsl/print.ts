@@ -1,5 +1,5 @@
 import { CLikePrinter, floatLiteral } from '../c-like.js';
-import type { Builtin, Kernel, MathFn, Scalar, Stmt } from '../kernel-ir.js';
+import type { Builtin, Kernel, MathFn, Scalar, Stmt, SubgroupOp } from '../kernel-ir.js';
 
 export { floatLiteral };
 
@@ -64,8 +64,8 @@ class WgslPrinter extends CLikePrinter {
     return 'workgroupBarrier()';
   }
 
-  protected subgroup(op: 'broadcast' | 'sum', value: string, lane: number | undefined): string {
-    return op === 'sum' ? `subgroupAdd(${value})` : `subgroupBroadcast(${value}, ${lane}u)`;
+  protected subgroup(op: SubgroupOp, value: string, lane: number | undefined): string {
+    return op === 'broadcast' ? `subgroupBroadcast(${value}, ${lane}u)` : `${SUBGROUP_FNS[op]}(${value})`;
   }
 
   protected forHeader(name: string, from: string, to: string, step: number): string {
@@ -112,6 +112,8 @@ function workgroupArrays(stmts: readonly Stmt[]): Extract<Stmt, { k: 'array' }>[
     return [];
   });
 }
+
+const SUBGROUP_FNS: Record<Exclude<SubgroupOp, 'broadcast'>, string> = { sum: 'subgroupAdd', max: 'subgroupMax', min: 'subgroupMin' };
 
 const BUILTINS: [Builtin, string][] = [
   ['global_x', 'gid.x'],

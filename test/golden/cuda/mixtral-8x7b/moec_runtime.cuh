@@ -59,6 +59,24 @@ __device__ __forceinline__ T moec_subgroup_sum(T v, unsigned mask, int width) {
   return __shfl_sync(mask, v, 0, width);
 }
 
+/** The subgroup's maximum and minimum: exact, so every lane computes the same value in any order. */
+template <typename T>
+__device__ __forceinline__ T moec_subgroup_max(T v, unsigned mask, int width) {
+  for (int offset = width / 2; offset > 0; offset /= 2) {
+    const T o = __shfl_xor_sync(mask, v, offset, width);
+    v = o > v ? o : v;
+  }
+  return v;
+}
+template <typename T>
+__device__ __forceinline__ T moec_subgroup_min(T v, unsigned mask, int width) {
+  for (int offset = width / 2; offset > 0; offset /= 2) {
+    const T o = __shfl_xor_sync(mask, v, offset, width);
+    v = o < v ? o : v;
+  }
+  return v;
+}
+
 namespace moec {
 namespace {
 

@@ -10,6 +10,7 @@
 // triple-chevron launch `k<<<g, b, s, stream>>>(args)` into `moec_emulate::launch(k, g, b, s, stream)(args)`.
 #pragma once
 #include <math.h>
+#include <cmath>
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -57,6 +58,8 @@ struct Block {
 inline thread_local uint3 thread_idx, block_idx;
 inline thread_local dim3 block_dim, grid_dim;
 inline thread_local Block block;
+/** Which half of the exchange buffer a thread's next shuffle uses (see exchange). */
+inline thread_local unsigned exchange_parity;
 inline cudaError_t last_error = cudaSuccess;
 }  // namespace moec_emulate
 
@@ -120,13 +123,14 @@ inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& body)
     for (unsigned by = 0; by < grid.y; by++)
       for (unsigned bx = 0; bx < grid.x; bx++) {
         std::barrier<> barrier(n);
-        std::vector<uint64_t> exchange(n);
+        std::vector<uint64_t> exchange(2 * n);
         pool().run(n, [&](unsigned t) {
           thread_idx = {t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y)};
           block_idx = {bx, by, bz};
           block_dim = threads;
           grid_dim = grid;
           block = {&barrier, &exchange, n};
+          exchange_parity = 0;
           body();
         });
       }
@@ -156,16 +160,20 @@ inline unsigned linear_thread() {
   return thread_idx.x + block_dim.x * (thread_idx.y + block_dim.y * thread_idx.z);
 }
 
-/** Every thread of the block posts a value, then reads the one at `source(its index)`. */
+/**
+ * Every thread of the block posts a value, then reads the one at `source(its index)`. Exchanges
+ * alternate between two halves of the buffer, so one barrier each suffices: a thread can post
+ * into a half again only two exchanges later, past a barrier every thread reaches after reading.
+ */
 template <typename T, typename S>
 T exchange(T v, S source) {
   const unsigned me = linear_thread();
+  uint64_t* slots = block.exchange->data() + (exchange_parity ^= 1) * block.threads;
   uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
-  (*block.exchange)[me] = bits;
+  slots[me] = bits;
   block.barrier->arrive_and_wait();
-  bits = (*block.exchange)[source(me)];
-  block.barrier->arrive_and_wait();
+  bits = slots[source(me)];
   T r;
   std::memcpy(&r, &bits, sizeof(T));
   return r;
@@ -198,7 +206,8 @@ inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
 inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
 
-struct __half { uint16_t bits; };
+struct __half { uint16_t bits = 0; };
+typedef __half half;
 struct __nv_bfloat16 { uint16_t bits; };
 inline float __bfloat162float(__nv_bfloat16 h) { return __uint_as_float(static_cast<unsigned>(h.bits) << 16); }
 inline float __half2float(__half h) {
@@ -207,6 +216,42 @@ inline float __half2float(__half h) {
   if (exp) return __uint_as_float(sign | ((exp + 112) << 23) | (mant << 13));
   return (sign ? -1.0f : 1.0f) * static_cast<float>(mant) * 5.9604644775390625e-8f;
 }
+/** float to half, rounding to nearest even (subnormals, overflow to infinity, NaN kept quiet). */
+inline __half __float2half_rn(float f) {
+  const unsigned x = __float_as_uint(f), sign = (x >> 16) & 0x8000u, mag = x & 0x7fffffffu;
+  __half h;
+  if (mag > 0x7f800000u) { h.bits = static_cast<uint16_t>(sign | 0x7e00u); return h; }
+  if (mag >= 0x477ff000u) { h.bits = static_cast<uint16_t>(sign | 0x7c00u); return h; }  // rounds to >= 65520: infinity
+  if (mag < 0x38800000u) {
+    // Subnormal (or zero): the value in units of 2^-24, rounded to nearest even.
+    const float units = __uint_as_float(mag) * 16777216.0f;
+    h.bits = static_cast<uint16_t>(sign | static_cast<unsigned>(std::nearbyint(units)));
+    return h;
+  }
+  const unsigned rounded = mag + 0xfffu + ((mag >> 13) & 1u);
+  h.bits = static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
+  return h;
+}
+// half arithmetic as the device does it: each operation correctly rounded (computing in float and
+// rounding once is exact for +, -, *, / and sqrt, since float has more than 2 * 11 + 2 bits).
+inline __half operator+(__half a, __half b) { return __float2half_rn(__half2float(a) + __half2float(b)); }
+inline __half operator-(__half a, __half b) { return __float2half_rn(__half2float(a) - __half2float(b)); }
+inline __half operator*(__half a, __half b) { return __float2half_rn(__half2float(a) * __half2float(b)); }
+inline __half operator/(__half a, __half b) { return __float2half_rn(__half2float(a) / __half2float(b)); }
+inline __half operator-(__half a) { a.bits ^= 0x8000u; return a; }
+inline __half& operator+=(__half& a, __half b) { return a = a + b; }
+inline bool operator<(__half a, __half b) { return __half2float(a) < __half2float(b); }
+inline bool operator>(__half a, __half b) { return __half2float(a) > __half2float(b); }
+inline bool operator<=(__half a, __half b) { return __half2float(a) <= __half2float(b); }
+inline bool operator>=(__half a, __half b) { return __half2float(a) >= __half2float(b); }
+inline bool operator==(__half a, __half b) { return __half2float(a) == __half2float(b); }
+inline bool operator!=(__half a, __half b) { return __half2float(a) != __half2float(b); }
+inline __half hexp(__half a) { return __float2half_rn(expf(__half2float(a))); }
+inline __half hsqrt(__half a) { return __float2half_rn(sqrtf(__half2float(a))); }
+inline __half hrsqrt(__half a) { return __float2half_rn(1.0f / sqrtf(__half2float(a))); }
+inline __half __habs(__half a) { a.bits &= 0x7fffu; return a; }
+inline __half __hmax(__half a, __half b) { return a < b ? b : a; }
+inline __half __hmin(__half a, __half b) { return b < a ? b : a; }
 
 // ---- host API ----
 inline const char* cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation" : e == cudaErrorNotSupported ? "cudaErrorNotSupported" : "cudaErrorInvalidValue"; }

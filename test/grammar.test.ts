@@ -34,6 +34,8 @@ describe('TextMate grammar', () => {
       ...STORAGE_DTYPES,
       ...SCOPES,
       ...Object.keys(UNITS),
+      // The words of every choice parameter (score = top2, dropped = zero, drop = overflow, ...).
+      ...[STAGES, EXPERT_KINDS, TOPOLOGIES].flatMap((t) => [...t.values()].flatMap((s) => s.params.flatMap((p) => (typeof p.type === 'object' ? p.type.choice : [])))),
     ];
     const patterns = grammarText.replaceAll('\\\\b', ' ');
     const missing = words.filter((w) => !new RegExp(`\\b${w}\\b`).test(patterns));

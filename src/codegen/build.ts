@@ -169,6 +169,7 @@ export class ArrayRef {
 export class KernelBuilder extends Block {
   private readonly params: Kernel['params'][number][] = [];
   private subgroups = false;
+  private f16 = false;
 
   constructor(
     readonly name: string,
@@ -189,7 +190,11 @@ export class KernelBuilder extends Block {
     this.subgroups = true;
   }
 
+  useF16(): void {
+    this.f16 = true;
+  }
+
   finish(): Kernel {
-    return { name: this.name, summary: this.summary, workgroup: this.workgroup, params: this.params, ...(this.subgroups ? { subgroups: true } : {}), body: this.stmts };
+    return { name: this.name, summary: this.summary, workgroup: this.workgroup, params: this.params, ...(this.subgroups ? { subgroups: true } : {}), ...(this.f16 ? { f16: true } : {}), body: this.stmts };
   }
 }

@@ -6,7 +6,8 @@
  *
  * Float atomics do not exist here on purpose: results must not depend on thread timing.
  */
-export type Scalar = 'f32' | 'i32' | 'u32' | 'bool';
+/** f16 is IEEE half precision: only kernels that declare `f16` use it (WGSL's shader-f16). */
+export type Scalar = 'f32' | 'f16' | 'i32' | 'u32' | 'bool';
 
 export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||' | '&' | '|' | '^' | '<<' | '>>';
 
@@ -83,5 +84,7 @@ export interface Kernel {
   params: readonly BufferParam[];
   /** Needs subgroup operations (the target must support them). */
   subgroups?: boolean;
+  /** Computes in f16 (the target must support half precision: WebGPU's shader-f16). */
+  f16?: boolean;
   body: readonly Stmt[];
 }

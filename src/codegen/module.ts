@@ -23,6 +23,8 @@ export interface ModuleInfo {
   blocks: Record<string, { experts: number; shared: number; topology: string; routers: string[] }>;
   /** The .moe file it was compiled from, as given on the command line. */
   source: string;
+  /** An f16-arithmetic twin program was compiled (`--arithmetic f16`): load uses it on devices with shader-f16. */
+  f16: boolean;
 }
 
 /** The inputs besides x that a program reads. */
@@ -43,7 +45,8 @@ export const info = deepFreeze(${JSON.stringify(info, null, 2)});
  * weights: a safetensors file as a URL, a path (Node), an ArrayBuffer or a Blob/File.
  */
 export function load(weights, options = {}) {
-  return loadCompiled(new URL('./${info.name}.program.json', import.meta.url), info, weights, options);
+  const programs = { f32: new URL('./${info.name}.program.json', import.meta.url)${info.f16 ? `, f16: new URL('./${info.name}.f16.program.json', import.meta.url)` : ''} };
+  return loadCompiled(programs, info, weights, options);
 }
 
 function deepFreeze(value) {

@@ -105,6 +105,11 @@ export interface Program {
    * exactly this many invocations: a device whose subgroups differ must not run the program.
    */
   subgroupSize?: number;
+  /**
+   * Some kernels compute in f16 (built with `arithmetic: 'f16'`): the device needs WebGPU's
+   * shader-f16, and results meet the f16 tolerance, not f32's.
+   */
+  f16?: boolean;
   /** Scheduling decisions a reader should know about (a fused kernel that runs op by op, and why). */
   notes: string[];
 }
@@ -122,3 +127,6 @@ export function gridSize(d: GridDim, tokens: number): number {
 export function slotBytes(s: Slot, tokens: number): number {
   return Math.max(4, Math.ceil(evalAffine(s.bytes, tokens) / 4) * 4);
 }
+
+/** What the matmuls multiply and add in: f32, or f16 products summed in f16 over short runs of k into f32 accumulators. */
+export type Arithmetic = 'f32' | 'f16';

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBytes } from '../../checker/check.js';
@@ -6,7 +6,7 @@ import { buildProgram, wgslFiles } from '../../codegen/compile.js';
 import { cudaFiles } from '../../codegen/cuda/files.js';
 import { moduleFiles, programNeeds, type ModuleInfo } from '../../codegen/module.js';
 import { printProgram, programJson } from '../../codegen/program-text.js';
-import type { Program } from '../../codegen/program.js';
+import type { Arithmetic, Program } from '../../codegen/program.js';
 import type { Graph } from '../../ir/graph.js';
 import type { ResolvedModel } from '../../model/model.js';
 import { SCHEDULES } from '../../codegen/schedule.js';
@@ -31,6 +31,7 @@ interface CompileOptions extends ModelOptions {
   target: 'wgsl' | 'cuda' | 'all' | 'none';
   schedule?: string;
   maxTokens: number;
+  arithmetic: Arithmetic;
 }
 
 export function compileCommand(): Command {
@@ -44,11 +45,13 @@ export function compileCommand(): Command {
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
     .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl and the module DIR/MODEL.js with its types in MODEL.d.ts), CUDA (DIR/cuda/: MODEL.cu, MODEL.h, harness.cu, CMakeLists.txt; docs/cuda.md), all (both, from one program) or none; with kernels, the program as DIR/MODEL.program and .program.json').choices(['wgsl', 'cuda', 'all', 'none']).default('wgsl'))
     .addOption(new Option('--max-tokens <N>', "the generated module's token limit per forward call: its default maxTokens, and the largest a load may ask for").argParser(positiveCount).default(4096))
+    .addOption(new Option('--arithmetic <type>', "f16: also compile a twin program whose matmuls multiply in half precision (DIR/MODEL.f16.program.json, DIR/wgsl-f16/); the generated module runs it on devices with WebGPU's shader-f16, within the f16 tolerance (docs/runtime.md). WebGPU only").choices(['f32', 'f16']).default('f32'))
     .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (WebGPU on real GPUs), llvmpipe (Mesa lavapipe on a CPU) or cuda (NVIDIA GPUs); default cuda for --target cuda, gpu otherwise; moec run picks one for its adapter').choices(Object.keys(SCHEDULES)));
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
     if (!opts.opt && opts.printAfter.length) throw new CliError('--print-after needs the passes; drop --no-opt');
     if (!opts.opt && opts.target !== 'none') throw new CliError('kernels need the passes: drop --no-opt, or add --target none');
+    if (opts.arithmetic === 'f16' && (opts.target === 'cuda' || opts.target === 'none' || !opts.opt)) throw new CliError('--arithmetic f16 compiles an f16 twin of the WebGPU program: use it with --target wgsl or all');
     const model = loadModel(file, opts.set, opts.model);
     const built = buildGraph(model);
     const graph = opts.opt
@@ -69,8 +72,10 @@ export function compileCommand(): Command {
     const schedule = opts.schedule ?? (opts.target === 'cuda' ? 'cuda' : 'gpu');
     const program = opts.opt && opts.target !== 'none' ? buildProgram(graph, SCHEDULES[schedule]!) : undefined;
     const wgsl = program && opts.target !== 'cuda' ? program : undefined;
+    const half = wgsl && opts.arithmetic === 'f16' ? buildProgram(graph, SCHEDULES[schedule]!, 'f16') : undefined;
     const kernels = wgsl ? wgslFiles(wgsl) : new Map<string, string>();
-    const module = wgsl ? moduleFiles(moduleInfo(model, built, wgsl, file, opts.maxTokens)) : new Map<string, string>();
+    const halfKernels = half ? wgslFiles(half) : new Map<string, string>();
+    const module = wgsl ? moduleFiles(moduleInfo(model, built, wgsl, file, opts.maxTokens, Boolean(half))) : new Map<string, string>();
     const cuda = program && (opts.target === 'cuda' || opts.target === 'all') ? cudaFiles(program) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
@@ -78,13 +83,23 @@ export function compileCommand(): Command {
     writeFileAtomic(plan, `${JSON.stringify({ model: model.name, memory, offload: offload ?? null }, null, 2)}\n`);
     const wrote = [target, plan];
     if (wgsl) {
-      const dir = join(opts.output, 'wgsl');
-      mkdirSync(dir, { recursive: true });
-      for (const [name, text] of kernels) writeFileAtomic(join(dir, name), text);
-      // Kernels of an earlier compile that this program no longer has would mislead a reader.
-      for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
+      wrote.push(writeKernels(join(opts.output, 'wgsl'), kernels));
       for (const [name, text] of module) writeFileAtomic(join(opts.output, name), text);
-      wrote.push(`${dir}/ (${kernels.size} kernels)`, ...[...module.keys()].map((n) => join(opts.output, n)));
+      wrote.push(...[...module.keys()].map((n) => join(opts.output, n)));
+    }
+    const halfJson = join(opts.output, `${model.name}.f16.program.json`);
+    if (half) {
+      wrote.push(writeKernels(join(opts.output, 'wgsl-f16'), halfKernels));
+      writeFileAtomic(halfJson, programJson(half));
+      wrote.push(halfJson);
+    } else if (wgsl) {
+      // An f16 twin of an earlier compile no longer belongs to the module.
+      rmSync(halfJson, { force: true });
+      const halfDir = join(opts.output, 'wgsl-f16');
+      if (existsSync(halfDir)) {
+        writeKernels(halfDir, new Map());
+        if (!readdirSync(halfDir).length) rmSync(halfDir, { recursive: true });
+      }
     }
     if (cuda.size) {
       const dir = join(opts.output, 'cuda');
@@ -104,10 +119,19 @@ export function compileCommand(): Command {
   });
 }
 
+/** Write a program's WGSL files into `dir`; returns what to report. */
+function writeKernels(dir: string, kernels: Map<string, string>): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of kernels) writeFileAtomic(join(dir, name), text);
+  // Kernels of an earlier compile that this program no longer has would mislead a reader.
+  for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
+  return `${dir}/ (${kernels.size} kernels)`;
+}
+
 /** What the generated module says about its model: inspect's summary, the token limit and the inputs. */
-function moduleInfo(model: ResolvedModel, built: Graph, program: Program, file: string, maxTokens: number): ModuleInfo {
+function moduleInfo(model: ResolvedModel, built: Graph, program: Program, file: string, maxTokens: number, f16: boolean): ModuleInfo {
   const { width, dtype, weightDtype, layers, dims, blocks } = inspectJson(model, built);
-  return { name: model.name, width, maxTokens, needs: programNeeds(program), dtype, weightDtype, layers, dims, blocks, source: basename(file) };
+  return { name: model.name, width, maxTokens, needs: programNeeds(program), dtype, weightDtype, layers, dims, blocks, source: basename(file), f16 };
 }
 
 function positiveCount(text: string): number {

@@ -149,7 +149,7 @@ class CudaPrinter extends CLikePrinter {
 }
 
 /** C++ spellings of the kernel IR's scalar types. */
-export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', i32: 'int', u32: 'unsigned int', bool: 'bool' };
+export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', i32: 'int', u32: 'unsigned int', bool: 'bool' };
 
 const FLOAT_FNS: Record<MathFn, string> = { exp: 'expf', sqrt: 'sqrtf', inverse_sqrt: 'rsqrtf', tanh: 'tanhf', abs: 'fabsf', max: 'fmaxf', min: 'fminf', erf: 'erff' };
 

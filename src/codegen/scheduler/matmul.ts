@@ -1,5 +1,5 @@
 import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
+import { add, builtin, call, cast, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import { STORED_BYTES } from './stored.js';
@@ -92,11 +92,26 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const bases = k.array('abase', 'i32', M);
   k.for('m', 0, M * cols, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
   k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
-  const accumulate = (l: Block, m: Expr, av: Expr, bv: Expr[][]) =>
-    accs.forEach((acc, w) => bv[w]!.forEach((v, c) => {
-      const at = cols === 1 ? m : add(mul(m, cols), c);
-      l.set(acc, at, add(acc.at(at), mul(av, v)));
-    }));
+  // Under f16 arithmetic, products of `run` consecutive k are summed in f16 (k ascending), then
+  // added to the f32 accumulator: half-precision multiply-adds, f32 range for the long sum.
+  const run = pb.arithmetic === 'f16' && s.K % HALF_RUN === 0 && (!shareA || lanes % HALF_RUN === 0) ? HALF_RUN : 1;
+  const half = run > 1;
+  if (half) k.useF16();
+  const narrow = (v: Expr) => (half ? cast('f16', v) : v);
+  /** One run of k: weight rows kOf(0..run-1) for this lane's columns, then every row's products. */
+  const step = (b: Block, kOf: (r: number) => Expr, aOf: (m: Expr, r: number) => Expr) => {
+    const bv = range(run).map((r) => Ws.map((W) => W.row(b, matrix, kOf(r), column).map((v) => b.let('b', narrow(v)))));
+    b.for('m', 0, rowsHere, (m, l) => {
+      const av = range(run).map((r) => l.let('a', narrow(aOf(m, r))));
+      accs.forEach((acc, w) =>
+        range(cols).forEach((c) => {
+          const at = cols === 1 ? m : add(mul(m, cols), c);
+          const sum = av.map((a, r) => mul(a, bv[r]![w]![c]!)).reduce((x, y) => add(x, y));
+          l.set(acc, at, add(acc.at(at), half ? cast('f32', sum) : sum));
+        }),
+      );
+    });
+  };
   if (shareA) {
     // Each lane loads one element of a row's next `lanes` k values (consecutive addresses);
     // subgroupBroadcast hands every lane each of them in turn. k still ascends one by one.
@@ -104,19 +119,12 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     const chunk = k.array('achunk', 'f32', M);
     k.for('k0', 0, s.K, (k0, b) => {
       b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
-      for (let j = 0; j < lanes; j++) {
-        const bv = Ws.map((W) => W.row(b, matrix, add(k0, j), column).map((v) => b.let('b', v)));
-        b.for('m', 0, rowsHere, (m, l) => {
-          const av = l.let('a', { k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j });
-          accumulate(l, m, av, bv);
-        });
+      for (let j = 0; j < lanes; j += run) {
+        step(b, (r) => add(k0, j + r), (m, r) => ({ k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j + r }));
       }
     }, lanes);
   } else {
-    k.for('k', 0, s.K, (kk, b) => {
-      const bv = Ws.map((W) => W.row(b, matrix, kk, column).map((v) => b.let('b', v)));
-      b.for('m', 0, rowsHere, (m, l) => accumulate(l, m, l.let('a', A.at(bases.at(m), kk)), bv));
-    });
+    k.for('k', 0, s.K, (kk, b) => step(b, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases.at(m), r ? add(kk, r) : kk)), run);
   }
   const o = launch.write('out', s.out);
   const store = (b: Block) =>
@@ -152,6 +160,11 @@ function expertView(w: Value, j: number, n: number, matrix: number): Value {
   if (w.kind === 'tensor') return { ...w, offset: (w.offset ?? 0) + (j * matrix) / (w.packing ?? 1), shape };
   throw new Error(`internal: a ${w.kind} as grouped weights`);
 }
+
+/** k values whose products f16 arithmetic sums in f16 before adding them to the f32 accumulator. */
+const HALF_RUN = 4;
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** A grouped product's grid record: the indirect grid (x, y, z), then its first tile and first expert. */
 const GRID_RECORD = 5;

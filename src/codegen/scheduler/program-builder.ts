@@ -2,7 +2,7 @@ import { STORED_BYTES, type Encoding } from './stored.js';
 import type { Node } from '../../ir/graph.js';
 import type { Dim } from '../../ir/types.js';
 import type { Kernel, Scalar } from '../kernel-ir.js';
-import type { Affine, BufferDecl, BufferRole, Dispatch, Grid } from '../program.js';
+import type { Affine, Arithmetic, BufferDecl, BufferRole, Dispatch, Grid } from '../program.js';
 import type { Schedule } from '../schedule.js';
 import { Launch } from './launch.js';
 import type { Site } from './site.js';
@@ -42,7 +42,10 @@ export class ProgramBuilder {
   /** Buffers the dispatch kernel of a reroute writes, by the offsets node they belong to. */
   readonly placements = new Map<Node, Placement>();
 
-  constructor(readonly schedule: Schedule) {}
+  constructor(
+    readonly schedule: Schedule,
+    readonly arithmetic: Arithmetic = 'f32',
+  ) {}
 
   /** A fresh activation buffer for a site's result. */
   output(site: Site, element: Scalar = site.type.dtype === 'i32' ? 'i32' : 'f32', shape: readonly Dim[] = site.type.shape): TensorValue {

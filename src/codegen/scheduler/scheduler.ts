@@ -1,7 +1,7 @@
 import type { Graph, Node } from '../../ir/graph.js';
 import { evalDim } from '../../ir/types.js';
 import type { KernelNode, Op, OpAttrs } from '../../ir/ops.js';
-import type { Program, ProgramParam } from '../program.js';
+import type { Arithmetic, Program, ProgramParam } from '../program.js';
 import type { Schedule } from '../schedule.js';
 import { assignSlots } from './assign-slots.js';
 import { ProgramBuilder } from './program-builder.js';
@@ -41,8 +41,8 @@ const standalone: Partial<Record<Op, OpKernel>> = {
 };
 
 
-export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
-  const pb = new ProgramBuilder(schedule);
+export function scheduleProgram(graph: Graph, schedule: Schedule, arithmetic: Arithmetic = 'f32'): Program {
+  const pb = new ProgramBuilder(schedule, arithmetic);
   const inputs: Program['inputs'] = [];
   const folded = new Set<Node>();
   for (const n of graph.nodes) {
@@ -66,7 +66,8 @@ export function scheduleProgram(graph: Graph, schedule: Schedule): Program {
   // Kernels with subgroup operations are one subgroup each (verifyProgram checks they agree).
   const sized = pb.kernels.find((k) => k.subgroups);
   const subgroups = sized ? { subgroupSize: sized.workgroup[0] * sized.workgroup[1] * sized.workgroup[2] } : {};
-  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, notes: pb.finishNotes() };
+  const f16 = pb.kernels.some((k) => k.f16) ? { f16: true } : {};
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, ...f16, notes: pb.finishNotes() };
 }
 
 /**

@@ -20,7 +20,8 @@ class WgslPrinter extends CLikePrinter {
     if (type === 'i32') return v === -2147483648 ? 'i32(-2147483648)' : `${v}i`;
     // WGSL cannot spell infinities or NaN in constant expressions; a helper makes them runtime values.
     if (!Number.isFinite(v)) return `moec_f32_bits(0x${f32Bits(v).toString(16)}u)`;
-    return floatLiteral(v);
+    // An f16 constant: the f32 literal converted (exact for the zeros and small integers kernels use).
+    return type === 'f16' ? `f16(${floatLiteral(v)})` : floatLiteral(v);
   }
 
   protected declare(kind: 'let' | 'var', name: string, type: Scalar, value: string): string {
@@ -78,7 +79,8 @@ class WgslPrinter extends CLikePrinter {
 
   protected module(kernel: Kernel, body: string): string {
     const lines: string[] = [];
-    if (kernel.subgroups) lines.push('enable subgroups;', '');
+    const enables = [kernel.f16 && 'f16', kernel.subgroups && 'subgroups'].filter(Boolean);
+    if (enables.length) lines.push(...enables.map((e) => `enable ${e};`), '');
     lines.push(`// ${kernel.name}: ${kernel.summary}`, 'struct Shape { tokens: u32 }', '@group(0) @binding(0) var<uniform> shape: Shape;');
     kernel.params.forEach((p, i) => {
       const element = p.atomic ? `atomic<${p.element}>` : p.element;

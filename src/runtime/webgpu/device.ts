@@ -39,7 +39,7 @@ const RAISED_LIMITS = [
 ] as const;
 
 /** Optional features moec uses when the adapter has them. */
-const WANTED_FEATURES = ['subgroups', 'timestamp-query'] as const;
+const WANTED_FEATURES = ['subgroups', 'timestamp-query', 'shader-f16'] as const;
 export type WantedFeature = (typeof WANTED_FEATURES)[number];
 
 export interface OpenedDevice {

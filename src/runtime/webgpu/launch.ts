@@ -95,6 +95,7 @@ export class WebGpuRunner {
   static async create(device: GPUDevice, program: Program, fill: FillWeights, options: CreateOptions = {}): Promise<WebGpuRunner> {
     const buffers = checkProgram(program);
     checkSubgroups(device, program);
+    checkF16(device, program);
     const kernels = await compileKernels(device, program.kernels);
     const weightSlots = new Map<number, GPUBuffer>();
     const uniform = device.createBuffer({ label: 'moec shape', size: 16, usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST });
@@ -385,6 +386,13 @@ async function popScopes(device: GPUDevice, doing: string): Promise<void> {
   const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
   const error = memory ?? validation;
   if (error) throw new Error(`${doing}: ${error.message}`);
+}
+
+/** A program with f16 arithmetic needs shader-f16 (WGSL's `enable f16`). */
+function checkF16(device: GPUDevice, program: Program): void {
+  if (program.f16 && !device.features.has('shader-f16')) {
+    throw new LimitsError(`${program.name} was compiled with f16 arithmetic and this device has no shader-f16: use the module's f32 program (load with arithmetic: 'f32'), or compile without --arithmetic f16`);
+  }
 }
 
 /** A program compiled for subgroups of one size computes wrong results on any other: refuse it. */

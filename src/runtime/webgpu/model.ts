@@ -3,7 +3,7 @@ import { slotBytes, type Program } from '../../codegen/program.js';
 import { parseProgramJson } from '../../codegen/program-text.js';
 import { openByteStream, SourceError, type WeightsSource } from '../byte-stream.js';
 import { SafetensorsError, firstNonFinite } from '../safetensors.js';
-import { openDevice, type OpenedDevice } from './device.js';
+import { openDevice } from './device.js';
 import { DeviceLostError, InputError, LimitsError, MoecRuntimeError, WeightsError } from './errors.js';
 import { WebGpuRunner } from './launch.js';
 import { streamWeights, type LoadProgress } from './stream-weights.js';
@@ -21,6 +21,18 @@ export interface LoadOptions {
   maxTokens?: number;
   /** Called after each tensor is uploaded. */
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * What the matmuls compute in. 'f16' (the default where the module was compiled with
+   * `--arithmetic f16` and the device has shader-f16) multiplies in half precision: results
+   * meet the f16 tolerance, not f32's. 'f32' (the default otherwise) forces f32.
+   */
+  arithmetic?: 'f32' | 'f16';
+}
+
+/** A compiled module's programs: f32, and with `--arithmetic f16` an f16-arithmetic twin. */
+export interface CompiledPrograms {
+  f32: URL;
+  f16?: URL;
 }
 
 export interface ForwardOptions {
@@ -55,6 +67,11 @@ export class CompiledModel {
     device.lost.then((info) => {
       if (!this.disposed) this.lost = new DeviceLostError(info.reason, info.message);
     });
+  }
+
+  /** What the matmuls compute in on this device (LoadOptions.arithmetic). */
+  get arithmetic(): 'f32' | 'f16' {
+    return this.runner.program.f16 ? 'f16' : 'f32';
   }
 
   /** The most tokens one forward call may take. */
@@ -92,14 +109,11 @@ export class CompiledModel {
     if (this.ownsDevice) this.device.destroy();
   }
 
-  /** Compile the program on a device and stream the weights in (see loadCompiled). */
-  static async create(info: ModelInfo, program: Program, weights: WeightsSource, options: LoadOptions): Promise<CompiledModel> {
+  /** Compile the program on a device and stream the weights in (see loadCompiled); a device the caller did not give is destroyed on failure. */
+  static async create(info: ModelInfo, program: Program, weights: WeightsSource, options: LoadOptions, ownsDevice = !options.device): Promise<CompiledModel> {
+    checkMaxTokens(info, options);
     const maxTokens = options.maxTokens ?? info.maxTokens;
-    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > info.maxTokens) {
-      throw new InputError(`load ${info.name}: maxTokens must be a whole number from 1 to ${info.maxTokens} (the compiled limit; recompile with --max-tokens for more), got ${maxTokens}`);
-    }
-    const opened: Pick<OpenedDevice, 'device'> = options.device ? { device: options.device } : await openDevice();
-    const { device } = opened;
+    const device = options.device ?? (await openDevice()).device;
     try {
       checkLimits(program, device, maxTokens);
       const stream = await openSource(weights);
@@ -111,24 +125,51 @@ export class CompiledModel {
       } finally {
         await stream.close();
       }
-      return new CompiledModel(info, device, runner, !options.device);
+      return new CompiledModel(info, device, runner, ownsDevice);
     } catch (e) {
-      if (!options.device) device.destroy();
+      if (ownsDevice) device.destroy();
       throw e;
     }
   }
 }
 
-/** Open a compiled program (its .program.json), then the model: what a generated module's `load` calls. */
-export async function loadCompiled(programUrl: URL, info: ModelInfo, weights: WeightsSource, options: LoadOptions = {}): Promise<CompiledModel> {
-  const stream = await openByteStream(programUrl).catch((e: unknown) => {
+function checkMaxTokens(info: ModelInfo, options: LoadOptions): void {
+  const maxTokens = options.maxTokens ?? info.maxTokens;
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > info.maxTokens) {
+    throw new InputError(`load ${info.name}: maxTokens must be a whole number from 1 to ${info.maxTokens} (the compiled limit; recompile with --max-tokens for more), got ${maxTokens}`);
+  }
+}
+
+/**
+ * Open a compiled program (its .program.json, or the f16 twin where `options.arithmetic` and
+ * the device allow), then the model: what a generated module's `load` calls.
+ */
+export async function loadCompiled(programs: URL | CompiledPrograms, info: ModelInfo, weights: WeightsSource, options: LoadOptions = {}): Promise<CompiledModel> {
+  const { f32, f16 } = programs instanceof URL ? { f32: programs, f16: undefined } : programs;
+  if (options.arithmetic !== undefined && options.arithmetic !== 'f32' && options.arithmetic !== 'f16') throw new InputError(`load ${info.name}: arithmetic must be 'f32' or 'f16', got ${String(options.arithmetic)}`);
+  if (options.arithmetic === 'f16' && !f16) throw new InputError(`load ${info.name}: arithmetic 'f16' needs a module compiled with --arithmetic f16`);
+  checkMaxTokens(info, options);
+  const device = options.device ?? (await openDevice()).device;
+  try {
+    const hasF16 = device.features.has('shader-f16');
+    if (options.arithmetic === 'f16' && !hasF16) throw new LimitsError(`load ${info.name}: arithmetic 'f16' needs a device with shader-f16, and this one has none; load with arithmetic 'f32'`);
+    const url = f16 && hasF16 && options.arithmetic !== 'f32' ? f16 : f32;
+    const program = await readProgram(url, info);
+    return await CompiledModel.create(info, program, weights, { ...options, device }, !options.device);
+  } catch (e) {
+    if (!options.device) device.destroy();
+    throw e;
+  }
+}
+
+async function readProgram(url: URL, info: ModelInfo): Promise<Program> {
+  const stream = await openByteStream(url).catch((e: unknown) => {
     throw e instanceof SourceError ? new MoecRuntimeError('weights', `${info.name}: cannot read its compiled program: ${e.message}`) : e;
   });
   const chunks: Uint8Array[] = [];
   for (let piece = await stream.read(1 << 20); piece.length; piece = await stream.read(1 << 20)) chunks.push(piece.slice());
   await stream.close();
-  const program = parseProgramJson(new TextDecoder().decode(concat(chunks)));
-  return CompiledModel.create(info, program, weights, options);
+  return parseProgramJson(new TextDecoder().decode(concat(chunks)));
 }
 
 async function openSource(weights: WeightsSource) {

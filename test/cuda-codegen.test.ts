@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { wgslFiles } from '../src/codegen/compile.js';
 import { cudaFiles } from '../src/codegen/cuda/files.js';
 import { printCudaKernel } from '../src/codegen/cuda/print.js';
+import type { Kernel } from '../src/codegen/kernel-ir.js';
 import { exampleFiles, root } from './helpers.js';
 import { buildExample, PRINTER_KERNELS } from './support/cuda.js';
 import { small } from './support/small.js';
@@ -165,6 +166,30 @@ describe('CUDA lowerings', () => {
       }
       "
     `);
+  });
+
+  it('spells half arithmetic with cuda_fp16.h, through float where it has no function, and refuses 16-bit bit casts', () => {
+    expect(printCudaKernel(PRINTER_KERNELS[2]!)).toMatchInlineSnapshot(`
+      "// half_arithmetic: test kernel half_arithmetic
+      __global__ void __launch_bounds__(32) moec_k_half_arithmetic(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ x, float* __restrict__ y) {
+        const int moec_tokens = moec_shape[0];
+        const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
+        const int local_x = static_cast<int>(threadIdx.x);
+        for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
+          {
+            const half h0 = __float2half_rn(x[local_x]);
+            const half fns1 = hexp(h0) + moec_htanh(h0) + (moec_herf(h0) + __hmax(__habs(h0), __float2half_rn(0.5f)));
+            const half rest2 = __float2half_rn(fmodf(__half2float(fns1), __half2float(__float2half_rn(3.0f)))) + hrsqrt(h0 * h0 + __float2half_rn(1.0f));
+            const half sum3 = moec_subgroup_sum(rest2, 0xffffffffu, 32);
+            y[local_x] = __half2float(sum3) + static_cast<float>(__float2int_rz(__half2float(h0)));
+          }
+          __syncthreads();
+        }
+      }
+      "
+    `);
+    const bitcast = { ...PRINTER_KERNELS[2]!, body: [{ k: 'let', name: 'x', value: { k: 'bitcast', type: 'u32', a: { k: 'const', type: 'f16', value: 1 } } }] } as Kernel;
+    expect(() => printCudaKernel(bitcast)).toThrow('internal: a bitcast between f16 and u32');
   });
 });
 

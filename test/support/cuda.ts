@@ -1,6 +1,6 @@
-import { add, builtin, cast, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../../src/codegen/build.js';
+import { add, builtin, call, cast, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../../src/codegen/build.js';
 import { buildProgram } from '../../src/codegen/compile.js';
-import type { Kernel } from '../../src/codegen/kernel-ir.js';
+import type { Expr, Kernel } from '../../src/codegen/kernel-ir.js';
 import type { Program } from '../../src/codegen/program.js';
 import { SCHEDULES } from '../../src/codegen/schedule.js';
 import { runPipeline } from '../../src/passes/pipeline.js';
@@ -54,5 +54,19 @@ export const PRINTER_KERNELS: Kernel[] = [
     k.if(lt(lane, 1), (b) => b.store('y', builtin('workgroup_x'), add(add(sum, first), add(top, cast('f32', low)))));
     k.atomicAdd('hits', 0, i32(1));
   }),
+  {
+    ...kernel('half_arithmetic', [32, 1, 1], (k) => {
+      k.buffer('x', 'f32', 'read');
+      k.buffer('y', 'f32', 'read_write');
+      k.useSubgroups();
+      const lane = builtin('local_x');
+      const h = k.let('h', cast('f16', load('x', 'f32', lane)));
+      const half = (v: number): Expr => ({ k: 'const', type: 'f16', value: v });
+      const fns = k.let('fns', add(add(call('exp', h), call('tanh', h)), add(call('erf', h), call('max', call('abs', h), half(0.5)))));
+      const rest = k.let('rest', add(mod(fns, half(3)), call('inverse_sqrt', add(mul(h, h), half(1)))));
+      const sum = k.let('sum', { k: 'subgroup', type: 'f16', op: 'sum', a: rest });
+      k.store('y', lane, add(cast('f32', sum), cast('f32', cast('i32', h))));
+    }),
+    f16: true,
+  },
 ];
-

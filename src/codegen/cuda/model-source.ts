@@ -39,6 +39,8 @@ export function modelSource(program: Program): { cu: string; h: string } {
         const param = paramIndex.get(b.source ?? b.name);
         if (param === undefined) throw new Error(`internal: weight buffer ${b.name} holds ${b.source ?? b.name}, which is not a param`);
         const range = b.sourceRange ?? { offset: 0, count: storedElements(program.params[param]!) };
+        // The tables hold 32-bit elements (weights in 16 bits are u32 words of stored bytes).
+        if (b.element === 'f16') throw new Error(`internal: buffer ${b.name} holds f16 elements, which the CUDA tables do not describe`);
         const element = b.element === 'f32' ? 'ELEMENT_F32' : 'ELEMENT_I32';
         return `{${param}, ${b.slot}, moec::${element}, ${range.offset}, ${range.count}, ${b.stored ? STORED_BYTES[b.stored] : 0}},  // ${b.name}`;
       }),

@@ -34,9 +34,9 @@ class CudaPrinter extends CLikePrinter {
     const v = value as number;
     if (type === 'u32') return `${v >>> 0}u`;
     if (type === 'i32') return v === -2147483648 ? '(-2147483647 - 1)' : String(v);
-    if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';
-    if (!Number.isFinite(v)) return v > 0 ? '__int_as_float(0x7f800000)' : '__int_as_float(0xff800000)';
-    return floatLiteral(v);
+    const f32 = Number.isNaN(v) ? '__int_as_float(0x7fc00000)' : !Number.isFinite(v) ? (v > 0 ? '__int_as_float(0x7f800000)' : '__int_as_float(0xff800000)') : floatLiteral(v);
+    // A half constant: the f32 value rounded to the nearest half (as WGSL's f16(...) does).
+    return type === 'f16' ? `__float2half_rn(${f32})` : f32;
   }
 
   protected declare(kind: 'let' | 'var', name: string, type: Scalar, value: string): string {
@@ -57,6 +57,9 @@ class CudaPrinter extends CLikePrinter {
   }
 
   protected castTo(type: Scalar, value: string, from: Scalar): string {
+    // half converts through float: rounding to nearest on the way in, WGSL's saturation on the way out.
+    if (type === 'f16') return `__float2half_rn(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
+    if (from === 'f16') return type === 'f32' ? `__half2float(${value})` : this.castTo(type, `__half2float(${value})`, 'f32');
     // WGSL's f32 -> i32/u32 conversions saturate (NaN gives 0); CUDA's round-toward-zero intrinsics do the same.
     if (from === 'f32' && type === 'i32') return `__float2int_rz(${value})`;
     if (from === 'f32' && type === 'u32') return `__float2uint_rz(${value})`;
@@ -64,12 +67,15 @@ class CudaPrinter extends CLikePrinter {
   }
 
   protected bitcastTo(type: Scalar, value: string, from: Scalar): string {
+    // WGSL has no such bitcast either (an f16 has 16 bits; the kernel IR's other scalars 32).
+    if (type === 'f16' || from === 'f16') throw new Error(`internal: a bitcast between ${from} and ${type}`);
     if (from === 'f32') return type === 'i32' ? `__float_as_int(${value})` : `__float_as_uint(${value})`;
     if (type === 'f32') return from === 'i32' ? `__int_as_float(${value})` : `__uint_as_float(${value})`;
     return `static_cast<${TYPES[type]}>(${value})`;
   }
 
   protected mathFn(fn: MathFn, type: Scalar): string {
+    if (type === 'f16') return HALF_FNS[fn];
     if (type !== 'f32') return fn; // min, max and abs have integer overloads in device code
     return FLOAT_FNS[fn];
   }
@@ -105,6 +111,7 @@ class CudaPrinter extends CLikePrinter {
   protected override expr(e: Expr, parent = 0): string {
     // C has no float remainder operator; WGSL's is truncated, as fmodf.
     if (e.k === 'binary' && e.op === '%' && e.type === 'f32') return `fmodf(${this.expr(e.a)}, ${this.expr(e.b)})`;
+    if (e.k === 'binary' && e.op === '%' && e.type === 'f16') return `__float2half_rn(fmodf(__half2float(${this.expr(e.a)}), __half2float(${this.expr(e.b)})))`;
     return super.expr(e, parent);
   }
 
@@ -152,6 +159,8 @@ class CudaPrinter extends CLikePrinter {
 export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', i32: 'int', u32: 'unsigned int', bool: 'bool' };
 
 const FLOAT_FNS: Record<MathFn, string> = { exp: 'expf', sqrt: 'sqrtf', inverse_sqrt: 'rsqrtf', tanh: 'tanhf', abs: 'fabsf', max: 'fmaxf', min: 'fminf', erf: 'erff' };
+/** cuda_fp16.h's half intrinsics (sm_80+ for max and min); tanh and erf through float (moec_runtime.cuh). */
+const HALF_FNS: Record<MathFn, string> = { exp: 'hexp', sqrt: 'hsqrt', inverse_sqrt: 'hrsqrt', tanh: 'moec_htanh', abs: '__habs', max: '__hmax', min: '__hmin', erf: 'moec_herf' };
 
 /** The workgroup ids come from the virtual workgroup index; global ids from those and the thread's. */
 const BUILTINS: [string, (wg: readonly [number, number, number]) => string][] = [

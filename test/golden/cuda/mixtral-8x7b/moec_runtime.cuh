@@ -59,6 +59,10 @@ __device__ __forceinline__ T moec_subgroup_sum(T v, unsigned mask, int width) {
   return __shfl_sync(mask, v, 0, width);
 }
 
+/** half functions cuda_fp16.h lacks: computed in float, rounded once. */
+__device__ __forceinline__ half moec_htanh(half x) { return __float2half_rn(tanhf(__half2float(x))); }
+__device__ __forceinline__ half moec_herf(half x) { return __float2half_rn(erff(__half2float(x))); }
+
 /** The subgroup's maximum and minimum: exact, so every lane computes the same value in any order. */
 template <typename T>
 __device__ __forceinline__ T moec_subgroup_max(T v, unsigned mask, int width) {

@@ -142,6 +142,32 @@ describe.skipIf(!gpu)(gpuSuiteTitle('WebGPU agrees with the CPU reference', gpu)
   }, 240_000);
 
   it.each([
+    ['f32', 8192],
+    ['bf16', 4096],
+    ['int8', 2048],
+  ] as const)('a dense %s weight larger than a binding is read in segments of rows, with the same bits', async (weights, limit) => {
+    // [64, 96] and [96, 64] weights of 6 to 24 KiB, bound in segments of a few rows each.
+    const text = `model dense_split {
+      weights ${weights}
+      dims { hidden = 64  ffn = 96 }
+      expert mlp = swiglu(hidden -> ffn -> hidden)
+      layers 2 { x = x + mlp(rmsnorm(x)) }
+    }`;
+    const c = compile('dense_split', {}, text);
+    const input = inputs(c, 19, 5);
+    const whole = buildProgram(c.optimised, scheduleFor(gpu!.adapter));
+    const tiny = { ...scheduleFor(gpu!.adapter), maxBindingBytes: limit };
+    const split = buildProgram(c.optimised, tiny);
+    // The same dispatches; more bindings, each within the limit.
+    expect(split.dispatches.length).toBe(whole.dispatches.length);
+    expect(split.buffers.filter((b) => b.role === 'weight').length).toBeGreaterThan(whole.buffers.filter((b) => b.role === 'weight').length);
+    expect(split.buffers.filter((b) => b.role === 'weight').every((b) => b.bytes.b <= limit)).toBe(true);
+    const [a, b] = await Promise.all([runner(c).then((r) => r.run(input.gpu)), runner(c, tiny).then((r) => r.run(input.gpu))]);
+    expect(bits(b)).toEqual(bits(a));
+    expect(relativeL2(b, run(c.graph, c.weights, input))).toBeLessThan(1e-5);
+  }, 240_000);
+
+  it.each([
     ['int8', { hidden: 6, ffn: 5 }, 40],
     ['int4', { hidden: 6, ffn: 2 }, 8],
   ] as const)('%s experts kept as stored decode right when a chunk starts mid-word', async (precision, dims, maxBindingBytes) => {

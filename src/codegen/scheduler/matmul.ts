@@ -2,8 +2,7 @@ import { affine, type Dim } from '../../ir/types.js';
 import { add, builtin, call, cast, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
-import { STORED_BYTES } from './stored.js';
-import { columnsPerLoad, readWeightColumns } from './weight-columns.js';
+import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Site } from './site.js';
@@ -57,12 +56,17 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
   const k = launch.k;
   const A = launch.readRows('a', s.a, s.K);
-  const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols));
+  // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
+  const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
+  // Under f16 arithmetic, products of `run` consecutive k are summed in f16 (k ascending), then
+  // added to the f32 accumulator: half-precision multiply-adds, f32 range for the long sum.
+  const run = pb.arithmetic === 'f16' && s.K % HALF_RUN === 0 && (!shareA || lanes % HALF_RUN === 0) ? HALF_RUN : 1;
+  // A dense weight beyond the binding limit is bound as segments of rows, read one after another: k still ascends.
+  const bounds = s.grouped ? [0, s.K] : rowSegments(s, pb.schedule.maxBindingBytes, shareA ? lanes : run);
+  const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols, bounds));
   const bound = new Map<string, (i: Expr) => Expr>();
   const bind: Binder = (param, v) => bound.get(param) ?? bound.set(param, launch.read(param, v)).get(param)!;
   const g = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
-  // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
-  const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
   if (shareA) k.useSubgroups();
   else k.if(ge(g, groups), (b) => b.return());
   const clamped = shareA ? k.let('col', call('min', g, i32(groups - 1))) : g;
@@ -92,15 +96,12 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const bases = k.array('abase', 'i32', M);
   k.for('m', 0, M * cols, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
   k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
-  // Under f16 arithmetic, products of `run` consecutive k are summed in f16 (k ascending), then
-  // added to the f32 accumulator: half-precision multiply-adds, f32 range for the long sum.
-  const run = pb.arithmetic === 'f16' && s.K % HALF_RUN === 0 && (!shareA || lanes % HALF_RUN === 0) ? HALF_RUN : 1;
   const half = run > 1;
   if (half) k.useF16();
   const narrow = (v: Expr) => (half ? cast('f16', v) : v);
   /** One run of k: weight rows kOf(0..run-1) for this lane's columns, then every row's products. */
-  const step = (b: Block, kOf: (r: number) => Expr, aOf: (m: Expr, r: number) => Expr) => {
-    const bv = range(run).map((r) => Ws.map((W) => W.row(b, matrix, kOf(r), column).map((v) => b.let('b', narrow(v)))));
+  const step = (b: Block, segment: number, kOf: (r: number) => Expr, aOf: (m: Expr, r: number) => Expr) => {
+    const bv = range(run).map((r) => Ws.map((W) => W.row(b, matrix, kOf(r), column, segment).map((v) => b.let('b', narrow(v)))));
     b.for('m', 0, rowsHere, (m, l) => {
       const av = range(run).map((r) => l.let('a', narrow(aOf(m, r))));
       accs.forEach((acc, w) =>
@@ -117,14 +118,18 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     // subgroupBroadcast hands every lane each of them in turn. k still ascends one by one.
     const lane = builtin('local_x');
     const chunk = k.array('achunk', 'f32', M);
-    k.for('k0', 0, s.K, (k0, b) => {
-      b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
-      for (let j = 0; j < lanes; j += run) {
-        step(b, (r) => add(k0, j + r), (m, r) => ({ k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j + r }));
-      }
-    }, lanes);
+    segments(bounds).forEach(([from, to], segment) =>
+      k.for('k0', from, to, (k0, b) => {
+        b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
+        for (let j = 0; j < lanes; j += run) {
+          step(b, segment, (r) => add(k0, j + r), (m, r) => ({ k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j + r }));
+        }
+      }, lanes),
+    );
   } else {
-    k.for('k', 0, s.K, (kk, b) => step(b, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases.at(m), r ? add(kk, r) : kk)), run);
+    segments(bounds).forEach(([from, to], segment) =>
+      k.for('k', from, to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases.at(m), r ? add(kk, r) : kk)), run),
+    );
   }
   const o = launch.write('out', s.out);
   const store = (b: Block) =>
@@ -143,15 +148,27 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
 
 /** How many experts' matrices one binding of each weight can hold. */
 function expertsPerBinding(s: MatmulSpec, limit: number): number {
-  const values = s.K * s.N;
-  const bytes = (w: Value): number => {
-    if (w.kind === 'quantized') return Math.max((values / (w.bits === 4 ? 2 : 1)) * (w.q.encoding ? 1 : 4), s.N * (w.scale.encoding ? 2 : 4));
-    if (w.kind !== 'tensor') return 0;
-    return (values / (w.packing ?? 1)) * (w.encoding ? STORED_BYTES[w.encoding] : 4);
-  };
-  const perExpert = Math.max(...s.weights.map(bytes));
-  return Math.max(1, Math.floor(limit / perExpert));
+  const bytes = (w: Value) => Math.max(rowBytes(w, s.N) * s.K, w.kind === 'quantized' ? s.N * (w.scale.encoding ? 2 : 4) : 0);
+  return Math.max(1, Math.floor(limit / Math.max(...s.weights.map(bytes))));
 }
+
+/**
+ * k boundaries [0, ..., K] of a dense product's weight rows, each segment within one binding;
+ * segments are whole multiples of `align` rows (the k loop's step). [0, K] when the weights fit.
+ */
+function rowSegments(s: MatmulSpec, limit: number, align: number): number[] {
+  const widest = Math.max(...s.weights.map((w) => rowBytes(w, s.N)));
+  if (widest * s.K <= limit) return [0, s.K];
+  // A segment that starts mid-word binds from the word before it: keep a word to spare.
+  const rows = Math.floor((limit - 4) / widest / align) * align;
+  if (rows < align) throw new Error(`internal: ${align} rows of a ${s.N}-wide weight exceed the ${limit}-byte binding limit`);
+  const bounds = [];
+  for (let k = 0; k < s.K; k += rows) bounds.push(k);
+  return [...bounds, s.K];
+}
+
+/** Consecutive pairs of boundaries: the segments. */
+const segments = (bounds: readonly number[]): [number, number][] => bounds.slice(1).map((to, i) => [bounds[i]!, to]);
 
 /** Experts j..j+n-1 of a stacked weight [count, K, N], as a view. */
 function expertView(w: Value, j: number, n: number, matrix: number): Value {

@@ -1,8 +1,8 @@
-import { add, bitAnd, cast, load, mul, shr, type Block } from '../build.js';
+import { add, bitAnd, cast, load, mul, shr, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { quantizedScales, type Launch } from './launch.js';
-import { decodeInWord, VALUE_BITS, type Encoding } from './stored.js';
-import { elements, type Value } from './values.js';
+import { decodeInWord, STORED_BYTES, VALUE_BITS, type Encoding } from './stored.js';
+import { elements, type QuantizedValue, type TensorValue, type Value } from './values.js';
 
 /**
  * A matmul's weight matrices [count, K, N] read a word at a time. A u32 word of a stored weight
@@ -13,8 +13,8 @@ import { elements, type Value } from './values.js';
  * no scale index or load in the inner loop.
  */
 export interface WeightColumns {
-  /** Raw values (f32, unscaled) of columns col..col+cols-1 in row kk of matrix `matrix` (relative to the view). */
-  row(b: Block, matrix: Expr | undefined, kk: Expr, col: Expr): Expr[];
+  /** Raw values (f32, unscaled) of columns col..col+cols-1 in row kk (of `segment`, when split) of matrix `matrix` (relative to the view). */
+  row(b: Block, matrix: Expr | undefined, kk: Expr, col: Expr, segment?: number): Expr[];
   /** A finished sum of column `col` of matrix `matrix`, scaled when the weight is quantised. */
   finish(b: Block, matrix: Expr | undefined, col: Expr, acc: Expr): Expr;
 }
@@ -47,32 +47,59 @@ export function columnsPerLoad(weights: readonly Value[], N: number): number {
   return cols;
 }
 
-/** Bind weight `w` [count, K, N] into `launch` as `param`, read `cols` columns at a time (cols from columnsPerLoad). */
-export function readWeightColumns(launch: Launch, param: string, w: Value, K: number, N: number, cols: number): WeightColumns {
+/**
+ * Bind weight `w` [count, K, N] into `launch` as `param`, read `cols` columns at a time (cols from
+ * columnsPerLoad). `bounds` splits the rows k of a single matrix into segments bound apart
+ * (`param`, `param_1`, ...): a dense weight larger than one binding. The default binds it whole.
+ */
+export function readWeightColumns(launch: Launch, param: string, w: Value, K: number, N: number, cols: number, bounds: readonly number[] = [0, K]): WeightColumns {
   if (w.kind !== 'quantized' && w.kind !== 'tensor') throw new Error(`internal: a ${w.kind} as matmul weights`);
   // Matrix `m` of a stacked weight (undefined: the only one).
   const within = (m: Expr | undefined, size: number, i: Expr) => (m ? add(mul(m, size), i) : i);
-  const index = (m: Expr | undefined, kk: Expr, col: Expr) => within(m, K * N, add(mul(kk, N), col));
   const scale = w.kind === 'quantized' ? launch.read(`${param}_scale`, quantizedScales(w)) : undefined;
   const finish = (b: Block, m: Expr | undefined, col: Expr, acc: Expr) => (scale ? b.let('s', mul(acc, scale(within(m, N, col)))) : acc);
   const { perWord, encoding } = words(w);
+  const segments = bounds.slice(1).map((to, i) => {
+    const from = bounds[i]!;
+    const view = from === 0 && to === K ? w : rowRange(w, from, to, N);
+    const name = i ? `${param}_${i}` : param;
+    const index = (m: Expr | undefined, kk: Expr, col: Expr) => within(m, K * N, add(mul(from ? sub(kk, from) : kk, N), col));
+    return segmentRows(launch, name, view, index, cols, perWord, encoding);
+  });
+  return { row: (b, m, kk, col, segment = 0) => segments[segment]!(b, m, kk, col), finish };
+}
+
+type RowReader = (b: Block, m: Expr | undefined, kk: Expr, col: Expr) => Expr[];
+
+/** One bound range of a weight's rows: raw values of `cols` columns at a time, through `index`. */
+function segmentRows(launch: Launch, param: string, w: TensorValue | QuantizedValue, index: (m: Expr | undefined, kk: Expr, col: Expr) => Expr, cols: number, perWord: number, encoding: Encoding | undefined): RowReader {
   if (!encoding || cols === 1) {
     // Element by element: a widened weight, or columns that do not share words.
     const value = w.kind === 'quantized' ? launch.readQuantized(param, w) : launch.read(param, w);
-    return { row: (_b, m, kk, col) => Array.from({ length: cols }, (_, c) => cast('f32', value(index(m, kk, add(col, c))))), finish };
+    return (_b, m, kk, col) => Array.from({ length: cols }, (_, c) => cast('f32', value(index(m, kk, add(col, c)))));
   }
   // Value i of the view is value first · perStored + i of the binding (first: stored elements before the view in it).
   const tensor = w.kind === 'quantized' ? w.q : w;
   const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
   const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, words(w).start / perStored, elements(w.shape).b / perStored);
-  return {
-    row: (b, m, kk, col) => {
-      const i = first ? add(index(m, kk, col), first * perStored) : index(m, kk, col);
-      const word = b.let('wd', load(p, 'u32', shr(i, Math.log2(perWord))));
-      // Columns fill whole words when cols = perWord; otherwise the lane's first value lies mid-word.
-      const at = cols === perWord ? undefined : b.let('wp', bitAnd(i, perWord - 1));
-      return Array.from({ length: cols }, (_, c) => cast('f32', decodeInWord(encoding, word, at ? add(at, c) : c)));
-    },
-    finish,
+  return (b, m, kk, col) => {
+    const i = first ? add(index(m, kk, col), first * perStored) : index(m, kk, col);
+    const word = b.let('wd', load(p, 'u32', shr(i, Math.log2(perWord))));
+    // Columns fill whole words when cols = perWord; otherwise the lane's first value lies mid-word.
+    const at = cols === perWord ? undefined : b.let('wp', bitAnd(i, perWord - 1));
+    return Array.from({ length: cols }, (_, c) => cast('f32', decodeInWord(encoding, word, at ? add(at, c) : c)));
   };
+}
+
+/** Rows from..to-1 of a single weight matrix [K, N], as a view. */
+function rowRange<W extends TensorValue | QuantizedValue>(w: W, from: number, to: number, N: number): W {
+  const skipped = w.kind === 'quantized' ? from * N : (from * N) / (w.packing ?? 1);
+  return { ...w, offset: (w.offset ?? 0) + skipped, shape: [to - from, N] };
+}
+
+/** Bytes one row k of a weight occupies as stored. */
+export function rowBytes(w: Value, N: number): number {
+  if (w.kind === 'quantized') return (N / (w.bits === 4 ? 2 : 1)) * (w.q.encoding ? 1 : 4);
+  if (w.kind === 'tensor') return (N / (w.packing ?? 1)) * (w.encoding ? STORED_BYTES[w.encoding] : 4);
+  return 0;
 }

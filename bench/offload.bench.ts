@@ -27,23 +27,23 @@ const cases = [
 for (const c of cases.filter((c) => !only || c.key === only)) {
   const model = loadModel(join(root, 'examples', c.model), {});
   const offload = offloadModel(model);
-  for (const times of multiples) {
+  // Every slot count in one pass over the trace: the predictions are made once for all.
+  const runs = (active: number) => multiples.flatMap((times) => policiesFor(policies, model, { slots: times * c.k, active, layers: offload.layers.length }).map((policy) => ({ policy, slots: times * c.k })));
+  const started = performance.now();
+  const { meta, results } = await replayTrace(join(traces, c.trace), offload, runs, { link, deviceBandwidth: 200e9, coldStatistics: false, progress: process.stderr.isTTY === true });
+  console.error(`${c.key}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const perSlots = results.length / multiples.length;
+  multiples.forEach((times, i) => {
     const slots = times * c.k;
-    const { meta, results } = await replayTrace(join(traces, c.trace), offload, (active) => policiesFor(policies, model, { slots, active, layers: offload.layers.length }), {
-      slots,
-      link,
-      deviceBandwidth: 200e9,
-      coldStatistics: false,
-      progress: process.stderr.isTTY === true,
-    });
-    const lru = results.find((r) => r.name === 'lru')!;
-    console.log(`\n${meta.model} (${meta.phase}), ${slots} slots per MoE layer (${times}x the ${c.k} active), link ${link.name}\n`);
+    const rows = results.slice(i * perSlots, (i + 1) * perSlots);
+    const lru = rows.find((r) => r.name === 'lru')!;
+    console.log(`\n${meta.model} (${meta.phase}), ${rows[0]!.requests} requests, ${rows[0]!.tokens} tokens, ${slots} slots per MoE layer (${times}x the ${c.k} active), link ${link.name}\n`);
     console.log('| policy | hit rate | moved (GB) | stall (s) | tokens/s | vs LRU | degraded | prefetched (useful, late) |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of results) {
+    for (const r of rows) {
       const degraded = r.degraded ? `${((100 * r.degraded) / r.accesses).toFixed(1)} %` : '0';
       const prefetched = r.prefetches ? `${r.prefetches} (${r.usefulPrefetches}, ${r.latePrefetches})` : '0';
       console.log(`| ${r.name} | ${r.hitRate.toFixed(3)} | ${(r.bytesMoved / 1e9).toFixed(0)} | ${r.stallSeconds.toFixed(1)} | ${r.tokensPerSecond.toPrecision(3)} | ${(r.tokensPerSecond / lru.tokensPerSecond).toFixed(2)}x | ${degraded} | ${prefetched} |`);
     }
-  }
+  });
 }

@@ -79,14 +79,14 @@ describe('timing', () => {
 });
 
 describe('the link', () => {
-  const slot = (expert: number, prefetched: boolean): Slot => ({ expert, arrival: Infinity, prefetched });
+  const slot = (expert: number, prefetched: boolean): Slot => ({ expert, prefetched });
   const link = () => new Link({ name: 'l', bandwidth: 100, latency: 1, description: '' });
 
   it('runs one transfer at a time: latency plus bytes over bandwidth', () => {
     const l = link();
-    expect(l.transfer(0, 100, slot(0, false), true)).toBe(2);
-    expect(l.transfer(0, 200, slot(1, false), true)).toBe(5);
-    expect(l.transfer(10, 100, slot(2, false), true)).toBe(12);
+    expect(l.demand(0, 100, slot(0, false))).toBe(2);
+    expect(l.demand(0, 200, slot(1, false))).toBe(5);
+    expect(l.demand(10, 100, slot(2, false))).toBe(12);
     expect(l.bytesMoved).toBe(400);
   });
 
@@ -94,11 +94,11 @@ describe('the link', () => {
     const l = link();
     const a = slot(0, true);
     const b = slot(1, true);
-    l.transfer(0, 100, a, false); // 0..2, starts at once
-    l.transfer(0, 100, b, false); // would run 2..4
+    l.prefetch(0, 100, a); // 0..2, starts at once
+    l.prefetch(0, 100, b); // would run 2..4
     const d = slot(2, false);
-    expect(l.transfer(1, 100, d, true)).toBe(4); // after a (started), before b
-    expect([a.arrival, b.arrival]).toEqual([2, 6]);
+    expect(l.demand(1, 100, d)).toBe(4); // after a (started), before b
+    expect([l.arrival(a), l.arrival(b)]).toEqual([2, 6]);
     expect(l.demandArrival(1, 100)).toBe(6);
   });
 
@@ -106,8 +106,8 @@ describe('the link', () => {
     const l = link();
     const a = slot(0, true);
     const b = slot(1, true);
-    l.transfer(0, 100, a, false);
-    l.transfer(0, 100, b, false);
+    l.prefetch(0, 100, a);
+    l.prefetch(0, 100, b);
     l.cancel(1, a); // started at 0: runs to its end
     l.cancel(1, b);
     expect(l.bytesMoved).toBe(100);

@@ -24,23 +24,37 @@ export const LINKS: Readonly<Record<string, LinkModel>> = {
   instant: { name: 'instant', bandwidth: Infinity, latency: 0, description: 'no link cost, an upper bound: every load arrives at once' },
 };
 
-interface Transfer {
+/**
+ * A load on the link, the handle a slot keeps. `index` is its place among the prefetches not
+ * yet started; -1 once it has started, or for a demand load (whose time never changes: nothing
+ * is ever put before it).
+ */
+export interface Load {
+  cost: number;
   bytes: number;
-  slot: Slot;
-  demand: boolean;
-  start: number;
+  /** When its bytes are on the device; for a waiting prefetch, valid only while `index < valid`. */
   end: number;
+  index: number;
+  cancelled: boolean;
 }
 
+/**
+ * The link's schedule has two parts. Started transfers and demand loads have fixed times;
+ * only the end of the last one, `fixedEnd`, matters. After them come the prefetches that have
+ * not started, back to back from `fixedEnd`: a demand load put before them moves them all, a
+ * cancelled one moves those behind it. Their ends are recomputed lazily, in order, when one
+ * is read (the same sums, in the same order, as laying them out again at every change), so
+ * a long queue of prefetches costs nothing until someone asks when one arrives.
+ */
 export class Link {
-  /**
-   * Transfers not yet complete, in link order: started ones, then waiting demand loads, then
-   * waiting prefetches. Each one's slot.arrival is its end; ends only grow along the queue,
-   * so finished transfers are a prefix.
-   */
-  private queue: Transfer[] = [];
-  /** Waiting transfers by slot, for cancelling. */
-  private readonly waiting = new Map<Slot, Transfer>();
+  private fixedEnd = -Infinity;
+  /** Prefetches not yet started, in link order, from `head` on (cancelled ones stay, skipped). */
+  private waiting: Load[] = [];
+  private head = 0;
+  /** Ends of waiting[head .. valid - 1] are up to date. */
+  private valid = 0;
+  /** Cancelled prefetches still in `waiting`. */
+  private cancelled = 0;
   bytesMoved = 0;
 
   constructor(readonly model: LinkModel) {}
@@ -49,75 +63,137 @@ export class Link {
     return this.model.latency + bytes / this.model.bandwidth;
   }
 
-  /** Drop finished transfers and forget the waiting state of those that have started. */
+  /** Start the prefetches whose turn has come by `now`: each starts when the one before it ends. */
   private advance(now: number): void {
-    let done = 0;
-    while (done < this.queue.length && this.queue[done]!.end <= now) done++;
-    if (done > 0) this.queue.splice(0, done);
-    for (const x of this.queue) {
-      if (x.start > now) break;
-      this.waiting.delete(x.slot);
+    while (this.head < this.waiting.length) {
+      const x = this.waiting[this.head]!;
+      if (x.cancelled) {
+        this.head++;
+        continue;
+      }
+      if (this.fixedEnd > now) break;
+      x.end = this.fixedEnd + x.cost;
+      x.index = -1;
+      this.fixedEnd = x.end;
+      this.head++;
     }
+    if (this.valid < this.head) this.valid = this.head;
   }
 
-  /** Lay transfers out again from index `from` on, each right after the one before it. */
-  private relayFrom(from: number, now: number): void {
-    let free = from > 0 ? this.queue[from - 1]!.end : now;
-    for (let i = from; i < this.queue.length; i++) {
-      const x = this.queue[i]!;
-      x.start = Math.max(free, now);
-      x.end = x.slot.arrival = x.start + this.cost(x.bytes);
+  /** Bring the ends of the waiting prefetches up to date up to index `upTo` (exclusive). */
+  private settle(upTo: number): void {
+    let free = this.fixedEnd;
+    for (let i = this.valid - 1; i >= this.head; i--) {
+      if (!this.waiting[i]!.cancelled) {
+        free = this.waiting[i]!.end;
+        break;
+      }
+    }
+    for (let i = this.valid; i < upTo; i++) {
+      const x = this.waiting[i]!;
+      if (x.cancelled) continue;
+      x.end = free + x.cost;
       free = x.end;
     }
+    if (upTo > this.valid) this.valid = upTo;
   }
 
-  /** Where a demand load queued now goes: after the started transfers and the waiting demand loads. */
-  private demandPosition(now: number): number {
-    let i = this.queue.length;
-    while (i > 0 && !this.queue[i - 1]!.demand && this.queue[i - 1]!.start > now) i--;
-    return i;
+  /** When the load of a slot arrives (Infinity for a slot with none). */
+  arrival(slot: Slot): number {
+    const x = slot.load;
+    if (!x) return Infinity;
+    if (x.index >= this.valid) this.settle(x.index + 1);
+    return x.end;
   }
 
-  /** Queue the load of `slot` at time `now`; sets and returns its arrival. */
-  transfer(now: number, bytes: number, slot: Slot, demand: boolean): number {
+  /**
+   * Whether the load of a slot has arrived by `now` (the link's clock never goes back). A
+   * prefetch that has not started has not, and its end need not be worked out.
+   */
+  arrivedBy(slot: Slot, now: number): boolean {
     this.advance(now);
-    const x: Transfer = { bytes, slot, demand, start: Infinity, end: Infinity };
-    const at = demand ? this.demandPosition(now) : this.queue.length;
-    this.queue.splice(at, 0, x);
-    this.waiting.set(slot, x);
-    this.relayFrom(at, now);
+    const x = slot.load;
+    return x !== undefined && x.index < 0 && x.end <= now;
+  }
+
+  /** Queue a demand load of `slot` at time `now`: before every waiting prefetch (they all move back). Returns its arrival. */
+  demand(now: number, bytes: number, slot: Slot): number {
+    this.advance(now);
+    const x = this.load(bytes, slot);
+    x.end = Math.max(this.fixedEnd, now) + x.cost;
+    this.fixedEnd = x.end;
+    this.valid = this.head;
+    return x.end;
+  }
+
+  /** Queue a prefetch of `slot` at time `now`, behind everything queued; `arrival` says when it comes. */
+  prefetch(now: number, bytes: number, slot: Slot): void {
+    this.advance(now);
+    const x = this.load(bytes, slot);
+    if (this.head === this.waiting.length && this.fixedEnd <= now) {
+      // The link is free: it starts at once.
+      x.end = now + x.cost;
+      this.fixedEnd = x.end;
+      return;
+    }
+    x.index = this.waiting.length;
+    this.waiting.push(x);
+  }
+
+  private load(bytes: number, slot: Slot): Load {
+    const x: Load = { cost: this.cost(bytes), bytes, end: Infinity, index: -1, cancelled: false };
+    slot.load = x;
     this.bytesMoved += bytes;
-    return slot.arrival;
+    return x;
   }
 
   /** When a demand load queued now would arrive (after the started and the demand loads). */
   demandArrival(now: number, bytes: number): number {
     this.advance(now);
-    const at = this.demandPosition(now);
-    return Math.max(now, at > 0 ? this.queue[at - 1]!.end : now) + this.cost(bytes);
+    return Math.max(now, this.fixedEnd) + this.cost(bytes);
   }
 
   /** When a prefetch queued now would arrive (after everything queued). */
   prefetchArrival(now: number, bytes: number): number {
     this.advance(now);
-    return Math.max(now, this.queue.length ? this.queue[this.queue.length - 1]!.end : now) + this.cost(bytes);
+    this.settle(this.waiting.length);
+    let last = this.fixedEnd;
+    for (let i = this.waiting.length - 1; i >= this.head; i--) {
+      if (!this.waiting[i]!.cancelled) {
+        last = this.waiting[i]!.end;
+        break;
+      }
+    }
+    return Math.max(now, last) + this.cost(bytes);
   }
 
   /** The slot's expert was given up: a load of it that has not started is dropped. */
   cancel(now: number, slot: Slot): void {
     this.advance(now);
-    const x = this.waiting.get(slot);
-    if (!x || x.start <= now) return;
-    this.waiting.delete(slot);
-    const i = this.queue.indexOf(x);
-    this.queue.splice(i, 1);
+    const x = slot.load;
+    if (!x || x.index < 0 || x.cancelled) return;
+    x.cancelled = true;
     this.bytesMoved -= x.bytes;
-    this.relayFrom(i, now);
+    if (x.index < this.valid) this.valid = x.index;
+    if (++this.cancelled > 64 && 2 * this.cancelled > this.waiting.length - this.head) this.compact();
+  }
+
+  /** Drop the cancelled and started prefetches from the list, once they are most of it. */
+  private compact(): void {
+    this.settle(this.waiting.length);
+    this.waiting = this.waiting.slice(this.head).filter((x) => !x.cancelled);
+    this.waiting.forEach((x, i) => (x.index = i));
+    this.head = 0;
+    this.valid = this.waiting.length;
+    this.cancelled = 0;
   }
 
   /** A new request starts with an idle link. */
   reset(): void {
-    this.queue = [];
-    this.waiting.clear();
+    this.fixedEnd = -Infinity;
+    this.waiting = [];
+    this.head = 0;
+    this.valid = 0;
+    this.cancelled = 0;
   }
 }

@@ -3,10 +3,12 @@
  * access statistics eviction policies read. Counts and last uses outlive an expert's
  * eviction (LFU counts every access since the request began, not since the expert arrived).
  */
+import type { Load } from './link.js';
+
 export interface Slot {
   expert: number;
-  /** When its bytes are on the device; later than now while a load is in flight. */
-  arrival: number;
+  /** Its load on the link (`Link.arrival` says when its bytes are on the device). */
+  load?: Load;
   /** True until the first access after a prefetch brought it. */
   prefetched: boolean;
 }

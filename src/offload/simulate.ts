@@ -3,7 +3,7 @@ import { Link, type LinkModel } from './link.js';
 import type { OffloadLayer, OffloadModel } from './model.js';
 import type { Policy } from './policy.js';
 import { SlotPool, type Slot } from './pool.js';
-import { CoOccurrencePredictor, RankCalibration, type PredictorOptions, type Revealed } from './predictor.js';
+import { Forecast, RankCalibration, type PredictorOptions } from './predictor.js';
 import type { TraceRequest } from './trace.js';
 
 /**
@@ -56,12 +56,17 @@ export interface PolicyResult {
 
 export class Replay {
   private readonly link: Link;
-  private predictor: CoOccurrencePredictor | undefined;
+  /** The predictions of the request being replayed: shared by the policies of a run, else the replay's own. */
+  private forecast: Forecast | undefined;
+  private ownForecast: Forecast | undefined;
   private calibration: RankCalibration | undefined;
-  /** Rankings made ahead, by `depth token layer`, until their step is revealed. */
-  private readonly pending = new Map<string, number[]>();
-  /** The next token's scores at the current layer, computed once per layer for demand evictions. */
-  private nextScores: { key: string; scores: Float64Array } | undefined;
+  /**
+   * The rankings this policy consulted, until their step is revealed and calibrates them:
+   * `consulted[d - 1][p % (depth + 1)] === p` when step p's ranking made d steps ahead was read.
+   */
+  private readonly consulted: Int32Array[];
+  /** Reused lists of eviction candidates. */
+  private readonly candidates: number[] = [];
   private readonly r: Omit<PolicyResult, 'name' | 'hitRate' | 'tokensPerSecond' | 'bytesMoved'> = {
     requests: 0,
     tokens: 0,
@@ -84,34 +89,39 @@ export class Replay {
     this.link = new Link(options.link);
     // The compute time of an average layer, the unit of the policies' time horizons.
     const k = options.activeExperts;
+    const depth = policy.prefetch?.depth ?? 0;
+    this.consulted = Array.from({ length: depth }, () => new Int32Array(depth + 1));
     this.layerSeconds = model.layers.reduce((s, l) => s + l.fixedBytes + (k * l.expertBytes.reduce((a, b) => a + b, 0)) / l.expertBytes.length, 0) / model.layers.length / options.deviceBandwidth;
   }
   private readonly layerSeconds: number;
 
-  private newPredictor(): CoOccurrencePredictor {
-    return new CoOccurrencePredictor(this.model.layers.length, Math.max(...this.model.layers.map((l) => l.expertBytes.length)), this.options.predictor);
+  /** A forecast that a run of several policies can share: they must use the same options, `depth` their deepest. */
+  static forecast(model: OffloadModel, options: Pick<SimulateOptions, 'predictor' | 'warmStatistics'>, depth: number): Forecast {
+    return new Forecast(model.layers.length, Math.max(...model.layers.map((l) => l.expertBytes.length)), options.predictor, depth, options.warmStatistics);
   }
 
-  request(req: TraceRequest): void {
+  /**
+   * Replay one request. `forecast`, when given, already holds this request's predictions
+   * (`Forecast.request`), made once for every policy of a run; otherwise the replay makes its own.
+   */
+  request(req: TraceRequest, forecast?: Forecast): void {
     const { model, policy, options } = this;
     const layers = model.layers;
     const pools = layers.map(() => new SlotPool(options.slots));
     const clocks = layers.map(() => 0);
     const next = policy.needsFuture ? nextUses(req, layers) : undefined;
-    if (policy.prefetch && (!this.predictor || !options.warmStatistics)) {
-      this.predictor = this.newPredictor();
-      this.calibration = new RankCalibration(policy.prefetch.depth, this.predictor.experts);
+    if (policy.prefetch) {
+      if (forecast) {
+        if (forecast.depth < policy.prefetch.depth) throw new Error(`internal: a forecast ${forecast.depth} steps deep for a policy that looks ${policy.prefetch.depth} ahead`);
+        this.forecast = forecast;
+      } else {
+        this.ownForecast ??= Replay.forecast(model, options, policy.prefetch.depth);
+        this.forecast = this.ownForecast;
+        this.forecast.request(req.tokens);
+      }
+      if (!this.calibration || !options.warmStatistics) this.calibration = new RankCalibration(policy.prefetch.depth, this.forecast.experts);
     }
-    this.pending.clear();
-    this.nextScores = undefined;
-    const revealed: Revealed = {
-      token: 0,
-      layer: -1,
-      experts(t, l) {
-        if (t > this.token || (t === this.token && l > this.layer)) throw new Error(`internal: the policy looked ahead at token ${t}, layer ${l}`);
-        return req.tokens[t]![l]!;
-      },
-    };
+    for (const steps of this.consulted) steps.fill(-1);
     const degrade = policy.onMiss.kind === 'degrade' ? DTYPE_BYTES[policy.onMiss.dtype] : undefined;
     const bw = options.deviceBandwidth;
     const r = this.r;
@@ -120,8 +130,7 @@ export class Replay {
     for (const [t, token] of req.tokens.entries()) {
       const degradedBefore = r.degraded;
       for (const [l, layer] of layers.entries()) {
-        revealed.token = t;
-        revealed.layer = l;
+        const step = t * layers.length + l;
         const pool = pools[l]!;
         const start = now;
         let readBytes = layer.fixedBytes;
@@ -140,7 +149,7 @@ export class Replay {
           pool.touch(e, clock);
           if (next) pool.nextUse.set(e, next[l]![clock]!);
           const slot = pool.slots.get(e);
-          if (slot && slot.arrival <= start) {
+          if (slot && this.link.arrivedBy(slot, start)) {
             r.hits++;
             if (slot.prefetched) r.usefulPrefetches++;
             slot.prefetched = false;
@@ -151,19 +160,22 @@ export class Replay {
           if (slot) {
             if (slot.prefetched) r.latePrefetches++;
             slot.prefetched = false;
-            arrival = slot.arrival;
+            // A degrading layer does not wait for it: only a waiting one needs to know when it comes.
+            arrival = degrade === undefined ? this.link.arrival(slot) : Infinity;
           } else if (degrade !== undefined && this.link.demandArrival(start, bytes) - start > (policy.admit ?? Infinity) * this.layerSeconds) {
             arrival = Infinity; // served by the copy; not worth a slot
           } else {
             if (pool.full) {
               // A prefetching policy knows the layer's whole choice from its router: it keeps this token's other experts.
-              const candidates = [...pool.slots.keys()].filter((x) => !policy.prefetch || !token[l]!.includes(x));
-              const allowed = candidates.length ? candidates : [...pool.slots.keys()];
-              this.evict(pool, this.predictor && policy.predictiveEviction ? this.leastLikelyNext(revealed, allowed) : policy.eviction(pool, allowed), start);
+              const candidates = this.candidates;
+              candidates.length = 0;
+              for (const x of pool.slots.keys()) if (!policy.prefetch || !token[l]!.includes(x)) candidates.push(x);
+              if (candidates.length === 0) for (const x of pool.slots.keys()) candidates.push(x);
+              this.evict(pool, policy.prefetch && policy.predictiveEviction ? this.leastLikelyNext(step, candidates) : policy.eviction(pool, candidates), start);
             }
-            const slot: Slot = { expert: e, arrival: Infinity, prefetched: false };
+            const slot: Slot = { expert: e, prefetched: false };
             pool.insert(slot);
-            arrival = this.link.transfer(start, bytes, slot, true);
+            arrival = this.link.demand(start, bytes, slot);
           }
           if (degrade !== undefined) {
             r.degraded++;
@@ -179,10 +191,9 @@ export class Replay {
         const compute = readBytes / bw;
         const end = Math.max(start + compute, waitUntil + lastBytes / bw);
         r.stallSeconds += end - (start + compute);
-        if (this.predictor) {
-          this.calibrate(t, l, token[l]!);
-          this.predictor.learn(revealed, t, l);
-          this.prefetch(revealed, pools, clocks, start);
+        if (policy.prefetch) {
+          this.calibrate(step, token[l]!);
+          this.prefetch(step, pools, clocks, start);
         }
         now = end;
       }
@@ -194,21 +205,21 @@ export class Replay {
     r.requests++;
   }
 
-  /** Issue the policy's prefetches at the point after (revealed.token, revealed.layer)'s router. */
-  private prefetch(revealed: Revealed, pools: SlotPool[], clocks: number[], now: number): void {
+  /** Issue the policy's prefetches at the point after step p's router (step: token * layers + layer). */
+  private prefetch(p: number, pools: SlotPool[], clocks: number[], now: number): void {
     const spec = this.policy.prefetch!;
     const layers = this.model.layers;
-    let t = revealed.token;
-    let l = revealed.layer;
+    const calibration = this.calibration!;
+    const forecast = this.forecast!;
     for (let step = 1; step <= spec.depth; step++) {
-      if (++l === layers.length) [t, l] = [t + 1, 0];
+      const target = p + step;
+      const l = target % layers.length;
       const layer = layers[l]!;
       const pool = pools[l]!;
-      const ranking = this.predictor!.ranking(revealed, t, l);
-      this.pending.set(`${step} ${t} ${l}`, ranking);
-      const rank = new Int32Array(ranking.length);
-      ranking.forEach((e, i) => (rank[e] = i));
-      const likely = (e: number) => this.calibration!.probability(step, rank[e]!) >= spec.threshold;
+      this.consulted[step - 1]![target % (spec.depth + 1)] = target;
+      const ranking = forecast.order(step, p);
+      const rank = forecast.rank(step, p);
+      const likely = (e: number) => calibration.probability(step, rank[e]!) >= spec.threshold;
       for (let i = 0; i < Math.min(spec.top, pool.capacity); i++) {
         const e = ranking[i]!;
         if (!likely(e)) break;
@@ -217,14 +228,19 @@ export class Replay {
         if (spec.onlyInTime && this.link.prefetchArrival(now, bytes) > now + step * this.layerSeconds) return;
         if (pool.full) {
           // Give up an expert not predicted likely (the base policy picks which), else the least likely one ranked below e.
-          const unlikely = [...pool.slots.keys()].filter((x) => !likely(x));
-          const below = [...pool.slots.keys()].filter((x) => rank[x]! > i);
-          if (below.length === 0) break;
-          this.evict(pool, unlikely.length ? this.policy.eviction(pool, unlikely) : below.reduce((a, b) => (rank[a]! > rank[b]! ? a : b)), now);
+          const unlikely = this.candidates;
+          unlikely.length = 0;
+          let below = -1;
+          for (const x of pool.slots.keys()) {
+            if (!likely(x)) unlikely.push(x);
+            if (rank[x]! > i && (below < 0 || rank[x]! > rank[below]!)) below = x;
+          }
+          if (below < 0) break;
+          this.evict(pool, unlikely.length ? this.policy.eviction(pool, unlikely) : below, now);
         }
-        const slot: Slot = { expert: e, arrival: Infinity, prefetched: true };
+        const slot: Slot = { expert: e, prefetched: true };
         pool.insert(slot);
-        this.link.transfer(now, bytes, slot, false);
+        this.link.prefetch(now, bytes, slot);
         pool.touch(e, clocks[l]!);
         this.r.prefetches++;
       }
@@ -242,21 +258,24 @@ export class Replay {
   }
 
   /** The candidate the next token is least likely to select at this layer (the predictor's Belady). */
-  private leastLikelyNext(revealed: Revealed, candidates: readonly number[]): number {
-    const key = `${revealed.token} ${revealed.layer}`;
-    if (this.nextScores?.key !== key) this.nextScores = { key, scores: this.predictor!.scores(revealed, revealed.token + 1, revealed.layer) };
-    const scores = this.nextScores.scores;
-    return candidates.reduce((a, b) => (scores[b]! < scores[a]! || (scores[b] === scores[a] && b < a) ? b : a));
+  private leastLikelyNext(step: number, candidates: readonly number[]): number {
+    const scores = this.forecast!.nextScores(step);
+    let least = candidates[0]!;
+    for (let i = 1; i < candidates.length; i++) {
+      const b = candidates[i]!;
+      if (scores[b]! < scores[least]! || (scores[b] === scores[least] && b < least)) least = b;
+    }
+    return least;
   }
 
-  /** Score the rankings made for (token, layer) against what its router chose. */
-  private calibrate(token: number, layer: number, chosen: readonly number[]): void {
-    for (let step = 1; step <= this.policy.prefetch!.depth; step++) {
-      const key = `${step} ${token} ${layer}`;
-      const ranking = this.pending.get(key);
-      if (!ranking) continue;
-      this.calibration!.record(step, ranking, chosen);
-      this.pending.delete(key);
+  /** Score the rankings this policy read for step p against what its router chose. */
+  private calibrate(p: number, chosen: readonly number[]): void {
+    const depth = this.policy.prefetch!.depth;
+    const at = p % (depth + 1);
+    for (let step = 1; step <= depth; step++) {
+      if (this.consulted[step - 1]![at] !== p) continue;
+      this.calibration!.record(step, this.forecast!.rank(step, p - step), chosen);
+      this.consulted[step - 1]![at] = -1;
     }
   }
 

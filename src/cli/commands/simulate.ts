@@ -9,6 +9,7 @@ import type { ResolvedModel } from '../../model/model.js';
 import { LINKS } from '../../offload/link.js';
 import { offloadModel, traceShape, type OffloadModel } from '../../offload/model.js';
 import { declaredPolicy, namedPolicy, POLICY_NAMES, type Policy, type PolicyContext, type PolicyName } from '../../offload/policy.js';
+import type { Forecast } from '../../offload/predictor.js';
 import { Replay, type PolicyResult } from '../../offload/simulate.js';
 import { parseMeta, parseRequest, TraceError, type TraceMeta } from '../../offload/trace.js';
 import { CliError, loadModel } from '../load.js';
@@ -54,8 +55,8 @@ export function simulateCommand(): Command {
     const offload = offloadModel(model);
     if (offload.layers.length === 0) throw new CliError(`${file}: model '${model.name}' has no MoE layers to simulate`);
     const slots = opts.slots ?? planSlots(model, opts.budget, file);
-    const { meta, results } = await replayTrace(opts.trace, offload, (active) => policiesFor(opts.policy, model, { slots, active, layers: offload.layers.length }), {
-      slots,
+    const runs = (active: number) => policiesFor(opts.policy, model, { slots, active, layers: offload.layers.length }).map((policy) => ({ policy, slots }));
+    const { meta, results } = await replayTrace(opts.trace, offload, runs, {
       link: LINKS[opts.link]!,
       deviceBandwidth: opts.deviceBandwidth * 1e9,
       coldStatistics: opts.coldStatistics === true,
@@ -92,15 +93,23 @@ export function policiesFor(names: string[] | undefined, model: ResolvedModel, c
 }
 
 export interface ReplayOptions {
-  slots: number;
   link: (typeof LINKS)[string];
   deviceBandwidth: number;
   coldStatistics: boolean;
   progress: boolean;
 }
 
-/** Stream the trace once, line by line, replaying each request against every policy. */
-export async function replayTrace(path: string, model: OffloadModel, policies: (active: number) => Policy[], o: ReplayOptions): Promise<{ meta: TraceMeta; results: PolicyResult[] }> {
+/** One policy at one number of slots per MoE layer. */
+export interface Run {
+  policy: Policy;
+  slots: number;
+}
+
+/**
+ * Stream the trace once, line by line, replaying each request against every run (built once
+ * the meta line gives the trace's k). The predictions are made once per request for all runs.
+ */
+export async function replayTrace(path: string, model: OffloadModel, runs: (active: number) => Run[], o: ReplayOptions): Promise<{ meta: TraceMeta; results: PolicyResult[] }> {
   const shape = traceShape(model);
   let size: number;
   try {
@@ -113,6 +122,7 @@ export async function replayTrace(path: string, model: OffloadModel, policies: (
   const bar = o.progress ? progressBar(size, () => raw.bytesRead) : undefined;
   let meta: TraceMeta | undefined;
   let replays: Replay[] = [];
+  let forecast: Forecast | undefined;
   let lineNo = 0;
   try {
     for await (const line of createInterface({ input, crlfDelay: Infinity })) {
@@ -122,11 +132,15 @@ export async function replayTrace(path: string, model: OffloadModel, policies: (
         meta = parseMeta(line, shape, lineNo);
         // The trace's k, else the model's first router's top-k is not known here: 1 is the safe floor.
         const active = meta.k ?? 1;
-        replays = policies(active).map((p) => new Replay(model, p, { slots: o.slots, activeExperts: active, link: o.link, deviceBandwidth: o.deviceBandwidth, predictor: PREDICTOR, warmStatistics: !o.coldStatistics }));
+        const options = { activeExperts: active, link: o.link, deviceBandwidth: o.deviceBandwidth, predictor: PREDICTOR, warmStatistics: !o.coldStatistics };
+        replays = runs(active).map((r) => new Replay(model, r.policy, { ...options, slots: r.slots }));
+        const depth = Math.max(0, ...replays.map((r) => r.policy.prefetch?.depth ?? 0));
+        forecast = depth > 0 ? Replay.forecast(model, options, depth) : undefined;
         continue;
       }
       const request = parseRequest(line, shape, lineNo);
-      for (const r of replays) r.request(request);
+      forecast?.request(request.tokens);
+      for (const r of replays) r.request(request, forecast);
       bar?.update();
     }
   } catch (err) {

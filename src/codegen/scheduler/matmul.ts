@@ -1,5 +1,5 @@
 import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, cast, ge, i32, le, lt, mul, sub, type Block } from '../build.js';
+import { add, builtin, call, cast, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
@@ -91,24 +91,26 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
   }
   k.if(le(rowsHere, 0), (b) => b.return());
-  // acc[w][m · cols + c]: weight w's sum for row r0 + m, column column + c.
-  const accs = s.weights.map(() => k.array('acc', 'f32', M * cols));
-  const bases = k.array('abase', 'i32', M);
-  k.for('m', 0, M * cols, (m, b) => accs.forEach((acc) => b.set(acc, m, { k: 'const', type: 'f32', value: 0 })));
-  k.for('m', 0, rowsHere, (m, b) => b.set(bases, m, A.base(add(r0, m))));
+  // The tile's rows are unrolled: acc[w][m][c], weight w's sum for row r0 + m and column
+  // column + c, is a scalar, never a dynamically indexed array (which would live in memory);
+  // rows past the tile's real ones are skipped by a branch uniform across the workgroup.
+  const accs = s.weights.map(() => range(M).map(() => range(cols).map(() => k.var('acc', f32(0)))));
+  // Row m's A base; a row past the real ones reads row m_end - 1 (loaded, never used).
+  const bases = range(M).map((m) => k.let('abase', A.base(m ? add(r0, call('min', i32(m), sub(rowsHere, 1))) : r0)));
+  const eachRow = (b: Block, body: (l: Block, m: number) => void) =>
+    range(M).forEach((m) => (m ? b.if(gt(rowsHere, m), (l) => body(l, m)) : body(b, m)));
   const half = run > 1;
   if (half) k.useF16();
   const narrow = (v: Expr) => (half ? cast('f16', v) : v);
   /** One run of k: weight rows kOf(0..run-1) for this lane's columns, then every row's products. */
-  const step = (b: Block, segment: number, kOf: (r: number) => Expr, aOf: (m: Expr, r: number) => Expr) => {
+  const step = (b: Block, segment: number, kOf: (r: number) => Expr, aOf: (m: number, r: number) => Expr) => {
     const bv = range(run).map((r) => Ws.map((W) => W.row(b, matrix, kOf(r), column, segment).map((v) => b.let('b', narrow(v)))));
-    b.for('m', 0, rowsHere, (m, l) => {
+    eachRow(b, (l, m) => {
       const av = range(run).map((r) => l.let('a', narrow(aOf(m, r))));
       accs.forEach((acc, w) =>
         range(cols).forEach((c) => {
-          const at = cols === 1 ? m : add(mul(m, cols), c);
           const sum = av.map((a, r) => mul(a, bv[r]![w]![c]!)).reduce((x, y) => add(x, y));
-          l.set(acc, at, add(acc.at(at), half ? cast('f32', sum) : sum));
+          acc[m]![c]!.set(add(acc[m]![c]!.get, half ? cast('f32', sum) : sum));
         }),
       );
     });
@@ -117,27 +119,27 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     // Each lane loads one element of a row's next `lanes` k values (consecutive addresses);
     // subgroupBroadcast hands every lane each of them in turn. k still ascends one by one.
     const lane = builtin('local_x');
-    const chunk = k.array('achunk', 'f32', M);
+    const chunk = range(M).map(() => k.var('achunk', f32(0)));
     segments(bounds).forEach(([from, to], segment) =>
       k.for('k0', from, to, (k0, b) => {
-        b.for('m', 0, rowsHere, (m, l) => l.set(chunk, m, A.at(bases.at(m), add(k0, lane))));
+        chunk.forEach((v, m) => v.set(A.at(bases[m]!, add(k0, lane))));
         for (let j = 0; j < lanes; j += run) {
-          step(b, segment, (r) => add(k0, j + r), (m, r) => ({ k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk.at(m), lane: j + r }));
+          step(b, segment, (r) => add(k0, j + r), (m, r) => ({ k: 'subgroup', type: 'f32', op: 'broadcast', a: chunk[m]!.get, lane: j + r }));
         }
       }, lanes),
     );
   } else {
     segments(bounds).forEach(([from, to], segment) =>
-      k.for('k', from, to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases.at(m), r ? add(kk, r) : kk)), run),
+      k.for('k', from, to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases[m]!, r ? add(kk, r) : kk)), run),
     );
   }
   const o = launch.write('out', s.out);
   const store = (b: Block) =>
-    b.for('m', 0, rowsHere, (m, l) => {
-      const row = l.let('row', add(r0, m));
+    eachRow(b, (l, m) => {
+      const row = l.let('row', m ? add(r0, m) : r0);
       for (let c = 0; c < cols; c++) {
         const n = cols === 1 ? column : l.let('n', add(column, c));
-        const sums = accs.map((acc, w) => Ws[w]!.finish(l, matrix, n, acc.at(cols === 1 ? m : add(mul(m, cols), c))));
+        const sums = accs.map((acc, w) => Ws[w]!.finish(l, matrix, n, acc[m]![c]!.get));
         l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
       }
     });

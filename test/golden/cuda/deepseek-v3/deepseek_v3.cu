@@ -53,91 +53,430 @@ __global__ void __launch_bounds__(8) moec_k_matmul(const int* __restrict__ moec_
       if (m_end4 <= 0) {
         goto moec_next;
       }
-      float acc5[16] = {};
-      int abase6[8] = {};
-      for (int m7 = 0; m7 < 16; m7 += 1) {
-        acc5[m7] = 0.0f;
-      }
-      for (int m8 = 0; m8 < m_end4; m8 += 1) {
-        abase6[m8] = (r03 + m8) * 16;
-      }
-      float achunk9[8] = {};
-      for (int k010 = 0; k010 < 16; k010 += 8) {
-        for (int m11 = 0; m11 < m_end4; m11 += 1) {
-          achunk9[m11] = a[abase6[m11] + (k010 + local_x)];
+      float acc5 = 0.0f;
+      float acc6 = 0.0f;
+      float acc7 = 0.0f;
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      const int abase21 = r03 * 16;
+      const int abase22 = (r03 + min(1, m_end4 - 1)) * 16;
+      const int abase23 = (r03 + min(2, m_end4 - 1)) * 16;
+      const int abase24 = (r03 + min(3, m_end4 - 1)) * 16;
+      const int abase25 = (r03 + min(4, m_end4 - 1)) * 16;
+      const int abase26 = (r03 + min(5, m_end4 - 1)) * 16;
+      const int abase27 = (r03 + min(6, m_end4 - 1)) * 16;
+      const int abase28 = (r03 + min(7, m_end4 - 1)) * 16;
+      float achunk29 = 0.0f;
+      float achunk30 = 0.0f;
+      float achunk31 = 0.0f;
+      float achunk32 = 0.0f;
+      float achunk33 = 0.0f;
+      float achunk34 = 0.0f;
+      float achunk35 = 0.0f;
+      float achunk36 = 0.0f;
+      for (int k037 = 0; k037 < 16; k037 += 8) {
+        achunk29 = a[abase21 + (k037 + local_x)];
+        achunk30 = a[abase22 + (k037 + local_x)];
+        achunk31 = a[abase23 + (k037 + local_x)];
+        achunk32 = a[abase24 + (k037 + local_x)];
+        achunk33 = a[abase25 + (k037 + local_x)];
+        achunk34 = a[abase26 + (k037 + local_x)];
+        achunk35 = a[abase27 + (k037 + local_x)];
+        achunk36 = a[abase28 + (k037 + local_x)];
+        const unsigned int wd38 = w0[((k037 + 0) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b39 = __uint_as_float(wd38 << static_cast<unsigned int>(16));
+        const float b40 = __uint_as_float(wd38 & 4294901760u);
+        const float a41 = __shfl_sync(0xffu, achunk29, 0, 8);
+        acc5 = acc5 + a41 * b39;
+        acc6 = acc6 + a41 * b40;
+        if (m_end4 > 1) {
+          const float a42 = __shfl_sync(0xffu, achunk30, 0, 8);
+          acc7 = acc7 + a42 * b39;
+          acc8 = acc8 + a42 * b40;
         }
-        const unsigned int wd12 = w0[((k010 + 0) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
-        const float b14 = __uint_as_float(wd12 & 4294901760u);
-        for (int m15 = 0; m15 < m_end4; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk9[m15], 0, 8);
-          acc5[m15 * 2 + 0] = acc5[m15 * 2 + 0] + a16 * b13;
-          acc5[m15 * 2 + 1] = acc5[m15 * 2 + 1] + a16 * b14;
+        if (m_end4 > 2) {
+          const float a43 = __shfl_sync(0xffu, achunk31, 0, 8);
+          acc9 = acc9 + a43 * b39;
+          acc10 = acc10 + a43 * b40;
         }
-        const unsigned int wd17 = w0[((k010 + 1) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b18 = __uint_as_float(wd17 << static_cast<unsigned int>(16));
-        const float b19 = __uint_as_float(wd17 & 4294901760u);
-        for (int m20 = 0; m20 < m_end4; m20 += 1) {
-          const float a21 = __shfl_sync(0xffu, achunk9[m20], 1, 8);
-          acc5[m20 * 2 + 0] = acc5[m20 * 2 + 0] + a21 * b18;
-          acc5[m20 * 2 + 1] = acc5[m20 * 2 + 1] + a21 * b19;
+        if (m_end4 > 3) {
+          const float a44 = __shfl_sync(0xffu, achunk32, 0, 8);
+          acc11 = acc11 + a44 * b39;
+          acc12 = acc12 + a44 * b40;
         }
-        const unsigned int wd22 = w0[((k010 + 2) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b23 = __uint_as_float(wd22 << static_cast<unsigned int>(16));
-        const float b24 = __uint_as_float(wd22 & 4294901760u);
-        for (int m25 = 0; m25 < m_end4; m25 += 1) {
-          const float a26 = __shfl_sync(0xffu, achunk9[m25], 2, 8);
-          acc5[m25 * 2 + 0] = acc5[m25 * 2 + 0] + a26 * b23;
-          acc5[m25 * 2 + 1] = acc5[m25 * 2 + 1] + a26 * b24;
+        if (m_end4 > 4) {
+          const float a45 = __shfl_sync(0xffu, achunk33, 0, 8);
+          acc13 = acc13 + a45 * b39;
+          acc14 = acc14 + a45 * b40;
         }
-        const unsigned int wd27 = w0[((k010 + 3) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b28 = __uint_as_float(wd27 << static_cast<unsigned int>(16));
-        const float b29 = __uint_as_float(wd27 & 4294901760u);
-        for (int m30 = 0; m30 < m_end4; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk9[m30], 3, 8);
-          acc5[m30 * 2 + 0] = acc5[m30 * 2 + 0] + a31 * b28;
-          acc5[m30 * 2 + 1] = acc5[m30 * 2 + 1] + a31 * b29;
+        if (m_end4 > 5) {
+          const float a46 = __shfl_sync(0xffu, achunk34, 0, 8);
+          acc15 = acc15 + a46 * b39;
+          acc16 = acc16 + a46 * b40;
         }
-        const unsigned int wd32 = w0[((k010 + 4) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b33 = __uint_as_float(wd32 << static_cast<unsigned int>(16));
-        const float b34 = __uint_as_float(wd32 & 4294901760u);
-        for (int m35 = 0; m35 < m_end4; m35 += 1) {
-          const float a36 = __shfl_sync(0xffu, achunk9[m35], 4, 8);
-          acc5[m35 * 2 + 0] = acc5[m35 * 2 + 0] + a36 * b33;
-          acc5[m35 * 2 + 1] = acc5[m35 * 2 + 1] + a36 * b34;
+        if (m_end4 > 6) {
+          const float a47 = __shfl_sync(0xffu, achunk35, 0, 8);
+          acc17 = acc17 + a47 * b39;
+          acc18 = acc18 + a47 * b40;
         }
-        const unsigned int wd37 = w0[((k010 + 5) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b38 = __uint_as_float(wd37 << static_cast<unsigned int>(16));
-        const float b39 = __uint_as_float(wd37 & 4294901760u);
-        for (int m40 = 0; m40 < m_end4; m40 += 1) {
-          const float a41 = __shfl_sync(0xffu, achunk9[m40], 5, 8);
-          acc5[m40 * 2 + 0] = acc5[m40 * 2 + 0] + a41 * b38;
-          acc5[m40 * 2 + 1] = acc5[m40 * 2 + 1] + a41 * b39;
+        if (m_end4 > 7) {
+          const float a48 = __shfl_sync(0xffu, achunk36, 0, 8);
+          acc19 = acc19 + a48 * b39;
+          acc20 = acc20 + a48 * b40;
         }
-        const unsigned int wd42 = w0[((k010 + 6) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b43 = __uint_as_float(wd42 << static_cast<unsigned int>(16));
-        const float b44 = __uint_as_float(wd42 & 4294901760u);
-        for (int m45 = 0; m45 < m_end4; m45 += 1) {
-          const float a46 = __shfl_sync(0xffu, achunk9[m45], 6, 8);
-          acc5[m45 * 2 + 0] = acc5[m45 * 2 + 0] + a46 * b43;
-          acc5[m45 * 2 + 1] = acc5[m45 * 2 + 1] + a46 * b44;
+        const unsigned int wd49 = w0[((k037 + 1) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b50 = __uint_as_float(wd49 << static_cast<unsigned int>(16));
+        const float b51 = __uint_as_float(wd49 & 4294901760u);
+        const float a52 = __shfl_sync(0xffu, achunk29, 1, 8);
+        acc5 = acc5 + a52 * b50;
+        acc6 = acc6 + a52 * b51;
+        if (m_end4 > 1) {
+          const float a53 = __shfl_sync(0xffu, achunk30, 1, 8);
+          acc7 = acc7 + a53 * b50;
+          acc8 = acc8 + a53 * b51;
         }
-        const unsigned int wd47 = w0[((k010 + 7) * 24 + c02) >> static_cast<unsigned int>(1)];
-        const float b48 = __uint_as_float(wd47 << static_cast<unsigned int>(16));
-        const float b49 = __uint_as_float(wd47 & 4294901760u);
-        for (int m50 = 0; m50 < m_end4; m50 += 1) {
-          const float a51 = __shfl_sync(0xffu, achunk9[m50], 7, 8);
-          acc5[m50 * 2 + 0] = acc5[m50 * 2 + 0] + a51 * b48;
-          acc5[m50 * 2 + 1] = acc5[m50 * 2 + 1] + a51 * b49;
+        if (m_end4 > 2) {
+          const float a54 = __shfl_sync(0xffu, achunk31, 1, 8);
+          acc9 = acc9 + a54 * b50;
+          acc10 = acc10 + a54 * b51;
+        }
+        if (m_end4 > 3) {
+          const float a55 = __shfl_sync(0xffu, achunk32, 1, 8);
+          acc11 = acc11 + a55 * b50;
+          acc12 = acc12 + a55 * b51;
+        }
+        if (m_end4 > 4) {
+          const float a56 = __shfl_sync(0xffu, achunk33, 1, 8);
+          acc13 = acc13 + a56 * b50;
+          acc14 = acc14 + a56 * b51;
+        }
+        if (m_end4 > 5) {
+          const float a57 = __shfl_sync(0xffu, achunk34, 1, 8);
+          acc15 = acc15 + a57 * b50;
+          acc16 = acc16 + a57 * b51;
+        }
+        if (m_end4 > 6) {
+          const float a58 = __shfl_sync(0xffu, achunk35, 1, 8);
+          acc17 = acc17 + a58 * b50;
+          acc18 = acc18 + a58 * b51;
+        }
+        if (m_end4 > 7) {
+          const float a59 = __shfl_sync(0xffu, achunk36, 1, 8);
+          acc19 = acc19 + a59 * b50;
+          acc20 = acc20 + a59 * b51;
+        }
+        const unsigned int wd60 = w0[((k037 + 2) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b61 = __uint_as_float(wd60 << static_cast<unsigned int>(16));
+        const float b62 = __uint_as_float(wd60 & 4294901760u);
+        const float a63 = __shfl_sync(0xffu, achunk29, 2, 8);
+        acc5 = acc5 + a63 * b61;
+        acc6 = acc6 + a63 * b62;
+        if (m_end4 > 1) {
+          const float a64 = __shfl_sync(0xffu, achunk30, 2, 8);
+          acc7 = acc7 + a64 * b61;
+          acc8 = acc8 + a64 * b62;
+        }
+        if (m_end4 > 2) {
+          const float a65 = __shfl_sync(0xffu, achunk31, 2, 8);
+          acc9 = acc9 + a65 * b61;
+          acc10 = acc10 + a65 * b62;
+        }
+        if (m_end4 > 3) {
+          const float a66 = __shfl_sync(0xffu, achunk32, 2, 8);
+          acc11 = acc11 + a66 * b61;
+          acc12 = acc12 + a66 * b62;
+        }
+        if (m_end4 > 4) {
+          const float a67 = __shfl_sync(0xffu, achunk33, 2, 8);
+          acc13 = acc13 + a67 * b61;
+          acc14 = acc14 + a67 * b62;
+        }
+        if (m_end4 > 5) {
+          const float a68 = __shfl_sync(0xffu, achunk34, 2, 8);
+          acc15 = acc15 + a68 * b61;
+          acc16 = acc16 + a68 * b62;
+        }
+        if (m_end4 > 6) {
+          const float a69 = __shfl_sync(0xffu, achunk35, 2, 8);
+          acc17 = acc17 + a69 * b61;
+          acc18 = acc18 + a69 * b62;
+        }
+        if (m_end4 > 7) {
+          const float a70 = __shfl_sync(0xffu, achunk36, 2, 8);
+          acc19 = acc19 + a70 * b61;
+          acc20 = acc20 + a70 * b62;
+        }
+        const unsigned int wd71 = w0[((k037 + 3) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b72 = __uint_as_float(wd71 << static_cast<unsigned int>(16));
+        const float b73 = __uint_as_float(wd71 & 4294901760u);
+        const float a74 = __shfl_sync(0xffu, achunk29, 3, 8);
+        acc5 = acc5 + a74 * b72;
+        acc6 = acc6 + a74 * b73;
+        if (m_end4 > 1) {
+          const float a75 = __shfl_sync(0xffu, achunk30, 3, 8);
+          acc7 = acc7 + a75 * b72;
+          acc8 = acc8 + a75 * b73;
+        }
+        if (m_end4 > 2) {
+          const float a76 = __shfl_sync(0xffu, achunk31, 3, 8);
+          acc9 = acc9 + a76 * b72;
+          acc10 = acc10 + a76 * b73;
+        }
+        if (m_end4 > 3) {
+          const float a77 = __shfl_sync(0xffu, achunk32, 3, 8);
+          acc11 = acc11 + a77 * b72;
+          acc12 = acc12 + a77 * b73;
+        }
+        if (m_end4 > 4) {
+          const float a78 = __shfl_sync(0xffu, achunk33, 3, 8);
+          acc13 = acc13 + a78 * b72;
+          acc14 = acc14 + a78 * b73;
+        }
+        if (m_end4 > 5) {
+          const float a79 = __shfl_sync(0xffu, achunk34, 3, 8);
+          acc15 = acc15 + a79 * b72;
+          acc16 = acc16 + a79 * b73;
+        }
+        if (m_end4 > 6) {
+          const float a80 = __shfl_sync(0xffu, achunk35, 3, 8);
+          acc17 = acc17 + a80 * b72;
+          acc18 = acc18 + a80 * b73;
+        }
+        if (m_end4 > 7) {
+          const float a81 = __shfl_sync(0xffu, achunk36, 3, 8);
+          acc19 = acc19 + a81 * b72;
+          acc20 = acc20 + a81 * b73;
+        }
+        const unsigned int wd82 = w0[((k037 + 4) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b83 = __uint_as_float(wd82 << static_cast<unsigned int>(16));
+        const float b84 = __uint_as_float(wd82 & 4294901760u);
+        const float a85 = __shfl_sync(0xffu, achunk29, 4, 8);
+        acc5 = acc5 + a85 * b83;
+        acc6 = acc6 + a85 * b84;
+        if (m_end4 > 1) {
+          const float a86 = __shfl_sync(0xffu, achunk30, 4, 8);
+          acc7 = acc7 + a86 * b83;
+          acc8 = acc8 + a86 * b84;
+        }
+        if (m_end4 > 2) {
+          const float a87 = __shfl_sync(0xffu, achunk31, 4, 8);
+          acc9 = acc9 + a87 * b83;
+          acc10 = acc10 + a87 * b84;
+        }
+        if (m_end4 > 3) {
+          const float a88 = __shfl_sync(0xffu, achunk32, 4, 8);
+          acc11 = acc11 + a88 * b83;
+          acc12 = acc12 + a88 * b84;
+        }
+        if (m_end4 > 4) {
+          const float a89 = __shfl_sync(0xffu, achunk33, 4, 8);
+          acc13 = acc13 + a89 * b83;
+          acc14 = acc14 + a89 * b84;
+        }
+        if (m_end4 > 5) {
+          const float a90 = __shfl_sync(0xffu, achunk34, 4, 8);
+          acc15 = acc15 + a90 * b83;
+          acc16 = acc16 + a90 * b84;
+        }
+        if (m_end4 > 6) {
+          const float a91 = __shfl_sync(0xffu, achunk35, 4, 8);
+          acc17 = acc17 + a91 * b83;
+          acc18 = acc18 + a91 * b84;
+        }
+        if (m_end4 > 7) {
+          const float a92 = __shfl_sync(0xffu, achunk36, 4, 8);
+          acc19 = acc19 + a92 * b83;
+          acc20 = acc20 + a92 * b84;
+        }
+        const unsigned int wd93 = w0[((k037 + 5) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b94 = __uint_as_float(wd93 << static_cast<unsigned int>(16));
+        const float b95 = __uint_as_float(wd93 & 4294901760u);
+        const float a96 = __shfl_sync(0xffu, achunk29, 5, 8);
+        acc5 = acc5 + a96 * b94;
+        acc6 = acc6 + a96 * b95;
+        if (m_end4 > 1) {
+          const float a97 = __shfl_sync(0xffu, achunk30, 5, 8);
+          acc7 = acc7 + a97 * b94;
+          acc8 = acc8 + a97 * b95;
+        }
+        if (m_end4 > 2) {
+          const float a98 = __shfl_sync(0xffu, achunk31, 5, 8);
+          acc9 = acc9 + a98 * b94;
+          acc10 = acc10 + a98 * b95;
+        }
+        if (m_end4 > 3) {
+          const float a99 = __shfl_sync(0xffu, achunk32, 5, 8);
+          acc11 = acc11 + a99 * b94;
+          acc12 = acc12 + a99 * b95;
+        }
+        if (m_end4 > 4) {
+          const float a100 = __shfl_sync(0xffu, achunk33, 5, 8);
+          acc13 = acc13 + a100 * b94;
+          acc14 = acc14 + a100 * b95;
+        }
+        if (m_end4 > 5) {
+          const float a101 = __shfl_sync(0xffu, achunk34, 5, 8);
+          acc15 = acc15 + a101 * b94;
+          acc16 = acc16 + a101 * b95;
+        }
+        if (m_end4 > 6) {
+          const float a102 = __shfl_sync(0xffu, achunk35, 5, 8);
+          acc17 = acc17 + a102 * b94;
+          acc18 = acc18 + a102 * b95;
+        }
+        if (m_end4 > 7) {
+          const float a103 = __shfl_sync(0xffu, achunk36, 5, 8);
+          acc19 = acc19 + a103 * b94;
+          acc20 = acc20 + a103 * b95;
+        }
+        const unsigned int wd104 = w0[((k037 + 6) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b105 = __uint_as_float(wd104 << static_cast<unsigned int>(16));
+        const float b106 = __uint_as_float(wd104 & 4294901760u);
+        const float a107 = __shfl_sync(0xffu, achunk29, 6, 8);
+        acc5 = acc5 + a107 * b105;
+        acc6 = acc6 + a107 * b106;
+        if (m_end4 > 1) {
+          const float a108 = __shfl_sync(0xffu, achunk30, 6, 8);
+          acc7 = acc7 + a108 * b105;
+          acc8 = acc8 + a108 * b106;
+        }
+        if (m_end4 > 2) {
+          const float a109 = __shfl_sync(0xffu, achunk31, 6, 8);
+          acc9 = acc9 + a109 * b105;
+          acc10 = acc10 + a109 * b106;
+        }
+        if (m_end4 > 3) {
+          const float a110 = __shfl_sync(0xffu, achunk32, 6, 8);
+          acc11 = acc11 + a110 * b105;
+          acc12 = acc12 + a110 * b106;
+        }
+        if (m_end4 > 4) {
+          const float a111 = __shfl_sync(0xffu, achunk33, 6, 8);
+          acc13 = acc13 + a111 * b105;
+          acc14 = acc14 + a111 * b106;
+        }
+        if (m_end4 > 5) {
+          const float a112 = __shfl_sync(0xffu, achunk34, 6, 8);
+          acc15 = acc15 + a112 * b105;
+          acc16 = acc16 + a112 * b106;
+        }
+        if (m_end4 > 6) {
+          const float a113 = __shfl_sync(0xffu, achunk35, 6, 8);
+          acc17 = acc17 + a113 * b105;
+          acc18 = acc18 + a113 * b106;
+        }
+        if (m_end4 > 7) {
+          const float a114 = __shfl_sync(0xffu, achunk36, 6, 8);
+          acc19 = acc19 + a114 * b105;
+          acc20 = acc20 + a114 * b106;
+        }
+        const unsigned int wd115 = w0[((k037 + 7) * 24 + c02) >> static_cast<unsigned int>(1)];
+        const float b116 = __uint_as_float(wd115 << static_cast<unsigned int>(16));
+        const float b117 = __uint_as_float(wd115 & 4294901760u);
+        const float a118 = __shfl_sync(0xffu, achunk29, 7, 8);
+        acc5 = acc5 + a118 * b116;
+        acc6 = acc6 + a118 * b117;
+        if (m_end4 > 1) {
+          const float a119 = __shfl_sync(0xffu, achunk30, 7, 8);
+          acc7 = acc7 + a119 * b116;
+          acc8 = acc8 + a119 * b117;
+        }
+        if (m_end4 > 2) {
+          const float a120 = __shfl_sync(0xffu, achunk31, 7, 8);
+          acc9 = acc9 + a120 * b116;
+          acc10 = acc10 + a120 * b117;
+        }
+        if (m_end4 > 3) {
+          const float a121 = __shfl_sync(0xffu, achunk32, 7, 8);
+          acc11 = acc11 + a121 * b116;
+          acc12 = acc12 + a121 * b117;
+        }
+        if (m_end4 > 4) {
+          const float a122 = __shfl_sync(0xffu, achunk33, 7, 8);
+          acc13 = acc13 + a122 * b116;
+          acc14 = acc14 + a122 * b117;
+        }
+        if (m_end4 > 5) {
+          const float a123 = __shfl_sync(0xffu, achunk34, 7, 8);
+          acc15 = acc15 + a123 * b116;
+          acc16 = acc16 + a123 * b117;
+        }
+        if (m_end4 > 6) {
+          const float a124 = __shfl_sync(0xffu, achunk35, 7, 8);
+          acc17 = acc17 + a124 * b116;
+          acc18 = acc18 + a124 * b117;
+        }
+        if (m_end4 > 7) {
+          const float a125 = __shfl_sync(0xffu, achunk36, 7, 8);
+          acc19 = acc19 + a125 * b116;
+          acc20 = acc20 + a125 * b117;
         }
       }
       if (n0 < 12) {
-        for (int m52 = 0; m52 < m_end4; m52 += 1) {
-          const int row53 = r03 + m52;
-          const int n54 = c02 + 0;
-          out[row53 * 24 + n54] = acc5[m52 * 2 + 0];
-          const int n55 = c02 + 1;
-          out[row53 * 24 + n55] = acc5[m52 * 2 + 1];
+        const int row126 = r03;
+        const int n127 = c02 + 0;
+        out[row126 * 24 + n127] = acc5;
+        const int n128 = c02 + 1;
+        out[row126 * 24 + n128] = acc6;
+        if (m_end4 > 1) {
+          const int row129 = r03 + 1;
+          const int n130 = c02 + 0;
+          out[row129 * 24 + n130] = acc7;
+          const int n131 = c02 + 1;
+          out[row129 * 24 + n131] = acc8;
+        }
+        if (m_end4 > 2) {
+          const int row132 = r03 + 2;
+          const int n133 = c02 + 0;
+          out[row132 * 24 + n133] = acc9;
+          const int n134 = c02 + 1;
+          out[row132 * 24 + n134] = acc10;
+        }
+        if (m_end4 > 3) {
+          const int row135 = r03 + 3;
+          const int n136 = c02 + 0;
+          out[row135 * 24 + n136] = acc11;
+          const int n137 = c02 + 1;
+          out[row135 * 24 + n137] = acc12;
+        }
+        if (m_end4 > 4) {
+          const int row138 = r03 + 4;
+          const int n139 = c02 + 0;
+          out[row138 * 24 + n139] = acc13;
+          const int n140 = c02 + 1;
+          out[row138 * 24 + n140] = acc14;
+        }
+        if (m_end4 > 5) {
+          const int row141 = r03 + 5;
+          const int n142 = c02 + 0;
+          out[row141 * 24 + n142] = acc15;
+          const int n143 = c02 + 1;
+          out[row141 * 24 + n143] = acc16;
+        }
+        if (m_end4 > 6) {
+          const int row144 = r03 + 6;
+          const int n145 = c02 + 0;
+          out[row144 * 24 + n145] = acc17;
+          const int n146 = c02 + 1;
+          out[row144 * 24 + n146] = acc18;
+        }
+        if (m_end4 > 7) {
+          const int row147 = r03 + 7;
+          const int n148 = c02 + 0;
+          out[row147 * 24 + n148] = acc19;
+          const int n149 = c02 + 1;
+          out[row147 * 24 + n149] = acc20;
         }
       }
     }
@@ -216,91 +555,430 @@ __global__ void __launch_bounds__(8) moec_k_matmul_1(const int* __restrict__ moe
       if (m_end4 <= 0) {
         goto moec_next;
       }
-      float acc5[16] = {};
-      int abase6[8] = {};
-      for (int m7 = 0; m7 < 16; m7 += 1) {
-        acc5[m7] = 0.0f;
-      }
-      for (int m8 = 0; m8 < m_end4; m8 += 1) {
-        abase6[m8] = (r03 + m8) * 24;
-      }
-      float achunk9[8] = {};
-      for (int k010 = 0; k010 < 24; k010 += 8) {
-        for (int m11 = 0; m11 < m_end4; m11 += 1) {
-          achunk9[m11] = a[abase6[m11] + (k010 + local_x)];
+      float acc5 = 0.0f;
+      float acc6 = 0.0f;
+      float acc7 = 0.0f;
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      const int abase21 = r03 * 24;
+      const int abase22 = (r03 + min(1, m_end4 - 1)) * 24;
+      const int abase23 = (r03 + min(2, m_end4 - 1)) * 24;
+      const int abase24 = (r03 + min(3, m_end4 - 1)) * 24;
+      const int abase25 = (r03 + min(4, m_end4 - 1)) * 24;
+      const int abase26 = (r03 + min(5, m_end4 - 1)) * 24;
+      const int abase27 = (r03 + min(6, m_end4 - 1)) * 24;
+      const int abase28 = (r03 + min(7, m_end4 - 1)) * 24;
+      float achunk29 = 0.0f;
+      float achunk30 = 0.0f;
+      float achunk31 = 0.0f;
+      float achunk32 = 0.0f;
+      float achunk33 = 0.0f;
+      float achunk34 = 0.0f;
+      float achunk35 = 0.0f;
+      float achunk36 = 0.0f;
+      for (int k037 = 0; k037 < 24; k037 += 8) {
+        achunk29 = a[abase21 + (k037 + local_x)];
+        achunk30 = a[abase22 + (k037 + local_x)];
+        achunk31 = a[abase23 + (k037 + local_x)];
+        achunk32 = a[abase24 + (k037 + local_x)];
+        achunk33 = a[abase25 + (k037 + local_x)];
+        achunk34 = a[abase26 + (k037 + local_x)];
+        achunk35 = a[abase27 + (k037 + local_x)];
+        achunk36 = a[abase28 + (k037 + local_x)];
+        const unsigned int wd38 = w0[((k037 + 0) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b39 = __uint_as_float(wd38 << static_cast<unsigned int>(16));
+        const float b40 = __uint_as_float(wd38 & 4294901760u);
+        const float a41 = __shfl_sync(0xffu, achunk29, 0, 8);
+        acc5 = acc5 + a41 * b39;
+        acc6 = acc6 + a41 * b40;
+        if (m_end4 > 1) {
+          const float a42 = __shfl_sync(0xffu, achunk30, 0, 8);
+          acc7 = acc7 + a42 * b39;
+          acc8 = acc8 + a42 * b40;
         }
-        const unsigned int wd12 = w0[((k010 + 0) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
-        const float b14 = __uint_as_float(wd12 & 4294901760u);
-        for (int m15 = 0; m15 < m_end4; m15 += 1) {
-          const float a16 = __shfl_sync(0xffu, achunk9[m15], 0, 8);
-          acc5[m15 * 2 + 0] = acc5[m15 * 2 + 0] + a16 * b13;
-          acc5[m15 * 2 + 1] = acc5[m15 * 2 + 1] + a16 * b14;
+        if (m_end4 > 2) {
+          const float a43 = __shfl_sync(0xffu, achunk31, 0, 8);
+          acc9 = acc9 + a43 * b39;
+          acc10 = acc10 + a43 * b40;
         }
-        const unsigned int wd17 = w0[((k010 + 1) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b18 = __uint_as_float(wd17 << static_cast<unsigned int>(16));
-        const float b19 = __uint_as_float(wd17 & 4294901760u);
-        for (int m20 = 0; m20 < m_end4; m20 += 1) {
-          const float a21 = __shfl_sync(0xffu, achunk9[m20], 1, 8);
-          acc5[m20 * 2 + 0] = acc5[m20 * 2 + 0] + a21 * b18;
-          acc5[m20 * 2 + 1] = acc5[m20 * 2 + 1] + a21 * b19;
+        if (m_end4 > 3) {
+          const float a44 = __shfl_sync(0xffu, achunk32, 0, 8);
+          acc11 = acc11 + a44 * b39;
+          acc12 = acc12 + a44 * b40;
         }
-        const unsigned int wd22 = w0[((k010 + 2) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b23 = __uint_as_float(wd22 << static_cast<unsigned int>(16));
-        const float b24 = __uint_as_float(wd22 & 4294901760u);
-        for (int m25 = 0; m25 < m_end4; m25 += 1) {
-          const float a26 = __shfl_sync(0xffu, achunk9[m25], 2, 8);
-          acc5[m25 * 2 + 0] = acc5[m25 * 2 + 0] + a26 * b23;
-          acc5[m25 * 2 + 1] = acc5[m25 * 2 + 1] + a26 * b24;
+        if (m_end4 > 4) {
+          const float a45 = __shfl_sync(0xffu, achunk33, 0, 8);
+          acc13 = acc13 + a45 * b39;
+          acc14 = acc14 + a45 * b40;
         }
-        const unsigned int wd27 = w0[((k010 + 3) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b28 = __uint_as_float(wd27 << static_cast<unsigned int>(16));
-        const float b29 = __uint_as_float(wd27 & 4294901760u);
-        for (int m30 = 0; m30 < m_end4; m30 += 1) {
-          const float a31 = __shfl_sync(0xffu, achunk9[m30], 3, 8);
-          acc5[m30 * 2 + 0] = acc5[m30 * 2 + 0] + a31 * b28;
-          acc5[m30 * 2 + 1] = acc5[m30 * 2 + 1] + a31 * b29;
+        if (m_end4 > 5) {
+          const float a46 = __shfl_sync(0xffu, achunk34, 0, 8);
+          acc15 = acc15 + a46 * b39;
+          acc16 = acc16 + a46 * b40;
         }
-        const unsigned int wd32 = w0[((k010 + 4) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b33 = __uint_as_float(wd32 << static_cast<unsigned int>(16));
-        const float b34 = __uint_as_float(wd32 & 4294901760u);
-        for (int m35 = 0; m35 < m_end4; m35 += 1) {
-          const float a36 = __shfl_sync(0xffu, achunk9[m35], 4, 8);
-          acc5[m35 * 2 + 0] = acc5[m35 * 2 + 0] + a36 * b33;
-          acc5[m35 * 2 + 1] = acc5[m35 * 2 + 1] + a36 * b34;
+        if (m_end4 > 6) {
+          const float a47 = __shfl_sync(0xffu, achunk35, 0, 8);
+          acc17 = acc17 + a47 * b39;
+          acc18 = acc18 + a47 * b40;
         }
-        const unsigned int wd37 = w0[((k010 + 5) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b38 = __uint_as_float(wd37 << static_cast<unsigned int>(16));
-        const float b39 = __uint_as_float(wd37 & 4294901760u);
-        for (int m40 = 0; m40 < m_end4; m40 += 1) {
-          const float a41 = __shfl_sync(0xffu, achunk9[m40], 5, 8);
-          acc5[m40 * 2 + 0] = acc5[m40 * 2 + 0] + a41 * b38;
-          acc5[m40 * 2 + 1] = acc5[m40 * 2 + 1] + a41 * b39;
+        if (m_end4 > 7) {
+          const float a48 = __shfl_sync(0xffu, achunk36, 0, 8);
+          acc19 = acc19 + a48 * b39;
+          acc20 = acc20 + a48 * b40;
         }
-        const unsigned int wd42 = w0[((k010 + 6) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b43 = __uint_as_float(wd42 << static_cast<unsigned int>(16));
-        const float b44 = __uint_as_float(wd42 & 4294901760u);
-        for (int m45 = 0; m45 < m_end4; m45 += 1) {
-          const float a46 = __shfl_sync(0xffu, achunk9[m45], 6, 8);
-          acc5[m45 * 2 + 0] = acc5[m45 * 2 + 0] + a46 * b43;
-          acc5[m45 * 2 + 1] = acc5[m45 * 2 + 1] + a46 * b44;
+        const unsigned int wd49 = w0[((k037 + 1) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b50 = __uint_as_float(wd49 << static_cast<unsigned int>(16));
+        const float b51 = __uint_as_float(wd49 & 4294901760u);
+        const float a52 = __shfl_sync(0xffu, achunk29, 1, 8);
+        acc5 = acc5 + a52 * b50;
+        acc6 = acc6 + a52 * b51;
+        if (m_end4 > 1) {
+          const float a53 = __shfl_sync(0xffu, achunk30, 1, 8);
+          acc7 = acc7 + a53 * b50;
+          acc8 = acc8 + a53 * b51;
         }
-        const unsigned int wd47 = w0[((k010 + 7) * 16 + c02) >> static_cast<unsigned int>(1)];
-        const float b48 = __uint_as_float(wd47 << static_cast<unsigned int>(16));
-        const float b49 = __uint_as_float(wd47 & 4294901760u);
-        for (int m50 = 0; m50 < m_end4; m50 += 1) {
-          const float a51 = __shfl_sync(0xffu, achunk9[m50], 7, 8);
-          acc5[m50 * 2 + 0] = acc5[m50 * 2 + 0] + a51 * b48;
-          acc5[m50 * 2 + 1] = acc5[m50 * 2 + 1] + a51 * b49;
+        if (m_end4 > 2) {
+          const float a54 = __shfl_sync(0xffu, achunk31, 1, 8);
+          acc9 = acc9 + a54 * b50;
+          acc10 = acc10 + a54 * b51;
+        }
+        if (m_end4 > 3) {
+          const float a55 = __shfl_sync(0xffu, achunk32, 1, 8);
+          acc11 = acc11 + a55 * b50;
+          acc12 = acc12 + a55 * b51;
+        }
+        if (m_end4 > 4) {
+          const float a56 = __shfl_sync(0xffu, achunk33, 1, 8);
+          acc13 = acc13 + a56 * b50;
+          acc14 = acc14 + a56 * b51;
+        }
+        if (m_end4 > 5) {
+          const float a57 = __shfl_sync(0xffu, achunk34, 1, 8);
+          acc15 = acc15 + a57 * b50;
+          acc16 = acc16 + a57 * b51;
+        }
+        if (m_end4 > 6) {
+          const float a58 = __shfl_sync(0xffu, achunk35, 1, 8);
+          acc17 = acc17 + a58 * b50;
+          acc18 = acc18 + a58 * b51;
+        }
+        if (m_end4 > 7) {
+          const float a59 = __shfl_sync(0xffu, achunk36, 1, 8);
+          acc19 = acc19 + a59 * b50;
+          acc20 = acc20 + a59 * b51;
+        }
+        const unsigned int wd60 = w0[((k037 + 2) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b61 = __uint_as_float(wd60 << static_cast<unsigned int>(16));
+        const float b62 = __uint_as_float(wd60 & 4294901760u);
+        const float a63 = __shfl_sync(0xffu, achunk29, 2, 8);
+        acc5 = acc5 + a63 * b61;
+        acc6 = acc6 + a63 * b62;
+        if (m_end4 > 1) {
+          const float a64 = __shfl_sync(0xffu, achunk30, 2, 8);
+          acc7 = acc7 + a64 * b61;
+          acc8 = acc8 + a64 * b62;
+        }
+        if (m_end4 > 2) {
+          const float a65 = __shfl_sync(0xffu, achunk31, 2, 8);
+          acc9 = acc9 + a65 * b61;
+          acc10 = acc10 + a65 * b62;
+        }
+        if (m_end4 > 3) {
+          const float a66 = __shfl_sync(0xffu, achunk32, 2, 8);
+          acc11 = acc11 + a66 * b61;
+          acc12 = acc12 + a66 * b62;
+        }
+        if (m_end4 > 4) {
+          const float a67 = __shfl_sync(0xffu, achunk33, 2, 8);
+          acc13 = acc13 + a67 * b61;
+          acc14 = acc14 + a67 * b62;
+        }
+        if (m_end4 > 5) {
+          const float a68 = __shfl_sync(0xffu, achunk34, 2, 8);
+          acc15 = acc15 + a68 * b61;
+          acc16 = acc16 + a68 * b62;
+        }
+        if (m_end4 > 6) {
+          const float a69 = __shfl_sync(0xffu, achunk35, 2, 8);
+          acc17 = acc17 + a69 * b61;
+          acc18 = acc18 + a69 * b62;
+        }
+        if (m_end4 > 7) {
+          const float a70 = __shfl_sync(0xffu, achunk36, 2, 8);
+          acc19 = acc19 + a70 * b61;
+          acc20 = acc20 + a70 * b62;
+        }
+        const unsigned int wd71 = w0[((k037 + 3) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b72 = __uint_as_float(wd71 << static_cast<unsigned int>(16));
+        const float b73 = __uint_as_float(wd71 & 4294901760u);
+        const float a74 = __shfl_sync(0xffu, achunk29, 3, 8);
+        acc5 = acc5 + a74 * b72;
+        acc6 = acc6 + a74 * b73;
+        if (m_end4 > 1) {
+          const float a75 = __shfl_sync(0xffu, achunk30, 3, 8);
+          acc7 = acc7 + a75 * b72;
+          acc8 = acc8 + a75 * b73;
+        }
+        if (m_end4 > 2) {
+          const float a76 = __shfl_sync(0xffu, achunk31, 3, 8);
+          acc9 = acc9 + a76 * b72;
+          acc10 = acc10 + a76 * b73;
+        }
+        if (m_end4 > 3) {
+          const float a77 = __shfl_sync(0xffu, achunk32, 3, 8);
+          acc11 = acc11 + a77 * b72;
+          acc12 = acc12 + a77 * b73;
+        }
+        if (m_end4 > 4) {
+          const float a78 = __shfl_sync(0xffu, achunk33, 3, 8);
+          acc13 = acc13 + a78 * b72;
+          acc14 = acc14 + a78 * b73;
+        }
+        if (m_end4 > 5) {
+          const float a79 = __shfl_sync(0xffu, achunk34, 3, 8);
+          acc15 = acc15 + a79 * b72;
+          acc16 = acc16 + a79 * b73;
+        }
+        if (m_end4 > 6) {
+          const float a80 = __shfl_sync(0xffu, achunk35, 3, 8);
+          acc17 = acc17 + a80 * b72;
+          acc18 = acc18 + a80 * b73;
+        }
+        if (m_end4 > 7) {
+          const float a81 = __shfl_sync(0xffu, achunk36, 3, 8);
+          acc19 = acc19 + a81 * b72;
+          acc20 = acc20 + a81 * b73;
+        }
+        const unsigned int wd82 = w0[((k037 + 4) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b83 = __uint_as_float(wd82 << static_cast<unsigned int>(16));
+        const float b84 = __uint_as_float(wd82 & 4294901760u);
+        const float a85 = __shfl_sync(0xffu, achunk29, 4, 8);
+        acc5 = acc5 + a85 * b83;
+        acc6 = acc6 + a85 * b84;
+        if (m_end4 > 1) {
+          const float a86 = __shfl_sync(0xffu, achunk30, 4, 8);
+          acc7 = acc7 + a86 * b83;
+          acc8 = acc8 + a86 * b84;
+        }
+        if (m_end4 > 2) {
+          const float a87 = __shfl_sync(0xffu, achunk31, 4, 8);
+          acc9 = acc9 + a87 * b83;
+          acc10 = acc10 + a87 * b84;
+        }
+        if (m_end4 > 3) {
+          const float a88 = __shfl_sync(0xffu, achunk32, 4, 8);
+          acc11 = acc11 + a88 * b83;
+          acc12 = acc12 + a88 * b84;
+        }
+        if (m_end4 > 4) {
+          const float a89 = __shfl_sync(0xffu, achunk33, 4, 8);
+          acc13 = acc13 + a89 * b83;
+          acc14 = acc14 + a89 * b84;
+        }
+        if (m_end4 > 5) {
+          const float a90 = __shfl_sync(0xffu, achunk34, 4, 8);
+          acc15 = acc15 + a90 * b83;
+          acc16 = acc16 + a90 * b84;
+        }
+        if (m_end4 > 6) {
+          const float a91 = __shfl_sync(0xffu, achunk35, 4, 8);
+          acc17 = acc17 + a91 * b83;
+          acc18 = acc18 + a91 * b84;
+        }
+        if (m_end4 > 7) {
+          const float a92 = __shfl_sync(0xffu, achunk36, 4, 8);
+          acc19 = acc19 + a92 * b83;
+          acc20 = acc20 + a92 * b84;
+        }
+        const unsigned int wd93 = w0[((k037 + 5) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b94 = __uint_as_float(wd93 << static_cast<unsigned int>(16));
+        const float b95 = __uint_as_float(wd93 & 4294901760u);
+        const float a96 = __shfl_sync(0xffu, achunk29, 5, 8);
+        acc5 = acc5 + a96 * b94;
+        acc6 = acc6 + a96 * b95;
+        if (m_end4 > 1) {
+          const float a97 = __shfl_sync(0xffu, achunk30, 5, 8);
+          acc7 = acc7 + a97 * b94;
+          acc8 = acc8 + a97 * b95;
+        }
+        if (m_end4 > 2) {
+          const float a98 = __shfl_sync(0xffu, achunk31, 5, 8);
+          acc9 = acc9 + a98 * b94;
+          acc10 = acc10 + a98 * b95;
+        }
+        if (m_end4 > 3) {
+          const float a99 = __shfl_sync(0xffu, achunk32, 5, 8);
+          acc11 = acc11 + a99 * b94;
+          acc12 = acc12 + a99 * b95;
+        }
+        if (m_end4 > 4) {
+          const float a100 = __shfl_sync(0xffu, achunk33, 5, 8);
+          acc13 = acc13 + a100 * b94;
+          acc14 = acc14 + a100 * b95;
+        }
+        if (m_end4 > 5) {
+          const float a101 = __shfl_sync(0xffu, achunk34, 5, 8);
+          acc15 = acc15 + a101 * b94;
+          acc16 = acc16 + a101 * b95;
+        }
+        if (m_end4 > 6) {
+          const float a102 = __shfl_sync(0xffu, achunk35, 5, 8);
+          acc17 = acc17 + a102 * b94;
+          acc18 = acc18 + a102 * b95;
+        }
+        if (m_end4 > 7) {
+          const float a103 = __shfl_sync(0xffu, achunk36, 5, 8);
+          acc19 = acc19 + a103 * b94;
+          acc20 = acc20 + a103 * b95;
+        }
+        const unsigned int wd104 = w0[((k037 + 6) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b105 = __uint_as_float(wd104 << static_cast<unsigned int>(16));
+        const float b106 = __uint_as_float(wd104 & 4294901760u);
+        const float a107 = __shfl_sync(0xffu, achunk29, 6, 8);
+        acc5 = acc5 + a107 * b105;
+        acc6 = acc6 + a107 * b106;
+        if (m_end4 > 1) {
+          const float a108 = __shfl_sync(0xffu, achunk30, 6, 8);
+          acc7 = acc7 + a108 * b105;
+          acc8 = acc8 + a108 * b106;
+        }
+        if (m_end4 > 2) {
+          const float a109 = __shfl_sync(0xffu, achunk31, 6, 8);
+          acc9 = acc9 + a109 * b105;
+          acc10 = acc10 + a109 * b106;
+        }
+        if (m_end4 > 3) {
+          const float a110 = __shfl_sync(0xffu, achunk32, 6, 8);
+          acc11 = acc11 + a110 * b105;
+          acc12 = acc12 + a110 * b106;
+        }
+        if (m_end4 > 4) {
+          const float a111 = __shfl_sync(0xffu, achunk33, 6, 8);
+          acc13 = acc13 + a111 * b105;
+          acc14 = acc14 + a111 * b106;
+        }
+        if (m_end4 > 5) {
+          const float a112 = __shfl_sync(0xffu, achunk34, 6, 8);
+          acc15 = acc15 + a112 * b105;
+          acc16 = acc16 + a112 * b106;
+        }
+        if (m_end4 > 6) {
+          const float a113 = __shfl_sync(0xffu, achunk35, 6, 8);
+          acc17 = acc17 + a113 * b105;
+          acc18 = acc18 + a113 * b106;
+        }
+        if (m_end4 > 7) {
+          const float a114 = __shfl_sync(0xffu, achunk36, 6, 8);
+          acc19 = acc19 + a114 * b105;
+          acc20 = acc20 + a114 * b106;
+        }
+        const unsigned int wd115 = w0[((k037 + 7) * 16 + c02) >> static_cast<unsigned int>(1)];
+        const float b116 = __uint_as_float(wd115 << static_cast<unsigned int>(16));
+        const float b117 = __uint_as_float(wd115 & 4294901760u);
+        const float a118 = __shfl_sync(0xffu, achunk29, 7, 8);
+        acc5 = acc5 + a118 * b116;
+        acc6 = acc6 + a118 * b117;
+        if (m_end4 > 1) {
+          const float a119 = __shfl_sync(0xffu, achunk30, 7, 8);
+          acc7 = acc7 + a119 * b116;
+          acc8 = acc8 + a119 * b117;
+        }
+        if (m_end4 > 2) {
+          const float a120 = __shfl_sync(0xffu, achunk31, 7, 8);
+          acc9 = acc9 + a120 * b116;
+          acc10 = acc10 + a120 * b117;
+        }
+        if (m_end4 > 3) {
+          const float a121 = __shfl_sync(0xffu, achunk32, 7, 8);
+          acc11 = acc11 + a121 * b116;
+          acc12 = acc12 + a121 * b117;
+        }
+        if (m_end4 > 4) {
+          const float a122 = __shfl_sync(0xffu, achunk33, 7, 8);
+          acc13 = acc13 + a122 * b116;
+          acc14 = acc14 + a122 * b117;
+        }
+        if (m_end4 > 5) {
+          const float a123 = __shfl_sync(0xffu, achunk34, 7, 8);
+          acc15 = acc15 + a123 * b116;
+          acc16 = acc16 + a123 * b117;
+        }
+        if (m_end4 > 6) {
+          const float a124 = __shfl_sync(0xffu, achunk35, 7, 8);
+          acc17 = acc17 + a124 * b116;
+          acc18 = acc18 + a124 * b117;
+        }
+        if (m_end4 > 7) {
+          const float a125 = __shfl_sync(0xffu, achunk36, 7, 8);
+          acc19 = acc19 + a125 * b116;
+          acc20 = acc20 + a125 * b117;
         }
       }
       if (n0 < 8) {
-        for (int m52 = 0; m52 < m_end4; m52 += 1) {
-          const int row53 = r03 + m52;
-          const int n54 = c02 + 0;
-          out[row53 * 16 + n54] = acc5[m52 * 2 + 0];
-          const int n55 = c02 + 1;
-          out[row53 * 16 + n55] = acc5[m52 * 2 + 1];
+        const int row126 = r03;
+        const int n127 = c02 + 0;
+        out[row126 * 16 + n127] = acc5;
+        const int n128 = c02 + 1;
+        out[row126 * 16 + n128] = acc6;
+        if (m_end4 > 1) {
+          const int row129 = r03 + 1;
+          const int n130 = c02 + 0;
+          out[row129 * 16 + n130] = acc7;
+          const int n131 = c02 + 1;
+          out[row129 * 16 + n131] = acc8;
+        }
+        if (m_end4 > 2) {
+          const int row132 = r03 + 2;
+          const int n133 = c02 + 0;
+          out[row132 * 16 + n133] = acc9;
+          const int n134 = c02 + 1;
+          out[row132 * 16 + n134] = acc10;
+        }
+        if (m_end4 > 3) {
+          const int row135 = r03 + 3;
+          const int n136 = c02 + 0;
+          out[row135 * 16 + n136] = acc11;
+          const int n137 = c02 + 1;
+          out[row135 * 16 + n137] = acc12;
+        }
+        if (m_end4 > 4) {
+          const int row138 = r03 + 4;
+          const int n139 = c02 + 0;
+          out[row138 * 16 + n139] = acc13;
+          const int n140 = c02 + 1;
+          out[row138 * 16 + n140] = acc14;
+        }
+        if (m_end4 > 5) {
+          const int row141 = r03 + 5;
+          const int n142 = c02 + 0;
+          out[row141 * 16 + n142] = acc15;
+          const int n143 = c02 + 1;
+          out[row141 * 16 + n143] = acc16;
+        }
+        if (m_end4 > 6) {
+          const int row144 = r03 + 6;
+          const int n145 = c02 + 0;
+          out[row144 * 16 + n145] = acc17;
+          const int n146 = c02 + 1;
+          out[row144 * 16 + n146] = acc18;
+        }
+        if (m_end4 > 7) {
+          const int row147 = r03 + 7;
+          const int n148 = c02 + 0;
+          out[row147 * 16 + n148] = acc19;
+          const int n149 = c02 + 1;
+          out[row147 * 16 + n149] = acc20;
         }
       }
     }
@@ -609,91 +1287,430 @@ __global__ void __launch_bounds__(8) moec_k_grouped_gate(const int* __restrict__
       if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc8[16] = {};
-      int abase9[8] = {};
-      for (int m10 = 0; m10 < 16; m10 += 1) {
-        acc8[m10] = 0.0f;
-      }
-      for (int m11 = 0; m11 < m_end6; m11 += 1) {
-        abase9[m11] = a_perm[r05 + m11] * 16;
-      }
-      float achunk12[8] = {};
-      for (int k013 = 0; k013 < 16; k013 += 8) {
-        for (int m14 = 0; m14 < m_end6; m14 += 1) {
-          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      float acc21 = 0.0f;
+      float acc22 = 0.0f;
+      float acc23 = 0.0f;
+      const int abase24 = a_perm[r05] * 16;
+      const int abase25 = a_perm[r05 + min(1, m_end6 - 1)] * 16;
+      const int abase26 = a_perm[r05 + min(2, m_end6 - 1)] * 16;
+      const int abase27 = a_perm[r05 + min(3, m_end6 - 1)] * 16;
+      const int abase28 = a_perm[r05 + min(4, m_end6 - 1)] * 16;
+      const int abase29 = a_perm[r05 + min(5, m_end6 - 1)] * 16;
+      const int abase30 = a_perm[r05 + min(6, m_end6 - 1)] * 16;
+      const int abase31 = a_perm[r05 + min(7, m_end6 - 1)] * 16;
+      float achunk32 = 0.0f;
+      float achunk33 = 0.0f;
+      float achunk34 = 0.0f;
+      float achunk35 = 0.0f;
+      float achunk36 = 0.0f;
+      float achunk37 = 0.0f;
+      float achunk38 = 0.0f;
+      float achunk39 = 0.0f;
+      for (int k040 = 0; k040 < 16; k040 += 8) {
+        achunk32 = a[abase24 + (k040 + local_x)];
+        achunk33 = a[abase25 + (k040 + local_x)];
+        achunk34 = a[abase26 + (k040 + local_x)];
+        achunk35 = a[abase27 + (k040 + local_x)];
+        achunk36 = a[abase28 + (k040 + local_x)];
+        achunk37 = a[abase29 + (k040 + local_x)];
+        achunk38 = a[abase30 + (k040 + local_x)];
+        achunk39 = a[abase31 + (k040 + local_x)];
+        const unsigned int wd41 = w0[(we7 * 128 + ((k040 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b42 = __uint_as_float(wd41 << static_cast<unsigned int>(16));
+        const float b43 = __uint_as_float(wd41 & 4294901760u);
+        const float a44 = __shfl_sync(0xffu, achunk32, 0, 8);
+        acc8 = acc8 + a44 * b42;
+        acc9 = acc9 + a44 * b43;
+        if (m_end6 > 1) {
+          const float a45 = __shfl_sync(0xffu, achunk33, 0, 8);
+          acc10 = acc10 + a45 * b42;
+          acc11 = acc11 + a45 * b43;
         }
-        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
-        const float b17 = __uint_as_float(wd15 & 4294901760u);
-        for (int m18 = 0; m18 < m_end6; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
-          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
-          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
+        if (m_end6 > 2) {
+          const float a46 = __shfl_sync(0xffu, achunk34, 0, 8);
+          acc12 = acc12 + a46 * b42;
+          acc13 = acc13 + a46 * b43;
         }
-        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
-        const float b22 = __uint_as_float(wd20 & 4294901760u);
-        for (int m23 = 0; m23 < m_end6; m23 += 1) {
-          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
-          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
-          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
+        if (m_end6 > 3) {
+          const float a47 = __shfl_sync(0xffu, achunk35, 0, 8);
+          acc14 = acc14 + a47 * b42;
+          acc15 = acc15 + a47 * b43;
         }
-        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
-        const float b27 = __uint_as_float(wd25 & 4294901760u);
-        for (int m28 = 0; m28 < m_end6; m28 += 1) {
-          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
-          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
-          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
+        if (m_end6 > 4) {
+          const float a48 = __shfl_sync(0xffu, achunk36, 0, 8);
+          acc16 = acc16 + a48 * b42;
+          acc17 = acc17 + a48 * b43;
         }
-        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
-        const float b32 = __uint_as_float(wd30 & 4294901760u);
-        for (int m33 = 0; m33 < m_end6; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
-          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
-          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
+        if (m_end6 > 5) {
+          const float a49 = __shfl_sync(0xffu, achunk37, 0, 8);
+          acc18 = acc18 + a49 * b42;
+          acc19 = acc19 + a49 * b43;
         }
-        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
-        const float b37 = __uint_as_float(wd35 & 4294901760u);
-        for (int m38 = 0; m38 < m_end6; m38 += 1) {
-          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
-          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
-          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
+        if (m_end6 > 6) {
+          const float a50 = __shfl_sync(0xffu, achunk38, 0, 8);
+          acc20 = acc20 + a50 * b42;
+          acc21 = acc21 + a50 * b43;
         }
-        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
-        const float b42 = __uint_as_float(wd40 & 4294901760u);
-        for (int m43 = 0; m43 < m_end6; m43 += 1) {
-          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
-          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
-          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
+        if (m_end6 > 7) {
+          const float a51 = __shfl_sync(0xffu, achunk39, 0, 8);
+          acc22 = acc22 + a51 * b42;
+          acc23 = acc23 + a51 * b43;
         }
-        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
-        const float b47 = __uint_as_float(wd45 & 4294901760u);
-        for (int m48 = 0; m48 < m_end6; m48 += 1) {
-          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
-          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
-          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
+        const unsigned int wd52 = w0[(we7 * 128 + ((k040 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b53 = __uint_as_float(wd52 << static_cast<unsigned int>(16));
+        const float b54 = __uint_as_float(wd52 & 4294901760u);
+        const float a55 = __shfl_sync(0xffu, achunk32, 1, 8);
+        acc8 = acc8 + a55 * b53;
+        acc9 = acc9 + a55 * b54;
+        if (m_end6 > 1) {
+          const float a56 = __shfl_sync(0xffu, achunk33, 1, 8);
+          acc10 = acc10 + a56 * b53;
+          acc11 = acc11 + a56 * b54;
         }
-        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
-        const float b52 = __uint_as_float(wd50 & 4294901760u);
-        for (int m53 = 0; m53 < m_end6; m53 += 1) {
-          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
-          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
-          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
+        if (m_end6 > 2) {
+          const float a57 = __shfl_sync(0xffu, achunk34, 1, 8);
+          acc12 = acc12 + a57 * b53;
+          acc13 = acc13 + a57 * b54;
+        }
+        if (m_end6 > 3) {
+          const float a58 = __shfl_sync(0xffu, achunk35, 1, 8);
+          acc14 = acc14 + a58 * b53;
+          acc15 = acc15 + a58 * b54;
+        }
+        if (m_end6 > 4) {
+          const float a59 = __shfl_sync(0xffu, achunk36, 1, 8);
+          acc16 = acc16 + a59 * b53;
+          acc17 = acc17 + a59 * b54;
+        }
+        if (m_end6 > 5) {
+          const float a60 = __shfl_sync(0xffu, achunk37, 1, 8);
+          acc18 = acc18 + a60 * b53;
+          acc19 = acc19 + a60 * b54;
+        }
+        if (m_end6 > 6) {
+          const float a61 = __shfl_sync(0xffu, achunk38, 1, 8);
+          acc20 = acc20 + a61 * b53;
+          acc21 = acc21 + a61 * b54;
+        }
+        if (m_end6 > 7) {
+          const float a62 = __shfl_sync(0xffu, achunk39, 1, 8);
+          acc22 = acc22 + a62 * b53;
+          acc23 = acc23 + a62 * b54;
+        }
+        const unsigned int wd63 = w0[(we7 * 128 + ((k040 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b64 = __uint_as_float(wd63 << static_cast<unsigned int>(16));
+        const float b65 = __uint_as_float(wd63 & 4294901760u);
+        const float a66 = __shfl_sync(0xffu, achunk32, 2, 8);
+        acc8 = acc8 + a66 * b64;
+        acc9 = acc9 + a66 * b65;
+        if (m_end6 > 1) {
+          const float a67 = __shfl_sync(0xffu, achunk33, 2, 8);
+          acc10 = acc10 + a67 * b64;
+          acc11 = acc11 + a67 * b65;
+        }
+        if (m_end6 > 2) {
+          const float a68 = __shfl_sync(0xffu, achunk34, 2, 8);
+          acc12 = acc12 + a68 * b64;
+          acc13 = acc13 + a68 * b65;
+        }
+        if (m_end6 > 3) {
+          const float a69 = __shfl_sync(0xffu, achunk35, 2, 8);
+          acc14 = acc14 + a69 * b64;
+          acc15 = acc15 + a69 * b65;
+        }
+        if (m_end6 > 4) {
+          const float a70 = __shfl_sync(0xffu, achunk36, 2, 8);
+          acc16 = acc16 + a70 * b64;
+          acc17 = acc17 + a70 * b65;
+        }
+        if (m_end6 > 5) {
+          const float a71 = __shfl_sync(0xffu, achunk37, 2, 8);
+          acc18 = acc18 + a71 * b64;
+          acc19 = acc19 + a71 * b65;
+        }
+        if (m_end6 > 6) {
+          const float a72 = __shfl_sync(0xffu, achunk38, 2, 8);
+          acc20 = acc20 + a72 * b64;
+          acc21 = acc21 + a72 * b65;
+        }
+        if (m_end6 > 7) {
+          const float a73 = __shfl_sync(0xffu, achunk39, 2, 8);
+          acc22 = acc22 + a73 * b64;
+          acc23 = acc23 + a73 * b65;
+        }
+        const unsigned int wd74 = w0[(we7 * 128 + ((k040 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b75 = __uint_as_float(wd74 << static_cast<unsigned int>(16));
+        const float b76 = __uint_as_float(wd74 & 4294901760u);
+        const float a77 = __shfl_sync(0xffu, achunk32, 3, 8);
+        acc8 = acc8 + a77 * b75;
+        acc9 = acc9 + a77 * b76;
+        if (m_end6 > 1) {
+          const float a78 = __shfl_sync(0xffu, achunk33, 3, 8);
+          acc10 = acc10 + a78 * b75;
+          acc11 = acc11 + a78 * b76;
+        }
+        if (m_end6 > 2) {
+          const float a79 = __shfl_sync(0xffu, achunk34, 3, 8);
+          acc12 = acc12 + a79 * b75;
+          acc13 = acc13 + a79 * b76;
+        }
+        if (m_end6 > 3) {
+          const float a80 = __shfl_sync(0xffu, achunk35, 3, 8);
+          acc14 = acc14 + a80 * b75;
+          acc15 = acc15 + a80 * b76;
+        }
+        if (m_end6 > 4) {
+          const float a81 = __shfl_sync(0xffu, achunk36, 3, 8);
+          acc16 = acc16 + a81 * b75;
+          acc17 = acc17 + a81 * b76;
+        }
+        if (m_end6 > 5) {
+          const float a82 = __shfl_sync(0xffu, achunk37, 3, 8);
+          acc18 = acc18 + a82 * b75;
+          acc19 = acc19 + a82 * b76;
+        }
+        if (m_end6 > 6) {
+          const float a83 = __shfl_sync(0xffu, achunk38, 3, 8);
+          acc20 = acc20 + a83 * b75;
+          acc21 = acc21 + a83 * b76;
+        }
+        if (m_end6 > 7) {
+          const float a84 = __shfl_sync(0xffu, achunk39, 3, 8);
+          acc22 = acc22 + a84 * b75;
+          acc23 = acc23 + a84 * b76;
+        }
+        const unsigned int wd85 = w0[(we7 * 128 + ((k040 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b86 = __uint_as_float(wd85 << static_cast<unsigned int>(16));
+        const float b87 = __uint_as_float(wd85 & 4294901760u);
+        const float a88 = __shfl_sync(0xffu, achunk32, 4, 8);
+        acc8 = acc8 + a88 * b86;
+        acc9 = acc9 + a88 * b87;
+        if (m_end6 > 1) {
+          const float a89 = __shfl_sync(0xffu, achunk33, 4, 8);
+          acc10 = acc10 + a89 * b86;
+          acc11 = acc11 + a89 * b87;
+        }
+        if (m_end6 > 2) {
+          const float a90 = __shfl_sync(0xffu, achunk34, 4, 8);
+          acc12 = acc12 + a90 * b86;
+          acc13 = acc13 + a90 * b87;
+        }
+        if (m_end6 > 3) {
+          const float a91 = __shfl_sync(0xffu, achunk35, 4, 8);
+          acc14 = acc14 + a91 * b86;
+          acc15 = acc15 + a91 * b87;
+        }
+        if (m_end6 > 4) {
+          const float a92 = __shfl_sync(0xffu, achunk36, 4, 8);
+          acc16 = acc16 + a92 * b86;
+          acc17 = acc17 + a92 * b87;
+        }
+        if (m_end6 > 5) {
+          const float a93 = __shfl_sync(0xffu, achunk37, 4, 8);
+          acc18 = acc18 + a93 * b86;
+          acc19 = acc19 + a93 * b87;
+        }
+        if (m_end6 > 6) {
+          const float a94 = __shfl_sync(0xffu, achunk38, 4, 8);
+          acc20 = acc20 + a94 * b86;
+          acc21 = acc21 + a94 * b87;
+        }
+        if (m_end6 > 7) {
+          const float a95 = __shfl_sync(0xffu, achunk39, 4, 8);
+          acc22 = acc22 + a95 * b86;
+          acc23 = acc23 + a95 * b87;
+        }
+        const unsigned int wd96 = w0[(we7 * 128 + ((k040 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b97 = __uint_as_float(wd96 << static_cast<unsigned int>(16));
+        const float b98 = __uint_as_float(wd96 & 4294901760u);
+        const float a99 = __shfl_sync(0xffu, achunk32, 5, 8);
+        acc8 = acc8 + a99 * b97;
+        acc9 = acc9 + a99 * b98;
+        if (m_end6 > 1) {
+          const float a100 = __shfl_sync(0xffu, achunk33, 5, 8);
+          acc10 = acc10 + a100 * b97;
+          acc11 = acc11 + a100 * b98;
+        }
+        if (m_end6 > 2) {
+          const float a101 = __shfl_sync(0xffu, achunk34, 5, 8);
+          acc12 = acc12 + a101 * b97;
+          acc13 = acc13 + a101 * b98;
+        }
+        if (m_end6 > 3) {
+          const float a102 = __shfl_sync(0xffu, achunk35, 5, 8);
+          acc14 = acc14 + a102 * b97;
+          acc15 = acc15 + a102 * b98;
+        }
+        if (m_end6 > 4) {
+          const float a103 = __shfl_sync(0xffu, achunk36, 5, 8);
+          acc16 = acc16 + a103 * b97;
+          acc17 = acc17 + a103 * b98;
+        }
+        if (m_end6 > 5) {
+          const float a104 = __shfl_sync(0xffu, achunk37, 5, 8);
+          acc18 = acc18 + a104 * b97;
+          acc19 = acc19 + a104 * b98;
+        }
+        if (m_end6 > 6) {
+          const float a105 = __shfl_sync(0xffu, achunk38, 5, 8);
+          acc20 = acc20 + a105 * b97;
+          acc21 = acc21 + a105 * b98;
+        }
+        if (m_end6 > 7) {
+          const float a106 = __shfl_sync(0xffu, achunk39, 5, 8);
+          acc22 = acc22 + a106 * b97;
+          acc23 = acc23 + a106 * b98;
+        }
+        const unsigned int wd107 = w0[(we7 * 128 + ((k040 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b108 = __uint_as_float(wd107 << static_cast<unsigned int>(16));
+        const float b109 = __uint_as_float(wd107 & 4294901760u);
+        const float a110 = __shfl_sync(0xffu, achunk32, 6, 8);
+        acc8 = acc8 + a110 * b108;
+        acc9 = acc9 + a110 * b109;
+        if (m_end6 > 1) {
+          const float a111 = __shfl_sync(0xffu, achunk33, 6, 8);
+          acc10 = acc10 + a111 * b108;
+          acc11 = acc11 + a111 * b109;
+        }
+        if (m_end6 > 2) {
+          const float a112 = __shfl_sync(0xffu, achunk34, 6, 8);
+          acc12 = acc12 + a112 * b108;
+          acc13 = acc13 + a112 * b109;
+        }
+        if (m_end6 > 3) {
+          const float a113 = __shfl_sync(0xffu, achunk35, 6, 8);
+          acc14 = acc14 + a113 * b108;
+          acc15 = acc15 + a113 * b109;
+        }
+        if (m_end6 > 4) {
+          const float a114 = __shfl_sync(0xffu, achunk36, 6, 8);
+          acc16 = acc16 + a114 * b108;
+          acc17 = acc17 + a114 * b109;
+        }
+        if (m_end6 > 5) {
+          const float a115 = __shfl_sync(0xffu, achunk37, 6, 8);
+          acc18 = acc18 + a115 * b108;
+          acc19 = acc19 + a115 * b109;
+        }
+        if (m_end6 > 6) {
+          const float a116 = __shfl_sync(0xffu, achunk38, 6, 8);
+          acc20 = acc20 + a116 * b108;
+          acc21 = acc21 + a116 * b109;
+        }
+        if (m_end6 > 7) {
+          const float a117 = __shfl_sync(0xffu, achunk39, 6, 8);
+          acc22 = acc22 + a117 * b108;
+          acc23 = acc23 + a117 * b109;
+        }
+        const unsigned int wd118 = w0[(we7 * 128 + ((k040 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b119 = __uint_as_float(wd118 << static_cast<unsigned int>(16));
+        const float b120 = __uint_as_float(wd118 & 4294901760u);
+        const float a121 = __shfl_sync(0xffu, achunk32, 7, 8);
+        acc8 = acc8 + a121 * b119;
+        acc9 = acc9 + a121 * b120;
+        if (m_end6 > 1) {
+          const float a122 = __shfl_sync(0xffu, achunk33, 7, 8);
+          acc10 = acc10 + a122 * b119;
+          acc11 = acc11 + a122 * b120;
+        }
+        if (m_end6 > 2) {
+          const float a123 = __shfl_sync(0xffu, achunk34, 7, 8);
+          acc12 = acc12 + a123 * b119;
+          acc13 = acc13 + a123 * b120;
+        }
+        if (m_end6 > 3) {
+          const float a124 = __shfl_sync(0xffu, achunk35, 7, 8);
+          acc14 = acc14 + a124 * b119;
+          acc15 = acc15 + a124 * b120;
+        }
+        if (m_end6 > 4) {
+          const float a125 = __shfl_sync(0xffu, achunk36, 7, 8);
+          acc16 = acc16 + a125 * b119;
+          acc17 = acc17 + a125 * b120;
+        }
+        if (m_end6 > 5) {
+          const float a126 = __shfl_sync(0xffu, achunk37, 7, 8);
+          acc18 = acc18 + a126 * b119;
+          acc19 = acc19 + a126 * b120;
+        }
+        if (m_end6 > 6) {
+          const float a127 = __shfl_sync(0xffu, achunk38, 7, 8);
+          acc20 = acc20 + a127 * b119;
+          acc21 = acc21 + a127 * b120;
+        }
+        if (m_end6 > 7) {
+          const float a128 = __shfl_sync(0xffu, achunk39, 7, 8);
+          acc22 = acc22 + a128 * b119;
+          acc23 = acc23 + a128 * b120;
         }
       }
       if (n0 < 4) {
-        for (int m55 = 0; m55 < m_end6; m55 += 1) {
-          const int row56 = r05 + m55;
-          const int n57 = c02 + 0;
-          out[row56 * 8 + n57] = acc8[m55 * 2 + 0];
-          const int n58 = c02 + 1;
-          out[row56 * 8 + n58] = acc8[m55 * 2 + 1];
+        const int row129 = r05;
+        const int n130 = c02 + 0;
+        out[row129 * 8 + n130] = acc8;
+        const int n131 = c02 + 1;
+        out[row129 * 8 + n131] = acc9;
+        if (m_end6 > 1) {
+          const int row132 = r05 + 1;
+          const int n133 = c02 + 0;
+          out[row132 * 8 + n133] = acc10;
+          const int n134 = c02 + 1;
+          out[row132 * 8 + n134] = acc11;
+        }
+        if (m_end6 > 2) {
+          const int row135 = r05 + 2;
+          const int n136 = c02 + 0;
+          out[row135 * 8 + n136] = acc12;
+          const int n137 = c02 + 1;
+          out[row135 * 8 + n137] = acc13;
+        }
+        if (m_end6 > 3) {
+          const int row138 = r05 + 3;
+          const int n139 = c02 + 0;
+          out[row138 * 8 + n139] = acc14;
+          const int n140 = c02 + 1;
+          out[row138 * 8 + n140] = acc15;
+        }
+        if (m_end6 > 4) {
+          const int row141 = r05 + 4;
+          const int n142 = c02 + 0;
+          out[row141 * 8 + n142] = acc16;
+          const int n143 = c02 + 1;
+          out[row141 * 8 + n143] = acc17;
+        }
+        if (m_end6 > 5) {
+          const int row144 = r05 + 5;
+          const int n145 = c02 + 0;
+          out[row144 * 8 + n145] = acc18;
+          const int n146 = c02 + 1;
+          out[row144 * 8 + n146] = acc19;
+        }
+        if (m_end6 > 6) {
+          const int row147 = r05 + 6;
+          const int n148 = c02 + 0;
+          out[row147 * 8 + n148] = acc20;
+          const int n149 = c02 + 1;
+          out[row147 * 8 + n149] = acc21;
+        }
+        if (m_end6 > 7) {
+          const int row150 = r05 + 7;
+          const int n151 = c02 + 0;
+          out[row150 * 8 + n151] = acc22;
+          const int n152 = c02 + 1;
+          out[row150 * 8 + n152] = acc23;
         }
       }
     }
@@ -727,91 +1744,430 @@ __global__ void __launch_bounds__(8) moec_k_grouped_up_glu(const int* __restrict
       if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc8[16] = {};
-      int abase9[8] = {};
-      for (int m10 = 0; m10 < 16; m10 += 1) {
-        acc8[m10] = 0.0f;
-      }
-      for (int m11 = 0; m11 < m_end6; m11 += 1) {
-        abase9[m11] = a_perm[r05 + m11] * 16;
-      }
-      float achunk12[8] = {};
-      for (int k013 = 0; k013 < 16; k013 += 8) {
-        for (int m14 = 0; m14 < m_end6; m14 += 1) {
-          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      float acc21 = 0.0f;
+      float acc22 = 0.0f;
+      float acc23 = 0.0f;
+      const int abase24 = a_perm[r05] * 16;
+      const int abase25 = a_perm[r05 + min(1, m_end6 - 1)] * 16;
+      const int abase26 = a_perm[r05 + min(2, m_end6 - 1)] * 16;
+      const int abase27 = a_perm[r05 + min(3, m_end6 - 1)] * 16;
+      const int abase28 = a_perm[r05 + min(4, m_end6 - 1)] * 16;
+      const int abase29 = a_perm[r05 + min(5, m_end6 - 1)] * 16;
+      const int abase30 = a_perm[r05 + min(6, m_end6 - 1)] * 16;
+      const int abase31 = a_perm[r05 + min(7, m_end6 - 1)] * 16;
+      float achunk32 = 0.0f;
+      float achunk33 = 0.0f;
+      float achunk34 = 0.0f;
+      float achunk35 = 0.0f;
+      float achunk36 = 0.0f;
+      float achunk37 = 0.0f;
+      float achunk38 = 0.0f;
+      float achunk39 = 0.0f;
+      for (int k040 = 0; k040 < 16; k040 += 8) {
+        achunk32 = a[abase24 + (k040 + local_x)];
+        achunk33 = a[abase25 + (k040 + local_x)];
+        achunk34 = a[abase26 + (k040 + local_x)];
+        achunk35 = a[abase27 + (k040 + local_x)];
+        achunk36 = a[abase28 + (k040 + local_x)];
+        achunk37 = a[abase29 + (k040 + local_x)];
+        achunk38 = a[abase30 + (k040 + local_x)];
+        achunk39 = a[abase31 + (k040 + local_x)];
+        const unsigned int wd41 = w0[(we7 * 128 + ((k040 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b42 = __uint_as_float(wd41 << static_cast<unsigned int>(16));
+        const float b43 = __uint_as_float(wd41 & 4294901760u);
+        const float a44 = __shfl_sync(0xffu, achunk32, 0, 8);
+        acc8 = acc8 + a44 * b42;
+        acc9 = acc9 + a44 * b43;
+        if (m_end6 > 1) {
+          const float a45 = __shfl_sync(0xffu, achunk33, 0, 8);
+          acc10 = acc10 + a45 * b42;
+          acc11 = acc11 + a45 * b43;
         }
-        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
-        const float b17 = __uint_as_float(wd15 & 4294901760u);
-        for (int m18 = 0; m18 < m_end6; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
-          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
-          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
+        if (m_end6 > 2) {
+          const float a46 = __shfl_sync(0xffu, achunk34, 0, 8);
+          acc12 = acc12 + a46 * b42;
+          acc13 = acc13 + a46 * b43;
         }
-        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
-        const float b22 = __uint_as_float(wd20 & 4294901760u);
-        for (int m23 = 0; m23 < m_end6; m23 += 1) {
-          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
-          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
-          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
+        if (m_end6 > 3) {
+          const float a47 = __shfl_sync(0xffu, achunk35, 0, 8);
+          acc14 = acc14 + a47 * b42;
+          acc15 = acc15 + a47 * b43;
         }
-        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
-        const float b27 = __uint_as_float(wd25 & 4294901760u);
-        for (int m28 = 0; m28 < m_end6; m28 += 1) {
-          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
-          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
-          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
+        if (m_end6 > 4) {
+          const float a48 = __shfl_sync(0xffu, achunk36, 0, 8);
+          acc16 = acc16 + a48 * b42;
+          acc17 = acc17 + a48 * b43;
         }
-        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
-        const float b32 = __uint_as_float(wd30 & 4294901760u);
-        for (int m33 = 0; m33 < m_end6; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
-          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
-          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
+        if (m_end6 > 5) {
+          const float a49 = __shfl_sync(0xffu, achunk37, 0, 8);
+          acc18 = acc18 + a49 * b42;
+          acc19 = acc19 + a49 * b43;
         }
-        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
-        const float b37 = __uint_as_float(wd35 & 4294901760u);
-        for (int m38 = 0; m38 < m_end6; m38 += 1) {
-          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
-          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
-          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
+        if (m_end6 > 6) {
+          const float a50 = __shfl_sync(0xffu, achunk38, 0, 8);
+          acc20 = acc20 + a50 * b42;
+          acc21 = acc21 + a50 * b43;
         }
-        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
-        const float b42 = __uint_as_float(wd40 & 4294901760u);
-        for (int m43 = 0; m43 < m_end6; m43 += 1) {
-          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
-          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
-          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
+        if (m_end6 > 7) {
+          const float a51 = __shfl_sync(0xffu, achunk39, 0, 8);
+          acc22 = acc22 + a51 * b42;
+          acc23 = acc23 + a51 * b43;
         }
-        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
-        const float b47 = __uint_as_float(wd45 & 4294901760u);
-        for (int m48 = 0; m48 < m_end6; m48 += 1) {
-          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
-          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
-          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
+        const unsigned int wd52 = w0[(we7 * 128 + ((k040 + 1) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b53 = __uint_as_float(wd52 << static_cast<unsigned int>(16));
+        const float b54 = __uint_as_float(wd52 & 4294901760u);
+        const float a55 = __shfl_sync(0xffu, achunk32, 1, 8);
+        acc8 = acc8 + a55 * b53;
+        acc9 = acc9 + a55 * b54;
+        if (m_end6 > 1) {
+          const float a56 = __shfl_sync(0xffu, achunk33, 1, 8);
+          acc10 = acc10 + a56 * b53;
+          acc11 = acc11 + a56 * b54;
         }
-        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
-        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
-        const float b52 = __uint_as_float(wd50 & 4294901760u);
-        for (int m53 = 0; m53 < m_end6; m53 += 1) {
-          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
-          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
-          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
+        if (m_end6 > 2) {
+          const float a57 = __shfl_sync(0xffu, achunk34, 1, 8);
+          acc12 = acc12 + a57 * b53;
+          acc13 = acc13 + a57 * b54;
+        }
+        if (m_end6 > 3) {
+          const float a58 = __shfl_sync(0xffu, achunk35, 1, 8);
+          acc14 = acc14 + a58 * b53;
+          acc15 = acc15 + a58 * b54;
+        }
+        if (m_end6 > 4) {
+          const float a59 = __shfl_sync(0xffu, achunk36, 1, 8);
+          acc16 = acc16 + a59 * b53;
+          acc17 = acc17 + a59 * b54;
+        }
+        if (m_end6 > 5) {
+          const float a60 = __shfl_sync(0xffu, achunk37, 1, 8);
+          acc18 = acc18 + a60 * b53;
+          acc19 = acc19 + a60 * b54;
+        }
+        if (m_end6 > 6) {
+          const float a61 = __shfl_sync(0xffu, achunk38, 1, 8);
+          acc20 = acc20 + a61 * b53;
+          acc21 = acc21 + a61 * b54;
+        }
+        if (m_end6 > 7) {
+          const float a62 = __shfl_sync(0xffu, achunk39, 1, 8);
+          acc22 = acc22 + a62 * b53;
+          acc23 = acc23 + a62 * b54;
+        }
+        const unsigned int wd63 = w0[(we7 * 128 + ((k040 + 2) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b64 = __uint_as_float(wd63 << static_cast<unsigned int>(16));
+        const float b65 = __uint_as_float(wd63 & 4294901760u);
+        const float a66 = __shfl_sync(0xffu, achunk32, 2, 8);
+        acc8 = acc8 + a66 * b64;
+        acc9 = acc9 + a66 * b65;
+        if (m_end6 > 1) {
+          const float a67 = __shfl_sync(0xffu, achunk33, 2, 8);
+          acc10 = acc10 + a67 * b64;
+          acc11 = acc11 + a67 * b65;
+        }
+        if (m_end6 > 2) {
+          const float a68 = __shfl_sync(0xffu, achunk34, 2, 8);
+          acc12 = acc12 + a68 * b64;
+          acc13 = acc13 + a68 * b65;
+        }
+        if (m_end6 > 3) {
+          const float a69 = __shfl_sync(0xffu, achunk35, 2, 8);
+          acc14 = acc14 + a69 * b64;
+          acc15 = acc15 + a69 * b65;
+        }
+        if (m_end6 > 4) {
+          const float a70 = __shfl_sync(0xffu, achunk36, 2, 8);
+          acc16 = acc16 + a70 * b64;
+          acc17 = acc17 + a70 * b65;
+        }
+        if (m_end6 > 5) {
+          const float a71 = __shfl_sync(0xffu, achunk37, 2, 8);
+          acc18 = acc18 + a71 * b64;
+          acc19 = acc19 + a71 * b65;
+        }
+        if (m_end6 > 6) {
+          const float a72 = __shfl_sync(0xffu, achunk38, 2, 8);
+          acc20 = acc20 + a72 * b64;
+          acc21 = acc21 + a72 * b65;
+        }
+        if (m_end6 > 7) {
+          const float a73 = __shfl_sync(0xffu, achunk39, 2, 8);
+          acc22 = acc22 + a73 * b64;
+          acc23 = acc23 + a73 * b65;
+        }
+        const unsigned int wd74 = w0[(we7 * 128 + ((k040 + 3) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b75 = __uint_as_float(wd74 << static_cast<unsigned int>(16));
+        const float b76 = __uint_as_float(wd74 & 4294901760u);
+        const float a77 = __shfl_sync(0xffu, achunk32, 3, 8);
+        acc8 = acc8 + a77 * b75;
+        acc9 = acc9 + a77 * b76;
+        if (m_end6 > 1) {
+          const float a78 = __shfl_sync(0xffu, achunk33, 3, 8);
+          acc10 = acc10 + a78 * b75;
+          acc11 = acc11 + a78 * b76;
+        }
+        if (m_end6 > 2) {
+          const float a79 = __shfl_sync(0xffu, achunk34, 3, 8);
+          acc12 = acc12 + a79 * b75;
+          acc13 = acc13 + a79 * b76;
+        }
+        if (m_end6 > 3) {
+          const float a80 = __shfl_sync(0xffu, achunk35, 3, 8);
+          acc14 = acc14 + a80 * b75;
+          acc15 = acc15 + a80 * b76;
+        }
+        if (m_end6 > 4) {
+          const float a81 = __shfl_sync(0xffu, achunk36, 3, 8);
+          acc16 = acc16 + a81 * b75;
+          acc17 = acc17 + a81 * b76;
+        }
+        if (m_end6 > 5) {
+          const float a82 = __shfl_sync(0xffu, achunk37, 3, 8);
+          acc18 = acc18 + a82 * b75;
+          acc19 = acc19 + a82 * b76;
+        }
+        if (m_end6 > 6) {
+          const float a83 = __shfl_sync(0xffu, achunk38, 3, 8);
+          acc20 = acc20 + a83 * b75;
+          acc21 = acc21 + a83 * b76;
+        }
+        if (m_end6 > 7) {
+          const float a84 = __shfl_sync(0xffu, achunk39, 3, 8);
+          acc22 = acc22 + a84 * b75;
+          acc23 = acc23 + a84 * b76;
+        }
+        const unsigned int wd85 = w0[(we7 * 128 + ((k040 + 4) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b86 = __uint_as_float(wd85 << static_cast<unsigned int>(16));
+        const float b87 = __uint_as_float(wd85 & 4294901760u);
+        const float a88 = __shfl_sync(0xffu, achunk32, 4, 8);
+        acc8 = acc8 + a88 * b86;
+        acc9 = acc9 + a88 * b87;
+        if (m_end6 > 1) {
+          const float a89 = __shfl_sync(0xffu, achunk33, 4, 8);
+          acc10 = acc10 + a89 * b86;
+          acc11 = acc11 + a89 * b87;
+        }
+        if (m_end6 > 2) {
+          const float a90 = __shfl_sync(0xffu, achunk34, 4, 8);
+          acc12 = acc12 + a90 * b86;
+          acc13 = acc13 + a90 * b87;
+        }
+        if (m_end6 > 3) {
+          const float a91 = __shfl_sync(0xffu, achunk35, 4, 8);
+          acc14 = acc14 + a91 * b86;
+          acc15 = acc15 + a91 * b87;
+        }
+        if (m_end6 > 4) {
+          const float a92 = __shfl_sync(0xffu, achunk36, 4, 8);
+          acc16 = acc16 + a92 * b86;
+          acc17 = acc17 + a92 * b87;
+        }
+        if (m_end6 > 5) {
+          const float a93 = __shfl_sync(0xffu, achunk37, 4, 8);
+          acc18 = acc18 + a93 * b86;
+          acc19 = acc19 + a93 * b87;
+        }
+        if (m_end6 > 6) {
+          const float a94 = __shfl_sync(0xffu, achunk38, 4, 8);
+          acc20 = acc20 + a94 * b86;
+          acc21 = acc21 + a94 * b87;
+        }
+        if (m_end6 > 7) {
+          const float a95 = __shfl_sync(0xffu, achunk39, 4, 8);
+          acc22 = acc22 + a95 * b86;
+          acc23 = acc23 + a95 * b87;
+        }
+        const unsigned int wd96 = w0[(we7 * 128 + ((k040 + 5) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b97 = __uint_as_float(wd96 << static_cast<unsigned int>(16));
+        const float b98 = __uint_as_float(wd96 & 4294901760u);
+        const float a99 = __shfl_sync(0xffu, achunk32, 5, 8);
+        acc8 = acc8 + a99 * b97;
+        acc9 = acc9 + a99 * b98;
+        if (m_end6 > 1) {
+          const float a100 = __shfl_sync(0xffu, achunk33, 5, 8);
+          acc10 = acc10 + a100 * b97;
+          acc11 = acc11 + a100 * b98;
+        }
+        if (m_end6 > 2) {
+          const float a101 = __shfl_sync(0xffu, achunk34, 5, 8);
+          acc12 = acc12 + a101 * b97;
+          acc13 = acc13 + a101 * b98;
+        }
+        if (m_end6 > 3) {
+          const float a102 = __shfl_sync(0xffu, achunk35, 5, 8);
+          acc14 = acc14 + a102 * b97;
+          acc15 = acc15 + a102 * b98;
+        }
+        if (m_end6 > 4) {
+          const float a103 = __shfl_sync(0xffu, achunk36, 5, 8);
+          acc16 = acc16 + a103 * b97;
+          acc17 = acc17 + a103 * b98;
+        }
+        if (m_end6 > 5) {
+          const float a104 = __shfl_sync(0xffu, achunk37, 5, 8);
+          acc18 = acc18 + a104 * b97;
+          acc19 = acc19 + a104 * b98;
+        }
+        if (m_end6 > 6) {
+          const float a105 = __shfl_sync(0xffu, achunk38, 5, 8);
+          acc20 = acc20 + a105 * b97;
+          acc21 = acc21 + a105 * b98;
+        }
+        if (m_end6 > 7) {
+          const float a106 = __shfl_sync(0xffu, achunk39, 5, 8);
+          acc22 = acc22 + a106 * b97;
+          acc23 = acc23 + a106 * b98;
+        }
+        const unsigned int wd107 = w0[(we7 * 128 + ((k040 + 6) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b108 = __uint_as_float(wd107 << static_cast<unsigned int>(16));
+        const float b109 = __uint_as_float(wd107 & 4294901760u);
+        const float a110 = __shfl_sync(0xffu, achunk32, 6, 8);
+        acc8 = acc8 + a110 * b108;
+        acc9 = acc9 + a110 * b109;
+        if (m_end6 > 1) {
+          const float a111 = __shfl_sync(0xffu, achunk33, 6, 8);
+          acc10 = acc10 + a111 * b108;
+          acc11 = acc11 + a111 * b109;
+        }
+        if (m_end6 > 2) {
+          const float a112 = __shfl_sync(0xffu, achunk34, 6, 8);
+          acc12 = acc12 + a112 * b108;
+          acc13 = acc13 + a112 * b109;
+        }
+        if (m_end6 > 3) {
+          const float a113 = __shfl_sync(0xffu, achunk35, 6, 8);
+          acc14 = acc14 + a113 * b108;
+          acc15 = acc15 + a113 * b109;
+        }
+        if (m_end6 > 4) {
+          const float a114 = __shfl_sync(0xffu, achunk36, 6, 8);
+          acc16 = acc16 + a114 * b108;
+          acc17 = acc17 + a114 * b109;
+        }
+        if (m_end6 > 5) {
+          const float a115 = __shfl_sync(0xffu, achunk37, 6, 8);
+          acc18 = acc18 + a115 * b108;
+          acc19 = acc19 + a115 * b109;
+        }
+        if (m_end6 > 6) {
+          const float a116 = __shfl_sync(0xffu, achunk38, 6, 8);
+          acc20 = acc20 + a116 * b108;
+          acc21 = acc21 + a116 * b109;
+        }
+        if (m_end6 > 7) {
+          const float a117 = __shfl_sync(0xffu, achunk39, 6, 8);
+          acc22 = acc22 + a117 * b108;
+          acc23 = acc23 + a117 * b109;
+        }
+        const unsigned int wd118 = w0[(we7 * 128 + ((k040 + 7) * 8 + c02)) >> static_cast<unsigned int>(1)];
+        const float b119 = __uint_as_float(wd118 << static_cast<unsigned int>(16));
+        const float b120 = __uint_as_float(wd118 & 4294901760u);
+        const float a121 = __shfl_sync(0xffu, achunk32, 7, 8);
+        acc8 = acc8 + a121 * b119;
+        acc9 = acc9 + a121 * b120;
+        if (m_end6 > 1) {
+          const float a122 = __shfl_sync(0xffu, achunk33, 7, 8);
+          acc10 = acc10 + a122 * b119;
+          acc11 = acc11 + a122 * b120;
+        }
+        if (m_end6 > 2) {
+          const float a123 = __shfl_sync(0xffu, achunk34, 7, 8);
+          acc12 = acc12 + a123 * b119;
+          acc13 = acc13 + a123 * b120;
+        }
+        if (m_end6 > 3) {
+          const float a124 = __shfl_sync(0xffu, achunk35, 7, 8);
+          acc14 = acc14 + a124 * b119;
+          acc15 = acc15 + a124 * b120;
+        }
+        if (m_end6 > 4) {
+          const float a125 = __shfl_sync(0xffu, achunk36, 7, 8);
+          acc16 = acc16 + a125 * b119;
+          acc17 = acc17 + a125 * b120;
+        }
+        if (m_end6 > 5) {
+          const float a126 = __shfl_sync(0xffu, achunk37, 7, 8);
+          acc18 = acc18 + a126 * b119;
+          acc19 = acc19 + a126 * b120;
+        }
+        if (m_end6 > 6) {
+          const float a127 = __shfl_sync(0xffu, achunk38, 7, 8);
+          acc20 = acc20 + a127 * b119;
+          acc21 = acc21 + a127 * b120;
+        }
+        if (m_end6 > 7) {
+          const float a128 = __shfl_sync(0xffu, achunk39, 7, 8);
+          acc22 = acc22 + a128 * b119;
+          acc23 = acc23 + a128 * b120;
         }
       }
       if (n0 < 4) {
-        for (int m55 = 0; m55 < m_end6; m55 += 1) {
-          const int row56 = r05 + m55;
-          const int n57 = c02 + 0;
-          out[row56 * 8 + n57] = gate[row56 * 8 + n57] * (gate[row56 * 8 + n57] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row56 * 8 + n57])) : expf(gate[row56 * 8 + n57]) / (1.0f + expf(gate[row56 * 8 + n57]))) * acc8[m55 * 2 + 0];
-          const int n58 = c02 + 1;
-          out[row56 * 8 + n58] = gate[row56 * 8 + n58] * (gate[row56 * 8 + n58] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row56 * 8 + n58])) : expf(gate[row56 * 8 + n58]) / (1.0f + expf(gate[row56 * 8 + n58]))) * acc8[m55 * 2 + 1];
+        const int row129 = r05;
+        const int n130 = c02 + 0;
+        out[row129 * 8 + n130] = gate[row129 * 8 + n130] * (gate[row129 * 8 + n130] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row129 * 8 + n130])) : expf(gate[row129 * 8 + n130]) / (1.0f + expf(gate[row129 * 8 + n130]))) * acc8;
+        const int n131 = c02 + 1;
+        out[row129 * 8 + n131] = gate[row129 * 8 + n131] * (gate[row129 * 8 + n131] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row129 * 8 + n131])) : expf(gate[row129 * 8 + n131]) / (1.0f + expf(gate[row129 * 8 + n131]))) * acc9;
+        if (m_end6 > 1) {
+          const int row132 = r05 + 1;
+          const int n133 = c02 + 0;
+          out[row132 * 8 + n133] = gate[row132 * 8 + n133] * (gate[row132 * 8 + n133] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row132 * 8 + n133])) : expf(gate[row132 * 8 + n133]) / (1.0f + expf(gate[row132 * 8 + n133]))) * acc10;
+          const int n134 = c02 + 1;
+          out[row132 * 8 + n134] = gate[row132 * 8 + n134] * (gate[row132 * 8 + n134] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row132 * 8 + n134])) : expf(gate[row132 * 8 + n134]) / (1.0f + expf(gate[row132 * 8 + n134]))) * acc11;
+        }
+        if (m_end6 > 2) {
+          const int row135 = r05 + 2;
+          const int n136 = c02 + 0;
+          out[row135 * 8 + n136] = gate[row135 * 8 + n136] * (gate[row135 * 8 + n136] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row135 * 8 + n136])) : expf(gate[row135 * 8 + n136]) / (1.0f + expf(gate[row135 * 8 + n136]))) * acc12;
+          const int n137 = c02 + 1;
+          out[row135 * 8 + n137] = gate[row135 * 8 + n137] * (gate[row135 * 8 + n137] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row135 * 8 + n137])) : expf(gate[row135 * 8 + n137]) / (1.0f + expf(gate[row135 * 8 + n137]))) * acc13;
+        }
+        if (m_end6 > 3) {
+          const int row138 = r05 + 3;
+          const int n139 = c02 + 0;
+          out[row138 * 8 + n139] = gate[row138 * 8 + n139] * (gate[row138 * 8 + n139] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row138 * 8 + n139])) : expf(gate[row138 * 8 + n139]) / (1.0f + expf(gate[row138 * 8 + n139]))) * acc14;
+          const int n140 = c02 + 1;
+          out[row138 * 8 + n140] = gate[row138 * 8 + n140] * (gate[row138 * 8 + n140] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row138 * 8 + n140])) : expf(gate[row138 * 8 + n140]) / (1.0f + expf(gate[row138 * 8 + n140]))) * acc15;
+        }
+        if (m_end6 > 4) {
+          const int row141 = r05 + 4;
+          const int n142 = c02 + 0;
+          out[row141 * 8 + n142] = gate[row141 * 8 + n142] * (gate[row141 * 8 + n142] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row141 * 8 + n142])) : expf(gate[row141 * 8 + n142]) / (1.0f + expf(gate[row141 * 8 + n142]))) * acc16;
+          const int n143 = c02 + 1;
+          out[row141 * 8 + n143] = gate[row141 * 8 + n143] * (gate[row141 * 8 + n143] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row141 * 8 + n143])) : expf(gate[row141 * 8 + n143]) / (1.0f + expf(gate[row141 * 8 + n143]))) * acc17;
+        }
+        if (m_end6 > 5) {
+          const int row144 = r05 + 5;
+          const int n145 = c02 + 0;
+          out[row144 * 8 + n145] = gate[row144 * 8 + n145] * (gate[row144 * 8 + n145] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row144 * 8 + n145])) : expf(gate[row144 * 8 + n145]) / (1.0f + expf(gate[row144 * 8 + n145]))) * acc18;
+          const int n146 = c02 + 1;
+          out[row144 * 8 + n146] = gate[row144 * 8 + n146] * (gate[row144 * 8 + n146] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row144 * 8 + n146])) : expf(gate[row144 * 8 + n146]) / (1.0f + expf(gate[row144 * 8 + n146]))) * acc19;
+        }
+        if (m_end6 > 6) {
+          const int row147 = r05 + 6;
+          const int n148 = c02 + 0;
+          out[row147 * 8 + n148] = gate[row147 * 8 + n148] * (gate[row147 * 8 + n148] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row147 * 8 + n148])) : expf(gate[row147 * 8 + n148]) / (1.0f + expf(gate[row147 * 8 + n148]))) * acc20;
+          const int n149 = c02 + 1;
+          out[row147 * 8 + n149] = gate[row147 * 8 + n149] * (gate[row147 * 8 + n149] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row147 * 8 + n149])) : expf(gate[row147 * 8 + n149]) / (1.0f + expf(gate[row147 * 8 + n149]))) * acc21;
+        }
+        if (m_end6 > 7) {
+          const int row150 = r05 + 7;
+          const int n151 = c02 + 0;
+          out[row150 * 8 + n151] = gate[row150 * 8 + n151] * (gate[row150 * 8 + n151] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row150 * 8 + n151])) : expf(gate[row150 * 8 + n151]) / (1.0f + expf(gate[row150 * 8 + n151]))) * acc22;
+          const int n152 = c02 + 1;
+          out[row150 * 8 + n152] = gate[row150 * 8 + n152] * (gate[row150 * 8 + n152] >= 0.0f ? 1.0f / (1.0f + expf(-gate[row150 * 8 + n152])) : expf(gate[row150 * 8 + n152]) / (1.0f + expf(gate[row150 * 8 + n152]))) * acc23;
         }
       }
     }
@@ -845,91 +2201,430 @@ __global__ void __launch_bounds__(8) moec_k_grouped_down(const int* __restrict__
       if (m_end6 <= 0) {
         goto moec_next;
       }
-      float acc8[16] = {};
-      int abase9[8] = {};
-      for (int m10 = 0; m10 < 16; m10 += 1) {
-        acc8[m10] = 0.0f;
-      }
-      for (int m11 = 0; m11 < m_end6; m11 += 1) {
-        abase9[m11] = (r05 + m11) * 8;
-      }
-      float achunk12[8] = {};
-      for (int k013 = 0; k013 < 8; k013 += 8) {
-        for (int m14 = 0; m14 < m_end6; m14 += 1) {
-          achunk12[m14] = a[abase9[m14] + (k013 + local_x)];
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      float acc21 = 0.0f;
+      float acc22 = 0.0f;
+      float acc23 = 0.0f;
+      const int abase24 = r05 * 8;
+      const int abase25 = (r05 + min(1, m_end6 - 1)) * 8;
+      const int abase26 = (r05 + min(2, m_end6 - 1)) * 8;
+      const int abase27 = (r05 + min(3, m_end6 - 1)) * 8;
+      const int abase28 = (r05 + min(4, m_end6 - 1)) * 8;
+      const int abase29 = (r05 + min(5, m_end6 - 1)) * 8;
+      const int abase30 = (r05 + min(6, m_end6 - 1)) * 8;
+      const int abase31 = (r05 + min(7, m_end6 - 1)) * 8;
+      float achunk32 = 0.0f;
+      float achunk33 = 0.0f;
+      float achunk34 = 0.0f;
+      float achunk35 = 0.0f;
+      float achunk36 = 0.0f;
+      float achunk37 = 0.0f;
+      float achunk38 = 0.0f;
+      float achunk39 = 0.0f;
+      for (int k040 = 0; k040 < 8; k040 += 8) {
+        achunk32 = a[abase24 + (k040 + local_x)];
+        achunk33 = a[abase25 + (k040 + local_x)];
+        achunk34 = a[abase26 + (k040 + local_x)];
+        achunk35 = a[abase27 + (k040 + local_x)];
+        achunk36 = a[abase28 + (k040 + local_x)];
+        achunk37 = a[abase29 + (k040 + local_x)];
+        achunk38 = a[abase30 + (k040 + local_x)];
+        achunk39 = a[abase31 + (k040 + local_x)];
+        const unsigned int wd41 = w0[(we7 * 128 + ((k040 + 0) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b42 = __uint_as_float(wd41 << static_cast<unsigned int>(16));
+        const float b43 = __uint_as_float(wd41 & 4294901760u);
+        const float a44 = __shfl_sync(0xffu, achunk32, 0, 8);
+        acc8 = acc8 + a44 * b42;
+        acc9 = acc9 + a44 * b43;
+        if (m_end6 > 1) {
+          const float a45 = __shfl_sync(0xffu, achunk33, 0, 8);
+          acc10 = acc10 + a45 * b42;
+          acc11 = acc11 + a45 * b43;
         }
-        const unsigned int wd15 = w0[(we7 * 128 + ((k013 + 0) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b16 = __uint_as_float(wd15 << static_cast<unsigned int>(16));
-        const float b17 = __uint_as_float(wd15 & 4294901760u);
-        for (int m18 = 0; m18 < m_end6; m18 += 1) {
-          const float a19 = __shfl_sync(0xffu, achunk12[m18], 0, 8);
-          acc8[m18 * 2 + 0] = acc8[m18 * 2 + 0] + a19 * b16;
-          acc8[m18 * 2 + 1] = acc8[m18 * 2 + 1] + a19 * b17;
+        if (m_end6 > 2) {
+          const float a46 = __shfl_sync(0xffu, achunk34, 0, 8);
+          acc12 = acc12 + a46 * b42;
+          acc13 = acc13 + a46 * b43;
         }
-        const unsigned int wd20 = w0[(we7 * 128 + ((k013 + 1) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
-        const float b22 = __uint_as_float(wd20 & 4294901760u);
-        for (int m23 = 0; m23 < m_end6; m23 += 1) {
-          const float a24 = __shfl_sync(0xffu, achunk12[m23], 1, 8);
-          acc8[m23 * 2 + 0] = acc8[m23 * 2 + 0] + a24 * b21;
-          acc8[m23 * 2 + 1] = acc8[m23 * 2 + 1] + a24 * b22;
+        if (m_end6 > 3) {
+          const float a47 = __shfl_sync(0xffu, achunk35, 0, 8);
+          acc14 = acc14 + a47 * b42;
+          acc15 = acc15 + a47 * b43;
         }
-        const unsigned int wd25 = w0[(we7 * 128 + ((k013 + 2) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b26 = __uint_as_float(wd25 << static_cast<unsigned int>(16));
-        const float b27 = __uint_as_float(wd25 & 4294901760u);
-        for (int m28 = 0; m28 < m_end6; m28 += 1) {
-          const float a29 = __shfl_sync(0xffu, achunk12[m28], 2, 8);
-          acc8[m28 * 2 + 0] = acc8[m28 * 2 + 0] + a29 * b26;
-          acc8[m28 * 2 + 1] = acc8[m28 * 2 + 1] + a29 * b27;
+        if (m_end6 > 4) {
+          const float a48 = __shfl_sync(0xffu, achunk36, 0, 8);
+          acc16 = acc16 + a48 * b42;
+          acc17 = acc17 + a48 * b43;
         }
-        const unsigned int wd30 = w0[(we7 * 128 + ((k013 + 3) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b31 = __uint_as_float(wd30 << static_cast<unsigned int>(16));
-        const float b32 = __uint_as_float(wd30 & 4294901760u);
-        for (int m33 = 0; m33 < m_end6; m33 += 1) {
-          const float a34 = __shfl_sync(0xffu, achunk12[m33], 3, 8);
-          acc8[m33 * 2 + 0] = acc8[m33 * 2 + 0] + a34 * b31;
-          acc8[m33 * 2 + 1] = acc8[m33 * 2 + 1] + a34 * b32;
+        if (m_end6 > 5) {
+          const float a49 = __shfl_sync(0xffu, achunk37, 0, 8);
+          acc18 = acc18 + a49 * b42;
+          acc19 = acc19 + a49 * b43;
         }
-        const unsigned int wd35 = w0[(we7 * 128 + ((k013 + 4) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b36 = __uint_as_float(wd35 << static_cast<unsigned int>(16));
-        const float b37 = __uint_as_float(wd35 & 4294901760u);
-        for (int m38 = 0; m38 < m_end6; m38 += 1) {
-          const float a39 = __shfl_sync(0xffu, achunk12[m38], 4, 8);
-          acc8[m38 * 2 + 0] = acc8[m38 * 2 + 0] + a39 * b36;
-          acc8[m38 * 2 + 1] = acc8[m38 * 2 + 1] + a39 * b37;
+        if (m_end6 > 6) {
+          const float a50 = __shfl_sync(0xffu, achunk38, 0, 8);
+          acc20 = acc20 + a50 * b42;
+          acc21 = acc21 + a50 * b43;
         }
-        const unsigned int wd40 = w0[(we7 * 128 + ((k013 + 5) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b41 = __uint_as_float(wd40 << static_cast<unsigned int>(16));
-        const float b42 = __uint_as_float(wd40 & 4294901760u);
-        for (int m43 = 0; m43 < m_end6; m43 += 1) {
-          const float a44 = __shfl_sync(0xffu, achunk12[m43], 5, 8);
-          acc8[m43 * 2 + 0] = acc8[m43 * 2 + 0] + a44 * b41;
-          acc8[m43 * 2 + 1] = acc8[m43 * 2 + 1] + a44 * b42;
+        if (m_end6 > 7) {
+          const float a51 = __shfl_sync(0xffu, achunk39, 0, 8);
+          acc22 = acc22 + a51 * b42;
+          acc23 = acc23 + a51 * b43;
         }
-        const unsigned int wd45 = w0[(we7 * 128 + ((k013 + 6) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b46 = __uint_as_float(wd45 << static_cast<unsigned int>(16));
-        const float b47 = __uint_as_float(wd45 & 4294901760u);
-        for (int m48 = 0; m48 < m_end6; m48 += 1) {
-          const float a49 = __shfl_sync(0xffu, achunk12[m48], 6, 8);
-          acc8[m48 * 2 + 0] = acc8[m48 * 2 + 0] + a49 * b46;
-          acc8[m48 * 2 + 1] = acc8[m48 * 2 + 1] + a49 * b47;
+        const unsigned int wd52 = w0[(we7 * 128 + ((k040 + 1) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b53 = __uint_as_float(wd52 << static_cast<unsigned int>(16));
+        const float b54 = __uint_as_float(wd52 & 4294901760u);
+        const float a55 = __shfl_sync(0xffu, achunk32, 1, 8);
+        acc8 = acc8 + a55 * b53;
+        acc9 = acc9 + a55 * b54;
+        if (m_end6 > 1) {
+          const float a56 = __shfl_sync(0xffu, achunk33, 1, 8);
+          acc10 = acc10 + a56 * b53;
+          acc11 = acc11 + a56 * b54;
         }
-        const unsigned int wd50 = w0[(we7 * 128 + ((k013 + 7) * 16 + c02)) >> static_cast<unsigned int>(1)];
-        const float b51 = __uint_as_float(wd50 << static_cast<unsigned int>(16));
-        const float b52 = __uint_as_float(wd50 & 4294901760u);
-        for (int m53 = 0; m53 < m_end6; m53 += 1) {
-          const float a54 = __shfl_sync(0xffu, achunk12[m53], 7, 8);
-          acc8[m53 * 2 + 0] = acc8[m53 * 2 + 0] + a54 * b51;
-          acc8[m53 * 2 + 1] = acc8[m53 * 2 + 1] + a54 * b52;
+        if (m_end6 > 2) {
+          const float a57 = __shfl_sync(0xffu, achunk34, 1, 8);
+          acc12 = acc12 + a57 * b53;
+          acc13 = acc13 + a57 * b54;
+        }
+        if (m_end6 > 3) {
+          const float a58 = __shfl_sync(0xffu, achunk35, 1, 8);
+          acc14 = acc14 + a58 * b53;
+          acc15 = acc15 + a58 * b54;
+        }
+        if (m_end6 > 4) {
+          const float a59 = __shfl_sync(0xffu, achunk36, 1, 8);
+          acc16 = acc16 + a59 * b53;
+          acc17 = acc17 + a59 * b54;
+        }
+        if (m_end6 > 5) {
+          const float a60 = __shfl_sync(0xffu, achunk37, 1, 8);
+          acc18 = acc18 + a60 * b53;
+          acc19 = acc19 + a60 * b54;
+        }
+        if (m_end6 > 6) {
+          const float a61 = __shfl_sync(0xffu, achunk38, 1, 8);
+          acc20 = acc20 + a61 * b53;
+          acc21 = acc21 + a61 * b54;
+        }
+        if (m_end6 > 7) {
+          const float a62 = __shfl_sync(0xffu, achunk39, 1, 8);
+          acc22 = acc22 + a62 * b53;
+          acc23 = acc23 + a62 * b54;
+        }
+        const unsigned int wd63 = w0[(we7 * 128 + ((k040 + 2) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b64 = __uint_as_float(wd63 << static_cast<unsigned int>(16));
+        const float b65 = __uint_as_float(wd63 & 4294901760u);
+        const float a66 = __shfl_sync(0xffu, achunk32, 2, 8);
+        acc8 = acc8 + a66 * b64;
+        acc9 = acc9 + a66 * b65;
+        if (m_end6 > 1) {
+          const float a67 = __shfl_sync(0xffu, achunk33, 2, 8);
+          acc10 = acc10 + a67 * b64;
+          acc11 = acc11 + a67 * b65;
+        }
+        if (m_end6 > 2) {
+          const float a68 = __shfl_sync(0xffu, achunk34, 2, 8);
+          acc12 = acc12 + a68 * b64;
+          acc13 = acc13 + a68 * b65;
+        }
+        if (m_end6 > 3) {
+          const float a69 = __shfl_sync(0xffu, achunk35, 2, 8);
+          acc14 = acc14 + a69 * b64;
+          acc15 = acc15 + a69 * b65;
+        }
+        if (m_end6 > 4) {
+          const float a70 = __shfl_sync(0xffu, achunk36, 2, 8);
+          acc16 = acc16 + a70 * b64;
+          acc17 = acc17 + a70 * b65;
+        }
+        if (m_end6 > 5) {
+          const float a71 = __shfl_sync(0xffu, achunk37, 2, 8);
+          acc18 = acc18 + a71 * b64;
+          acc19 = acc19 + a71 * b65;
+        }
+        if (m_end6 > 6) {
+          const float a72 = __shfl_sync(0xffu, achunk38, 2, 8);
+          acc20 = acc20 + a72 * b64;
+          acc21 = acc21 + a72 * b65;
+        }
+        if (m_end6 > 7) {
+          const float a73 = __shfl_sync(0xffu, achunk39, 2, 8);
+          acc22 = acc22 + a73 * b64;
+          acc23 = acc23 + a73 * b65;
+        }
+        const unsigned int wd74 = w0[(we7 * 128 + ((k040 + 3) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b75 = __uint_as_float(wd74 << static_cast<unsigned int>(16));
+        const float b76 = __uint_as_float(wd74 & 4294901760u);
+        const float a77 = __shfl_sync(0xffu, achunk32, 3, 8);
+        acc8 = acc8 + a77 * b75;
+        acc9 = acc9 + a77 * b76;
+        if (m_end6 > 1) {
+          const float a78 = __shfl_sync(0xffu, achunk33, 3, 8);
+          acc10 = acc10 + a78 * b75;
+          acc11 = acc11 + a78 * b76;
+        }
+        if (m_end6 > 2) {
+          const float a79 = __shfl_sync(0xffu, achunk34, 3, 8);
+          acc12 = acc12 + a79 * b75;
+          acc13 = acc13 + a79 * b76;
+        }
+        if (m_end6 > 3) {
+          const float a80 = __shfl_sync(0xffu, achunk35, 3, 8);
+          acc14 = acc14 + a80 * b75;
+          acc15 = acc15 + a80 * b76;
+        }
+        if (m_end6 > 4) {
+          const float a81 = __shfl_sync(0xffu, achunk36, 3, 8);
+          acc16 = acc16 + a81 * b75;
+          acc17 = acc17 + a81 * b76;
+        }
+        if (m_end6 > 5) {
+          const float a82 = __shfl_sync(0xffu, achunk37, 3, 8);
+          acc18 = acc18 + a82 * b75;
+          acc19 = acc19 + a82 * b76;
+        }
+        if (m_end6 > 6) {
+          const float a83 = __shfl_sync(0xffu, achunk38, 3, 8);
+          acc20 = acc20 + a83 * b75;
+          acc21 = acc21 + a83 * b76;
+        }
+        if (m_end6 > 7) {
+          const float a84 = __shfl_sync(0xffu, achunk39, 3, 8);
+          acc22 = acc22 + a84 * b75;
+          acc23 = acc23 + a84 * b76;
+        }
+        const unsigned int wd85 = w0[(we7 * 128 + ((k040 + 4) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b86 = __uint_as_float(wd85 << static_cast<unsigned int>(16));
+        const float b87 = __uint_as_float(wd85 & 4294901760u);
+        const float a88 = __shfl_sync(0xffu, achunk32, 4, 8);
+        acc8 = acc8 + a88 * b86;
+        acc9 = acc9 + a88 * b87;
+        if (m_end6 > 1) {
+          const float a89 = __shfl_sync(0xffu, achunk33, 4, 8);
+          acc10 = acc10 + a89 * b86;
+          acc11 = acc11 + a89 * b87;
+        }
+        if (m_end6 > 2) {
+          const float a90 = __shfl_sync(0xffu, achunk34, 4, 8);
+          acc12 = acc12 + a90 * b86;
+          acc13 = acc13 + a90 * b87;
+        }
+        if (m_end6 > 3) {
+          const float a91 = __shfl_sync(0xffu, achunk35, 4, 8);
+          acc14 = acc14 + a91 * b86;
+          acc15 = acc15 + a91 * b87;
+        }
+        if (m_end6 > 4) {
+          const float a92 = __shfl_sync(0xffu, achunk36, 4, 8);
+          acc16 = acc16 + a92 * b86;
+          acc17 = acc17 + a92 * b87;
+        }
+        if (m_end6 > 5) {
+          const float a93 = __shfl_sync(0xffu, achunk37, 4, 8);
+          acc18 = acc18 + a93 * b86;
+          acc19 = acc19 + a93 * b87;
+        }
+        if (m_end6 > 6) {
+          const float a94 = __shfl_sync(0xffu, achunk38, 4, 8);
+          acc20 = acc20 + a94 * b86;
+          acc21 = acc21 + a94 * b87;
+        }
+        if (m_end6 > 7) {
+          const float a95 = __shfl_sync(0xffu, achunk39, 4, 8);
+          acc22 = acc22 + a95 * b86;
+          acc23 = acc23 + a95 * b87;
+        }
+        const unsigned int wd96 = w0[(we7 * 128 + ((k040 + 5) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b97 = __uint_as_float(wd96 << static_cast<unsigned int>(16));
+        const float b98 = __uint_as_float(wd96 & 4294901760u);
+        const float a99 = __shfl_sync(0xffu, achunk32, 5, 8);
+        acc8 = acc8 + a99 * b97;
+        acc9 = acc9 + a99 * b98;
+        if (m_end6 > 1) {
+          const float a100 = __shfl_sync(0xffu, achunk33, 5, 8);
+          acc10 = acc10 + a100 * b97;
+          acc11 = acc11 + a100 * b98;
+        }
+        if (m_end6 > 2) {
+          const float a101 = __shfl_sync(0xffu, achunk34, 5, 8);
+          acc12 = acc12 + a101 * b97;
+          acc13 = acc13 + a101 * b98;
+        }
+        if (m_end6 > 3) {
+          const float a102 = __shfl_sync(0xffu, achunk35, 5, 8);
+          acc14 = acc14 + a102 * b97;
+          acc15 = acc15 + a102 * b98;
+        }
+        if (m_end6 > 4) {
+          const float a103 = __shfl_sync(0xffu, achunk36, 5, 8);
+          acc16 = acc16 + a103 * b97;
+          acc17 = acc17 + a103 * b98;
+        }
+        if (m_end6 > 5) {
+          const float a104 = __shfl_sync(0xffu, achunk37, 5, 8);
+          acc18 = acc18 + a104 * b97;
+          acc19 = acc19 + a104 * b98;
+        }
+        if (m_end6 > 6) {
+          const float a105 = __shfl_sync(0xffu, achunk38, 5, 8);
+          acc20 = acc20 + a105 * b97;
+          acc21 = acc21 + a105 * b98;
+        }
+        if (m_end6 > 7) {
+          const float a106 = __shfl_sync(0xffu, achunk39, 5, 8);
+          acc22 = acc22 + a106 * b97;
+          acc23 = acc23 + a106 * b98;
+        }
+        const unsigned int wd107 = w0[(we7 * 128 + ((k040 + 6) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b108 = __uint_as_float(wd107 << static_cast<unsigned int>(16));
+        const float b109 = __uint_as_float(wd107 & 4294901760u);
+        const float a110 = __shfl_sync(0xffu, achunk32, 6, 8);
+        acc8 = acc8 + a110 * b108;
+        acc9 = acc9 + a110 * b109;
+        if (m_end6 > 1) {
+          const float a111 = __shfl_sync(0xffu, achunk33, 6, 8);
+          acc10 = acc10 + a111 * b108;
+          acc11 = acc11 + a111 * b109;
+        }
+        if (m_end6 > 2) {
+          const float a112 = __shfl_sync(0xffu, achunk34, 6, 8);
+          acc12 = acc12 + a112 * b108;
+          acc13 = acc13 + a112 * b109;
+        }
+        if (m_end6 > 3) {
+          const float a113 = __shfl_sync(0xffu, achunk35, 6, 8);
+          acc14 = acc14 + a113 * b108;
+          acc15 = acc15 + a113 * b109;
+        }
+        if (m_end6 > 4) {
+          const float a114 = __shfl_sync(0xffu, achunk36, 6, 8);
+          acc16 = acc16 + a114 * b108;
+          acc17 = acc17 + a114 * b109;
+        }
+        if (m_end6 > 5) {
+          const float a115 = __shfl_sync(0xffu, achunk37, 6, 8);
+          acc18 = acc18 + a115 * b108;
+          acc19 = acc19 + a115 * b109;
+        }
+        if (m_end6 > 6) {
+          const float a116 = __shfl_sync(0xffu, achunk38, 6, 8);
+          acc20 = acc20 + a116 * b108;
+          acc21 = acc21 + a116 * b109;
+        }
+        if (m_end6 > 7) {
+          const float a117 = __shfl_sync(0xffu, achunk39, 6, 8);
+          acc22 = acc22 + a117 * b108;
+          acc23 = acc23 + a117 * b109;
+        }
+        const unsigned int wd118 = w0[(we7 * 128 + ((k040 + 7) * 16 + c02)) >> static_cast<unsigned int>(1)];
+        const float b119 = __uint_as_float(wd118 << static_cast<unsigned int>(16));
+        const float b120 = __uint_as_float(wd118 & 4294901760u);
+        const float a121 = __shfl_sync(0xffu, achunk32, 7, 8);
+        acc8 = acc8 + a121 * b119;
+        acc9 = acc9 + a121 * b120;
+        if (m_end6 > 1) {
+          const float a122 = __shfl_sync(0xffu, achunk33, 7, 8);
+          acc10 = acc10 + a122 * b119;
+          acc11 = acc11 + a122 * b120;
+        }
+        if (m_end6 > 2) {
+          const float a123 = __shfl_sync(0xffu, achunk34, 7, 8);
+          acc12 = acc12 + a123 * b119;
+          acc13 = acc13 + a123 * b120;
+        }
+        if (m_end6 > 3) {
+          const float a124 = __shfl_sync(0xffu, achunk35, 7, 8);
+          acc14 = acc14 + a124 * b119;
+          acc15 = acc15 + a124 * b120;
+        }
+        if (m_end6 > 4) {
+          const float a125 = __shfl_sync(0xffu, achunk36, 7, 8);
+          acc16 = acc16 + a125 * b119;
+          acc17 = acc17 + a125 * b120;
+        }
+        if (m_end6 > 5) {
+          const float a126 = __shfl_sync(0xffu, achunk37, 7, 8);
+          acc18 = acc18 + a126 * b119;
+          acc19 = acc19 + a126 * b120;
+        }
+        if (m_end6 > 6) {
+          const float a127 = __shfl_sync(0xffu, achunk38, 7, 8);
+          acc20 = acc20 + a127 * b119;
+          acc21 = acc21 + a127 * b120;
+        }
+        if (m_end6 > 7) {
+          const float a128 = __shfl_sync(0xffu, achunk39, 7, 8);
+          acc22 = acc22 + a128 * b119;
+          acc23 = acc23 + a128 * b120;
         }
       }
       if (n0 < 8) {
-        for (int m55 = 0; m55 < m_end6; m55 += 1) {
-          const int row56 = r05 + m55;
-          const int n57 = c02 + 0;
-          out[row56 * 16 + n57] = route_w[(slot_of[row56] >= 0 ? slot_of[row56] : 0)] * acc8[m55 * 2 + 0];
-          const int n58 = c02 + 1;
-          out[row56 * 16 + n58] = route_w[(slot_of[row56] >= 0 ? slot_of[row56] : 0)] * acc8[m55 * 2 + 1];
+        const int row129 = r05;
+        const int n130 = c02 + 0;
+        out[row129 * 16 + n130] = route_w[(slot_of[row129] >= 0 ? slot_of[row129] : 0)] * acc8;
+        const int n131 = c02 + 1;
+        out[row129 * 16 + n131] = route_w[(slot_of[row129] >= 0 ? slot_of[row129] : 0)] * acc9;
+        if (m_end6 > 1) {
+          const int row132 = r05 + 1;
+          const int n133 = c02 + 0;
+          out[row132 * 16 + n133] = route_w[(slot_of[row132] >= 0 ? slot_of[row132] : 0)] * acc10;
+          const int n134 = c02 + 1;
+          out[row132 * 16 + n134] = route_w[(slot_of[row132] >= 0 ? slot_of[row132] : 0)] * acc11;
+        }
+        if (m_end6 > 2) {
+          const int row135 = r05 + 2;
+          const int n136 = c02 + 0;
+          out[row135 * 16 + n136] = route_w[(slot_of[row135] >= 0 ? slot_of[row135] : 0)] * acc12;
+          const int n137 = c02 + 1;
+          out[row135 * 16 + n137] = route_w[(slot_of[row135] >= 0 ? slot_of[row135] : 0)] * acc13;
+        }
+        if (m_end6 > 3) {
+          const int row138 = r05 + 3;
+          const int n139 = c02 + 0;
+          out[row138 * 16 + n139] = route_w[(slot_of[row138] >= 0 ? slot_of[row138] : 0)] * acc14;
+          const int n140 = c02 + 1;
+          out[row138 * 16 + n140] = route_w[(slot_of[row138] >= 0 ? slot_of[row138] : 0)] * acc15;
+        }
+        if (m_end6 > 4) {
+          const int row141 = r05 + 4;
+          const int n142 = c02 + 0;
+          out[row141 * 16 + n142] = route_w[(slot_of[row141] >= 0 ? slot_of[row141] : 0)] * acc16;
+          const int n143 = c02 + 1;
+          out[row141 * 16 + n143] = route_w[(slot_of[row141] >= 0 ? slot_of[row141] : 0)] * acc17;
+        }
+        if (m_end6 > 5) {
+          const int row144 = r05 + 5;
+          const int n145 = c02 + 0;
+          out[row144 * 16 + n145] = route_w[(slot_of[row144] >= 0 ? slot_of[row144] : 0)] * acc18;
+          const int n146 = c02 + 1;
+          out[row144 * 16 + n146] = route_w[(slot_of[row144] >= 0 ? slot_of[row144] : 0)] * acc19;
+        }
+        if (m_end6 > 6) {
+          const int row147 = r05 + 6;
+          const int n148 = c02 + 0;
+          out[row147 * 16 + n148] = route_w[(slot_of[row147] >= 0 ? slot_of[row147] : 0)] * acc20;
+          const int n149 = c02 + 1;
+          out[row147 * 16 + n149] = route_w[(slot_of[row147] >= 0 ? slot_of[row147] : 0)] * acc21;
+        }
+        if (m_end6 > 7) {
+          const int row150 = r05 + 7;
+          const int n151 = c02 + 0;
+          out[row150 * 16 + n151] = route_w[(slot_of[row150] >= 0 ? slot_of[row150] : 0)] * acc22;
+          const int n152 = c02 + 1;
+          out[row150 * 16 + n152] = route_w[(slot_of[row150] >= 0 ? slot_of[row150] : 0)] * acc23;
         }
       }
     }

@@ -275,37 +275,85 @@ __global__ void __launch_bounds__(64) moec_k_grouped_glu(const int* __restrict__
       if (m_end5 <= 0) {
         goto moec_next;
       }
-      float acc7[8] = {};
-      float acc8[8] = {};
-      int abase9[4] = {};
-      for (int m10 = 0; m10 < 8; m10 += 1) {
-        acc7[m10] = 0.0f;
-        acc8[m10] = 0.0f;
-      }
-      for (int m11 = 0; m11 < m_end5; m11 += 1) {
-        abase9[m11] = a_perm[r04 + m11] * 16;
-      }
-      for (int k12 = 0; k12 < 16; k12 += 1) {
-        const unsigned int wd13 = w0[(we6 * 384 + (k12 * 24 + c01)) >> static_cast<unsigned int>(1)];
-        const float b14 = __uint_as_float(wd13 << static_cast<unsigned int>(16));
-        const float b15 = __uint_as_float(wd13 & 4294901760u);
-        const unsigned int wd16 = w1[(we6 * 384 + (k12 * 24 + c01)) >> static_cast<unsigned int>(1)];
-        const float b17 = __uint_as_float(wd16 << static_cast<unsigned int>(16));
-        const float b18 = __uint_as_float(wd16 & 4294901760u);
-        for (int m19 = 0; m19 < m_end5; m19 += 1) {
-          const float a20 = a[abase9[m19] + k12];
-          acc7[m19 * 2 + 0] = acc7[m19 * 2 + 0] + a20 * b14;
-          acc7[m19 * 2 + 1] = acc7[m19 * 2 + 1] + a20 * b15;
-          acc8[m19 * 2 + 0] = acc8[m19 * 2 + 0] + a20 * b17;
-          acc8[m19 * 2 + 1] = acc8[m19 * 2 + 1] + a20 * b18;
+      float acc7 = 0.0f;
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      float acc15 = 0.0f;
+      float acc16 = 0.0f;
+      float acc17 = 0.0f;
+      float acc18 = 0.0f;
+      float acc19 = 0.0f;
+      float acc20 = 0.0f;
+      float acc21 = 0.0f;
+      float acc22 = 0.0f;
+      const int abase23 = a_perm[r04] * 16;
+      const int abase24 = a_perm[r04 + min(1, m_end5 - 1)] * 16;
+      const int abase25 = a_perm[r04 + min(2, m_end5 - 1)] * 16;
+      const int abase26 = a_perm[r04 + min(3, m_end5 - 1)] * 16;
+      for (int k27 = 0; k27 < 16; k27 += 1) {
+        const unsigned int wd28 = w0[(we6 * 384 + (k27 * 24 + c01)) >> static_cast<unsigned int>(1)];
+        const float b29 = __uint_as_float(wd28 << static_cast<unsigned int>(16));
+        const float b30 = __uint_as_float(wd28 & 4294901760u);
+        const unsigned int wd31 = w1[(we6 * 384 + (k27 * 24 + c01)) >> static_cast<unsigned int>(1)];
+        const float b32 = __uint_as_float(wd31 << static_cast<unsigned int>(16));
+        const float b33 = __uint_as_float(wd31 & 4294901760u);
+        const float a34 = a[abase23 + k27];
+        acc7 = acc7 + a34 * b29;
+        acc8 = acc8 + a34 * b30;
+        acc15 = acc15 + a34 * b32;
+        acc16 = acc16 + a34 * b33;
+        if (m_end5 > 1) {
+          const float a35 = a[abase24 + k27];
+          acc9 = acc9 + a35 * b29;
+          acc10 = acc10 + a35 * b30;
+          acc17 = acc17 + a35 * b32;
+          acc18 = acc18 + a35 * b33;
+        }
+        if (m_end5 > 2) {
+          const float a36 = a[abase25 + k27];
+          acc11 = acc11 + a36 * b29;
+          acc12 = acc12 + a36 * b30;
+          acc19 = acc19 + a36 * b32;
+          acc20 = acc20 + a36 * b33;
+        }
+        if (m_end5 > 3) {
+          const float a37 = a[abase26 + k27];
+          acc13 = acc13 + a37 * b29;
+          acc14 = acc14 + a37 * b30;
+          acc21 = acc21 + a37 * b32;
+          acc22 = acc22 + a37 * b33;
         }
       }
-      for (int m21 = 0; m21 < m_end5; m21 += 1) {
-        const int row22 = r04 + m21;
-        const int n23 = c01 + 0;
-        out[row22 * 24 + n23] = acc7[m21 * 2 + 0] * (acc7[m21 * 2 + 0] >= 0.0f ? 1.0f / (1.0f + expf(-acc7[m21 * 2 + 0])) : expf(acc7[m21 * 2 + 0]) / (1.0f + expf(acc7[m21 * 2 + 0]))) * acc8[m21 * 2 + 0];
-        const int n24 = c01 + 1;
-        out[row22 * 24 + n24] = acc7[m21 * 2 + 1] * (acc7[m21 * 2 + 1] >= 0.0f ? 1.0f / (1.0f + expf(-acc7[m21 * 2 + 1])) : expf(acc7[m21 * 2 + 1]) / (1.0f + expf(acc7[m21 * 2 + 1]))) * acc8[m21 * 2 + 1];
+      const int row38 = r04;
+      const int n39 = c01 + 0;
+      out[row38 * 24 + n39] = acc7 * (acc7 >= 0.0f ? 1.0f / (1.0f + expf(-acc7)) : expf(acc7) / (1.0f + expf(acc7))) * acc15;
+      const int n40 = c01 + 1;
+      out[row38 * 24 + n40] = acc8 * (acc8 >= 0.0f ? 1.0f / (1.0f + expf(-acc8)) : expf(acc8) / (1.0f + expf(acc8))) * acc16;
+      if (m_end5 > 1) {
+        const int row41 = r04 + 1;
+        const int n42 = c01 + 0;
+        out[row41 * 24 + n42] = acc9 * (acc9 >= 0.0f ? 1.0f / (1.0f + expf(-acc9)) : expf(acc9) / (1.0f + expf(acc9))) * acc17;
+        const int n43 = c01 + 1;
+        out[row41 * 24 + n43] = acc10 * (acc10 >= 0.0f ? 1.0f / (1.0f + expf(-acc10)) : expf(acc10) / (1.0f + expf(acc10))) * acc18;
+      }
+      if (m_end5 > 2) {
+        const int row44 = r04 + 2;
+        const int n45 = c01 + 0;
+        out[row44 * 24 + n45] = acc11 * (acc11 >= 0.0f ? 1.0f / (1.0f + expf(-acc11)) : expf(acc11) / (1.0f + expf(acc11))) * acc19;
+        const int n46 = c01 + 1;
+        out[row44 * 24 + n46] = acc12 * (acc12 >= 0.0f ? 1.0f / (1.0f + expf(-acc12)) : expf(acc12) / (1.0f + expf(acc12))) * acc20;
+      }
+      if (m_end5 > 3) {
+        const int row47 = r04 + 3;
+        const int n48 = c01 + 0;
+        out[row47 * 24 + n48] = acc13 * (acc13 >= 0.0f ? 1.0f / (1.0f + expf(-acc13)) : expf(acc13) / (1.0f + expf(acc13))) * acc21;
+        const int n49 = c01 + 1;
+        out[row47 * 24 + n49] = acc14 * (acc14 >= 0.0f ? 1.0f / (1.0f + expf(-acc14)) : expf(acc14) / (1.0f + expf(acc14))) * acc22;
       }
     }
   moec_next:
@@ -340,30 +388,66 @@ __global__ void __launch_bounds__(64) moec_k_grouped_down(const int* __restrict_
       if (m_end5 <= 0) {
         goto moec_next;
       }
-      float acc7[8] = {};
-      int abase8[4] = {};
-      for (int m9 = 0; m9 < 8; m9 += 1) {
-        acc7[m9] = 0.0f;
-      }
-      for (int m10 = 0; m10 < m_end5; m10 += 1) {
-        abase8[m10] = (r04 + m10) * 24;
-      }
-      for (int k11 = 0; k11 < 24; k11 += 1) {
-        const unsigned int wd12 = w0[(we6 * 384 + (k11 * 16 + c01)) >> static_cast<unsigned int>(1)];
-        const float b13 = __uint_as_float(wd12 << static_cast<unsigned int>(16));
-        const float b14 = __uint_as_float(wd12 & 4294901760u);
-        for (int m15 = 0; m15 < m_end5; m15 += 1) {
-          const float a16 = a[abase8[m15] + k11];
-          acc7[m15 * 2 + 0] = acc7[m15 * 2 + 0] + a16 * b13;
-          acc7[m15 * 2 + 1] = acc7[m15 * 2 + 1] + a16 * b14;
+      float acc7 = 0.0f;
+      float acc8 = 0.0f;
+      float acc9 = 0.0f;
+      float acc10 = 0.0f;
+      float acc11 = 0.0f;
+      float acc12 = 0.0f;
+      float acc13 = 0.0f;
+      float acc14 = 0.0f;
+      const int abase15 = r04 * 24;
+      const int abase16 = (r04 + min(1, m_end5 - 1)) * 24;
+      const int abase17 = (r04 + min(2, m_end5 - 1)) * 24;
+      const int abase18 = (r04 + min(3, m_end5 - 1)) * 24;
+      for (int k19 = 0; k19 < 24; k19 += 1) {
+        const unsigned int wd20 = w0[(we6 * 384 + (k19 * 16 + c01)) >> static_cast<unsigned int>(1)];
+        const float b21 = __uint_as_float(wd20 << static_cast<unsigned int>(16));
+        const float b22 = __uint_as_float(wd20 & 4294901760u);
+        const float a23 = a[abase15 + k19];
+        acc7 = acc7 + a23 * b21;
+        acc8 = acc8 + a23 * b22;
+        if (m_end5 > 1) {
+          const float a24 = a[abase16 + k19];
+          acc9 = acc9 + a24 * b21;
+          acc10 = acc10 + a24 * b22;
+        }
+        if (m_end5 > 2) {
+          const float a25 = a[abase17 + k19];
+          acc11 = acc11 + a25 * b21;
+          acc12 = acc12 + a25 * b22;
+        }
+        if (m_end5 > 3) {
+          const float a26 = a[abase18 + k19];
+          acc13 = acc13 + a26 * b21;
+          acc14 = acc14 + a26 * b22;
         }
       }
-      for (int m17 = 0; m17 < m_end5; m17 += 1) {
-        const int row18 = r04 + m17;
-        const int n19 = c01 + 0;
-        out[row18 * 16 + n19] = route_w[(slot_of[row18] >= 0 ? slot_of[row18] : 0)] * acc7[m17 * 2 + 0];
-        const int n20 = c01 + 1;
-        out[row18 * 16 + n20] = route_w[(slot_of[row18] >= 0 ? slot_of[row18] : 0)] * acc7[m17 * 2 + 1];
+      const int row27 = r04;
+      const int n28 = c01 + 0;
+      out[row27 * 16 + n28] = route_w[(slot_of[row27] >= 0 ? slot_of[row27] : 0)] * acc7;
+      const int n29 = c01 + 1;
+      out[row27 * 16 + n29] = route_w[(slot_of[row27] >= 0 ? slot_of[row27] : 0)] * acc8;
+      if (m_end5 > 1) {
+        const int row30 = r04 + 1;
+        const int n31 = c01 + 0;
+        out[row30 * 16 + n31] = route_w[(slot_of[row30] >= 0 ? slot_of[row30] : 0)] * acc9;
+        const int n32 = c01 + 1;
+        out[row30 * 16 + n32] = route_w[(slot_of[row30] >= 0 ? slot_of[row30] : 0)] * acc10;
+      }
+      if (m_end5 > 2) {
+        const int row33 = r04 + 2;
+        const int n34 = c01 + 0;
+        out[row33 * 16 + n34] = route_w[(slot_of[row33] >= 0 ? slot_of[row33] : 0)] * acc11;
+        const int n35 = c01 + 1;
+        out[row33 * 16 + n35] = route_w[(slot_of[row33] >= 0 ? slot_of[row33] : 0)] * acc12;
+      }
+      if (m_end5 > 3) {
+        const int row36 = r04 + 3;
+        const int n37 = c01 + 0;
+        out[row36 * 16 + n37] = route_w[(slot_of[row36] >= 0 ? slot_of[row36] : 0)] * acc13;
+        const int n38 = c01 + 1;
+        out[row36 * 16 + n38] = route_w[(slot_of[row36] >= 0 ? slot_of[row36] : 0)] * acc14;
       }
     }
   moec_next:

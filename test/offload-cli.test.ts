@@ -50,7 +50,7 @@ describe('moec simulate', () => {
     expect(Object.keys(out)).toEqual(['slots', 'policies']);
     expect(out.slots).toBe(2);
     const names = out.policies.map((p) => p['name']);
-    expect(names).toEqual(['lru', 'lfu', 'score', 'prefetch', 'prefetch-greedy', 'prefetch+degrade', 'lru+degrade', 'belady']);
+    expect(names).toEqual(['lru', 'lfu', 'score', 'prefetch', 'prefetch-greedy', 'prefetch+degrade', 'lru+degrade', 'admit+degrade', 'belady']);
     for (const p of out.policies) expect(Object.keys(p)).toEqual(['name', 'hitRate', 'bytesMoved', 'stallSeconds', 'tokensPerSecond']);
     // Request 1, layer 0: 0 1 | 0 2 | 1 3 with 2 slots (lru): m m h m m m; layer 1: m m h h m m.
     // Request 2: layer 0 m m h h, layer 1 m m h h. 7 hits in 20 accesses.
@@ -115,7 +115,7 @@ describe('moec simulate', () => {
     const c = moec('simulate', plain, '--trace', corrupt, '--slots', '2');
     expect([c.code, c.stderr.startsWith(`moec: error: cannot read trace '${corrupt}'`)]).toEqual([1, true]);
     const p = moec('simulate', plain, '--trace', trace, '--slots', '2', '--policy', 'fifo');
-    expect([p.code, p.stderr]).toEqual([1, 'moec: error: unknown policy \'fifo\'; policies: model, lru, lfu, score, belady, prefetch, prefetch-greedy, prefetch+degrade, lru+degrade\n']);
+    expect([p.code, p.stderr]).toEqual([1, 'moec: error: unknown policy \'fifo\'; policies: model, lru, lfu, score, belady, prefetch, prefetch-greedy, prefetch+degrade, lru+degrade, admit+degrade\n']);
     expect(moec('simulate', plain, '--trace', trace, '--slots', '0').code).toBe(1);
   });
 });

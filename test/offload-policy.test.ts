@@ -76,6 +76,25 @@ describe('timing', () => {
     expect(r).toMatchObject({ hits: 0, degraded: 4, degradedTokens: 4, stallSeconds: 0 });
     expect(r.seconds).toBeCloseTo(1, 12);
   });
+
+  it('admit+degrade waits while the pool fills, then loads only experts used more often than the one they replace', () => {
+    // One slot, loads arrive at once. 0 0 1 0: 0 misses and is waited for (the pool had room),
+    // 0 hits, 1 (used once, 0 twice) runs on the copy and is not loaded, 0 hits.
+    expect(replay('admit+degrade', [sequence(0, 0, 1, 0)], 1)).toMatchObject({ hits: 2, degraded: 1, bytesMoved: 1000 });
+    // lru+degrade loads 1 over 0 and then misses 0: one hit, three copies, three loads.
+    expect(replay('lru+degrade', [sequence(0, 0, 1, 0)], 1)).toMatchObject({ hits: 1, degraded: 3, bytesMoved: 3000 });
+    // 0 1 1 1: 1 ties 0 at its first use (copy), then passes it (copy while it loads), then hits.
+    expect(replay('admit+degrade', [sequence(0, 1, 1, 1)], 1)).toMatchObject({ hits: 1, degraded: 2, bytesMoved: 2000 });
+  });
+
+  it('admit+degrade stalls for the loads that fill the pool, not after', () => {
+    // 1000-byte experts over 1000 B/s, device 1000 B/s, one slot: token 0 waits 1 s for 0 and
+    // computes 1 s; token 1 runs the copy of 1 (0.25 s; 1 used once, 0 once: not loaded).
+    const slow: LinkModel = { name: 'slow', bandwidth: 1000, latency: 0, description: '' };
+    const r = replay('admit+degrade', [sequence(0, 1)], 1, { link: slow });
+    expect(r).toMatchObject({ hits: 0, degraded: 1, stallSeconds: 1, bytesMoved: 1000 });
+    expect(r.seconds).toBeCloseTo(2.25, 12);
+  });
 });
 
 describe('the link', () => {

@@ -20,6 +20,14 @@ export interface Policy {
    * compute times (a saturated link would deliver it too late to matter); Infinity: always.
    */
   admit?: number;
+  /**
+   * With degrade: load a missing expert into a full pool only if this request has used it more
+   * often than the expert it would replace (frequency admission: one-off experts never displace
+   * popular ones; the copy serves them).
+   */
+  admitMoreFrequent?: boolean;
+  /** With degrade: a miss while the pool has a free slot waits for its load instead (the pool fills at a request's start). */
+  fillFirst?: boolean;
 }
 
 /**
@@ -45,7 +53,7 @@ export interface PrefetchSpec {
 export const DEGRADE_DTYPE: StorageDType = 'int4';
 
 /** The policies `moec simulate --policy` knows, beside the model's own (`model`). */
-export const POLICY_NAMES = ['lru', 'lfu', 'score', 'belady', 'prefetch', 'prefetch-greedy', 'prefetch+degrade', 'lru+degrade'] as const;
+export const POLICY_NAMES = ['lru', 'lfu', 'score', 'belady', 'prefetch', 'prefetch-greedy', 'prefetch+degrade', 'lru+degrade', 'admit+degrade'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 /** What sizes a named policy: slots per MoE layer, experts a token selects, MoE layers. */
@@ -62,7 +70,10 @@ export interface PolicyContext {
  * least likely to select. `prefetch-greedy` fills each next layer's slots with its most likely
  * experts, which wins when the link keeps up and loses when it does not. `+degrade` runs a
  * resident low-precision copy (the model's on_miss dtype, else int4) on a miss, and loads the
- * missing expert only if it would arrive within one token's compute.
+ * missing expert only if it would arrive within one token's compute. `admit+degrade` spends the
+ * link on popular experts: it waits for its loads while the pool has room (a request's start),
+ * then runs the copy on a miss and loads the expert only if this request has used it more often
+ * than the least frequently used expert it would replace.
  */
 export function namedPolicy(name: PolicyName, declared: OffloadPolicy, ctx: PolicyContext): Policy {
   const degrade = { kind: 'degrade' as const, dtype: declared.onMiss.kind === 'degrade' ? declared.onMiss.dtype : DEGRADE_DTYPE };
@@ -85,6 +96,8 @@ export function namedPolicy(name: PolicyName, declared: OffloadPolicy, ctx: Poli
       return { name, ...sparing, prefetch: { ...sparing.prefetch!, onlyInTime: true }, onMiss: degrade, admit: ctx.layers };
     case 'lru+degrade':
       return { name, eviction: lruEviction, onMiss: degrade, admit: ctx.layers };
+    case 'admit+degrade':
+      return { name, eviction: lfuEviction, onMiss: degrade, admit: ctx.layers, admitMoreFrequent: true, fillFirst: true };
   }
 }
 

@@ -156,28 +156,38 @@ export class Replay {
             readBytes += bytes;
             continue;
           }
+          // Run the low-precision copy, or wait? `fillFirst` waits while the pool still has room (a request's start).
+          const copy = degrade !== undefined && !(policy.fillFirst && !slot && !pool.full);
           let arrival: number;
           if (slot) {
             if (slot.prefetched) r.latePrefetches++;
             slot.prefetched = false;
             // A degrading layer does not wait for it: only a waiting one needs to know when it comes.
-            arrival = degrade === undefined ? this.link.arrival(slot) : Infinity;
-          } else if (degrade !== undefined && this.link.demandArrival(start, bytes) - start > (policy.admit ?? Infinity) * this.layerSeconds) {
+            arrival = copy ? Infinity : this.link.arrival(slot);
+          } else if (copy && this.link.demandArrival(start, bytes) - start > (policy.admit ?? Infinity) * this.layerSeconds) {
             arrival = Infinity; // served by the copy; not worth a slot
           } else {
+            let victim = -1;
             if (pool.full) {
               // A prefetching policy knows the layer's whole choice from its router: it keeps this token's other experts.
               const candidates = this.candidates;
               candidates.length = 0;
               for (const x of pool.slots.keys()) if (!policy.prefetch || !token[l]!.includes(x)) candidates.push(x);
               if (candidates.length === 0) for (const x of pool.slots.keys()) candidates.push(x);
-              this.evict(pool, policy.prefetch && policy.predictiveEviction ? this.leastLikelyNext(step, candidates) : policy.eviction(pool, candidates), start);
+              victim = policy.prefetch && policy.predictiveEviction ? this.leastLikelyNext(step, candidates) : policy.eviction(pool, candidates);
             }
+            if (victim >= 0 && copy && policy.admitMoreFrequent && (pool.uses.get(e) ?? 0) <= (pool.uses.get(victim) ?? 0)) {
+              arrival = Infinity; // the copy serves it: it has not been used more than the expert it would replace
+              r.degraded++;
+              readBytes += layer.expertParams[e]! * degrade!;
+              continue;
+            }
+            if (victim >= 0) this.evict(pool, victim, start);
             const slot: Slot = { expert: e, prefetched: false };
             pool.insert(slot);
             arrival = this.link.demand(start, bytes, slot);
           }
-          if (degrade !== undefined) {
+          if (copy) {
             r.degraded++;
             readBytes += layer.expertParams[e]! * degrade;
           } else {

@@ -46,7 +46,7 @@ describe('parse errors say where', () => {
     ['an unknown op', '  %2 = frobnicate(%0) : f32[T, 8]', "4:8: unknown op 'frobnicate'"],
     ['an unknown attribute', '  %2 = topk(%0) {k = 2, j = 1} : i32[T, 2]', "4:25: unknown attribute 'j'; expected one of k"],
     ['a missing attribute', '  %2 = topk(%0) : i32[T, 2]', '4:3: missing attribute k'],
-    ['a bad attribute value', '  %2 = act(%0) {fn = tanh} : f32[T, 4]', "4:22: expected sigmoid or silu or gelu or gelu_tanh or relu, found 'tanh'"],
+    ['a bad attribute value', '  %2 = act(%0) {fn = tanh} : f32[T, 4]', "4:22: expected sigmoid or silu or gelu or gelu_tanh or relu or identity, found 'tanh'"],
     ['an unknown dtype', '  %2 = matmul(%0, %1) : f64[T, 8]', "4:25: unknown dtype 'f64'"],
     ['a stray character', '  %2 = matmul(%0, %1) ; f32[T, 8]', "4:23: unexpected character ';'"],
     ['a kernel body operand that is not an input', '  %2 = kernel k(%0) : f32[T, 4] {\n    %k0 = add(%0, %k1) : f32[T, 4]\n  }', '5:20: %k1 is neither a kernel input nor an earlier body value'],

@@ -28,6 +28,9 @@ function resolve(ctx: CheckContext, sym: Symbol): Expert | undefined {
   const shape = call.shape('shape');
   const rank = call.int('rank');
   const latent = call.int('latent');
+  // Parameters a kind does not take read as their defaults.
+  const param = (name: string) => (call.sig.params.some((p) => p.name === name) ? call.number(name) : undefined);
+  const [alpha, beta, limit] = [param('alpha'), param('beta'), param('limit')];
   if (!shape) return undefined;
   if (shape.dims.length !== 3) {
     ctx.diags.report('E0402', shape.span, `${call.sig.name} takes a shape 'in -> hidden -> out', but this one has ${shape.dims.length} part${shape.dims.length === 1 ? '' : 's'}`);
@@ -48,5 +51,9 @@ function resolve(ctx: CheckContext, sym: Symbol): Expert | undefined {
     output,
     ...(rank > 0 ? { rank } : {}),
     ...(latent > 0 ? { latent } : {}),
+    ...(call.bool('bias') ? { bias: true } : {}),
+    ...(alpha !== undefined && alpha !== 1 ? { alpha } : {}),
+    ...(beta !== undefined && beta !== 0 ? { beta } : {}),
+    ...(limit !== undefined ? { limit } : {}),
   };
 }

@@ -13,7 +13,7 @@ const none = record<Record<string, never>>({});
 const dtype = oneOf<DType>('f32', 'f16', 'bf16', 'int8', 'int4', 'i32', 'route');
 const range = record<{ first: number; count: number }>({ first: num, count: num });
 
-const ffnFields: Fields<Omit<FfnExpertSpec, 'kind'>> = { name: str, gated: bool, act: oneOf('silu', 'gelu', 'gelu_tanh', 'relu'), input: num, hidden: num, output: num, rank: opt(num), latent: opt(num) };
+const ffnFields: Fields<Omit<FfnExpertSpec, 'kind'>> = { name: str, gated: bool, act: oneOf('silu', 'gelu', 'gelu_tanh', 'relu'), input: num, hidden: num, output: num, rank: opt(num), latent: opt(num), bias: opt(bool), alpha: opt(num), beta: opt(num), limit: opt(num) };
 const ffnExpert = tagged<FfnExpertSpec, 'kind'>('kind', { ffn: ffnFields });
 const expert = tagged<ExpertSpec, 'kind'>('kind', { ffn: ffnFields, identity: { name: str }, null: { name: str } });
 
@@ -48,7 +48,7 @@ export const ATTRS: { readonly [O in BodyOp]: Codec<OpAttrs[O]> } = {
   add: none,
   mul: none,
   matmul: none,
-  act: record({ fn: oneOf('sigmoid', 'silu', 'gelu', 'gelu_tanh', 'relu') }),
+  act: record({ fn: oneOf('sigmoid', 'silu', 'gelu', 'gelu_tanh', 'relu', 'identity'), alpha: opt(num), min: opt(num), max: opt(num), shift: opt(num) }),
   reshape: none,
   index: record({ i: num }),
   dequant: record({ bits: oneOf8or4() }),

@@ -4,7 +4,7 @@ import { GraphBuilder, type Graph, type Node } from './graph.js';
 import type { ExpertGroup, ExpertSpec, RouteAttrs, RouterSpec, RouterStage } from './ops.js';
 import { mulTokens, TOKENS, type DType, type Dim, type TensorType } from './types.js';
 import { selectionSlots } from './routing.js';
-import { expertWeights, SiteNamer, weightsByGroup } from './weights.js';
+import { expertWeights, SiteNamer, weightsByGroup, type ExpertWeight } from './weights.js';
 
 /**
  * Build the MoE-level graph of a resolved model: one `route` + `moe` per block call (chain
@@ -66,7 +66,7 @@ class ModelBuilder {
         if (expert.kind !== 'ffn') return v; // identity (the checker rejects null experts here)
         const site = `${prefix}.${sites.next(e.expert)}`;
         const dtype = this.weightDtype(e.expert);
-        const weights = expertWeights(expert).map((w) => this.weight(`${site}.${w.name}`, w.shape, dtype, w.fanIn));
+        const weights = expertWeights(expert).map((w) => this.weight(`${site}.${w.name}`, w.shape, dtype, w));
         return this.g.add('ffn', [v, ...weights], { expert }, this.t([TOKENS, expert.output]));
       }
       case 'block': {
@@ -79,8 +79,10 @@ class ModelBuilder {
   /**
    * An expert matrix. Stored in int8 or int4, it is the quantised values plus per-output-column
    * scales (`NAME.scale`, shape [..., out], in the compute dtype), dequantised in the graph.
+   * Biases are never quantised: under int8 or int4 they are stored in the compute dtype.
    */
-  private weight(name: string, shape: Dim[], dtype: DType, fanIn: number): Node {
+  private weight(name: string, shape: Dim[], dtype: DType, { fanIn, bias }: ExpertWeight): Node {
+    if (bias && (dtype === 'int8' || dtype === 'int4')) return this.g.param(name, this.t(shape), { kind: 'normal', fanIn });
     if (dtype !== 'int8' && dtype !== 'int4') return this.g.param(name, this.t(shape, dtype), { kind: 'normal', fanIn });
     const q = this.g.param(name, this.t(shape, dtype), { kind: 'normal', fanIn });
     const scale = this.g.param(`${name}.scale`, this.t([...shape.slice(0, -2), shape[shape.length - 1]!]), { kind: 'scale' });
@@ -128,7 +130,7 @@ class ModelBuilder {
       const dtype = this.weightDtype(slot.expert, block);
       groups.push({ expert, count: slot.count, first: slot.first });
       for (const w of expertWeights(expert)) {
-        nodes.push(this.weight(`${name}.${w.name}`, [slot.count, ...w.shape], dtype, w.fanIn));
+        nodes.push(this.weight(`${name}.${w.name}`, [slot.count, ...w.shape], dtype, w));
       }
     }
     return { groups, nodes };
@@ -206,8 +208,9 @@ class ModelBuilder {
 /** The IR's copy of an expert declaration (IR attributes never hold front-end objects). */
 function expertSpec(e: Expert): ExpertSpec {
   if (e.kind !== 'ffn') return { kind: e.kind, name: e.name };
-  const { name, gated, act, input, hidden, output, rank, latent } = e;
-  return { kind: 'ffn', name, gated, act, input, hidden, output, ...(rank ? { rank } : {}), ...(latent ? { latent } : {}) };
+  const { name, gated, act, input, hidden, output, rank, latent, bias, alpha, beta, limit } = e;
+  const given = Object.entries({ bias, alpha, beta, limit }).filter(([, v]) => v !== undefined);
+  return { kind: 'ffn', name, gated, act, input, hidden, output, ...(rank ? { rank } : {}), ...(latent ? { latent } : {}), ...Object.fromEntries(given) };
 }
 
 /** A router stage after the source; the checker puts sources first only (E0510). */

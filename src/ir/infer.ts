@@ -180,10 +180,11 @@ export function inferType(call: OpCall, src: readonly TensorType[], declared?: T
     case 'grouped_copy': {
       const { count } = call.attrs;
       if (op === 'grouped_copy') return need(2) ?? a!;
-      const bad = need(3);
+      const bad = src.length === 4 ? undefined : need(3);
       if (bad) return bad;
       const w = src[2]!.shape;
       if (w.length !== 3 || w[0] !== count || w[1] !== last(a!.shape)) return `weight ${formatType(src[2]!)} does not fit ${count} experts reading ${last(a!.shape)} features`;
+      if (src[3] && !sameShape(src[3].shape, [count, w[2]!])) return `bias ${formatType(src[3])} does not fit ${count} experts writing ${w[2]} features`;
       return { dtype: a!.dtype, shape: [a!.shape[0]!, w[2]!] };
     }
     case 'combine':

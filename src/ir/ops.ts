@@ -22,6 +22,11 @@ export interface FfnExpertSpec {
   rank?: number;
   /** Latent: entered and left by its own projections, the FFN runs `latent` wide. */
   latent?: number;
+  /** Every projection adds a bias; `alpha`, `beta` and `limit` as in src/model/expert-structure.ts. */
+  bias?: boolean;
+  alpha?: number;
+  beta?: number;
+  limit?: number;
 }
 
 /** An expert of a moe group: an FFN, identity (returns its input) or null (contributes nothing). */
@@ -69,7 +74,7 @@ export interface ExpertGroup {
   first: number;
 }
 
-export type UnaryFn = 'sigmoid' | 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
+export type UnaryFn = 'sigmoid' | 'silu' | 'gelu' | 'gelu_tanh' | 'relu' | 'identity';
 
 type None = Record<string, never>;
 
@@ -80,8 +85,8 @@ export interface OpAttrs {
   add: None;
   mul: None;
   matmul: None;
-  /** An elementwise function. */
-  act: { fn: UnaryFn };
+  /** An elementwise function fn_α(clamp(v, min, max)) + shift; silu_α(v) = v·σ(α·v); absent parameters do nothing. */
+  act: { fn: UnaryFn; alpha?: number; min?: number; max?: number; shift?: number };
   reshape: None;
   /** W [n, ...] -> W[i] [...]: one expert of stacked weights (shared experts lowered one by one). */
   index: { i: number };
@@ -150,7 +155,7 @@ export interface OpAttrs {
   inverse: None;
   /** x [R, d], perm [P] -> [P, d] (zero rows for padding). */
   gather_rows: None;
-  /** xs [P, a], offsets, W [count, a, b] -> [P, b]: experts first..first+count-1, zero elsewhere. */
+  /** xs [P, a], offsets, W [count, a, b] (, bias [count, b]) -> [P, b]: experts first..first+count-1 (each run's rows plus its bias, padding rows included), zero elsewhere. */
   grouped_matmul: { first: number; count: number };
   /** xs [P, d], offsets -> the rows of experts first..first+count-1 (identity experts), zero elsewhere. */
   grouped_copy: { first: number; count: number };

@@ -83,6 +83,15 @@ const ffnParams: Param[] = [
   { name: 'shape', type: 'shape', doc: '`in -> hidden -> out`' },
   { name: 'rank', type: 'int', default: 0, min: 0, doc: 'low-rank factorisation of every weight (0: full rank)' },
   { name: 'latent', type: 'int', default: 0, min: 0, doc: 'run the expert in a latent space of this width (0: none)' },
+  { name: 'bias', type: 'bool', default: false, doc: 'every projection adds a learned bias (b_gate, b_up, b_down, ...)' },
+];
+
+/** silu's slope, on the kinds built on silu. */
+const alphaParam: Param = { name: 'alpha', type: 'number', default: 1, gt: 0, doc: 'silu_α(v) = v·σ(α·v) (gpt-oss: 1.702)' };
+/** The clamped, shifted gated product of gpt-oss (TensorRT-LLM's swiglu_alpha/beta/limit), on gated kinds. */
+const gatedParams: Param[] = [
+  { name: 'beta', type: 'number', default: 0, doc: 'added to the (clamped) up projection before the product (gpt-oss: 1)' },
+  { name: 'limit', type: 'number', optional: true, gt: 0, doc: 'clamp the gate from above at limit and the up projection to [-limit, limit]' },
 ];
 
 export interface ExpertKindSignature extends Signature {
@@ -90,13 +99,13 @@ export interface ExpertKindSignature extends Signature {
 }
 
 export const EXPERT_KINDS = table<ExpertKindSignature>([
-  { name: 'swiglu', ffn: { gated: true, act: 'silu' }, params: ffnParams, doc: 'Gated FFN: silu(x·Wg) ⊙ (x·Wu) · Wd.' },
-  { name: 'geglu', ffn: { gated: true, act: 'gelu' }, params: ffnParams, doc: 'Gated FFN: gelu(x·Wg) ⊙ (x·Wu) · Wd.' },
-  { name: 'geglu_tanh', ffn: { gated: true, act: 'gelu_tanh' }, params: ffnParams, doc: 'Gated FFN with the tanh approximation of GELU.' },
+  { name: 'swiglu', ffn: { gated: true, act: 'silu' }, params: [...ffnParams, alphaParam, ...gatedParams], doc: 'Gated FFN: silu(x·Wg) ⊙ (x·Wu) · Wd.' },
+  { name: 'geglu', ffn: { gated: true, act: 'gelu' }, params: [...ffnParams, ...gatedParams], doc: 'Gated FFN: gelu(x·Wg) ⊙ (x·Wu) · Wd.' },
+  { name: 'geglu_tanh', ffn: { gated: true, act: 'gelu_tanh' }, params: [...ffnParams, ...gatedParams], doc: 'Gated FFN with the tanh approximation of GELU.' },
   { name: 'relu', ffn: { gated: false, act: 'relu' }, params: ffnParams, doc: 'Plain FFN: relu(x·Wu) · Wd.' },
   { name: 'gelu', ffn: { gated: false, act: 'gelu' }, params: ffnParams, doc: 'Plain FFN: gelu(x·Wu) · Wd (exact erf GELU).' },
   { name: 'gelu_tanh', ffn: { gated: false, act: 'gelu_tanh' }, params: ffnParams, doc: 'Plain FFN: gelu_tanh(x·Wu) · Wd, GELU by its tanh approximation.' },
-  { name: 'silu', ffn: { gated: false, act: 'silu' }, params: ffnParams, doc: 'Plain FFN: silu(x·Wu) · Wd.' },
+  { name: 'silu', ffn: { gated: false, act: 'silu' }, params: [...ffnParams, alphaParam], doc: 'Plain FFN: silu(x·Wu) · Wd.' },
   { name: 'identity', params: [], doc: 'Returns its input.' },
   { name: 'null', params: [], doc: 'Returns zero and costs nothing.' },
 ]);

@@ -1,13 +1,13 @@
 import type { GraphBuilder, Node } from '../ir/graph.js';
 import type { OpAttrs } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
-import { expertStructure } from '../model/expert-structure.js';
+import { actParams, expertStructure } from '../model/expert-structure.js';
 import type { Pass } from './pass.js';
 
 /**
  * lower-dense: a dense expert call (`ffn`: an expert called in a layer body, or a shared
  * expert fold-shared could not fold into its block's moe) becomes the expert's steps
- * (src/model/expert-structure.ts) as `matmul`, `act` and `mul`. A shared expert's weights are
+ * (src/model/expert-structure.ts) as `matmul` (`add` of a bias), `act` and `mul`. A shared expert's weights are
  * stacked: it first takes its own slice with `index`.
  *
  *   %y = ffn(%x, %Wg, %Wu, %Wd) {expert = ffn(name = e, gated = true, act = silu, ...), index = 1}
@@ -25,8 +25,10 @@ function lowerFfn(b: GraphBuilder, { expert, index }: Readonly<OpAttrs['ffn']>, 
   const weight = (i: number) => (index === undefined ? weights[i]! : b.add('index', [weights[i]!], { i: index }));
   const values: Node[] = [x!];
   for (const s of expertStructure(expert).steps) {
-    if (s.op === 'matmul') values.push(b.add('matmul', [values[s.src]!, weight(s.weight)], {}));
-    else if (s.op === 'act') values.push(b.add('act', [values[s.src]!], { fn: s.fn }));
+    if (s.op === 'matmul') {
+      const y = b.add('matmul', [values[s.src]!, weight(s.weight)], {});
+      values.push(s.bias === undefined ? y : b.add('add', [y, weight(s.bias)], {}));
+    } else if (s.op === 'act') values.push(b.add('act', [values[s.src]!], actParams(s)));
     else values.push(b.add('mul', [values[s.src[0]]!, values[s.src[1]]!], {}));
   }
   return values[values.length - 1]!;

@@ -2,7 +2,7 @@ import type { GraphBuilder, Node } from '../ir/graph.js';
 import type { ExpertGroup } from '../ir/ops.js';
 import { rewriteGraph } from '../ir/rewrite.js';
 import { weightsByGroup } from '../ir/weights.js';
-import { expertStructure } from '../model/expert-structure.js';
+import { actParams, expertStructure } from '../model/expert-structure.js';
 import type { Pass } from './pass.js';
 
 /**
@@ -47,8 +47,8 @@ function groupRun(b: GraphBuilder, group: ExpertGroup, xs: Node, offsets: Node, 
   if (e.kind === 'identity') return b.add('grouped_copy', [xs, offsets], range);
   const values: Node[] = [xs];
   for (const s of expertStructure(e).steps) {
-    if (s.op === 'matmul') values.push(b.add('grouped_matmul', [values[s.src]!, offsets, weights[s.weight]!], range));
-    else if (s.op === 'act') values.push(b.add('act', [values[s.src]!], { fn: s.fn }));
+    if (s.op === 'matmul') values.push(b.add('grouped_matmul', [values[s.src]!, offsets, weights[s.weight]!, ...(s.bias === undefined ? [] : [weights[s.bias]!])], range));
+    else if (s.op === 'act') values.push(b.add('act', [values[s.src]!], actParams(s)));
     else values.push(b.add('mul', [values[s.src[0]]!, values[s.src[1]]!], {}));
   }
   return values[values.length - 1];

@@ -15,5 +15,6 @@ export const small: Record<string, Record<string, number>> = {
   'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
   'union-of-experts.moe': { hidden: 16, inner: 48 },
   'edge-deepseek-v2-lite.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
+  'gpt-oss-20b.moe': { hidden: 16, ffn: 8, experts: 8 },
 };
 

@@ -1,8 +1,9 @@
+import type { OpAttrs } from '../../ir/ops.js';
 import { add, div, eq, f32, ge, i32, mod, mul, or, select } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { perThread } from './launch.js';
 import { elements, type Value } from './values.js';
-import { unary } from './row-ops.js';
+import { activation } from './row-ops.js';
 import { opKernel, type OpKernel, type Site } from './site.js';
 
 /**
@@ -28,7 +29,7 @@ function broadcast(site: Site, b: Value, i: Expr): Expr {
 const scalar: Partial<Record<Site['op'], Scalarize>> = {
   add: (s, [a, b], i, args) => add(a!(i), b!(broadcast(s, args[1]!, i))),
   mul: (s, [a, b], i, args) => mul(a!(i), b!(broadcast(s, args[1]!, i))),
-  act: (s, [a], i) => unary((s.attrs as { fn: 'silu' }).fn, a!(i)),
+  act: (s, [a], i) => activation(s.attrs as OpAttrs['act'], a!(i)),
   scale: (s, [a], i) => mul(a!(i), (s.attrs as { factor: number }).factor),
   fill: (s, [a], i) => select(ge(a!(i), 0), f32((s.attrs as { value: number }).value), f32(0)),
   drop: (s, [a], i) => {

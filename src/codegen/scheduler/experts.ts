@@ -1,5 +1,5 @@
 import type { KernelNode, OpAttrs } from '../../ir/ops.js';
-import { add, and, bool, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
+import { add, and, bool, div, f32, ge, i32, le, load, lt, mod, mul, select, sub } from '../build.js';
 import type { Dim } from '../../ir/types.js';
 import type { Expr } from '../kernel-ir.js';
 import { perThread } from './launch.js';
@@ -7,7 +7,7 @@ import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dequantValue, elements, type TensorValue, type Value } from './values.js';
 import { emitCombine } from './dispatch.js';
 import { emitMatmul } from './matmul.js';
-import { unary } from './row-ops.js';
+import { activation } from './row-ops.js';
 import { fusedTemplate, opKernel, type FusedKernel, type FusedTemplate, type OpKernel, type Site } from './site.js';
 
 /**
@@ -46,7 +46,7 @@ interface ProductPlan {
   site: Site;
   xs: Value;
   weights: Value[];
-  fn: OpAttrs['act']['fn'];
+  act: OpAttrs['act'];
   gated: boolean;
   placement: Placement;
   range: { first: number; count: number };
@@ -62,20 +62,21 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
     const root = body[body.length - 1]!;
     let gate: KernelNode | undefined;
     let up: KernelNode | undefined;
-    let fn: OpAttrs['act']['fn'] = 'silu';
+    let act: OpAttrs['act'] = { fn: 'silu' };
     if (root.op === 'mul') {
       const [l, r] = root.src.map((i) => at(body, base, i));
-      const act = l?.op === 'act' ? l : r?.op === 'act' ? r : undefined;
-      if (!act) return 'a product without an activation';
-      up = act === l ? r : l;
-      gate = at(body, base, act.src[0]!);
-      fn = (act.attrs as OpAttrs['act']).fn;
+      const gateAct = l?.op === 'act' ? l : r?.op === 'act' ? r : undefined;
+      if (!gateAct) return 'a product without an activation';
+      up = gateAct === l ? r : l;
+      gate = at(body, base, gateAct.src[0]!);
+      act = gateAct.attrs as OpAttrs['act'];
     } else if (root.op === 'act') {
       gate = at(body, base, root.src[0]!);
-      fn = (root.attrs as OpAttrs['act']).fn;
+      act = root.attrs as OpAttrs['act'];
     } else return `the body ends in ${root.op}, not an activation or a gated product`;
     const gms = up ? [gate, up] : [gate];
     if (!gms.every((g) => g?.op === 'grouped_matmul')) return 'an operand is not one grouped matmul (a low-rank or latent expert)';
+    if (gms.some((g) => g!.src.length > 3)) return 'a projection adds a bias, which this template does not read';
     const [xsIndex, offIndex] = gms[0]!.src as [number, number];
     if (gms.some((g) => g!.src[0] !== xsIndex || g!.src[1] !== offIndex) || xsIndex >= base || offIndex >= base) return 'the products read different rows';
     const placement = placementOf(pb, site, offIndex);
@@ -83,7 +84,7 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
     const weights = gms.map((g) => operand(args, body, g!.src[2]!));
     if (weights.some((w) => !w)) return 'a weight is computed, not stored';
     const range = gms[0]!.attrs as OpAttrs['grouped_matmul'];
-    return { site, xs: args[xsIndex]!, weights: weights as Value[], fn, gated: Boolean(up), placement, range: { first: range.first, count: range.count }, twoPass: Boolean(up) && pb.schedule.glu === 'two-pass' };
+    return { site, xs: args[xsIndex]!, weights: weights as Value[], act, gated: Boolean(up), placement, range: { first: range.first, count: range.count }, twoPass: Boolean(up) && pb.schedule.glu === 'two-pass' };
   },
   workspace: (p) => (p.twoPass ? [{ name: 'gate', element: 'f32', shape: p.site.type.shape }] : []),
   emit: (p, pb, { gate }) => {
@@ -95,9 +96,9 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
       emitMatmul(pb, {
         ...product,
         kernel: 'grouped_up_glu',
-        summary: `${p.fn}(gate) * (x·W_up) over each expert's rows, the gate from the first pass`,
+        summary: `${p.act.fn}(gate) * (x·W_up) over each expert's rows, the gate from the first pass`,
         weights: [p.weights[1]!],
-        epilogue: (acc, row, bind, column) => mul(unary(p.fn, bind('gate', gate!)(add(mul(row, N), column))), acc[0]!),
+        epilogue: (acc, row, bind, column) => mul(activation(p.act, bind('gate', gate!)(add(mul(row, N), column))), acc[0]!),
         out,
       });
       return out;
@@ -105,13 +106,13 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
     emitMatmul(pb, {
       site: p.site,
       kernel: p.gated ? 'grouped_glu' : 'grouped_act',
-      summary: p.gated ? `${p.fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${p.fn}(x·W) over each expert's rows`,
+      summary: p.gated ? `${p.act.fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${p.act.fn}(x·W) over each expert's rows`,
       a: p.xs,
       rows: p.site.type.shape[0]!,
       K: Number(p.xs.shape[1]),
       N: Number(p.site.type.shape[1]),
       weights: p.weights,
-      epilogue: (acc) => (p.gated ? mul(unary(p.fn, acc[0]!), acc[1]!) : unary(p.fn, acc[0]!)),
+      epilogue: (acc) => (p.gated ? mul(activation(p.act, acc[0]!), acc[1]!) : activation(p.act, acc[0]!)),
       out,
       grouped: { placement: p.placement, ...p.range },
     });
@@ -147,6 +148,7 @@ const downCombine: FusedKernel<DownPlan> = {
       return false;
     };
     if (!collect(ysIndex)) return 'its expert outputs are not each one grouped product or copy inside the kernel (a low-rank or latent expert, or a group the fusion left outside)';
+    if (found.some((t) => t.src.length > 3)) return 'a projection adds a bias, which this template does not read';
     const offIndex = found[0]!.src[1]!;
     const placement = placementOf(pb, site, offIndex);
     if (!placement || found.some((t) => t.src[1] !== offIndex || t.src[0]! >= base)) return 'the groups read different placements';
@@ -224,10 +226,11 @@ export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
   grouped_matmul: {
     summary: "x·W over each expert's rows, zero elsewhere (as the IR defines it)",
     supports: placed,
-    emit: (site, [xs, , w], pb) => {
+    emit: (site, [xs, , w, bias], pb) => {
       const placement = pb.placements.get(site.src![1]!)!;
       const out = pb.output(site);
       zeroFill(pb, site, out);
+      const range = site.attrs as OpAttrs['grouped_matmul'];
       emitMatmul(pb, {
         site,
         kernel: 'grouped_matmul',
@@ -239,8 +242,9 @@ export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
         weights: [w!],
         epilogue: (acc) => acc[0]!,
         out,
-        grouped: { placement, ...(site.attrs as OpAttrs['grouped_matmul']) },
+        grouped: { placement, ...range },
       });
+      if (bias) groupedBias(pb, site, bias, out, placement, range);
       return out;
     },
   },
@@ -254,6 +258,18 @@ export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
     },
   },
 };
+
+/** Adds each expert's bias [count, N] to its real rows of `out`. */
+function groupedBias(pb: ProgramBuilder, site: Site, bias: Value, out: TensorValue, placement: Placement, range: { first: number; count: number }): void {
+  const d = Number(out.shape[1]);
+  perThread(pb, site.node, 'grouped_bias', "each expert's bias on its rows", elements(out.shape), pb.schedule.elementwise, (launch, t) => {
+    const k = launch.k;
+    const [b, off, counts] = [launch.read('bias', bias), launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
+    const o = launch.write('out', out);
+    const p = k.let('p', div(t, d));
+    k.for('e', range.first, range.first + range.count, (e, l) => l.if(and(le(off(e), p), lt(p, add(off(e), counts(e)))), (r) => r.store(o, t, add(load(o, 'f32', t), b(add(mul(sub(e, range.first), d), mod(t, d)))))));
+  });
+}
 
 /** Grouped ops read the placement their offsets operand's permute made. */
 function placed(site: Site): true | string {

@@ -45,7 +45,16 @@ export function unary(fn: UnaryFn | 'sigmoid', v: Expr): Expr {
       return mul(mul(0.5, v), add(1, call('tanh', mul(Math.sqrt(2 / Math.PI), add(v, mul(mul(mul(0.044715, v), v), v))))));
     case 'relu':
       return select(gt(v, 0), v, f32(0));
+    case 'identity':
+      return v;
   }
+}
+
+/** The IR's act with its parameters: fn_α(clamp(v, min, max)) + shift, as the reference's `activate`. */
+export function activation({ fn, alpha, min, max, shift }: Readonly<OpAttrs['act']>, v: Expr): Expr {
+  const clamped = [max === undefined ? undefined : (u: Expr) => call('min', u, f32(max)), min === undefined ? undefined : (u: Expr) => call('max', u, f32(min))].reduce((u, f) => (f ? f(u) : u), v);
+  const y = fn === 'silu' && alpha !== undefined ? mul(clamped, unary('sigmoid', mul(alpha, clamped))) : unary(fn, clamped);
+  return shift === undefined ? y : add(y, shift);
 }
 
 /**
@@ -142,7 +151,7 @@ export const rowOps: Partial<Record<keyof OpAttrs, RowEmitter>> = {
     const rhs = second(b!, out.len);
     map(cx, out, (i) => mul(row(a, 'operand').get(i), rhs(i)));
   },
-  act: (cx, [a], attrs: OpAttrs['act'], out) => map(cx, out, (i) => unary(attrs.fn, row(a, 'operand').get(i))),
+  act: (cx, [a], attrs: OpAttrs['act'], out) => map(cx, out, (i) => activation(attrs, row(a, 'operand').get(i))),
   scale: (cx, [a], attrs: OpAttrs['scale'], out) => map(cx, out, (i) => mul(row(a, 'operand').get(i), attrs.factor)),
   fill: (cx, [ids], attrs: OpAttrs['fill'], out) => map(cx, out, (i) => select(ge(row(ids, 'ids').get(i), 0), f32(attrs.value), f32(0))),
   drop: (cx, [ids], attrs: OpAttrs['drop'], out) =>

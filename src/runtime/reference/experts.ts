@@ -1,6 +1,6 @@
 import type { FfnExpertSpec } from '../../ir/ops.js';
-import { expertStructure } from '../../model/expert-structure.js';
-import { activations, matmul } from './math.js';
+import { actParams, expertStructure } from '../../model/expert-structure.js';
+import { activate, addRowBias, matmul } from './math.js';
 
 /**
  * One FFN expert on `n` rows, by its steps (src/model/expert-structure.ts). `weights` are its
@@ -13,9 +13,12 @@ export function ffnRows(e: FfnExpertSpec, x: Float32Array, n: number, weights: r
   for (const s of steps) {
     if (s.op === 'matmul') {
       const [a, b] = specs[s.weight]!.shape as [number, number];
-      values.push({ v: matmul(values[s.src]!.v, n, a, weights[s.weight]!, b), width: b });
+      const y = matmul(values[s.src]!.v, n, a, weights[s.weight]!, b);
+      if (s.bias !== undefined) addRowBias(y, weights[s.bias]!);
+      values.push({ v: y, width: b });
     } else if (s.op === 'act') {
-      values.push({ ...values[s.src]!, v: values[s.src]!.v.map(activations[s.fn]) });
+      const act = actParams(s);
+      values.push({ ...values[s.src]!, v: values[s.src]!.v.map((v) => activate(act, v)) });
     } else {
       const [gate, up] = [values[s.src[0]]!, values[s.src[1]]!];
       values.push({ ...gate, v: gate.v.map((g, i) => g * up.v[i]!) });

@@ -2,7 +2,7 @@ import type { BodyOp, OpAttrs, OpCall } from '../../ir/ops.js';
 import { size, stackedSlice as slice, type Tensor } from '../tensor.js';
 import { combineRows, countPerExpert, gatherRows, inversePermutation, paddedOffsets, permutation } from './dispatch.js';
 import { ffnRows } from './experts.js';
-import { activations, matmul, sigmoid } from './math.js';
+import { activate, addRowBias, matmul } from './math.js';
 import { moeRows } from './moe.js';
 import { layernorm, rmsnorm } from './norms.js';
 import { routerParamCount } from '../../ir/routing.js';
@@ -27,7 +27,6 @@ const rt = (v: Value) => v as RouteValue;
 const out = (shape: number[], data: Float32Array | Int32Array): Tensor => ({ dtype: data instanceof Int32Array ? 'i32' : 'f32', shape, data });
 const lastDim = (v: Value) => t(v).shape[t(v).shape.length - 1]!;
 const rowsOf = (shape: number[]) => size(shape.slice(0, -1));
-const fns = { ...activations, sigmoid: (v: number) => sigmoid(v) };
 
 /** Rows of a [R, E] tensor as index lists of the entries that are not -inf (the live ones). */
 function liveRow(v: Float32Array, r: number, E: number): number[] {
@@ -53,7 +52,7 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
     return out(shape, x.map((v, i) => v * y[perRow ? Math.floor(i / d) : i % y.length]!));
   },
   matmul: (_, [a, b], shape) => out(shape, matmul(fl(a!), rowsOf(shape), lastDim(a!), fl(b!), lastDim(b!))),
-  act: ({ fn }, [a], shape) => out(shape, fl(a!).map(fns[fn])),
+  act: (attrs, [a], shape) => out(shape, fl(a!).map((v) => activate(attrs, v))),
   reshape: (_, [a], shape) => out(shape, t(a!).data),
   index: ({ i }, [w], shape) => out(shape, slice(t(w!), i)),
   dequant: ({ bits }, [q, scale], shape) => {
@@ -200,13 +199,14 @@ const kernels: { [O in BodyOp]: Kernel<O> } = {
   permute: (_, [ids, off], shape) => out(shape, permutation(ints(ids!), ints(off!), lastDim(ids!), shape[0]!)),
   inverse: (_, [ids, off], shape) => out(shape, inversePermutation(ints(ids!), ints(off!), lastDim(ids!))),
   gather_rows: (_, [x, perm], shape) => out(shape, gatherRows(fl(x!), lastDim(x!), ints(perm!))),
-  grouped_matmul: ({ first, count }, [xs, off, w], shape) => {
+  grouped_matmul: ({ first, count }, [xs, off, w, bias], shape) => {
     const [a, b] = [lastDim(xs!), shape[1]!];
     const offsets = ints(off!);
     const y = new Float32Array(size(shape));
     for (let j = 0; j < count; j++) {
       const [from, to] = [offsets[first + j]!, offsets[first + j + 1]!];
       if (to > from) y.set(matmul(fl(xs!).subarray(from * a, to * a), to - from, a, slice(t(w!), j), b), from * b);
+      if (bias) addRowBias(y.subarray(from * b, to * b), slice(t(bias), j));
     }
     return out(shape, y);
   },

@@ -1,3 +1,5 @@
+import type { OpAttrs } from '../../ir/ops.js';
+
 /**
  * Scalar and matrix kernels of the CPU reference: f32 values, f64 accumulation, a rounding
  * to f32 at the end of every op (as a real f32 kernel stores its result).
@@ -21,6 +23,11 @@ export function matmul(x: Float32Array, n: number, a: number, w: Float32Array, b
   return y;
 }
 
+/** Adds a bias [b] to every row of a [rows, b] block, rounding each sum to f32. */
+export function addRowBias(y: Float32Array, bias: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] = fround(y[i]! + bias[i % bias.length]!);
+}
+
 export function sigmoid(v: number): number {
   return v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
 }
@@ -31,6 +38,13 @@ export const activations = {
   gelu_tanh: (v: number) => fround(0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)))),
   relu: (v: number) => (v > 0 ? v : 0),
 } as const;
+
+/** The IR's `act`: fn_α(clamp(v, min, max)) + shift, each step rounded to f32 as a kernel computes it. */
+export function activate({ fn, alpha, min, max, shift }: Readonly<OpAttrs['act']>, v: number): number {
+  const u = Math.max(min ?? -Infinity, Math.min(max ?? Infinity, v));
+  const y = fn === 'identity' ? u : fn === 'sigmoid' ? fround(sigmoid(u)) : fn === 'silu' && alpha !== undefined ? fround(u * sigmoid(fround(alpha * u))) : activations[fn](u);
+  return shift === undefined ? y : fround(y + shift);
+}
 
 /** erf to double precision: Taylor series near 0, a continued fraction for erfc beyond 3. */
 export function erf(x: number): number {

@@ -369,7 +369,6 @@ describe('moec import hf errors', () => {
     ['a missing tensor', mixtralDir('tensor', (_, f) => f.tensors.delete('model.layers.0.block_sparse_moe.experts.5.w2.weight')), /no tensor 'model\.layers\.0\.block_sparse_moe\.experts\.5\.w2\.weight'/],
     ['absurdly many experts', mixtralDir('many', (c) => (c['num_local_experts'] = 4_000_000)), /says 4000000 experts per layer, but the checkpoint holds only 26 tensors/],
     ['an unknown family', mixtralDir('family', (c) => (c['model_type'] = 'llama')), /model_type "llama" is not one moec imports/],
-    ['gpt-oss', mixtralDir('gpt-oss', (c) => (c['model_type'] = 'gpt_oss')), /gpt-oss cannot be imported yet: its experts have biases/],
   ];
   it.each(cases)('%s', (_name, dir, message) => {
     expect(() => planHfImport(dir, { semantics: 'hf', stack: 'encoder' })).toThrow(message);

@@ -17,7 +17,7 @@ interface HfOptions {
 export function importCommand(): Command {
   const hf = new Command('hf')
     .description(
-      'import a Hugging Face MoE checkpoint (Mixtral, DeepSeek-V2/V3, Qwen2-MoE, Qwen3-MoE, OLMoE, Switch, Arctic): ' +
+      'import a Hugging Face MoE checkpoint (Mixtral, DeepSeek-V2/V3, Qwen2-MoE, Qwen3-MoE, OLMoE, Switch, Arctic, gpt-oss): ' +
         'write its FFN/MoE stack as a formatted .moe file and its weights as safetensors in moec names',
     )
     .argument('<path>', 'the checkpoint directory, or its config.json')

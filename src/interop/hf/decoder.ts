@@ -1,4 +1,4 @@
-import { COMMON_IGNORED, InteropError, type ConfigReader } from './config.js';
+import { COMMON_IGNORED, type ConfigReader } from './config.js';
 import { checkLayers, gatedKind, PROJ, weightDtype, type Family, type FamilyImport, type ImportOptions } from './family.js';
 import type { LayerKind, MoeSpec, MoeStack } from './stack.js';
 import type { HfLayout, Role } from './weights.js';
@@ -178,13 +178,43 @@ export const arctic: Family = {
   },
 };
 
-/** gpt-oss needs what the language lacks; say exactly what, rather than import something else. */
+/**
+ * gpt-oss (transformers GptOssMLP): the router's logits carry a bias, the top k are chosen on
+ * them and softmaxed among themselves; the experts add biases to every projection and apply
+ * the clamped SwiGLU `silu_α(min(g, L)) · (clamp(u, -L, L) + 1)` (docs/language.md). Its
+ * experts are stacked `[E, H, 2I]` with gate and up in alternating columns, already `[in, out]`.
+ */
 export const gptOss: Family = {
   modelTypes: ['gpt_oss'],
-  read(c) {
-    throw new InteropError(
-      `${c.path}: gpt-oss cannot be imported yet: its experts have biases (gate_up_proj_bias, down_proj_bias) and a clamped SwiGLU ` +
-        '(gate clamped to at most swiglu_limit, up to ±swiglu_limit, gate · σ(1.702 · gate) · (up + 1)), and moec experts have neither',
-    );
+  read(c, opts) {
+    const { base, layers, notes } = common(c, opts, 'gpt-oss (transformers GptOssMLP): top-k of the biased router logits, softmax over the k; experts with biases and the clamped SwiGLU.');
+    notes.push('Its alternating sliding-window and full attention layers (layer_types, sliding_window) and attention sinks are attention, outside the language.');
+    // GptOssExperts never reads hidden_act; the original release's names for values read here, and its context length (positions).
+    c.ignore(['hidden_act', 'initial_context_length', 'rope_ntk_alpha', 'rope_ntk_beta', 'rope_scaling_factor']);
+    c.expect('quantization_config', null, 'quantised checkpoints are not imported: dequantise the weights first');
+    const k = c.int('num_experts_per_tok');
+    c.expect('experts_per_token', k, 'it must agree with num_experts_per_tok');
+    const moe: MoeSpec = { experts: c.int('num_local_experts'), ffn: c.int('intermediate_size'), stages: `topk(${k}) | softmax`, gateBias: true, selectBias: false };
+    const alpha = c.number('swiglu_alpha', 1.702);
+    const expert = { bias: true, ...(alpha !== 1 ? { alpha } : {}), beta: 1, limit: c.number('swiglu_limit', 7) };
+    if (base.kind !== 'swiglu') throw new Error('internal: gpt-oss experts are SwiGLU');
+    const stack: MoeStack = { ...base, eps: c.number('rms_norm_eps', 1e-5), notes, expert, moe, layers: Array<LayerKind>(layers).fill('moe') };
+    c.finish('gpt_oss');
+    const mlp = (i: number) => `model.layers.${i}.mlp.`;
+    return {
+      stack,
+      layout: {
+        ...layout({ moe: 'mlp', proj: PROJ.llama }),
+        router: (i) => `${mlp(i)}router.weight`,
+        routerBias: (i) => `${mlp(i)}router.bias`,
+        stacked: {
+          gateUp: (i) => `${mlp(i)}experts.gate_up_proj`,
+          down: (i) => `${mlp(i)}experts.down_proj`,
+          interleaved: true,
+          only: true,
+          bias: { gateUp: (i) => `${mlp(i)}experts.gate_up_proj_bias`, down: (i) => `${mlp(i)}experts.down_proj_bias` },
+        },
+      },
+    };
   },
 };

@@ -7,7 +7,7 @@ import { Checkpoint } from '../checkpoint.js';
 import type { PendingTensor } from '../safetensors-stream.js';
 import { ConfigReader, InteropError } from './config.js';
 import { modelToStack } from './from-model.js';
-import { bytesOf, elementsOf, FAMILIES } from './import.js';
+import { bytesOf, elementArray, elementsOf, FAMILIES } from './import.js';
 import { STORED_BYTES } from '../../runtime/safetensors.js';
 import { stackToMoe } from './moe-text.js';
 import type { MoeStack } from './stack.js';
@@ -104,7 +104,8 @@ function tensorsOf(model: ResolvedModel, stack: MoeStack, sites: Sites, weightsP
     }
     return data;
   };
-  const tensors: PendingTensor[] = [];
+  // A checkpoint tensor may be cut from several moec tensors (gpt-oss's gate_up_proj holds w_gate and w_up).
+  const parts = new Map<string, { source: Source; param: string; j: number }[]>();
   for (const p of graph.params) {
     const source = sources.get(p.name);
     const shape = paramShape(p);
@@ -112,19 +113,39 @@ function tensorsOf(model: ResolvedModel, stack: MoeStack, sites: Sites, weightsP
     if (!weights.has(p.name)) throw new InteropError(`${weightsPath}: no tensor '${p.name}' (moec inspect --json lists what the model needs)`);
     const e = weights.entry(p.name);
     if (e.shape.join() !== shape.join() || e.dtype !== storedDtype(p)) throw new InteropError(`${weightsPath}: tensor '${p.name}' is ${e.dtype} [${e.shape.join(', ')}], expected ${storedDtype(p)} [${shape.join(', ')}]`);
-    source.tensors.forEach((name, j) => tensors.push({ name, shape: source.shape, as: e.dtype, make: () => ({ raw: bytesOf(part(source, read(p.name), j)) }) }));
+    source.tensors.forEach((name, j) => parts.set(name, [...(parts.get(name) ?? []), { source, param: p.name, j }]));
   }
-  if (sources.size !== graph.params.length) throw new Error('internal: the export plan has weights the model does not');
+  const tensors = [...parts].map(([name, list]): PendingTensor => {
+    const { shape } = list[0]!.source;
+    const as = weights.entry(list[0]!.param).dtype;
+    if (list.some((l) => weights.entry(l.param).dtype !== as)) throw new InteropError(`${weightsPath}: the moec tensors that make '${name}' (${list.map((l) => l.param).join(', ')}) have different dtypes`);
+    const make = () => {
+      const out = elementArray(STORED_BYTES[as])(shape.reduce((a, b) => a * b, 1));
+      for (const l of list) scatter(l.source, read(l.param), l.j, out);
+      return { raw: bytesOf(out) };
+    };
+    return { name, shape, as, make };
+  });
   return { tensors, weights };
 }
 
-/** Checkpoint tensor j of a moec tensor: the inverse of import's assemble (per-expert layout, no row blocks). */
-export function part<T extends Elements>(s: Source, data: T, j: number): T {
-  const per = s.shape.reduce((a, b) => a * b, 1);
-  const piece = (s.stack ? data.subarray(j * per, (j + 1) * per) : data) as T;
-  const out = piece.slice() as T;
-  if (!s.transpose) return out;
+/** Writes moec tensor data's share of checkpoint tensor j into `out` (shaped `s.shape`): the inverse of import's assemble. */
+export function scatter<T extends Elements>(s: Source, data: T, j: number, out: T): void {
+  const per = data.length / (s.stack ? s.tensors.length : 1);
+  const piece = s.stack ? data.subarray(j * per, (j + 1) * per) : data;
+  if (s.shape.length < 2) {
+    out.set(piece);
+    return;
+  }
   const [a, b] = [s.shape[s.shape.length - 2]!, s.shape[s.shape.length - 1]!];
-  for (let l = 0; l < per / (a * b); l++) for (let i = 0; i < a; i++) for (let k = 0; k < b; k++) out[l * a * b + i * b + k] = piece[l * a * b + k * a + i]!;
-  return out;
+  const { start, count } = s.rows ?? { start: 0, count: a };
+  const cols = s.columns ?? { start: 0, step: 1, count: b };
+  let at = 0;
+  for (let l = 0; l < out.length / (a * b); l++) {
+    for (let i = 0; i < count; i++) {
+      const row = l * a * b + (start + i) * b + cols.start;
+      for (let c = 0; c < cols.count; c++) out[row + c * cols.step] = piece[at + (s.transpose ? c * count + i : i * cols.count + c)]!;
+    }
+    at += count * cols.count;
+  }
 }

@@ -2,7 +2,7 @@ import type { Block, FfnExpert, LayerExpr, ResolvedModel } from '../../model/mod
 import type { RouterStage } from '../../stages/table.js';
 import type { StoredDType } from '../../runtime/safetensors.js';
 import { InteropError } from './config.js';
-import type { FfnKind, LayerKind, MoeStack, Sites } from './stack.js';
+import type { ExpertOptions, FfnKind, LayerKind, MoeStack, Sites } from './stack.js';
 
 /** A moec model read as an FFN/MoE stack, with its router's stages after `linear`. */
 export interface ModelStack {
@@ -51,6 +51,10 @@ export function modelToStack(m: ResolvedModel, refuse = (construct: string) => `
   const used = [...(dense ? [ffns(dense)] : []), ...(block ? [...block.experts, ...block.shared.slots].map((s) => ffns(s.expert)) : [])];
   const kind = kindOf(used[0] ?? no('a model without experts'));
   for (const e of used) if (kindOf(e) !== kind) no(`experts of two kinds (${kind} and ${kindOf(e)})`);
+  // Options (biases, the clamped SwiGLU) only on the routed experts, as gpt-oss has them.
+  const routed = block ? ffns(block.experts[0]!.expert) : undefined;
+  for (const e of used) if (e !== routed && Object.keys(optionsOf(e)).length) no(`expert ${e.name}'s ${Object.keys(optionsOf(e)).join(', ')} on a dense or shared expert`);
+  const expert = routed && optionsOf(routed);
   const moe = block ? blockSpec(block, ffns, no) : undefined;
   const weights: StoredDType = m.weightDtype === 'f32' ? 'F32' : m.weightDtype === 'bf16' ? 'BF16' : m.weightDtype === 'f16' ? 'F16' : no(`weights ${m.weightDtype}`);
   if (m.dtype !== 'f32' && m.dtype !== m.weightDtype) no(`dtype ${m.dtype} with weights ${m.weightDtype}`);
@@ -62,12 +66,19 @@ export function modelToStack(m: ResolvedModel, refuse = (construct: string) => `
     eps: eps!,
     weights,
     kind,
+    ...(expert && Object.keys(expert).length ? { expert } : {}),
     layers: kinds,
     ...(dense ? { denseFfn: ffns(dense).hidden } : {}),
     ...(moe ? { moe: moe.spec } : {}),
   };
   const sites: Sites = { block: block?.name ?? 'moe', gate: block?.routers[0]!.name ?? 'gate', routed: block?.experts[0]!.expert ?? 'routed', shared: block?.shared.slots[0]?.expert ?? 'common', dense: dense ?? 'dense' };
   return { stack, stages: moe?.stages ?? [], sites };
+}
+
+/** An expert's options beyond its kind and shape (docs/language.md): only those it sets. */
+function optionsOf(e: FfnExpert): ExpertOptions {
+  const { bias, alpha, beta, limit } = e;
+  return Object.fromEntries(Object.entries({ bias, alpha, beta, limit }).filter(([, v]) => v !== undefined)) as ExpertOptions;
 }
 
 interface Call {

@@ -68,7 +68,7 @@ export function planHfImport(path: string, opts: Omit<ImportOptions, 'name'> & {
   const checkpoint = Checkpoint.open(cfgPath);
   try {
     const firstMoe = stack.layers.findIndex((k) => k !== 'dense');
-    const stacked = firstMoe >= 0 && layout.stacked !== undefined && checkpoint.has(layout.stacked.gateUp(firstMoe));
+    const stacked = firstMoe >= 0 && layout.stacked !== undefined && (layout.stacked.only === true || checkpoint.has(layout.stacked.gateUp(firstMoe)));
     // Per-expert tensors are listed one by one: a config with absurdly many experts fails here, not in memory.
     if (stack.moe && !stacked && stack.moe.experts > checkpoint.names().length) {
       throw new InteropError(`${cfgPath}: says ${stack.moe.experts} experts per layer, but the checkpoint holds only ${checkpoint.names().length} tensors`);
@@ -117,7 +117,7 @@ function checkTensor(cp: Checkpoint, name: string, shape: readonly number[]): vo
 
 type Elements = Float32Array | Uint32Array | Uint16Array | Uint8Array;
 
-/** One moec tensor from its sources: rows of the out axis, transposed to [in, out], stacked (any element type). */
+/** One moec tensor from its sources: rows and columns picked, transposed to [in, out] where stored [out, in], stacked (any element type). */
 export function assemble<T extends Elements>(s: Source, read: (name: string) => T, make: (n: number) => T): T {
   const out = make(sourceShape(s).reduce((a, b) => a * b, 1));
   let at = 0;
@@ -131,11 +131,13 @@ export function assemble<T extends Elements>(s: Source, read: (name: string) => 
     const [a, b] = [s.shape[s.shape.length - 2]!, s.shape[s.shape.length - 1]!];
     const lead = data.length / (a * b);
     const { start, count } = s.rows ?? { start: 0, count: a };
+    const cols = s.columns ?? { start: 0, step: 1, count: b };
     for (let l = 0; l < lead; l++) {
       for (let i = 0; i < count; i++) {
-        for (let j = 0; j < b; j++) out[at + (s.transpose ? j * count + i : i * b + j)] = data[l * a * b + (start + i) * b + j]!;
+        const row = l * a * b + (start + i) * b + cols.start;
+        for (let j = 0; j < cols.count; j++) out[at + (s.transpose ? j * count + i : i * cols.count + j)] = data[row + j * cols.step]!;
       }
-      at += count * b;
+      at += count * cols.count;
     }
   }
   return out;

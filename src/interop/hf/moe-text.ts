@@ -19,7 +19,8 @@ export function stackToMoe(s: MoeStack): string {
   if (s.denseFfn !== undefined) lines.push(`expert ${SITE.dense} = ${s.kind}(hidden -> ffn -> hidden)`);
   const m = s.moe;
   if (m) {
-    lines.push(`expert ${SITE.routed} = ${s.kind}(hidden -> expert_ffn -> hidden)`);
+    const options = Object.entries(s.expert ?? {}).map(([k, v]) => `, ${k} = ${typeof v === 'number' ? number(v) : String(v)}`);
+    lines.push(`expert ${SITE.routed} = ${s.kind}(hidden -> expert_ffn -> hidden${options.join('')})`);
     if (m.shared) lines.push(`expert ${SITE.shared} = ${s.kind}(hidden -> shared_ffn -> hidden)`);
     lines.push(`block ${SITE.block} {`);
     lines.push(`router ${SITE.gate} = linear(hidden -> experts${m.gateBias ? ', bias = true' : ''})${m.stages ? ` | ${m.stages}` : ''}`);

@@ -24,6 +24,14 @@ export interface MoeSpec {
   scope?: 'request';
 }
 
+/** Options of the routed experts beyond their kind (gpt-oss: biases and the clamped SwiGLU; docs/language.md). */
+export interface ExpertOptions {
+  bias?: boolean;
+  alpha?: number;
+  beta?: number;
+  limit?: number;
+}
+
 export interface MoeStack {
   /** The model's name in the .moe file. */
   name: string;
@@ -35,6 +43,8 @@ export interface MoeStack {
   /** The checkpoint's weight dtype: expert matrices keep it; routers and norms are f32. */
   weights: StoredDType;
   kind: FfnKind;
+  /** The routed experts' options (none: plain `kind`). */
+  expert?: ExpertOptions;
   /** The dense FFN's hidden size (dense and parallel layers). */
   denseFfn?: number;
   moe?: MoeSpec;

@@ -36,6 +36,13 @@ export const CONFIG_WRITERS: Readonly<Record<string, Writer>> = {
     if (!s.moe || !(parallel || allMoe(s)) || !softmaxTopk(st) || (st.length === 3) !== k(st)! > 1) return undefined;
     return { ...base(s, 'ArcticForCausalLM', 'arctic'), intermediate_size: s.moe.ffn, num_local_experts: s.moe.experts, num_experts_per_tok: k(st), moe_layer_frequency: 1, use_residual: parallel, parallel_attn_mlp_res: parallel };
   },
+  // gpt-oss: biased router logits, top-k, softmax over the k; biased experts with the clamped SwiGLU (beta is always 1).
+  gpt_oss: (s, st) => {
+    const e = s.expert;
+    if (!s.moe || !allMoe(s) || s.kind !== 'swiglu' || ops(st) !== 'topk softmax' || !s.moe.gateBias || !e?.bias || e.beta !== 1 || e.limit === undefined) return undefined;
+    const { hidden_act: _, ...rest } = base(s, 'GptOssForCausalLM', 'gpt_oss');
+    return { ...rest, intermediate_size: s.moe.ffn, num_local_experts: s.moe.experts, num_experts_per_tok: k(st), swiglu_alpha: e.alpha ?? 1, swiglu_limit: e.limit };
+  },
   // The encoder stack (the one `import hf` reads by default); with --base the decoder comes from the original.
   switch_transformers: (s, st) => {
     const capacity = stage(st, 'capacity');

@@ -18,8 +18,13 @@ export interface HfLayout {
   routerBias?(layer: number): string;
   selectBias?(layer: number): string;
   expert(layer: number, expert: number, role: Role): string;
-  /** The stacked layout (transformers 5): gate and up fused `[E, 2I, H]` (gate rows first), down `[E, H, I]`. */
-  stacked?: { gateUp(layer: number): string; down(layer: number): string };
+  /**
+   * The stacked layout (transformers 5): gate and up fused `[E, 2I, H]` (gate rows first), down
+   * `[E, H, I]`. gpt-oss (`interleaved`): `[E, H, 2I]` and `[E, I, H]`, already `[in, out]`,
+   * gate and up in alternating columns, with per-expert biases `[E, 2I]` (interleaved the same
+   * way) and `[E, H]`. Such a family has no per-expert layout (`only`).
+   */
+  stacked?: { gateUp(layer: number): string; down(layer: number): string; interleaved?: boolean; only?: boolean; bias?: { gateUp(layer: number): string; down(layer: number): string } };
   shared?(layer: number, role: Role): string;
   sharedGate?(layer: number): string;
 }
@@ -35,14 +40,17 @@ export interface Source {
   shape: number[];
   stack: boolean;
   transpose: boolean;
-  /** Rows [start, start + count) of the `out` axis (the second to last). */
+  /** Rows [start, start + count) of the second to last axis (PyTorch's `out`). */
   rows?: { start: number; count: number };
+  /** Columns start, start + step, ... (count of them) of the last axis (gpt-oss's interleaved gate and up). */
+  columns?: { start: number; step: number; count: number };
 }
 
 /** The shape of the moec tensor a source makes. */
 export function sourceShape(s: Source): number[] {
   const shape = [...s.shape];
   if (s.rows) shape[shape.length - 2] = s.rows.count;
+  if (s.columns) shape[shape.length - 1] = s.columns.count;
   if (s.transpose) shape.push(...shape.splice(shape.length - 2, 2).reverse());
   return s.stack ? [s.tensors.length, ...shape] : shape;
 }
@@ -72,7 +80,15 @@ export function stackSources(s: MoeStack, layout: HfLayout, stackedExperts: bool
     if (m.gateBias) out.set(`${block}.${site.gate}.bias`, vector(layout.routerBias!(i), m.experts));
     if (m.selectBias) out.set(`${block}.${site.gate}.select_bias`, vector(layout.selectBias!(i), m.experts));
     const experts = `${block}.experts.${site.routed}`;
-    if (stackedExperts && layout.stacked) {
+    if ((stackedExperts || layout.stacked?.only) && layout.stacked?.interleaved) {
+      const { gateUp, down, bias } = layout.stacked;
+      const half = (role: Role) => ({ start: role === 'gate' ? 0 : 1, step: 2, count: m.ffn });
+      for (const role of roles) {
+        const fused = role !== 'down';
+        out.set(`${experts}.w_${role}`, { tensors: [fused ? gateUp(i) : down(i)], shape: fused ? [m.experts, H, 2 * m.ffn] : [m.experts, m.ffn, H], stack: false, transpose: false, ...(fused ? { columns: half(role) } : {}) });
+        if (bias) out.set(`${experts}.b_${role}`, { tensors: [fused ? bias.gateUp(i) : bias.down(i)], shape: [m.experts, fused ? 2 * m.ffn : H], stack: false, transpose: false, ...(fused ? { columns: half(role) } : {}) });
+      }
+    } else if (stackedExperts && layout.stacked) {
       const { gateUp, down } = layout.stacked;
       for (const role of roles) {
         const fused = role !== 'down';

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,9 @@ import { writeHfCheckpoint } from '../src/interop/hf/write-checkpoint.js';
 import { writeSafetensorsStreaming } from '../src/interop/safetensors-stream.js';
 import { readSafetensors } from '../src/runtime/safetensors.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { clamped, GPT_OSS, gptOssLayer, tinyGptOss } from './support/interop-gpt-oss.js';
+import { writeFileSync } from 'node:fs';
+import { writeSafetensors, type StoredDType } from '../src/runtime/safetensors.js';
+import { clamped, GPT_OSS, gptOssLayer, quantizeMxfp4, tinyGptOss } from './support/interop-gpt-oss.js';
 import { add, rows, TINY } from './support/interop-hf.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 
@@ -102,11 +104,43 @@ describe('moec import hf: gpt-oss', () => {
     }
   });
 
+  it('reads the released MXFP4 experts (_blocks, _scales) dequantised exactly, in f32 and in bf16', () => {
+    const sizes = { H: 32, I: 32 };
+    const { f, config } = tinyGptOss(9, sizes);
+    const packed = quantizeMxfp4(f, GPT_OSS.layers, 3);
+    const quantization_config = { quant_method: 'mxfp4', modules_to_not_convert: ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens', 'lm_head'] };
+    const write = (dir: string, dtype: StoredDType) => {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, quantization_config, torch_dtype: dtype === 'BF16' ? 'bfloat16' : 'float32' }));
+      const tensors = new Map([...f.tensors].filter(([n]) => !packed.has(`${n}_blocks`)).map(([n, t]) => [n, { tensor: { dtype: 'f32' as const, ...t }, as: dtype }]));
+      for (const [n, t] of packed) tensors.set(n, { tensor: { dtype: 'i32' as const, shape: t.shape, data: Int32Array.from(t.bytes) } as never, as: 'U8' });
+      writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
+    };
+    write(join(work, 'mxfp4-f32'), 'F32');
+    const { plan, graph, weights } = imported(join(work, 'mxfp4-f32'));
+    expect(plan.text).toContain('MXFP4 experts (_blocks, _scales) are dequantised exactly to f32');
+    expect(plan.leftOut).toBe(1 + GPT_OSS.layers);
+    const x = randomInput(9, sizes.H, 4);
+    const theirs = rows(x.data as Float32Array, sizes.H).map((row) => {
+      let h = row;
+      for (let l = 0; l < GPT_OSS.layers; l++) h = add(h, gptOssLayer(f, l, h, sizes));
+      return h;
+    });
+    expect(relativeL2(run(graph, weights, { x }), Float32Array.from(theirs.flat()))).toBeLessThan(1e-5);
+    // In bf16 every dequantised value is kept exactly: its bits are the f32 value's upper half.
+    write(join(work, 'mxfp4-bf16'), 'BF16');
+    const bf16 = imported(join(work, 'mxfp4-bf16'));
+    const down = bf16.stored.get('layers.1.moe.experts.routed.w_down')!;
+    expect(down.stored).toBe('BF16');
+    expect(down.tensor.data).toEqual(f.get('model.layers.1.mlp.experts.down_proj'));
+  });
+
   it('refuses what it does not map, naming it', () => {
     const { f, config } = tinyGptOss(7);
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ ...config, experts_per_token: 2 }, /experts_per_token.*num_experts_per_tok/],
       [{ ...config, sinks_scale: 2 }, /'sinks_scale' is not understood by moec's gpt_oss importer/],
+      [{ ...config, quantization_config: { quant_method: 'fp8' } }, /quant_method "fp8"; moec dequantises "mxfp4" for this family/],
     ];
     cases.forEach(([cfg, message], i) => {
       const dir = join(work, `bad-${i}`);

@@ -9,8 +9,18 @@ import { InteropError } from './hf/config.js';
  * first asked for; a tensor's bytes only when it is read, so a checkpoint far larger than
  * memory is fine as long as each tensor moec builds fits.
  */
+/** A tensor a quantised checkpoint stores in parts, read dequantised under the name the model reads (src/interop/dequantize.ts). */
+export interface DerivedTensor {
+  entry: TensorEntry;
+  /** The stored tensors it is made of (no longer listed on their own). */
+  parts: string[];
+  /** Its values (each exact in `entry.dtype`, or an error saying why not). */
+  values(): Float32Array;
+}
+
 export class Checkpoint {
   private readonly shards = new Map<string, Shard>();
+  private readonly derived = new Map<string, DerivedTensor>();
 
   private constructor(
     readonly dir: string,
@@ -42,27 +52,45 @@ export class Checkpoint {
     return cp;
   }
 
+  /** Present a tensor stored in parts (quantised) as one tensor; its parts leave the listing. */
+  derive(d: DerivedTensor): void {
+    this.derived.set(d.entry.name, d);
+  }
+
   names(): string[] {
-    return [...this.files.keys()];
+    const parts = new Set([...this.derived.values()].flatMap((d) => d.parts));
+    return [...[...this.files.keys()].filter((n) => !parts.has(n) && !this.derived.has(n)), ...this.derived.keys()];
   }
 
   has(name: string): boolean {
-    return this.files.has(name);
+    return this.derived.has(name) || this.files.has(name);
   }
 
-  /** A tensor's stored dtype and shape. */
+  /** A tensor's stored dtype and shape (a derived tensor's: the dtype it is read in). */
   entry(name: string): TensorEntry {
+    const d = this.derived.get(name);
+    if (d) return d.entry;
     const { shard } = this.locate(name);
     return shard.entry(name)!;
   }
 
   read(name: string): StoredTensor {
+    const d = this.derived.get(name);
+    if (d) return { tensor: { dtype: 'f32', shape: d.entry.shape, data: d.values() }, stored: d.entry.dtype };
     const { shard } = this.locate(name);
     return shard.read(name);
   }
 
-  /** A tensor's stored bytes, undecoded (little-endian, as safetensors stores them). */
+  /** A stored tensor, never a derived one (what a derived tensor is made from). */
+  readStored(name: string): StoredTensor {
+    const { shard } = this.locate(name);
+    return shard.read(name);
+  }
+
+  /** A tensor's stored bytes, undecoded (little-endian, as safetensors stores them; a derived tensor's in its dtype). */
   readRaw(name: string): Uint8Array {
+    const d = this.derived.get(name);
+    if (d) return encodeExact(d.values(), d.entry.dtype, name);
     const { shard } = this.locate(name);
     return shard.readRaw(name);
   }
@@ -129,6 +157,19 @@ class Shard {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** Values as F32 or BF16 bytes, each exactly (a BF16 value whose low 16 f32 bits are not zero is an error). */
+function encodeExact(values: Float32Array, dtype: StoredDType, name: string): Uint8Array {
+  if (dtype === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (dtype !== 'BF16') throw new Error(`internal: derived tensor ${name} as ${dtype}`);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i]! & 0xffff) throw new InteropError(`tensor '${name}': dequantised value ${values[i]} is not exact in bf16`);
+    out[i] = bits[i]! >>> 16;
+  }
+  return new Uint8Array(out.buffer);
 }
 
 function readAt(fd: number, position: number, length: number): Uint8Array {

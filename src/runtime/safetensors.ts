@@ -11,9 +11,28 @@ import { floatToBf16, floatToHalf, bf16ToFloat, halfToFloat, size, type Tensor }
  * The header functions need only the file's first `8 + header length` bytes and nothing from
  * Node, so a browser can validate a file's layout before streaming its tensors.
  */
-export type StoredDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I8' | 'U8';
+export type StoredDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I8' | 'U8' | 'F8_E4M3';
 
-export const STORED_BYTES: Readonly<Record<StoredDType, number>> = { F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1, U8: 1 };
+export const STORED_BYTES: Readonly<Record<StoredDType, number>> = { F32: 4, F16: 2, BF16: 2, I32: 4, I8: 1, U8: 1, F8_E4M3: 1 };
+
+/**
+ * The 256 values of F8_E4M3 (OCP's E4M3FN, PyTorch's float8_e4m3fn: DeepSeek-V3's released
+ * weights): sign, 4 exponent bits (bias 7), 3 mantissa bits, subnormals, no infinities, NaN at
+ * S.1111.111. Every value is exact in f32.
+ */
+export const E4M3_VALUES: Float32Array = Float32Array.from({ length: 256 }, (_, b) => {
+  const [sign, e, m] = [b & 0x80 ? -1 : 1, (b >> 3) & 15, b & 7];
+  if (e === 15 && m === 7) return NaN;
+  return sign * (e === 0 ? (m / 8) * 2 ** -6 : (1 + m / 8) * 2 ** (e - 7));
+});
+const E4M3_CODES = new Map([...E4M3_VALUES].map((v, b) => [Object.is(v, -0) ? '-0' : String(v), b]));
+
+/** The F8_E4M3 byte of a value it holds exactly (anything else is a caller's bug). */
+function e4m3Code(v: number): number {
+  const code = E4M3_CODES.get(Object.is(v, -0) ? '-0' : String(v));
+  if (code === undefined) throw new Error(`internal: ${v} is not an F8_E4M3 value`);
+  return code;
+}
 /** The largest header accepted (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -175,6 +194,7 @@ export function decode(raw: Uint8Array, dtype: StoredDType, shape: number[]): Te
   }
   const data = new Float32Array(n);
   if (dtype === 'F32') for (let i = 0; i < n; i++) data[i] = view.getFloat32(i * 4, true);
+  else if (dtype === 'F8_E4M3') for (let i = 0; i < n; i++) data[i] = E4M3_VALUES[view.getUint8(i)]!;
   else if (dtype === 'F16') for (let i = 0; i < n; i++) data[i] = halfToFloat(view.getUint16(i * 2, true));
   else for (let i = 0; i < n; i++) data[i] = bf16ToFloat(view.getUint16(i * 2, true));
   return { dtype: 'f32', shape, data };
@@ -214,6 +234,7 @@ export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, me
       else if (as === 'I32') view.setInt32(at + i * 4, v, true);
       else if (as === 'I8') view.setInt8(at + i, v);
       else if (as === 'U8') view.setUint8(at + i, v);
+      else if (as === 'F8_E4M3') view.setUint8(at + i, e4m3Code(v));
       else if (as === 'F16') view.setUint16(at + i * 2, floatToHalf(v), true);
       else view.setUint16(at + i * 2, floatToBf16(v), true);
     }

@@ -10,9 +10,16 @@ import { ATTENTION, Fixture, rmsnorm, sigmoid, softmax, topk, TINY } from './int
  */
 export const GPT_OSS = { layers: 2, E: 8, I: 6, k: 3, limit: 0.6, alpha: 1.5 };
 
-export function tinyGptOss(seed: number): { f: Fixture; config: Record<string, unknown> } {
-  const { H, EPS } = TINY;
-  const { layers, E, I, k, limit, alpha } = GPT_OSS;
+/** Sizes of a tiny checkpoint: hidden and expert widths (MXFP4 needs multiples of 32). */
+export interface Sizes {
+  H: number;
+  I: number;
+}
+const SMALL: Sizes = { H: TINY.H, I: GPT_OSS.I };
+
+export function tinyGptOss(seed: number, { H, I }: Sizes = SMALL): { f: Fixture; config: Record<string, unknown> } {
+  const { EPS } = TINY;
+  const { layers, E, k, limit, alpha } = GPT_OSS;
   const f = new Fixture(seed);
   f.add('model.embed_tokens.weight', [16, H]);
   for (let i = 0; i < layers; i++) {
@@ -39,9 +46,9 @@ export function tinyGptOss(seed: number): { f: Fixture; config: Record<string, u
 export const clamped = { gate: 0, up: 0 };
 
 /** One layer's update `mlp(post_attention_layernorm(x))` of one row. */
-export function gptOssLayer(f: Fixture, layer: number, x: readonly number[], limit = GPT_OSS.limit, alpha = GPT_OSS.alpha): number[] {
-  const { H, EPS } = TINY;
-  const { E, I, k } = GPT_OSS;
+export function gptOssLayer(f: Fixture, layer: number, x: readonly number[], { H, I }: Sizes = SMALL, limit = GPT_OSS.limit, alpha = GPT_OSS.alpha): number[] {
+  const { EPS } = TINY;
+  const { E, k } = GPT_OSS;
   const p = `model.layers.${layer}.`;
   const h = rmsnorm(x, f.get(`${p}post_attention_layernorm.weight`), EPS);
   const [Wr, br] = [f.get(`${p}mlp.router.weight`), f.get(`${p}mlp.router.bias`)];
@@ -63,4 +70,41 @@ export function gptOssLayer(f: Fixture, layer: number, x: readonly number[], lim
     for (let o = 0; o < H; o++) y[o]! += weights[j]! * glu.reduce((a, v, c) => a + v * down![(e * I + c) * H + o]!, downb![e * H + o]!);
   });
   return y;
+}
+
+/** FP4 (E2M1) by code, as the MXFP4 format defines it: sign bit 3, then 2 exponent bits and 1 mantissa bit. */
+const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
+
+/**
+ * The released gpt-oss layout: each layer's gate_up_proj and down_proj as MXFP4 `_blocks`
+ * `[E, out, in / 32, 16]` (two codes a byte, low nibble first) and `_scales` `[E, out, in / 32]`
+ * (E8M0, 2^(s - 127)). Random codes and scales; the fixture's tensors become the values they
+ * encode (transposed back to `[E, in, out]`), so gptOssLayer computes with exactly them.
+ */
+export function quantizeMxfp4(f: Fixture, layers: number, seed: number): Map<string, { shape: number[]; bytes: Uint8Array }> {
+  let state = seed >>> 0 || 1;
+  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0), state >>> 8);
+  const packed = new Map<string, { shape: number[]; bytes: Uint8Array }>();
+  for (let l = 0; l < layers; l++) {
+    for (const proj of ['gate_up_proj', 'down_proj']) {
+      const name = `model.layers.${l}.mlp.experts.${proj}`;
+      const { shape } = f.tensors.get(name)!;
+      const [E, inn, out] = shape as [number, number, number];
+      const groups = inn / 32;
+      const blocks = Uint8Array.from({ length: E * out * groups * 16 }, () => next() & 255);
+      const scales = Uint8Array.from({ length: E * out * groups }, () => 120 + (next() % 8));
+      const values = new Float32Array(E * inn * out);
+      for (let e = 0; e < E; e++)
+        for (let o = 0; o < out; o++)
+          for (let i = 0; i < inn; i++) {
+            const at = (e * out + o) * groups + Math.floor(i / 32);
+            const byte = blocks[at * 16 + Math.floor((i % 32) / 2)]!;
+            values[(e * inn + i) * out + o] = E2M1[i % 2 ? byte >> 4 : byte & 15]! * 2 ** (scales[at]! - 127);
+          }
+      f.tensors.set(name, { shape, data: values });
+      packed.set(`${name}_blocks`, { shape: [E, out, groups, 16], bytes: blocks });
+      packed.set(`${name}_scales`, { shape: [E, out, groups], bytes: scales });
+    }
+  }
+  return packed;
 }

@@ -1,4 +1,5 @@
 import { COMMON_IGNORED, type ConfigReader } from './config.js';
+import { readQuantization } from '../dequantize.js';
 import { checkLayers, gatedKind, PROJ, weightDtype, type Family, type FamilyImport, type ImportOptions } from './family.js';
 import type { LayerKind, MoeSpec, MoeStack } from './stack.js';
 import type { HfLayout, Role } from './weights.js';
@@ -125,7 +126,8 @@ function deepseek(version: 2 | 3): Family {
       const normTopk = c.bool('norm_topk_prob', version === 3);
       const method = c.choice('topk_method', version === 2 ? ['greedy', 'group_limited_greedy'] : ['noaux_tc'], version === 2 ? 'greedy' : 'noaux_tc');
       c.expect('scoring_func', version === 2 ? 'softmax' : 'sigmoid', `DeepSeek-V${version} scores with ${version === 2 ? 'softmax' : 'sigmoid'}`);
-      c.expect('quantization_config', null, 'quantised checkpoints are not imported: dequantise the weights first');
+      const quantization = version === 3 ? readQuantization(c, ['fp8']) : (c.expect('quantization_config', null, 'quantised checkpoints are not imported: dequantise the weights first'), undefined);
+      if (quantization) notes.push('Its FP8 weights (block scales weight_scale_inv) are dequantised to f32: each value fp8 · scale rounded once to f32.');
       c.expect('ep_size', 1, 'expert parallelism does not change the arithmetic, but moec reads single-device checkpoints');
       const grouped = method !== 'greedy';
       const groups = grouped ? c.int('n_group') : c.int('n_group', 1);
@@ -149,8 +151,8 @@ function deepseek(version: 2 | 3): Family {
       const ffn = c.int('moe_intermediate_size');
       const moe: MoeSpec = { experts, ffn, stages: stages.join(' | '), gateBias: false, selectBias: version === 3, ...(sharedCount ? { shared: { ffn: ffn * sharedCount, gate: false } } : {}) };
       const denseFfn = c.int('intermediate_size');
-      const stack: MoeStack = { ...base, notes, layers: kinds, moe, ...(kinds.includes('dense') ? { denseFfn } : {}) };
-      return finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(sharedCount ? { shared: 'shared_experts' } : {}) });
+      const stack: MoeStack = { ...base, ...(quantization ? { weights: 'F32' as const } : {}), notes, layers: kinds, moe, ...(kinds.includes('dense') ? { denseFfn } : {}) };
+      return { ...finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(sharedCount ? { shared: 'shared_experts' } : {}) }), ...(quantization ? { quantization } : {}) };
     },
   };
 }
@@ -191,7 +193,8 @@ export const gptOss: Family = {
     notes.push('Its alternating sliding-window and full attention layers (layer_types, sliding_window) and attention sinks are attention, outside the language.');
     // GptOssExperts never reads hidden_act; the original release's names for values read here, and its context length (positions).
     c.ignore(['hidden_act', 'initial_context_length', 'rope_ntk_alpha', 'rope_ntk_beta', 'rope_scaling_factor']);
-    c.expect('quantization_config', null, 'quantised checkpoints are not imported: dequantise the weights first');
+    const quantization = readQuantization(c, ['mxfp4']);
+    if (quantization) notes.push(`Its MXFP4 experts (_blocks, _scales) are dequantised exactly to ${base.weights.toLowerCase()}.`);
     const k = c.int('num_experts_per_tok');
     c.expect('experts_per_token', k, 'it must agree with num_experts_per_tok');
     const moe: MoeSpec = { experts: c.int('num_local_experts'), ffn: c.int('intermediate_size'), stages: `topk(${k}) | softmax`, gateBias: true, selectBias: false };
@@ -203,6 +206,7 @@ export const gptOss: Family = {
     const mlp = (i: number) => `model.layers.${i}.mlp.`;
     return {
       stack,
+      ...(quantization ? { quantization } : {}),
       layout: {
         ...layout({ moe: 'mlp', proj: PROJ.llama }),
         router: (i) => `${mlp(i)}router.weight`,

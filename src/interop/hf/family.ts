@@ -1,4 +1,5 @@
 import type { StoredDType } from '../../runtime/safetensors.js';
+import type { Quantization } from '../dequantize.js';
 import { InteropError, type ConfigReader } from './config.js';
 import type { FfnKind, MoeStack } from './stack.js';
 import type { HfLayout, Role } from './weights.js';
@@ -22,6 +23,8 @@ export interface ImportOptions {
 export interface FamilyImport {
   stack: MoeStack;
   layout: HfLayout;
+  /** The checkpoint's weights are quantised this way: read dequantised (src/interop/dequantize.ts). */
+  quantization?: Quantization;
 }
 
 export interface Family {

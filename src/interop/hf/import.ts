@@ -7,6 +7,7 @@ import { buildGraph } from '../../ir/from-model.js';
 import { paramShape, storedDtype } from '../../runtime/init-weights.js';
 import { STORED_BYTES } from '../../runtime/safetensors.js';
 import { Checkpoint } from '../checkpoint.js';
+import { dequantize } from '../dequantize.js';
 import type { PendingTensor } from '../safetensors-stream.js';
 import { commentText, ConfigReader, InteropError, modelName } from './config.js';
 import { arctic, deepseekV2, deepseekV3, gptOss, mixtral, olmoe, qwen2Moe, qwen3Moe } from './decoder.js';
@@ -60,13 +61,14 @@ export function planHfImport(path: string, opts: Omit<ImportOptions, 'name'> & {
   const config = ConfigReader.parse(text, cfgPath);
   const family = familyOf(config);
   const name = opts.name !== undefined ? modelName(opts.name) : String(config.raw('model_type')).replace(/[^A-Za-z0-9_]/g, '_');
-  const { stack, layout } = family.read(config, { ...opts, name });
+  const { stack, layout, quantization } = family.read(config, { ...opts, name });
   stack.notes.unshift(`Imported by moec import hf from ${commentText(cfgPath)}${opts.semantics === 'reference' ? ' (--semantics reference)' : ''}.`);
   const moe = stackToMoe(stack);
   const graph = graphOf(moe, cfgPath);
 
   const checkpoint = Checkpoint.open(cfgPath);
   try {
+    if (quantization) dequantize(checkpoint, quantization, stack.weights);
     const firstMoe = stack.layers.findIndex((k) => k !== 'dense');
     const stacked = firstMoe >= 0 && layout.stacked !== undefined && (layout.stacked.only === true || checkpoint.has(layout.stacked.gateUp(firstMoe)));
     // Per-expert tensors are listed one by one: a config with absurdly many experts fails here, not in memory.

@@ -1,0 +1,76 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { planHfImport } from '../src/interop/hf/import.js';
+import { writeSafetensorsStreaming } from '../src/interop/safetensors-stream.js';
+import { E4M3_VALUES, readSafetensors, writeSafetensors, type TensorToWrite } from '../src/runtime/safetensors.js';
+import { compileText } from './support/model.js';
+import { tinyCheckpoint, TINY } from './support/interop-hf.js';
+
+/**
+ * DeepSeek-V3's released FP8 weights: every MLP matrix stored as F8_E4M3 with one F32
+ * `weight_scale_inv` per block (4 × 4 here, so the 6-row matrices end in partial blocks).
+ * moec imports them as f32: fp8 · scale, rounded once, computed here independently.
+ */
+const work = mkdtempSync(join(tmpdir(), 'moec-fp8-'));
+const BLOCK = 4;
+
+describe('moec import hf: FP8 (DeepSeek-V3 release)', () => {
+  it('dequantises every F8_E4M3 matrix with its block scales to f32, rounded once', () => {
+    const { f, config } = tinyCheckpoint('deepseek_v3', 41);
+    let state = 7;
+    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0), state >>> 8);
+    const finite = [...E4M3_VALUES.keys()].filter((b) => !Number.isNaN(E4M3_VALUES[b]!));
+    const tensors = new Map<string, TensorToWrite>();
+    const want = new Map<string, Float32Array>();
+    for (const [name, t] of f.tensors) {
+      const mlp = /\.(gate_proj|up_proj|down_proj)\.weight$/.test(name);
+      if (!mlp) {
+        tensors.set(name, { tensor: { dtype: 'f32', ...t }, as: 'F32' });
+        continue;
+      }
+      const [out, inn] = t.shape as [number, number];
+      const codes = Float32Array.from({ length: out * inn }, () => E4M3_VALUES[finite[next() % finite.length]!]!);
+      const blocks = [Math.ceil(out / BLOCK), Math.ceil(inn / BLOCK)];
+      const scales = Float32Array.from({ length: blocks[0]! * blocks[1]! }, () => Math.fround(1e-3 * (1 + (next() % 1000) / 7)));
+      tensors.set(name, { tensor: { dtype: 'f32', shape: t.shape, data: codes }, as: 'F8_E4M3' });
+      tensors.set(`${name}_scale_inv`, { tensor: { dtype: 'f32', shape: blocks, data: scales }, as: 'F32' });
+      want.set(name, Float32Array.from(codes, (v, n) => v * scales[Math.floor(Math.floor(n / inn) / BLOCK) * blocks[1]! + Math.floor((n % inn) / BLOCK)]!));
+    }
+    const dir = join(work, 'v3');
+    mkdirSync(dir, { recursive: true });
+    const quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [BLOCK, BLOCK] };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'bfloat16', quantization_config }));
+    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
+
+    const plan = planHfImport(dir, { semantics: 'hf', stack: 'encoder' });
+    const out = join(dir, 'imported.safetensors');
+    try {
+      writeSafetensorsStreaming(out, plan.tensors, { model: plan.stack.name });
+    } finally {
+      plan.checkpoint.close();
+    }
+    expect(plan.text).toContain('FP8 weights (block scales weight_scale_inv) are dequantised to f32');
+    expect(plan.text).not.toMatch(/^\s*weights /m);
+    compileText(plan.text);
+    // The scales count as read: only the tensors outside the language are left out.
+    expect(plan.leftOut).toBe(1 + 3);
+    const stored = readSafetensors(readFileSync(out));
+    const { H, I } = TINY;
+    const check = (moec: string, hf: (e: number) => string, rows: number, cols: number, count: number) => {
+      const t = stored.get(moec)!;
+      expect(t.stored).toBe('F32');
+      const expected = new Float32Array(count * rows * cols);
+      for (let e = 0; e < count; e++) {
+        const w = want.get(hf(e))!;
+        // PyTorch [out, in] -> moec [in, out].
+        for (let o = 0; o < rows; o++) for (let i = 0; i < cols; i++) expected[e * rows * cols + i * rows + o] = w[o * cols + i]!;
+      }
+      expect(t.tensor.data).toEqual(expected);
+    };
+    check('layers.1.moe.experts.routed.w_gate', (e) => `model.layers.1.mlp.experts.${e}.gate_proj.weight`, I, H, 8);
+    check('layers.2.moe.experts.routed.w_down', (e) => `model.layers.2.mlp.experts.${e}.down_proj.weight`, H, I, 8);
+    check('layers.0.dense.w_up', () => 'model.layers.0.mlp.up_proj.weight', 12, H, 1);
+  });
+});

@@ -62,6 +62,11 @@ const cases: [string, string, boolean][] = [
   ['DeepSeek-V2: max groups, scaled', model('swiglu', 'softmax | group_limit(groups = 4, keep = 2) | topk(3) | scale(16)'), false],
   ['Arctic: parallel dense and MoE', model('swiglu', 'softmax | topk(2) | normalize', '', 'layers 2 { x = x + dense(rmsnorm(x)) + moe(rmsnorm(x)) }'), true],
   ['erf GELU, softmax after top-k', model('gelu', 'topk(2) | softmax'), false],
+  [
+    'gpt-oss: biased router, top-k then softmax; biased experts with the clamped SwiGLU (standard ops)',
+    model('swiglu', 'topk(3) | softmax', '', undefined, '').replace('swiglu(hidden -> 12 -> hidden)', 'swiglu(hidden -> 12 -> hidden, bias = true, alpha = 1.702, beta = 1, limit = 0.5)').replace('linear(hidden -> experts)', 'linear(hidden -> experts, bias = true)'),
+    false,
+  ],
 ];
 
 describe('moec export onnx runs in onnxruntime-node and agrees with the CPU reference', () => {

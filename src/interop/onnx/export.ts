@@ -3,7 +3,7 @@ import type { RouterStage } from '../../stages/table.js';
 import type { Checkpoint } from '../checkpoint.js';
 import { InteropError } from '../hf/config.js';
 import { modelToStack } from '../hf/from-model.js';
-import type { FfnKind, MoeStack, Sites } from '../hf/stack.js';
+import type { ExpertOptions, FfnKind, MoeStack, Sites } from '../hf/stack.js';
 import { OnnxGraph } from './builder.js';
 
 /**
@@ -48,7 +48,7 @@ export function exportOnnx(model: ResolvedModel, weights: Checkpoint, opts: { st
     const e = weights.entry(name);
     return g.floats(name, e.shape, weights.read(name).tensor.data as Float32Array);
   };
-  const fused = !opts.standardOnly && stack.moe !== undefined && stages.map((s) => s.op).join(' ') === 'softmax topk normalize' && MOE_ACTIVATION[stack.kind] !== undefined;
+  const fused = !opts.standardOnly && stack.moe !== undefined && !stack.expert && stages.map((s) => s.op).join(' ') === 'softmax topk normalize' && MOE_ACTIVATION[stack.kind] !== undefined;
   let x = 'x';
   let fusedLayers = 0;
   stack.layers.forEach((kind, i) => {
@@ -93,12 +93,27 @@ function act(g: OnnxGraph, kind: FfnKind, v: string): string {
   }
 }
 
-/** An FFN on [T, in] with weights [in, out] (or every expert at once with stacked [E, in, out]: [E, T, out]). */
-function ffn(g: OnnxGraph, h: string, prefix: string, kind: FfnKind, w: (name: string) => string): string {
+/**
+ * An FFN on [T, in] with weights [in, out] (or every expert at once with stacked [E, in, out]:
+ * [E, T, out]), with the routed experts' options (docs/language.md): biases [E, out] added per
+ * expert, silu's alpha, and the gated product act(min(g, L)) · (clip(u, -L, L) + beta).
+ */
+function ffn(g: OnnxGraph, h: string, prefix: string, kind: FfnKind, w: (name: string) => string, o: ExpertOptions = {}): string {
   const gated = kind === 'swiglu' || kind === 'geglu' || kind === 'geglu_tanh';
-  const up = g.node('MatMul', [h, w(`${prefix}.w_up`)]);
-  const a = gated ? g.node('Mul', [act(g, kind, g.node('MatMul', [h, w(`${prefix}.w_gate`)])), up]) : act(g, kind, up);
-  return g.node('MatMul', [a, w(`${prefix}.w_down`)]);
+  const project = (v: string, name: string) => {
+    const y = g.node('MatMul', [v, w(`${prefix}.w_${name}`)]);
+    return o.bias ? g.node('Add', [y, g.node('Unsqueeze', [w(`${prefix}.b_${name}`), g.ints([1])])]) : y;
+  };
+  const activate = (v: string) => (o.alpha !== undefined ? g.node('Mul', [v, g.node('Sigmoid', [g.node('Mul', [v, g.scalar(o.alpha)])])]) : act(g, kind, v));
+  let up = project(h, 'up');
+  let a: string;
+  if (gated) {
+    let gate = project(h, 'gate');
+    if (o.limit !== undefined) (gate = g.node('Min', [gate, g.scalar(o.limit)])), (up = g.node('Clip', [up, g.scalar(-o.limit), g.scalar(o.limit)]));
+    if (o.beta !== undefined) up = g.node('Add', [up, g.scalar(o.beta)]);
+    a = g.node('Mul', [activate(gate), up]);
+  } else a = activate(up);
+  return project(a, 'down');
 }
 
 function logits(g: OnnxGraph, h: string, stack: MoeStack, block: string, w: (name: string) => string): string {
@@ -159,7 +174,7 @@ function moeOps(g: OnnxGraph, h: string, stack: MoeStack, stages: readonly Route
   const zeros = g.node('Expand', [g.scalar(0), g.node('Shape', [s])]);
   const weights = g.node('ScatterElements', [zeros, sel.ids, sel.w], { axis: 1 });
   // Every expert's output [E, T, H], times its weight per token [E, T, 1], summed over experts.
-  const all = ffn(g, h, `${block}.experts.${sites.routed}`, stack.kind, w);
+  const all = ffn(g, h, `${block}.experts.${sites.routed}`, stack.kind, w, stack.expert);
   const perExpert = g.node('Unsqueeze', [g.node('Transpose', [weights], { perm: [1, 0] }), g.ints([2])]);
   const routed = g.node('ReduceSum', [g.node('Mul', [all, perExpert]), g.ints([0])], { keepdims: 0 });
   return withShared(g, h, routed, stack, sites, block, w);

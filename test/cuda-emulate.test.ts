@@ -31,6 +31,13 @@ const EMULATOR = join(import.meta.dirname, 'support', 'cuda-emulator');
 const FLAGS = ['-std=c++20', '-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-pthread', `-I${EMULATOR}`, '-I.', '-x', 'c++'];
 const POOL = 2;
 const TOKENS = 5;
+/**
+ * A second input past the cuda schedule's split-K token limit (schedule.matmul.splitK), so both
+ * of its paths run: for two examples only (a grouped and a dense product between them), as
+ * each costs several times a TOKENS run on the stand-in.
+ */
+const MANY = 24;
+const MANY_EXAMPLES = ['mixtral-8x7b.moe', 'deepseek-v3.moe'];
 
 /** The triple-chevron launch is CUDA syntax: the stand-in takes it as a call. */
 function asCpp(text: string): string {
@@ -52,21 +59,24 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 const only = process.env.MOEC_CUDA_EXAMPLES?.split(',');
 const examples = exampleFiles().filter((f) => f in small && (!only || only.includes(f)));
 const dir = mkdtempSync(join(tmpdir(), 'moec-cuda-emulate-'));
-const builds = new Map<string, { cwd: string; code: number | null; output: string; reference: Float32Array }>();
+const builds = new Map<string, { cwd: string; code: number | null; output: string; reference: Float32Array; many?: Float32Array }>();
 
-/** The example's CUDA output, weights, input and CPU reference output in a directory of its own. */
-function prepare(name: string): { cwd: string; model: string; reference: Float32Array } {
+/** The example's CUDA output, weights, inputs (TOKENS and MANY tokens) and CPU reference outputs in a directory of its own. */
+function prepare(name: string): { cwd: string; model: string; reference: Float32Array; many?: Float32Array } {
   const cwd = join(dir, name.replace(/\.moe$/, ''));
   mkdirSync(cwd);
   const program = buildExample(name, 'cuda');
   for (const [file, text] of cudaFiles(program)) writeFileSync(join(cwd, file), file.endsWith('.cu') || file.endsWith('.cuh') ? asCpp(text) : text);
   const { graph } = compileText(readExample(name), small[name]);
   writeFileSync(join(cwd, 'w.safetensors'), writeSafetensors(initWeights(graph, 1)));
-  const x = randomInput(TOKENS, program.width, 2);
-  const ids = Int32Array.from({ length: TOKENS }, (_, i) => i);
-  writeFileSync(join(cwd, 'x.safetensors'), writeSafetensors(new Map([['x', { tensor: x, as: 'F32' }], ['ids', { tensor: { dtype: 'i32', shape: [TOKENS], data: ids }, as: 'I32' }]])));
-  const reference = execute(runPipeline(graph), randomWeights(graph, 1), { x, ids }).data as Float32Array;
-  return { cwd, model: `${program.name}.cu`, reference };
+  const input = (tokens: number, file: string): Float32Array => {
+    const x = randomInput(tokens, program.width, 2);
+    const ids = Int32Array.from({ length: tokens }, (_, i) => i);
+    writeFileSync(join(cwd, file), writeSafetensors(new Map([['x', { tensor: x, as: 'F32' }], ['ids', { tensor: { dtype: 'i32', shape: [tokens], data: ids }, as: 'I32' }]])));
+    return execute(runPipeline(graph), randomWeights(graph, 1), { x, ids }).data as Float32Array;
+  };
+  const reference = input(TOKENS, 'x.safetensors');
+  return { cwd, model: `${program.name}.cu`, reference, ...(MANY_EXAMPLES.includes(name) ? { many: input(MANY, 'x-many.safetensors') } : {}) };
 }
 
 describe.skipIf(!hasCxx && !CI)(hasCxx ? 'the CUDA output on the CPU stand-in' : `${CXX}: not found; skipped`, () => {
@@ -77,7 +87,7 @@ describe.skipIf(!hasCxx && !CI)(hasCxx ? 'the CUDA output on the CPU stand-in' :
       Array.from({ length: POOL }, async () => {
         for (let job = queue.shift(); job; job = queue.shift()) {
           const r = await run(CXX, [...FLAGS, job.model, 'harness.cu', '-o', 'harness'], job.cwd);
-          builds.set(job.name, { cwd: job.cwd, ...r, reference: job.reference });
+          builds.set(job.name, { cwd: job.cwd, ...r, reference: job.reference, ...(job.many ? { many: job.many } : {}) });
         }
       }),
     );
@@ -101,5 +111,9 @@ describe.skipIf(!hasCxx && !CI)(hasCxx ? 'the CUDA output on the CPU stand-in' :
     }
     expect(relativeL2(outputs[0]!, b.reference)).toBeLessThan(1e-5);
     for (const y of outputs.slice(1)) expect(Buffer.from(y.buffer).equals(Buffer.from(outputs[0]!.buffer))).toBe(true);
+    if (!b.many) return;
+    const many = await run(join(b.cwd, 'harness'), ['w.safetensors', 'x-many.safetensors', 'y-many.safetensors'], b.cwd);
+    expect(many.output, `harness on ${MANY} tokens`).toBe('');
+    expect(relativeL2(readSafetensors(readFileSync(join(b.cwd, 'y-many.safetensors'))).get('y')!.tensor.data as Float32Array, b.many)).toBeLessThan(1e-5);
   }, 600_000);
 });

@@ -2,8 +2,9 @@
  * The schedule: every performance choice the scheduler makes, apart from what the kernels
  * compute (Halide's algorithm/schedule split). Changing a field changes speed, never the
  * function computed: the WebGPU schedules reduce each output element in the same order, so they
- * agree bit for bit; the cuda schedule sums some rows by subgroup (`rowLanes`), in another fixed
- * order, so it agrees within the f32 tolerance, deterministically.
+ * agree bit for bit; the cuda schedule sums some rows by subgroup (`rowLanes`) and some products
+ * by slices of k (`matmul.splitK`), in other fixed orders, so it agrees within the f32
+ * tolerance, deterministically.
  *
  * Device knowledge lives here. On llvmpipe (lavapipe) a subgroup is 8 SIMD lanes, workgroup
  * memory and barriers are slow, and the fastest matmul gives each lane one output column and
@@ -27,7 +28,16 @@ export interface Schedule {
    * `shareA`: the workgroup is one subgroup of exactly `lanes` lanes, which load A once and
    * share it by subgroupBroadcast.
    */
-  matmul: { lanes: number; rows: number; shareA: boolean };
+  matmul: {
+    lanes: number;
+    rows: number;
+    shareA: boolean;
+    /**
+     * Split-K for runs of at most `tokens` tokens: a product's k range in up to `slices` parts,
+     * one workgroup each, added in a fixed order by a second kernel (scheduler/split-k.ts).
+     */
+    splitK?: { slices: number; tokens: number };
+  };
   /**
    * A gated expert's gate and up projections: in one kernel with two accumulators, or in two
    * passes (the second's epilogue applies act(gate) · up). On llvmpipe two single-weight passes
@@ -68,7 +78,7 @@ const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, ma
  * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights stay
  * as stored, as on WebGPU: the CUDA host code copies a stored buffer's bytes as they are.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
+const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 } }, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {

@@ -124,6 +124,11 @@ export function threadIndex(per: number): Expr {
   return add(builtin('global_x'), mul(builtin('global_y'), per * FOLD));
 }
 
+/** The workgroup's index in a grid1 grid of one item per workgroup (`per` = 1). */
+export function workgroupIndex(): Expr {
+  return add(builtin('workgroup_x'), mul(builtin('workgroup_y'), FOLD));
+}
+
 /**
  * A kernel with one invocation per item: `threads` items (affine in T) on a folded grid of
  * `per`-wide workgroups. `body` builds what item `t` does; invocations past the end return.

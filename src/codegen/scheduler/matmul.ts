@@ -1,7 +1,8 @@
 import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, cast, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
+import { add, builtin, call, cast, eq, f32, ge, gt, i32, le, lt, mul, select, sub, tokens, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
+import { emitSplitSum, planSplitK, sliceRange, storePartial, type SplitK, type TileRows } from './split-k.js';
 import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
@@ -50,12 +51,6 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   // Each lane owns `cols` consecutive columns: as many as one word of every stored weight holds.
   const cols = columnsPerLoad(s.weights, s.N);
   const groups = s.N / cols;
-  // A grouped product runs exactly one workgroup row per real tile of its experts: a one-
-  // invocation kernel writes the grid, read by an indirect dispatch.
-  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes * cols), offset: 0 } : { kind: 'direct', x: { a: 0, b: groups, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: 1, per: 1 } };
-  const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
-  const k = launch.k;
-  const A = launch.readRows('a', s.a, s.K);
   // With shared A loads every lane must reach the broadcasts: lanes past N compute on a clamped column and store nothing.
   const shareA = pb.schedule.matmul.shareA && s.K % lanes === 0;
   // Under f16 arithmetic, products of `run` consecutive k are summed in f16 (k ascending), then
@@ -63,6 +58,14 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const run = pb.arithmetic === 'f16' && s.K % HALF_RUN === 0 && (!shareA || lanes % HALF_RUN === 0) ? HALF_RUN : 1;
   // A dense weight beyond the binding limit is bound as segments of rows, read one after another: k still ascends.
   const bounds = s.grouped ? [0, s.K] : rowSegments(s, pb.schedule.maxBindingBytes, shareA ? lanes : run);
+  // Few tokens: the k range in slices, one workgroup each (split-k.ts); not with shared A loads or row segments.
+  const split = shareA || bounds.length > 2 ? undefined : planSplitK(pb, s, run);
+  // A grouped product runs exactly one workgroup row per real tile of its experts: a one-
+  // invocation kernel writes the grid, read by an indirect dispatch.
+  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes * cols, split), offset: 0 } : { kind: 'direct', x: { a: 0, b: groups, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: split?.slices ?? 1, per: 1 } };
+  const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
+  const k = launch.k;
+  const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols, bounds));
   const bound = new Map<string, (i: Expr) => Expr>();
   const bind: Binder = (param, v) => bound.get(param) ?? bound.set(param, launch.read(param, v)).get(param)!;
@@ -71,25 +74,24 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   else k.if(ge(g, groups), (b) => b.return());
   const clamped = shareA ? k.let('col', call('min', g, i32(groups - 1))) : g;
   const column = cols === 1 ? clamped : k.let('c0', mul(clamped, cols));
+  const slice = split && sliceRange(k, split, s.K);
 
-  let rowsHere: Expr;
-  let r0: Expr;
-  let matrix: Expr | undefined;
-  if (s.grouped) {
-    const { placement } = s.grouped;
+  const tileRows: TileRows = (l, weights) => {
+    if (!s.grouped) {
+      const r0 = l.k.let('r0', mul(builtin('workgroup_y'), M));
+      return { r0, rowsHere: l.k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0))) };
+    }
     // The range of experts comes from the grid record, not the kernel: one kernel serves every
     // chunk and every layer of the same shape.
-    const record = launch.read('grid', { kind: 'tensor', buffer: (grid as { buffer: string }).buffer, element: 'i32', shape: [GRID_RECORD] });
-    const table = launch.read('tiles', placement.tiles.table);
-    const tile = k.let('tile', mul(add(record(i32(3)), builtin('workgroup_y')), 3));
-    const e = k.let('e', table(tile));
-    r0 = k.let('r0', table(add(tile, 1)));
-    rowsHere = k.let('m_end', table(add(tile, 2)));
-    matrix = k.let('we', sub(e, record(i32(4))));
-  } else {
-    r0 = k.let('r0', mul(builtin('workgroup_y'), M));
-    rowsHere = k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0)));
-  }
+    const record = l.read('grid', { kind: 'tensor', buffer: (grid as { buffer: string }).buffer, element: 'i32', shape: [GRID_RECORD] });
+    const table = l.read('tiles', s.grouped.placement.tiles.table);
+    const tile = l.k.let('tile', mul(add(record(i32(3)), builtin('workgroup_y')), 3));
+    const e = weights ? l.k.let('e', table(tile)) : undefined;
+    const r0 = l.k.let('r0', table(add(tile, 1)));
+    const rowsHere = l.k.let('m_end', table(add(tile, 2)));
+    return { r0, rowsHere, ...(e ? { matrix: l.k.let('we', sub(e, record(i32(4)))) } : {}) };
+  };
+  const { r0, rowsHere, matrix } = tileRows(launch, true);
   k.if(le(rowsHere, 0), (b) => b.return());
   // The tile's rows are unrolled: acc[w][m][c], weight w's sum for row r0 + m and column
   // column + c, is a scalar, never a dynamically indexed array (which would live in memory);
@@ -130,22 +132,26 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     );
   } else {
     segments(bounds).forEach(([from, to], segment) =>
-      k.for('k', from, to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases[m]!, r ? add(kk, r) : kk)), run),
+      k.for('k', slice ? slice.from : from, slice ? slice.to : to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases[m]!, r ? add(kk, r) : kk)), run),
     );
   }
   const o = launch.write('out', s.out);
-  const store = (b: Block) =>
+  const epilogue = (l: Block, row: Expr, n: Expr, sums: Expr[]) => l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+  const store = (b: Block, put = epilogue) =>
     eachRow(b, (l, m) => {
       const row = l.let('row', m ? add(r0, m) : r0);
       for (let c = 0; c < cols; c++) {
         const n = cols === 1 ? column : l.let('n', add(column, c));
         const sums = accs.map((acc, w) => Ws[w]!.finish(l, matrix, n, acc[m]![c]!.get));
-        l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+        put(l, row, n, sums);
       }
     });
-  if (shareA) k.if(lt(g, groups), store);
+  if (shareA) k.if(lt(g, groups), (b) => store(b));
+  // A split product's slices leave finished sums for the second kernel; one slice (many tokens) stores as usual.
+  else if (slice) k.if(eq(slice.slices, 1), (b) => store(b), (b) => store(b, storePartial(launch, split!, s.N)));
   else store(k);
   launch.dispatch(grid);
+  if (split) emitSplitSum(pb, s, grid, split, lanes, cols, tileRows);
 }
 
 /** How many experts' matrices one binding of each weight can hold. */
@@ -193,7 +199,7 @@ const GRID_RECORD = 5;
  * 1], followed by the first tile and expert for the product to read. The range arrives as a
  * constant buffer, so one small kernel serves every product.
  */
-function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, columnsPerWorkgroup: number): string {
+function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, columnsPerWorkgroup: number, split?: SplitK): string {
   const { placement, first, count } = s.grouped!;
   const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [GRID_RECORD], s.site.node);
   const launch = pb.launch(s.site.node, 'grid_args', 'the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts', [1, 1, 1]);
@@ -203,7 +209,8 @@ function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, columnsPerWorkgroup: nu
   const firstTile = launch.k.let('first_tile', start(range(i32(0))));
   launch.k.store(out, 0, range(i32(2)));
   launch.k.store(out, 1, sub(start(range(i32(1))), firstTile));
-  launch.k.store(out, 2, i32(1));
+  // A split product's slices (split-k.ts): as many as it uses at this token count.
+  launch.k.store(out, 2, split ? select(le(tokens, split.tokens), i32(split.slices), i32(1)) : i32(1));
   launch.k.store(out, 3, firstTile);
   launch.k.store(out, 4, range(i32(0)));
   launch.dispatch({ kind: 'direct', x: { a: 0, b: 1, per: 1 }, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } });

@@ -2,8 +2,7 @@ import type { Op } from '../../ir/ops.js';
 import { affine, type Dim, type TensorType } from '../../ir/types.js';
 import { add, builtin, eq, ge, i32, mul, type ArrayRef, type Block } from '../build.js';
 import type { Expr, Scalar } from '../kernel-ir.js';
-import type { Grid } from '../program.js';
-import { grid1, type Launch, threadIndex } from './launch.js';
+import { grid1, type Launch, threadIndex, workgroupIndex } from './launch.js';
 import type { ProgramBuilder } from './program-builder.js';
 import { dimExpr, type TensorValue, type Value } from './values.js';
 import type { Node } from '../../ir/graph.js';
@@ -126,12 +125,6 @@ export function emitRowKernel(pb: ProgramBuilder, node: Node, name: string, summ
     args.push({ row: sink, flat: () => i32(0), dims: [-1, len] });
   });
   launch.dispatch(lanes === 1 ? grid1(affine(rows), pb.schedule.rows) : grid1(affine(rows), 1));
-}
-
-/** The workgroup's index in a grid1 grid of one item per workgroup. */
-function workgroupIndex(): Expr {
-  const fold = (grid1({ a: 0, b: 1 }, 1) as Extract<Grid, { kind: 'direct' }>).x.max!;
-  return add(builtin('workgroup_x'), mul(builtin('workgroup_y'), fold));
 }
 
 /** Shared workgroup memory a row kernel may use for its rows (CUDA's static limit is 48 KiB). */

@@ -1,12 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planHfImport } from '../src/interop/hf/import.js';
-import { writeSafetensorsStreaming } from '../src/interop/safetensors-stream.js';
-import { E4M3_VALUES, readSafetensors, writeSafetensors, type TensorToWrite } from '../src/runtime/safetensors.js';
+import { E4M3_VALUES, writeSafetensors, type TensorToWrite } from '../src/runtime/safetensors.js';
 import { compileText } from './support/model.js';
-import { tinyCheckpoint, TINY } from './support/interop-hf.js';
+import { importCheckpoint, tinyCheckpoint, TINY } from './support/interop-hf.js';
 
 /**
  * DeepSeek-V3's released FP8 weights: every MLP matrix stored as F8_E4M3 with one F32
@@ -44,19 +42,12 @@ describe('moec import hf: FP8 (DeepSeek-V3 release)', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'bfloat16', quantization_config }));
     writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
 
-    const plan = planHfImport(dir, { semantics: 'hf', stack: 'encoder' });
-    const out = join(dir, 'imported.safetensors');
-    try {
-      writeSafetensorsStreaming(out, plan.tensors, { model: plan.stack.name });
-    } finally {
-      plan.checkpoint.close();
-    }
+    const { plan, stored } = importCheckpoint(dir);
     expect(plan.text).toContain('FP8 weights (block scales weight_scale_inv) are dequantised to f32');
     expect(plan.text).not.toMatch(/^\s*weights /m);
     compileText(plan.text);
     // The scales count as read: only the tensors outside the language are left out.
     expect(plan.leftOut).toBe(1 + 3);
-    const stored = readSafetensors(readFileSync(out));
     const { H, I } = TINY;
     const check = (moec: string, hf: (e: number) => string, rows: number, cols: number, count: number) => {
       const t = stored.get(moec)!;

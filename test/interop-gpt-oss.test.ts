@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,13 +6,10 @@ import { UserError } from '../src/diagnostics/user-error.js';
 import { planHfExport } from '../src/interop/hf/export.js';
 import { planHfImport } from '../src/interop/hf/import.js';
 import { writeHfCheckpoint } from '../src/interop/hf/write-checkpoint.js';
-import { writeSafetensorsStreaming } from '../src/interop/safetensors-stream.js';
-import { readSafetensors } from '../src/runtime/safetensors.js';
+import { readSafetensors, writeSafetensors, type StoredDType } from '../src/runtime/safetensors.js';
 import type { Tensor } from '../src/runtime/tensor.js';
-import { writeFileSync } from 'node:fs';
-import { writeSafetensors, type StoredDType } from '../src/runtime/safetensors.js';
 import { clamped, GPT_OSS, gptOssLayer, quantizeMxfp4, tinyGptOss } from './support/interop-gpt-oss.js';
-import { add, rows, TINY } from './support/interop-hf.js';
+import { add, importCheckpoint, rows, TINY } from './support/interop-hf.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 
 /**
@@ -23,17 +20,7 @@ import { compileText, randomInput, relativeL2, run } from './support/model.js';
 const work = mkdtempSync(join(tmpdir(), 'moec-gpt-oss-'));
 const { H } = TINY;
 
-function imported(dir: string) {
-  const plan = planHfImport(dir, { semantics: 'hf', stack: 'encoder' });
-  const out = join(dir, 'imported.safetensors');
-  try {
-    writeSafetensorsStreaming(out, plan.tensors, { model: plan.stack.name });
-  } finally {
-    plan.checkpoint.close();
-  }
-  const stored = readSafetensors(readFileSync(out));
-  return { plan, graph: compileText(plan.text).graph, weights: new Map<string, Tensor>([...stored].map(([n, t]) => [n, t.tensor])), stored };
-}
+const imported = importCheckpoint;
 
 describe('moec import hf: gpt-oss', () => {
   it('agrees with GptOssMLP: biased router, top-k then softmax, biased experts with the clamped SwiGLU', () => {

@@ -1,5 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { planHfImport } from '../../src/interop/hf/import.js';
+import { writeSafetensorsStreaming } from '../../src/interop/safetensors-stream.js';
+import { readSafetensors } from '../../src/runtime/safetensors.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { compileText } from './model.js';
 import { normalStream } from '../../src/runtime/init-weights.js';
 import { writeSafetensors, type StoredDType } from '../../src/runtime/safetensors.js';
 
@@ -47,6 +52,19 @@ export class Fixture {
     }
     if (shards > 1) writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   }
+}
+
+/** `moec import hf` of a checkpoint directory (default semantics): the plan, the model's graph, and the weights file it wrote (as read back, and as tensors). */
+export function importCheckpoint(dir: string) {
+  const plan = planHfImport(dir, { semantics: 'hf', stack: 'encoder' });
+  const out = join(dir, 'imported.safetensors');
+  try {
+    writeSafetensorsStreaming(out, plan.tensors, { model: plan.stack.name });
+  } finally {
+    plan.checkpoint.close();
+  }
+  const stored = readSafetensors(readFileSync(out));
+  return { plan, graph: compileText(plan.text).graph, weights: new Map<string, Tensor>([...stored].map(([n, t]) => [n, t.tensor])), stored, out };
 }
 
 // ---- the independent implementation ------------------------------------------------------

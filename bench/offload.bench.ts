@@ -5,26 +5,12 @@
 import { join } from 'node:path';
 import { loadModel } from '../dist/cli/load.js';
 import { policiesFor, replayTrace } from '../dist/cli/commands/simulate.js';
-import { LINKS } from '../dist/offload/link.js';
 import { offloadModel } from '../dist/offload/model.js';
+import { arg, cases, link, multiples, root, traces } from './offload-cases.js';
 
-const root = join(import.meta.dirname, '..');
-const traces = process.env['MOEC_TRACES'] ?? join(root, '..', 'shared', 'traces');
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const link = LINKS[arg('--link') ?? 'pcie4']!;
-const only = arg('--only');
 const policies = arg('--policy')?.split(',');
-const multiples = (arg('--times') ?? '1,2,4').split(',').map(Number);
 
-const cases = [
-  { key: 'mixtral', model: 'mixtral-8x7b.moe', trace: 'mixtral-8x7b-decode.jsonl.gz', k: 2 },
-  { key: 'deepseek', model: 'edge-deepseek-v2-lite.moe', trace: 'deepseek-v2-lite-prefill.jsonl.gz', k: 6 },
-];
-
-for (const c of cases.filter((c) => !only || c.key === only)) {
+for (const c of cases) {
   const model = loadModel(join(root, 'examples', c.model), {});
   const offload = offloadModel(model);
   // Every slot count in one pass over the trace: the predictions are made once for all.

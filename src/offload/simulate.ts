@@ -1,4 +1,5 @@
 import { DTYPE_BYTES } from '../ir/types.js';
+import { slotAccesses } from './bound.js';
 import { Link, type LinkModel } from './link.js';
 import type { OffloadLayer, OffloadModel } from './model.js';
 import type { Policy } from './policy.js';
@@ -303,8 +304,7 @@ export class Replay {
 
 /** For each MoE layer, the index of the next access to the same cached expert (Infinity: none). */
 function nextUses(req: TraceRequest, layers: readonly OffloadLayer[]): number[][] {
-  return layers.map((layer, l) => {
-    const seq = req.tokens.flatMap((token) => token[l]!.filter((e) => !layer.resident[e] && layer.expertBytes[e]! > 0));
+  return slotAccesses(req.tokens, layers).map((seq) => {
     const next = new Array<number>(seq.length);
     const seen = new Map<number, number>();
     for (let i = seq.length - 1; i >= 0; i--) {

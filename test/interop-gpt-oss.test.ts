@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/diagnostics/user-error.js';
+import { Checkpoint } from '../src/interop/checkpoint.js';
+import { dequantizeBase } from '../src/interop/dequantize.js';
 import { planHfExport } from '../src/interop/hf/export.js';
 import { planHfImport } from '../src/interop/hf/import.js';
 import { writeHfCheckpoint } from '../src/interop/hf/write-checkpoint.js';
@@ -120,6 +122,27 @@ describe('moec import hf: gpt-oss', () => {
     const down = bf16.stored.get('layers.1.moe.experts.routed.w_down')!;
     expect(down.stored).toBe('BF16');
     expect(down.tensor.data).toEqual(f.get('model.layers.1.mlp.experts.down_proj'));
+
+    // export hf --base with the MXFP4 release: the experts go out dequantised, the base's
+    // _blocks and _scales are not carried, and the config no longer claims MXFP4.
+    const baseDir = join(work, 'mxfp4-bf16');
+    const base = Checkpoint.open(baseDir);
+    const baseConfig = dequantizeBase(base, JSON.parse(readFileSync(join(baseDir, 'config.json'), 'utf8')) as Record<string, unknown>, baseDir);
+    const exported = planHfExport(compileText(bf16.plan.text).model, bf16.out, { base: baseConfig });
+    const out = join(work, 'mxfp4-export');
+    try {
+      writeHfCheckpoint(out, { config: exported.config, tensors: exported.tensors, shardBytes: 1 << 30, base });
+    } finally {
+      exported.weights.close();
+      base.close();
+    }
+    expect(exported.config['quantization_config']).toBeUndefined();
+    const written = readSafetensors(readFileSync(join(out, 'model.safetensors')));
+    expect([...written.keys()].filter((n) => n.endsWith('_blocks') || n.endsWith('_scales'))).toEqual([]);
+    expect(written.has('model.embed_tokens.weight')).toBe(true);
+    expect(written.get('model.layers.0.mlp.experts.gate_up_proj')!.stored).toBe('BF16');
+    const code = (text: string) => text.split('\n').filter((l) => !l.startsWith('//'));
+    expect(code(imported(out).plan.text)).toEqual(code(bf16.plan.text));
   });
 
   it('refuses what it does not map, naming it', () => {

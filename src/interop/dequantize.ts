@@ -1,6 +1,6 @@
 import type { StoredDType } from '../runtime/safetensors.js';
 import type { Checkpoint } from './checkpoint.js';
-import { InteropError, type ConfigReader } from './hf/config.js';
+import { ConfigReader, InteropError } from './hf/config.js';
 
 /**
  * Quantised checkpoints read dequantised, so that import writes ordinary weights:
@@ -42,6 +42,18 @@ export function readQuantization(c: ConfigReader, allowed: readonly Quantization
   }
   if (method === 'mxfp4') return { method };
   return { method: 'fp8', block: (q['weight_block_size'] as [number, number] | undefined) ?? fail('needs weight_block_size') };
+}
+
+/**
+ * An export's `--base` that is a quantised release: its tensors are carried dequantised (as
+ * import reads them), so the config written must not claim the quantisation any more.
+ */
+export function dequantizeBase(cp: Checkpoint, config: Record<string, unknown>, path: string): Record<string, unknown> {
+  const { quantization_config: q, ...rest } = config;
+  if (q === undefined || q === null) return config;
+  const quantization = readQuantization(new ConfigReader({ quantization_config: q } as never, path), ['mxfp4', 'fp8'])!;
+  dequantize(cp, quantization, config['torch_dtype'] === 'float32' ? 'F32' : 'BF16');
+  return rest;
 }
 
 /** Register every quantised tensor of the checkpoint as its dequantised self (`mxfp4`: in `dtype`, F32 or BF16). */

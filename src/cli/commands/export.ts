@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { dequantizeBase } from '../../interop/dequantize.js';
 import { Checkpoint } from '../../interop/checkpoint.js';
 import { InteropError } from '../../interop/hf/config.js';
 import { planHfExport } from '../../interop/hf/export.js';
@@ -78,7 +79,8 @@ function readBase(path: string): { config: Record<string, unknown>; checkpoint: 
     throw new InteropError(`--base: cannot read ${cfg}: ${(e as Error).message}`);
   }
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new InteropError(`--base: ${cfg} is not a JSON object`);
-  return { config: config as Record<string, unknown>, checkpoint: Checkpoint.open(cfg) };
+  const checkpoint = Checkpoint.open(cfg);
+  return { config: dequantizeBase(checkpoint, config as Record<string, unknown>, cfg), checkpoint };
 }
 
 function parseBytes(text: string): number {

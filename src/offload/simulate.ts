@@ -178,7 +178,7 @@ export class Replay {
               victim = policy.prefetch && policy.predictiveEviction ? this.leastLikelyNext(step, candidates) : policy.eviction(pool, candidates);
             }
             if (victim >= 0 && copy && policy.admitMoreFrequent && (pool.uses.get(e) ?? 0) <= (pool.uses.get(victim) ?? 0)) {
-              arrival = Infinity; // the copy serves it: it has not been used more than the expert it would replace
+              // The copy serves it, and it is not loaded: it has not been used more than the expert it would replace.
               r.degraded++;
               readBytes += layer.expertParams[e]! * degrade!;
               continue;

@@ -22,8 +22,8 @@ import { tinyCheckpoint, tinySwitch } from './support/interop-hf.js';
  */
 const work = mkdtempSync(join(tmpdir(), 'moec-hf-export-'));
 
-function importTo(src: string, prefix: string) {
-  const plan = planHfImport(src, { semantics: 'hf', stack: 'encoder' });
+function importTo(src: string, prefix: string, stack: 'encoder' | 'decoder' = 'encoder') {
+  const plan = planHfImport(src, { semantics: 'hf', stack });
   const weights = `${prefix}.safetensors`;
   try {
     writeSafetensorsStreaming(weights, plan.tensors, { model: plan.stack.name });
@@ -33,10 +33,10 @@ function importTo(src: string, prefix: string) {
   return { text: plan.text, weights };
 }
 
-function exportTo(text: string, weights: string, out: string, opts: { family?: string; base?: string; shardBytes?: number } = {}) {
+function exportTo(text: string, weights: string, out: string, opts: { family?: string; base?: string; shardBytes?: number; stack?: 'encoder' | 'decoder' } = {}) {
   const { model } = compileText(text);
   const base = opts.base ? Checkpoint.open(opts.base) : undefined;
-  const plan = planHfExport(model, weights, { ...(opts.family ? { family: opts.family } : {}), ...(opts.base ? { base: JSON.parse(readFileSync(join(opts.base, 'config.json'), 'utf8')) as Record<string, unknown> } : {}) });
+  const plan = planHfExport(model, weights, { ...(opts.stack ? { stack: opts.stack } : {}), ...(opts.family ? { family: opts.family } : {}), ...(opts.base ? { base: JSON.parse(readFileSync(join(opts.base, 'config.json'), 'utf8')) as Record<string, unknown> } : {}) });
   try {
     return { plan, ...writeHfCheckpoint(out, { config: plan.config, tensors: plan.tensors, shardBytes: opts.shardBytes ?? 4000, ...(base ? { base } : {}) }) };
   } finally {
@@ -76,6 +76,21 @@ describe('moec export hf', () => {
     const decoder = planHfImport(out, { semantics: 'hf', stack: 'decoder' });
     decoder.checkpoint.close();
     expect(decoder.tensors.length).toBeGreaterThan(0);
+  });
+
+  it('Switch Transformers, the decoder stack (--stack decoder): import, export, import; the encoder comes over from the base', () => {
+    const { f, config } = tinySwitch(26);
+    const src = join(work, 'switch-dec-src');
+    f.write(src, config);
+    const first = importTo(src, join(work, 'switch-dec-a'), 'decoder');
+    const out = join(work, 'switch-dec-hf');
+    const { plan } = exportTo(first.text, first.weights, out, { base: src, stack: 'decoder' });
+    expect(plan.config).toMatchObject({ num_decoder_layers: 4, decoder_sparse_step: 2, num_layers: 4, encoder_sparse_step: 2 });
+    const second = importTo(out, join(work, 'switch-dec-b'), 'decoder');
+    expect(body(second.text)).toBe(body(first.text));
+    expect(Buffer.compare(readFileSync(second.weights), readFileSync(first.weights))).toBe(0);
+    const [encoderBefore, encoderAfter] = [importTo(src, join(work, 'switch-enc-a')), importTo(out, join(work, 'switch-enc-b'))];
+    expect(Buffer.compare(readFileSync(encoderAfter.weights), readFileSync(encoderBefore.weights))).toBe(0);
   });
 
   it('a model written in moec goes out as the first family that expresses it, and computes the same', () => {

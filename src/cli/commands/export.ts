@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { dequantizeBase } from '../../interop/dequantize.js';
 import { Checkpoint } from '../../interop/checkpoint.js';
 import { InteropError } from '../../interop/hf/config.js';
@@ -16,6 +16,7 @@ interface HfOptions extends ModelOptions {
   output: string;
   base?: string;
   family?: string;
+  stack: 'encoder' | 'decoder';
   shardSize: number;
 }
 
@@ -29,12 +30,13 @@ export function exportCommand(): Command {
     .requiredOption('-o, --output <DIR>', 'the checkpoint directory to write (new, or empty)')
     .option('--base <SRC>', 'the original checkpoint: its attention, embeddings, other tensors, files and config fields are carried over unchanged')
     .option('--family <model_type>', 'the family to export as (default: the first that expresses the model exactly)')
+    .addOption(new Option('--stack <stack>', 'Switch Transformers: which stack of the encoder-decoder the model becomes (the other comes from --base)').choices(['encoder', 'decoder']).default('encoder'))
     .option('--shard-size <BYTES>', 'largest shard in bytes', parseBytes, 5_000_000_000);
   for (const o of modelOptions()) hf.addOption(o);
   hf.action((file: string, opts: HfOptions) => {
     const model = loadModel(file, opts.set, opts.model);
     const base = opts.base ? readBase(opts.base) : undefined;
-    const plan = planHfExport(model, opts.weights, { ...(opts.family ? { family: opts.family } : {}), ...(base ? { base: base.config } : {}) });
+    const plan = planHfExport(model, opts.weights, { ...(opts.family ? { family: opts.family } : {}), ...(base ? { base: base.config } : {}), stack: opts.stack });
     try {
       const { shards, carried } = writeHfCheckpoint(opts.output, { config: plan.config, tensors: plan.tensors, shardBytes: opts.shardSize, ...(base ? { base: base.checkpoint } : {}), progress: progressBar('tensors') });
       process.stderr.write(

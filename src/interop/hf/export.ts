@@ -32,20 +32,21 @@ export interface HfExport {
  * config is read back by the family's importer and must give the same stack and the same
  * router stages, so export and import cannot drift apart.
  */
-export function planHfExport(model: ResolvedModel, weightsPath: string, opts: { family?: string; base?: Record<string, unknown> }): HfExport {
+export function planHfExport(model: ResolvedModel, weightsPath: string, opts: { family?: string; base?: Record<string, unknown>; stack?: 'encoder' | 'decoder' }): HfExport {
   const { stack, stages, sites } = modelToStack(model);
   const wanted = opts.family ? [opts.family] : Object.keys(CONFIG_WRITERS);
   const reasons: string[] = [];
   for (const name of wanted) {
     const writer = CONFIG_WRITERS[name];
     if (!writer) throw new InteropError(`--family ${name}: moec exports ${Object.keys(CONFIG_WRITERS).join(', ')}`);
-    const proposed = writer(stack, stages);
+    const which = opts.stack ?? 'encoder';
+    const proposed = writer(stack, stages, which);
     if (!proposed) {
       reasons.push(`${name}: its config cannot express this router (${describe(stages)}) or layer pattern`);
       continue;
     }
     const config = { ...(opts.base ?? {}), ...proposed };
-    const layout = readsBack(config, name, stack, stages);
+    const layout = readsBack(config, name, stack, stages, which);
     if (typeof layout === 'string') {
       reasons.push(`${name}: ${layout}`);
       continue;
@@ -60,11 +61,11 @@ function describe(stages: ReturnType<typeof modelToStack>['stages']): string {
 }
 
 /** The family's layout when the config reads back as this model, else why not. */
-function readsBack(config: Record<string, unknown>, family: string, stack: MoeStack, stages: unknown[]): HfLayout | string {
+function readsBack(config: Record<string, unknown>, family: string, stack: MoeStack, stages: unknown[], which: 'encoder' | 'decoder'): HfLayout | string {
   const fam = FAMILIES.find((f) => f.modelTypes.includes(family))!;
   let back: FamilyImport;
   try {
-    back = fam.read(new ConfigReader(config as never, 'config.json'), { semantics: 'hf', stack: 'encoder', name: stack.name });
+    back = fam.read(new ConfigReader(config as never, 'config.json'), { semantics: 'hf', stack: which, name: stack.name });
   } catch (e) {
     return (e as Error).message;
   }

@@ -6,7 +6,7 @@ import type { MoeStack } from './stack.js';
  * when the family cannot express it. These only propose: export.ts reads every proposal back
  * with the family's importer and keeps it only if it gives the same model.
  */
-type Writer = (s: MoeStack, stages: readonly RouterStage[]) => Record<string, unknown> | undefined;
+type Writer = (s: MoeStack, stages: readonly RouterStage[], stack: 'encoder' | 'decoder') => Record<string, unknown> | undefined;
 
 const ops = (stages: readonly RouterStage[]) => stages.map((s) => s.op).join(' ');
 const stage = <O extends RouterStage['op']>(stages: readonly RouterStage[], op: O) => stages.find((s): s is Extract<RouterStage, { op: O }> => s.op === op);
@@ -43,8 +43,8 @@ export const CONFIG_WRITERS: Readonly<Record<string, Writer>> = {
     const { hidden_act: _, ...rest } = base(s, 'GptOssForCausalLM', 'gpt_oss');
     return { ...rest, intermediate_size: s.moe.ffn, num_local_experts: s.moe.experts, num_experts_per_tok: k(st), swiglu_alpha: e.alpha ?? 1, swiglu_limit: e.limit };
   },
-  // The encoder stack (the one `import hf` reads by default); with --base the decoder comes from the original.
-  switch_transformers: (s, st) => {
+  // One stack of the encoder-decoder (the encoder unless asked); with --base the other comes from the original.
+  switch_transformers: (s, st, which) => {
     const capacity = stage(st, 'capacity');
     const kinds = s.layers;
     const step = kinds.map((_, i) => i + 1).find((n) => kinds.every((k, i) => (k === 'moe') === (n === 1 || i % n === 1)));
@@ -55,10 +55,9 @@ export const CONFIG_WRITERS: Readonly<Record<string, Writer>> = {
       model_type: 'switch_transformers',
       d_model: s.hidden,
       d_ff: s.moe.ffn,
-      num_layers: kinds.length,
+      ...(which === 'decoder' ? { num_decoder_layers: kinds.length, decoder_sparse_step: step } : { num_layers: kinds.length, encoder_sparse_step: step }),
       num_experts: s.moe.experts,
       expert_capacity: capacity.limit,
-      encoder_sparse_step: step,
       router_bias: s.moe.gateBias,
       router_dtype: 'float32',
       dense_act_fn: plain,

@@ -80,10 +80,15 @@ const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, ma
  */
 const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 } }, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
+/** A software rasteriser (lavapipe, SwiftShader): a CPU, which wants the CPU-shaped schedule and f32 arithmetic. */
+export function isSoftwareAdapter(adapter: AdapterFacts): boolean {
+  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.description ?? ''}`.toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader/.test(text);
+}
+
 /** The schedule for an adapter (software rasterisers get the CPU-shaped one), within its binding limit. */
 export function scheduleFor(adapter: AdapterFacts = {}, maxBindingBytes = DEFAULT_BINDING_BYTES): Schedule {
-  const text = `${adapter.vendor ?? ''} ${adapter.architecture ?? ''} ${adapter.description ?? ''}`.toLowerCase();
-  const base = /llvmpipe|lavapipe|swiftshader/.test(text) ? cpuLike : gpu;
+  const base = isSoftwareAdapter(adapter) ? cpuLike : gpu;
   if (!base.matmul.shareA) return { ...base, maxBindingBytes };
   // The A-sharing matmul's workgroup is one subgroup: size it to the device's, or share nothing.
   const { subgroups } = adapter;

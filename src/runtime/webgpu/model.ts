@@ -3,7 +3,8 @@ import { slotBytes, type Program } from '../../codegen/program.js';
 import { parseProgramJson } from '../../codegen/program-text.js';
 import { openByteStream, SourceError, type WeightsSource } from '../byte-stream.js';
 import { SafetensorsError, firstNonFinite } from '../safetensors.js';
-import { openDevice } from './device.js';
+import { describeAdapter, openDevice } from './device.js';
+import { isSoftwareAdapter } from '../../codegen/schedule.js';
 import { DeviceLostError, InputError, LimitsError, MoecRuntimeError, WeightsError } from './errors.js';
 import { WebGpuRunner } from './launch.js';
 import { streamWeights, type LoadProgress } from './stream-weights.js';
@@ -23,8 +24,9 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /**
    * What the matmuls compute in. 'f16' (the default where the module was compiled with
-   * `--arithmetic f16` and the device has shader-f16) multiplies in half precision: results
-   * meet the f16 tolerance, not f32's. 'f32' (the default otherwise) forces f32.
+   * `--arithmetic f16` and the device is a GPU with shader-f16) multiplies in half precision:
+   * results meet the f16 tolerance, not f32's. 'f32' (the default otherwise, software
+   * rasterisers included) forces f32.
    */
   arithmetic?: 'f32' | 'f16';
 }
@@ -153,7 +155,9 @@ export async function loadCompiled(programs: URL | CompiledPrograms, info: Model
   try {
     const hasF16 = device.features.has('shader-f16');
     if (options.arithmetic === 'f16' && !hasF16) throw new LimitsError(`load ${info.name}: arithmetic 'f16' needs a device with shader-f16, and this one has none; load with arithmetic 'f32'`);
-    const url = f16 && hasF16 && options.arithmetic !== 'f32' ? f16 : f32;
+    // Unasked, f16 runs where it pays: on a GPU, not on a CPU rasteriser (slower there: docs/perf.md).
+    const software = isSoftwareAdapter(describeAdapter((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo));
+    const url = f16 && hasF16 && (options.arithmetic === 'f16' || (options.arithmetic === undefined && !software)) ? f16 : f32;
     const program = await readProgram(url, info);
     return await CompiledModel.create(info, program, weights, { ...options, device }, !options.device);
   } catch (e) {

@@ -403,6 +403,6 @@ function checkSubgroups(device: GPUDevice, program: Program): void {
   const [min, max] = [info?.subgroupMinSize, info?.subgroupMaxSize];
   if (!device.features.has('subgroups') || min !== want || max !== want) {
     const has = !device.features.has('subgroups') ? 'has no subgroups' : `has subgroups of ${min === max ? min : `${min} to ${max}`} invocations`;
-    throw new LimitsError(`${program.name} was compiled for subgroups of exactly ${want} invocations (the llvmpipe schedule) and this device ${has}: compile with --schedule gpu, which needs no subgroups`);
+    throw new LimitsError(`${program.name} was compiled for subgroups of exactly ${want} invocations (its schedule, such as llvmpipe or cuda, shares work through them) and this device ${has}: compile with --schedule gpu, which needs no subgroups`);
   }
 }

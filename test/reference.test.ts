@@ -179,6 +179,7 @@ const small: Record<string, Record<string, number>> = {
   'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
   'expert-choice.moe': { hidden: 16, ffn: 24, experts: 4, depth: 2 },
   'edge-deepseek-v2-lite.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
+  'gpt-oss-20b.moe': { hidden: 16, ffn: 8, experts: 8 },
 };
 /** Coupling routers: batching invariance holds per request, tested separately. */
 const coupling = new Set(['switch-base-8.moe', 'expert-choice.moe']);
@@ -218,6 +219,8 @@ describe('isolation', () => {
 
   it('every example runs at test sizes with finite outputs', () => {
     for (const name of exampleFiles()) {
+      // An example without test sizes would run at full size (gpt-oss: 20 B parameters).
+      expect(small[name], `${name} needs test sizes in this file`).toBeDefined();
       const { graph } = compileText(readExample(name), small[name]);
       const width = graph.inputs[0]!.type.shape[1] as number;
       const y = run(graph, randomWeights(graph, 3), { x: randomInput(4, width, 4), requests: new Int32Array(4) });

@@ -97,7 +97,7 @@ export function compileCommand(): Command {
       rmSync(halfJson, { force: true });
       const halfDir = join(opts.output, 'wgsl-f16');
       if (existsSync(halfDir)) {
-        writeKernels(halfDir, new Map());
+        pruneKernels(halfDir, new Map());
         if (!readdirSync(halfDir).length) rmSync(halfDir, { recursive: true });
       }
     }
@@ -123,9 +123,13 @@ export function compileCommand(): Command {
 function writeKernels(dir: string, kernels: Map<string, string>): string {
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of kernels) writeFileAtomic(join(dir, name), text);
-  // Kernels of an earlier compile that this program no longer has would mislead a reader.
-  for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
+  pruneKernels(dir, kernels);
   return `${dir}/ (${kernels.size} kernels)`;
+}
+
+/** Kernels of an earlier compile that this program no longer has would mislead a reader: remove them. */
+function pruneKernels(dir: string, kernels: Map<string, string>): void {
+  for (const old of readdirSync(dir)) if (old.endsWith('.wgsl') && !kernels.has(old)) rmSync(join(dir, old));
 }
 
 /** What the generated module says about its model: inspect's summary, the token limit and the inputs. */

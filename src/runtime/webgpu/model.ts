@@ -111,27 +111,23 @@ export class CompiledModel {
     if (this.ownsDevice) this.device.destroy();
   }
 
-  /** Compile the program on a device and stream the weights in (see loadCompiled); a device the caller did not give is destroyed on failure. */
-  static async create(info: ModelInfo, program: Program, weights: WeightsSource, options: LoadOptions, ownsDevice = !options.device): Promise<CompiledModel> {
-    checkMaxTokens(info, options);
+  /**
+   * Compile the program on `device` and stream the weights in (see loadCompiled, which checks
+   * the options, opens the device and destroys it on failure when it opened it).
+   */
+  static async create(info: ModelInfo, program: Program, weights: WeightsSource, options: LoadOptions, device: GPUDevice, ownsDevice: boolean): Promise<CompiledModel> {
     const maxTokens = options.maxTokens ?? info.maxTokens;
-    const device = options.device ?? (await openDevice()).device;
+    checkLimits(program, device, maxTokens);
+    const stream = await openSource(weights);
+    let runner: WebGpuRunner;
     try {
-      checkLimits(program, device, maxTokens);
-      const stream = await openSource(weights);
-      let runner: WebGpuRunner;
-      try {
-        runner = await WebGpuRunner.create(device, program, streamWeights(stream, program, options.onProgress), { maxTokens });
-      } catch (e) {
-        throw e instanceof SafetensorsError ? new WeightsError(`${stream.label}: ${e.message}`) : e;
-      } finally {
-        await stream.close();
-      }
-      return new CompiledModel(info, device, runner, ownsDevice);
+      runner = await WebGpuRunner.create(device, program, streamWeights(stream, program, options.onProgress), { maxTokens });
     } catch (e) {
-      if (ownsDevice) device.destroy();
-      throw e;
+      throw e instanceof SafetensorsError ? new WeightsError(`${stream.label}: ${e.message}`) : e;
+    } finally {
+      await stream.close();
     }
+    return new CompiledModel(info, device, runner, ownsDevice);
   }
 }
 
@@ -159,7 +155,7 @@ export async function loadCompiled(programs: URL | CompiledPrograms, info: Model
     const software = isSoftwareAdapter(describeAdapter((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo));
     const url = f16 && hasF16 && (options.arithmetic === 'f16' || (options.arithmetic === undefined && !software)) ? f16 : f32;
     const program = await readProgram(url, info);
-    return await CompiledModel.create(info, program, weights, { ...options, device }, !options.device);
+    return await CompiledModel.create(info, program, weights, options, device, !options.device);
   } catch (e) {
     if (!options.device) device.destroy();
     throw e;

@@ -5,18 +5,18 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { formatSource } from '../src/format/format.js';
-import { Checkpoint } from '../src/interop/checkpoint.js';
 import { OnnxGraph } from '../src/interop/onnx/builder.js';
-import { exportOnnx } from '../src/interop/onnx/export.js';
-import { initWeights } from '../src/runtime/init-weights.js';
-import { writeSafetensors } from '../src/runtime/safetensors.js';
-import { root } from './helpers.js';
+import { readSafetensors } from '../src/runtime/safetensors.js';
+import type { Tensor } from '../src/runtime/tensor.js';
+import { exampleFiles, readExample, root } from './helpers.js';
+import { exportAndRun, expectRoundTrip, type TokenInputs } from './support/interop-onnx.js';
+import { small } from './support/small.js';
 import { compileText, randomInput, randomWeights, relativeL2, run } from './support/model.js';
 
 /**
  * `moec export onnx`: every exported graph runs in onnxruntime-node and agrees with the CPU
  * reference (relative L2 < 1e-5), through com.microsoft.MoE where it applies and standard
- * ops elsewhere.
+ * ops elsewhere; `moec import onnx` of each gives back the same model and weights.
  */
 const work = mkdtempSync(join(tmpdir(), 'moec-onnx-'));
 const H = 16;
@@ -37,18 +37,9 @@ function model(kind: string, router: string, extra = '', layers = 'layers 2 { x 
 }
 
 async function agree(text: string, opts: { standardOnly?: boolean } = {}) {
-  const { model: m, graph } = compileText(text);
-  const path = join(work, `w-${Math.random().toString(36).slice(2)}.safetensors`);
-  const weights = initWeights(graph, 5);
-  writeFileSync(path, writeSafetensors(weights));
-  const cp = Checkpoint.open(path);
-  const out = exportOnnx(m, cp, opts);
-  cp.close();
-  const x = randomInput(11, H, 2);
-  const ours = run(graph, new Map([...weights].map(([n, w]) => [n, w.tensor])), { x });
-  const session = await ort.InferenceSession.create(out.bytes);
-  const theirs = (await session.run({ x: new ort.Tensor('float32', x.data as Float32Array, [11, H]) }))['y']!.data as Float32Array;
-  return { error: relativeL2(theirs, ours), fused: out.fusedLayers };
+  const r = await exportAndRun(text, opts);
+  expectRoundTrip(r.bytes, text, r.weights);
+  return { error: r.error, fused: r.fusedLayers };
 }
 
 const cases: [string, string, boolean][] = [
@@ -68,6 +59,58 @@ const cases: [string, string, boolean][] = [
     false,
   ],
 ];
+
+/** Requests in no particular order, a negative id among them: coupling stays within each. */
+const requests = Int32Array.from({ length: 11 }, (_, i) => ((i * 5) % 3) - 1);
+
+const constructs: [string, string, TokenInputs?][] = [
+  ['capacity factor, overflow drops the latest, per request', model('swiglu', 'softmax | topk(2) | capacity(factor = 2)', 'scope request'), { requests }],
+  ['capacity factor, score drops the lightest, whole batch', model('relu', 'softmax | topk(2) | capacity(factor = 0.75, drop = score)', 'scope batch')],
+  ['capacity limit (Switch), per request', model('relu', 'softmax | topk(1) | capacity(limit = 2)', 'scope request'), { requests }],
+  ['expert choice per request', model('swiglu', 'softmax | expert_choice(capacity = 4)', 'scope request'), { requests }],
+  ['expert choice over the batch, then normalize', model('gelu', 'sigmoid | expert_choice(capacity = 1.5) | normalize', 'scope batch')],
+  ['top_p (dynamic k)', model('swiglu', 'softmax | top_p(0.5, max = 4)')],
+  ['top_p after a group limit, scaled', model('silu', 'softmax | group_limit(groups = 4, keep = 2) | top_p(0.7, max = 3) | scale(2)')],
+  ['hash routing (token ids)', model('swiglu', 'x').replace('linear(hidden -> experts) | x', 'hash(experts, k = 3, seed = 11)')],
+  ['fixed routing', model('relu', 'x').replace('linear(hidden -> experts) | x', 'fixed(experts, experts = [6, 1])')],
+  ['null and identity experts among FFN experts of two sizes', model('swiglu', 'softmax | topk(3) | normalize', '', undefined).replace('experts e x experts', 'experts e x 4, big x 2, same x 1, none x 1').replace('expert dense', 'expert big = swiglu(hidden -> 30 -> hidden)\n expert same = identity\n expert none = null\n expert dense')],
+  ['low-rank and latent experts, biased', model('geglu', 'softmax | topk(2)').replace('geglu(hidden -> 12 -> hidden)', 'geglu(hidden -> 12 -> hidden, rank = 4, bias = true)').replace('expert common = geglu(hidden -> 10 -> hidden)', 'expert common = geglu(hidden -> 10 -> hidden, latent = 6)') + ''],
+  ['int8 experts', model('swiglu', 'softmax | topk(2) | normalize').replace('dims', 'weights int8\n dims')],
+  ['int4 experts', model('relu', 'softmax | topk(2)').replace('dims', 'weights int4\n dims')],
+  ['bf16 weights', model('swiglu', 'softmax | topk(2) | normalize', 'shared common').replace('dims', 'weights bf16\n dims')],
+  ['f16 weights, layernorm', model('gelu_tanh', 'softmax | topk(2)', '', 'layers 2 { x = x + moe(layernorm(x)) }').replace('dims', 'weights f16\n dims')],
+];
+
+describe('every construct exports to ONNX, runs in onnxruntime-node, agrees with the CPU reference and imports back', () => {
+  it.each(constructs)('%s', async (_name, text, inputs) => {
+    const r = await exportAndRun(text, inputs ? { inputs } : {});
+    expect(r.error).toBeLessThan(1e-5);
+    expectRoundTrip(r.bytes, text, r.weights);
+    expect(Buffer.from((await exportAndRun(text, inputs ? { inputs } : {})).bytes).equals(Buffer.from(r.bytes)), 'the same model exports to the same bytes').toBe(true);
+  });
+
+  it.each(exampleFiles())('examples/%s at test sizes', async (name) => {
+    // Two of 24 layers are enough (hmoe's experts keep their real widths, 256 to 2048).
+    const text = readExample(name).replace(/layers 24 \{/, 'layers 2 {');
+    const r = await exportAndRun(text, { set: small[name]!, inputs: { requests } });
+    expect(r.error).toBeLessThan(1e-5);
+    expectRoundTrip(r.bytes, text, r.weights, small[name]);
+  });
+
+  it.each([
+    ['topk', 'softmax | topk(3)', ''],
+    ['top_p', 'softmax | top_p(0.3, max = 3)', ''],
+    ['group limit (top2) then topk', 'sigmoid | group_limit(groups = 4, keep = 2, score = top2) | topk(3)', ''],
+    ['expert choice', 'softmax | expert_choice(capacity = 4)', 'scope request'],
+    ['capacity, drop by score', 'softmax | topk(2) | capacity(factor = 0.5, drop = score)', 'scope request'],
+  ])('ties go to the lower index: %s with every key equal (a zero router)', async (_name, router, scope) => {
+    const zero = (w: Map<string, Tensor>) => {
+      for (const [n, t] of w) if (n.endsWith('gate.weight')) w.set(n, { ...t, data: new Float32Array(t.data.length) });
+    };
+    const r = await exportAndRun(model('relu', router, scope), { weights: zero, inputs: { requests } });
+    expect(r.error).toBeLessThan(1e-5);
+  });
+});
 
 describe('moec export onnx runs in onnxruntime-node and agrees with the CPU reference', () => {
   it.each(cases)('%s', async (_name, text, fused) => {
@@ -95,13 +138,24 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     expect(ran.status, ran.stderr).toBe(0);
   });
 
-  it('refuses what it cannot export yet, naming it', () => {
-    const { model: m } = compileText(model('swiglu', 'softmax | topk(1) | capacity(limit = 2)', 'scope request'));
-    const path = join(work, 'cap.safetensors');
-    writeFileSync(path, writeSafetensors(new Map()));
-    const cp = Checkpoint.open(path);
-    expect(() => exportOnnx(m, cp)).toThrow(/router stage capacity cannot be exported to ONNX yet/);
-    cp.close();
+  it('with --set, the exported source states the sizes: the import runs without them; hash routing reads ids', async () => {
+    const file = join(work, 'set.moe');
+    writeFileSync(file, model('relu', 'x').replace('linear(hidden -> experts) | x', 'hash(experts, k = 2, seed = 3)'));
+    const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: work });
+    const set = ['--set', 'hidden=8', '--set', 'experts=6'];
+    expect(moec('init-weights', file, ...set, '--seed', '1', '-o', join(work, 'set.safetensors')).status).toBe(0);
+    const r = moec('export', 'onnx', file, ...set, '--weights', join(work, 'set.safetensors'), '-o', join(work, 'set.onnx'));
+    expect(r.status, r.stderr).toBe(0);
+    const session = await ort.InferenceSession.create(readFileSync(join(work, 'set.onnx')));
+    expect(session.inputNames).toEqual(['x', 'ids']);
+    const back = moec('import', 'onnx', join(work, 'set.onnx'), '-o', join(work, 'set-back.moe'));
+    expect(back.status, back.stderr).toBe(0);
+    expect(readFileSync(join(work, 'set-back.moe'), 'utf8')).toMatch(/hidden = 8\s+experts = 6/);
+    const ran = moec('run', join(work, 'set-back.moe'), '--weights', join(work, 'set-back.safetensors'), '--random-input', '3', '-o', join(work, 'set-y.safetensors'));
+    expect(ran.status, ran.stderr).toBe(0);
+    const [a, b] = ['set.safetensors', 'set-back.safetensors'].map((f) => readSafetensors(readFileSync(join(work, f))));
+    expect([...b!.keys()].sort()).toEqual([...a!.keys()].sort());
+    for (const [n, t] of a!) expect([b!.get(n)!.stored, b!.get(n)!.tensor.data], n).toEqual([t.stored, t.tensor.data]);
   });
 
   it.each([
@@ -114,7 +168,7 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     const weights = randomWeights(graph, 5);
     const get = (n: string) => weights.get(n)!.data as Float32Array;
     const g = new OnnxGraph();
-    const ms = g.node('ReduceMean', [g.node('Mul', ['x', 'x'])], { axes: [-1], keepdims: 1 });
+    const ms = g.reduce('ReduceMean', g.node('Mul', ['x', 'x']), [-1], 1);
     const h = g.node('Mul', [g.node('Mul', ['x', g.node('Div', [g.scalar(1), g.node('Sqrt', [g.node('Add', [ms, g.scalar(1e-6)])])])]), g.floats('g', [H], get('layers.0.rmsnorm.weight'))]);
     const tr = (w: Float32Array, a: number, b: number) => Float32Array.from({ length: w.length }, (_, i) => {
       const [e, j, k] = [Math.floor(i / (a * b)), Math.floor((i % (a * b)) / a), i % a];

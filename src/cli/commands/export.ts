@@ -7,7 +7,11 @@ import { planHfExport } from '../../interop/hf/export.js';
 import { configPath } from '../../interop/hf/import.js';
 import { writeHfCheckpoint } from '../../interop/hf/write-checkpoint.js';
 import { exportOnnx } from '../../interop/onnx/export.js';
-import { CliError, loadModel, writeFileAtomic } from '../load.js';
+import { buildGraph } from '../../ir/from-model.js';
+import { withOverrides } from '../../interop/onnx/source.js';
+import { readSafetensors, SafetensorsError } from '../../runtime/safetensors.js';
+import { validateWeights } from '../../runtime/validate.js';
+import { CliError, loadModel, readBytes, writeFileAtomic } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -59,15 +63,11 @@ export function exportCommand(): Command {
   for (const o of modelOptions()) onnx.addOption(o);
   onnx.action((file: string, opts: ModelOptions & { weights: string; output: string; standardOps?: boolean }) => {
     const model = loadModel(file, opts.set, opts.model);
-    const weights = Checkpoint.open(opts.weights);
-    try {
-      const source = { text: readFileSync(file, 'utf8'), model: model.name, set: opts.set };
-      const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source });
-      writeFileAtomic(opts.output, out.bytes);
-      process.stderr.write(`moec: wrote ${opts.output} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
-    } finally {
-      weights.close();
-    }
+    const weights = validateWeights(buildGraph(model), readWeights(opts.weights), opts.weights);
+    const source = { text: withOverrides(readFileSync(file, 'utf8'), opts.set), model: model.name };
+    const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source });
+    writeFileAtomic(opts.output, out.bytes);
+    process.stderr.write(`moec: wrote ${opts.output} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
   });
   return new Command('export').description('export a model to another format').addCommand(hf).addCommand(onnx);
 }
@@ -83,6 +83,15 @@ function readBase(path: string): { config: Record<string, unknown>; checkpoint: 
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new InteropError(`--base: ${cfg} is not a JSON object`);
   const checkpoint = Checkpoint.open(cfg);
   return { config: dequantizeBase(checkpoint, config as Record<string, unknown>, cfg), checkpoint };
+}
+
+function readWeights(path: string) {
+  try {
+    return readSafetensors(readBytes(path, 'weights file'));
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new CliError(`${path}: ${err.message}`);
+    throw err;
+  }
 }
 
 function parseBytes(text: string): number {

@@ -6,7 +6,11 @@ import { buildGraph } from '../../ir/from-model.js';
 import { paramShape, storedDtype } from '../../runtime/init-weights.js';
 import type { TensorToWrite } from '../../runtime/safetensors.js';
 import { commentText, InteropError, modelName } from '../hf/config.js';
-import { transposeStacked } from './export.js';
+import { decode, type StoredDType } from '../../runtime/safetensors.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import { bytes, DT } from './builder.js';
+import { transposeStacked } from './fused-moe.js';
+import { withOverrides } from './source.js';
 
 const { onnx } = onnxPkg;
 
@@ -18,9 +22,12 @@ export interface OnnxImport {
 
 interface Init {
   dims: number[];
+  type: number;
   /** Float values, or raw bytes for uint8 (QMoE). */
   floats?: Float32Array;
   bytes?: Uint8Array;
+  /** The little-endian bytes of any element type moec weights use. */
+  raw?: Uint8Array;
 }
 
 /**
@@ -45,25 +52,40 @@ export function importOnnx(bytes: Uint8Array, path: string, name = 'onnx_moe'): 
 
 function initOf(t: onnxPkg.onnx.ITensorProto): Init {
   const dims = (t.dims ?? []).map(Number);
-  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
-  if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
-    const floats = raw ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) : Float32Array.from(t.floatData ?? []);
-    return { dims, floats };
-  }
-  if (t.dataType === onnx.TensorProto.DataType.UINT8) return { dims, bytes: raw ?? Uint8Array.from(t.int32Data ?? []) };
-  return { dims };
+  const type = t.dataType ?? 0;
+  const given = t.rawData && t.rawData.length ? t.rawData : undefined;
+  // Without raw_data, float32 values are in float_data; 8- and 16-bit ones one per int32_data entry.
+  const raw =
+    given ??
+    (type === DT.FLOAT
+      ? bytes(Float32Array.from(t.floatData ?? []))
+      : type === DT.INT8 || type === DT.UINT8
+        ? Uint8Array.from(t.int32Data ?? [], (v) => v & 0xff)
+        : type === DT.FLOAT16 || type === DT.BFLOAT16
+          ? bytes(Uint16Array.from(t.int32Data ?? []))
+          : undefined);
+  if (type === DT.FLOAT && raw) return { dims, type, raw, floats: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
+  if (type === DT.UINT8) return { dims, type, ...(raw ? { raw, bytes: raw } : {}) };
+  return { dims, type, ...(raw ? { raw } : {}) };
 }
 
-/** A moec export: its source, and its weights from the initializers (com.microsoft.MoE's fc1/fc2 turned back into moec's matrices). */
+/** The ONNX element type moec's export stores each weights-file dtype as. */
+const ONNX_TYPE: Partial<Record<StoredDType, number>> = { F32: DT.FLOAT, F16: DT.FLOAT16, BF16: DT.BFLOAT16, I8: DT.INT8, U8: DT.UINT8 };
+
+/**
+ * A moec export: its source, and its weights from the initializers of the same names, each
+ * checked to have the shape and element type the source gives it (experts inside
+ * com.microsoft.MoE are recovered from its fc1/fc2). Exports from before `--set` sizes were
+ * written into the source carry them in `moec.set`.
+ */
 function fromSource(meta: Map<string, string>, inits: Map<string, Init>, graph: onnxPkg.onnx.IGraphProto, path: string): OnnxImport {
-  const text = meta.get('moec.source')!;
   let set: Record<string, number>;
   try {
     set = JSON.parse(meta.get('moec.set') ?? '{}') as Record<string, number>;
   } catch {
     throw new InteropError(`${path}: its moec.set metadata is not JSON`);
   }
-  if (Object.keys(set).length) throw new InteropError(`${path}: exported with --set ${JSON.stringify(set)}; its source does not state those sizes, so it cannot be imported as it is`);
+  const text = withOverrides(meta.get('moec.source')!, set);
   const result = checkSource(new SourceFile(path, text), { overrides: {} });
   const resolved = result.models.find((m) => m.name === meta.get('moec.model'));
   if (!resolved || result.diagnostics.some((d) => d.severity === 'error')) throw new InteropError(`${path}: its moec source does not check`);
@@ -71,12 +93,27 @@ function fromSource(meta: Map<string, string>, inits: Map<string, Init>, graph: 
   const weights = new Map<string, TensorToWrite>();
   for (const p of buildGraph(resolved).params) {
     const shape = paramShape(p);
-    const data = inits.get(p.name)?.floats ?? fusedWeight(p.name, shape, moeNodes, inits);
-    if (!data || data.length !== shape.reduce((a, b) => a * b, 1)) throw new InteropError(`${path}: no initializer for moec weight '${p.name}' [${shape.join(', ')}]`);
-    weights.set(p.name, { tensor: { dtype: 'f32', shape, data }, as: storedDtype(p) });
+    const as = storedDtype(p);
+    const init = inits.get(p.name);
+    let tensor: Tensor | undefined;
+    if (init) {
+      if (init.dims.join() !== shape.join() || init.type !== ONNX_TYPE[as] || !init.raw) {
+        throw new InteropError(`${path}: initializer '${p.name}' is ${onnxTypeName(init.type)} [${init.dims.join(', ')}]; the model's source needs ${as} [${shape.join(', ')}]`);
+      }
+      tensor = decode(init.raw, as, shape);
+    } else {
+      const data = fusedWeight(p.name, shape, moeNodes, inits);
+      if (data) tensor = { dtype: 'f32', shape, data };
+    }
+    if (!tensor) throw new InteropError(`${path}: no initializer for moec weight '${p.name}' [${shape.join(', ')}]`);
+    weights.set(p.name, { tensor, as });
   }
   const formatted = formatSource(text, path);
   return { text: formatted.ok ? formatted.text : text, weights };
+}
+
+function onnxTypeName(type: number): string {
+  return onnx.TensorProto.DataType[type] ?? `type ${type}`;
 }
 
 /** w_gate, w_up or w_down of experts exported as com.microsoft.MoE (fc1 [E, I or 2I interleaved, H], fc2 [E, H, I]). */

@@ -1,3 +1,4 @@
+import onnxPkg from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +47,20 @@ model t {
     expect(formatted.ok && back.text).toBe(formatted.ok && formatted.text);
     expect([...back.weights.keys()].sort()).toEqual([...weights.keys()].sort());
     for (const [name, w] of weights) expect(back.weights.get(name)!.tensor.data, name).toEqual(w.tensor.data);
+  });
+
+  it.each([
+    ['a wrong shape', (t: onnxPkg.onnx.ITensorProto) => (t.dims = [E, H])],
+    ['a wrong element type', (t: onnxPkg.onnx.ITensorProto) => (t.dataType = onnxPkg.onnx.TensorProto.DataType.DOUBLE)],
+  ])("refuses an export whose initializer has %s, naming it and what the source needs", (_what, tamper) => {
+    const text = `model t {\n dims { hidden = ${H}, experts = ${E} }\n expert e = relu(hidden -> ${I} -> hidden)\n block moe {\n router gate = linear(hidden -> experts) | softmax | topk(2)\n experts e x experts\n }\n layers 1 { x = x + moe(rmsnorm(x)) }\n}\n`;
+    const { model, graph } = compileText(text);
+    const weights = initWeights(graph, 4);
+    const proto = onnxPkg.onnx.ModelProto.decode(exportOnnx(model, new Map([...weights].map(([n, w]) => [n, w.tensor])), { source: { text, model: 't' } }).bytes);
+    tamper(proto.graph!.initializer!.find((t) => t.name === 'layers.0.moe.gate.weight')!);
+    const bytes = onnxPkg.onnx.ModelProto.encode(proto).finish();
+    expect(() => importOnnx(bytes, 'bad.onnx')).toThrow(InteropError);
+    expect(() => importOnnx(bytes, 'bad.onnx')).toThrow(new RegExp(`bad\\.onnx: initializer 'layers\\.0\\.moe\\.gate\\.weight' is \\w+ \\[.*\\]; the model's source needs F32 \\[${H}, ${E}\\]`));
   });
 
   /** x -> (x + MoE(x))^layers, router logits x · W, as onnxruntime's contrib op takes it. */

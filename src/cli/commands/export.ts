@@ -54,7 +54,8 @@ export function exportCommand(): Command {
   });
   const onnx = new Command('onnx')
     .description(
-      "export a model's FFN/MoE stack as an ONNX graph x [tokens, width] -> y: com.microsoft.MoE where its semantics are exactly moec's (softmax | topk | normalize), standard ONNX ops elsewhere",
+      "export any model as an ONNX graph, x [tokens, width] (and int32 ids / requests [tokens] when it reads them) -> y, computing what moec run computes: " +
+        "com.microsoft.MoE where its semantics are exactly moec's (softmax | topk | normalize), standard ONNX ops elsewhere; the .moe source travels in the metadata for moec import onnx",
     )
     .argument('<file>', 'the .moe file')
     .requiredOption('--weights <W.safetensors>', "the model's weights")

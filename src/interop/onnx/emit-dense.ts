@@ -77,18 +77,17 @@ export function emitNorm(g: OnnxGraph, op: 'rmsnorm' | 'layernorm', eps: number,
 
 /**
  * An FFN expert by its steps (src/model/expert-structure.ts) on rows x [R, in]. With stacked
- * weights [n, ...] and no `index`, every expert at once: [n, R, out]; `index` picks one.
+ * weights [n, ...], `index` (a number, or the name of an int64 scalar) picks one expert.
  */
-export function emitFfn(g: OnnxGraph, e: FfnExpertSpec, x: string, weights: string[], index?: number): string {
-  const w = index === undefined ? weights : weights.map((t) => g.node('Gather', [t, g.int(index)], { axis: 0 }));
-  const stacked = index === undefined;
+export function emitFfn(g: OnnxGraph, e: FfnExpertSpec, x: string, weights: string[], index?: number | string): string {
+  const at = typeof index === 'number' ? g.int(index) : index;
+  const w = at === undefined ? weights : weights.map((t) => g.node('Gather', [t, at], { axis: 0 }));
   const { steps } = expertStructure(e);
   const values = [x];
   for (const s of steps) {
     if (s.op === 'matmul') {
       const y = g.node('MatMul', [values[s.src]!, w[s.weight]!]);
-      // A stacked bias [n, b] adds to [n, R, b] per expert.
-      values.push(s.bias === undefined ? y : g.node('Add', [y, stacked ? g.node('Unsqueeze', [w[s.bias]!, g.ints([-2])]) : w[s.bias]!]));
+      values.push(s.bias === undefined ? y : g.node('Add', [y, w[s.bias]!]));
     } else if (s.op === 'act') values.push(emitAct(g, actParams(s), values[s.src]!));
     else values.push(g.node('Mul', [values[s.src[0]]!, values[s.src[1]]!]));
   }
@@ -96,28 +95,53 @@ export function emitFfn(g: OnnxGraph, e: FfnExpertSpec, x: string, weights: stri
 }
 
 /**
- * y = Σ_e w[r, e] · expert_e(x[r]): the route scattered into a [R, E] weight matrix (empty slots
- * into a spare column), every group's experts run on every row and weighed by their columns.
+ * y = Σ_e w[r, e] · expert_e(x[r]). The route is scattered into [R, E] matrices of weights and
+ * of assignment counts (empty slots into a spare column); each group of FFN experts is a Loop
+ * over its experts that runs one expert on the rows assigned to it (`NonZero`, `Gather`) and
+ * adds their weighted outputs back (`ScatterND`, add): the work of the selected experts only.
+ * Identity experts add x times their weight; null experts nothing.
  */
 export function emitMoe(g: OnnxGraph, groups: readonly ExpertGroup[], x: string, route: Route, weights: string[]): string {
   const E = groups.reduce((m, gr) => Math.max(m, gr.first + gr.count), 0);
   const ids = g.node('Where', [g.node('Less', [route.ids, g.int(0)]), g.int(E), route.ids]);
-  const dense = g.node('ScatterElements', [zeros(g, route.ids, E + 1, DT.FLOAT), ids, route.w], { axis: 1, reduction: 'add' });
+  const scatter = (updates: string) => g.node('ScatterElements', [zeros(g, route.ids, E + 1, DT.FLOAT), ids, updates], { axis: 1, reduction: 'add' });
+  const dense = scatter(route.w);
+  const assigned = scatter(g.node('Expand', [g.scalar(1), g.node('Shape', [route.ids])]));
+  const columns = (m: string, gr: ExpertGroup) => g.node('Slice', [m, g.ints([gr.first]), g.ints([gr.first + gr.count]), g.ints([1])]);
   let next = 0;
   const parts: string[] = [];
   for (const gr of groups) {
     const n = gr.expert.kind === 'ffn' ? expertStructure(gr.expert).weights.length : 0;
     const w = weights.slice(next, (next += n));
-    if (gr.expert.kind === 'null') continue;
-    const columns = g.node('Slice', [dense, g.ints([gr.first]), g.ints([gr.first + gr.count]), g.ints([1])]);
-    if (gr.expert.kind === 'identity') {
-      parts.push(g.node('Mul', [x, g.reduce('ReduceSum', columns, [1], 1)]));
-      continue;
-    }
-    const perExpert = g.node('Unsqueeze', [g.node('Transpose', [columns], { perm: [1, 0] }), g.ints([2])]);
-    parts.push(g.reduce('ReduceSum', g.node('Mul', [emitFfn(g, gr.expert, x, w), perExpert]), [0], 0));
+    if (gr.expert.kind === 'identity') parts.push(g.node('Mul', [x, g.reduce('ReduceSum', columns(dense, gr), [1], 1)]));
+    if (gr.expert.kind === 'ffn') parts.push(expertLoop(g, gr.expert, gr.count, x, columns(dense, gr), columns(assigned, gr), w));
   }
   return parts.length ? g.node('Sum', parts) : g.node('Mul', [x, g.scalar(0)]);
+}
+
+/** Σ over the experts of one stacked group of what each computes on its assigned rows, times their weights ([R, count] each). */
+function expertLoop(g: OnnxGraph, e: FfnExpertSpec, count: number, x: string, weight: string, assigned: string, weights: string[]): string {
+  const name = g.fresh('experts');
+  const [j, acc] = [`${name}_j`, `${name}_acc`];
+  const body = g.subgraph(
+    name,
+    [
+      { name: j, type: DT.INT64, dims: [] },
+      { name: `${name}_cond`, type: DT.BOOL, dims: [] },
+      { name: acc, type: DT.FLOAT },
+    ],
+    (b) => {
+      const column = (m: string) => b.node('Gather', [m, j], { axis: 1 });
+      const rows = b.node('Transpose', [b.node('NonZero', [b.node('Greater', [column(assigned), b.scalar(0)])])], { perm: [1, 0] }); // [n, 1]
+      const y = emitFfn(b, e, b.node('GatherND', [x, rows]), weights, j);
+      const weighted = b.node('Mul', [y, b.node('GatherND', [b.node('Unsqueeze', [column(weight), b.ints([1])]), rows])]);
+      return [
+        { name: b.bool(true), type: DT.BOOL },
+        { name: b.node('ScatterND', [acc, rows, weighted], { reduction: 'add' }), type: DT.FLOAT },
+      ];
+    },
+  );
+  return g.nodeOutputs('Loop', [g.int(count), '', g.node('Mul', [x, g.scalar(0)])], 1, { body: { graph: body } })[0]!;
 }
 
 /** A [rows of `like`, width] tensor of zeros of `type`. */

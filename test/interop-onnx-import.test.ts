@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import onnxPkg from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import fc from 'fast-check';
@@ -8,8 +11,10 @@ import { OnnxGraph } from '../src/interop/onnx/builder.js';
 import { exportOnnx } from '../src/interop/onnx/export.js';
 import { interleaveRows } from '../src/interop/onnx/fused-moe.js';
 import { importOnnx } from '../src/interop/onnx/import.js';
+import { writeOnnx } from '../src/interop/onnx/write.js';
 import { initWeights } from '../src/runtime/init-weights.js';
 import type { Tensor } from '../src/runtime/tensor.js';
+import { loaded } from './support/interop-onnx.js';
 import { compileText, randomInput, relativeL2, run } from './support/model.js';
 
 /**
@@ -19,7 +24,7 @@ import { compileText, randomInput, relativeL2, run } from './support/model.js';
 const [H, I, E, T] = [8, 6, 4, 7];
 
 const values = (n: number, seed: number, scale = 0.5) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.37 + seed) * scale);
-const asTensors = (w: ReturnType<typeof importOnnx>['weights']) => new Map<string, Tensor>([...w].map(([n, t]) => [n, t.tensor]));
+const asTensors = (w: ReturnType<typeof importOnnx>['weights']) => new Map<string, Tensor>([...loaded(w)].map(([n, t]) => [n, t.tensor]));
 
 async function ortRun(bytes: Uint8Array, x: Float32Array): Promise<Float32Array> {
   const session = await ort.InferenceSession.create(bytes);
@@ -46,7 +51,7 @@ model t {
     const formatted = formatSource(text);
     expect(formatted.ok && back.text).toBe(formatted.ok && formatted.text);
     expect([...back.weights.keys()].sort()).toEqual([...weights.keys()].sort());
-    for (const [name, w] of weights) expect(back.weights.get(name)!.tensor.data, name).toEqual(w.tensor.data);
+    for (const [name, w] of weights) expect(loaded(back.weights).get(name)!.tensor.data, name).toEqual(w.tensor.data);
   });
 
   it.each([
@@ -61,6 +66,22 @@ model t {
     const bytes = onnxPkg.onnx.ModelProto.encode(proto).finish();
     expect(() => importOnnx(bytes, 'bad.onnx')).toThrow(InteropError);
     expect(() => importOnnx(bytes, 'bad.onnx')).toThrow(new RegExp(`bad\\.onnx: initializer 'layers\\.0\\.moe\\.gate\\.weight' is \\w+ \\[.*\\]; the model's source needs F32 \\[${H}, ${E}\\]`));
+  });
+
+  it('reads external data beside the model, refusing a location elsewhere and a data file too short', () => {
+    const text = `model t {\n dims { hidden = ${H}, experts = ${E} }\n expert e = relu(hidden -> ${I} -> hidden)\n block moe {\n router gate = linear(hidden -> experts) | softmax | topk(2)\n experts e x experts\n }\n layers 1 { x = x + moe(rmsnorm(x)) }\n}\n`;
+    const { model, graph } = compileText(text);
+    const weights = initWeights(graph, 4);
+    const dir = mkdtempSync(join(tmpdir(), 'moec-onnx-external-'));
+    const path = join(dir, 'm.onnx');
+    const out = writeOnnx(path, true, (external) => exportOnnx(model, new Map([...weights].map(([n, w]) => [n, w.tensor])), { source: { text, model: 't' }, ...(external ? { external } : {}) }));
+    const back = loaded(importOnnx(out.bytes, path).weights);
+    for (const [name, w] of weights) expect(back.get(name)!.tensor.data, name).toEqual(w.tensor.data);
+    const moved = onnxPkg.onnx.ModelProto.decode(out.bytes);
+    for (const t of moved.graph!.initializer!) for (const kv of t.externalData ?? []) if (kv.key === 'location') kv.value = '../m.onnx.data';
+    expect(() => loaded(importOnnx(onnxPkg.onnx.ModelProto.encode(moved).finish(), path).weights)).toThrow(/is in '\.\.\/m\.onnx\.data', not a file beside the model/);
+    writeFileSync(`${path}.data`, readFileSync(`${path}.data`).subarray(0, 10));
+    expect(() => loaded(importOnnx(out.bytes, path).weights)).toThrow(/ends before initializer/);
   });
 
   /** x -> (x + MoE(x))^layers, router logits x · W, as onnxruntime's contrib op takes it. */
@@ -127,7 +148,7 @@ model t {
     });
     for (const other of imported.slice(1)) {
       expect(other.text).toBe(imported[0]!.text);
-      for (const [n, w] of imported[0]!.weights) expect(other.weights.get(n)!.tensor.data, n).toEqual(w.tensor.data);
+      for (const [n, w] of loaded(imported[0]!.weights)) expect(loaded(other.weights).get(n)!.tensor.data, n).toEqual(w.tensor.data);
     }
   });
 

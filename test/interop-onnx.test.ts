@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { formatSource } from '../src/format/format.js';
 import { OnnxGraph } from '../src/interop/onnx/builder.js';
-import { readSafetensors } from '../src/runtime/safetensors.js';
+import { readSafetensors, STORED_BYTES } from '../src/runtime/safetensors.js';
 import type { Tensor } from '../src/runtime/tensor.js';
 import { exampleFiles, readExample, root } from './helpers.js';
 import { exportAndRun, expectRoundTrip, type TokenInputs } from './support/interop-onnx.js';
@@ -138,16 +138,26 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     expect(ran.status, ran.stderr).toBe(0);
   });
 
-  it('with --set, the exported source states the sizes: the import runs without them; hash routing reads ids', async () => {
+  it('with --set, the exported source states the sizes; --external-data keeps the weights beside the model; hash routing reads ids', async () => {
     const file = join(work, 'set.moe');
-    writeFileSync(file, model('relu', 'x').replace('linear(hidden -> experts) | x', 'hash(experts, k = 2, seed = 3)'));
+    const text = model('relu', 'x').replace('linear(hidden -> experts) | x', 'hash(experts, k = 2, seed = 3)');
+    writeFileSync(file, text);
     const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: work });
     const set = ['--set', 'hidden=8', '--set', 'experts=6'];
     expect(moec('init-weights', file, ...set, '--seed', '1', '-o', join(work, 'set.safetensors')).status).toBe(0);
-    const r = moec('export', 'onnx', file, ...set, '--weights', join(work, 'set.safetensors'), '-o', join(work, 'set.onnx'));
+    const r = moec('export', 'onnx', file, ...set, '--weights', join(work, 'set.safetensors'), '-o', join(work, 'set.onnx'), '--external-data');
     expect(r.status, r.stderr).toBe(0);
-    const session = await ort.InferenceSession.create(readFileSync(join(work, 'set.onnx')));
+    expect(r.stderr).toMatch(/wrote .*set\.onnx and .*set\.onnx\.data \(the weights\)/);
+    const stored = readSafetensors(readFileSync(join(work, 'set.safetensors')));
+    expect(statSync(join(work, 'set.onnx.data')).size, 'every weight, byte for byte').toBe([...stored.values()].reduce((n, t) => n + t.tensor.data.length * STORED_BYTES[t.stored], 0));
+    const session = await ort.InferenceSession.create(join(work, 'set.onnx'));
     expect(session.inputNames).toEqual(['x', 'ids']);
+    const { graph } = compileText(text, { hidden: 8, experts: 6 });
+    const weights = new Map([...stored].map(([n, t]) => [n, t.tensor]));
+    const x = randomInput(5, 8, 1);
+    const ids = Int32Array.from([4, 0, 9, 4, 123456789]);
+    const theirs = (await session.run({ x: new ort.Tensor('float32', x.data as Float32Array, [5, 8]), ids: new ort.Tensor('int32', ids, [5]) }))['y']!.data as Float32Array;
+    expect(relativeL2(theirs, run(graph, weights, { x, ids }))).toBeLessThan(1e-5);
     const back = moec('import', 'onnx', join(work, 'set.onnx'), '-o', join(work, 'set-back.moe'));
     expect(back.status, back.stderr).toBe(0);
     expect(readFileSync(join(work, 'set-back.moe'), 'utf8')).toMatch(/hidden = 8\s+experts = 6/);

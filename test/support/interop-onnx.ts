@@ -4,6 +4,8 @@ import { formatSource } from '../../src/format/format.js';
 import { exportOnnx } from '../../src/interop/onnx/export.js';
 import { importOnnx } from '../../src/interop/onnx/import.js';
 import { withOverrides } from '../../src/interop/onnx/source.js';
+import type { PendingTensor } from '../../src/interop/safetensors-stream.js';
+import { decode, type TensorToWrite } from '../../src/runtime/safetensors.js';
 import { encodeStored, type ParamDType } from '../../src/runtime/stored-layout.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { compileText, randomInput, randomWeights, relativeL2, run } from './model.js';
@@ -56,15 +58,26 @@ export async function exportAndRun(
   return { ...out, error: relativeL2(theirs, ours), ours, theirs, weights };
 }
 
+/** Imported weights read now (each pending tensor made and decoded). */
+export function loaded(weights: ReadonlyMap<string, PendingTensor>): Map<string, TensorToWrite> {
+  return new Map(
+    [...weights].map(([name, p]) => {
+      const made = p.make();
+      return [name, 'raw' in made ? { tensor: decode(made.raw, p.as, p.shape), as: p.as } : made];
+    }),
+  );
+}
+
 /** `moec import onnx` of an export gives the same model (formatted, sizes written in) and byte-identical weights. */
-export function expectRoundTrip(bytes: Uint8Array, text: string, weights: Map<string, Tensor>, set: Record<string, number> = {}): void {
-  const back = importOnnx(bytes, 'model.onnx');
+export function expectRoundTrip(bytes: Uint8Array, text: string, weights: Map<string, Tensor>, set: Record<string, number> = {}, path = 'model.onnx'): void {
+  const back = importOnnx(bytes, path);
+  const weightsBack = loaded(back.weights);
   const formatted = formatSource(withOverrides(text, set));
   expect(formatted.ok && back.text).toBe(formatted.ok && formatted.text);
   const { graph } = compileText(back.text);
-  expect([...back.weights.keys()].sort()).toEqual([...weights.keys()].sort());
+  expect([...weightsBack.keys()].sort()).toEqual([...weights.keys()].sort());
   for (const p of graph.params) {
-    const got = back.weights.get(p.name)!;
+    const got = weightsBack.get(p.name)!;
     const dtype = p.type.dtype as ParamDType;
     const bytesOf = (t: Tensor) => encodeStored(t.data as Float32Array | Int32Array, dtype);
     expect(Buffer.from(bytesOf(got.tensor)).equals(Buffer.from(bytesOf(weights.get(p.name)!))), p.name).toBe(true);

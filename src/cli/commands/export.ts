@@ -9,9 +9,8 @@ import { writeHfCheckpoint } from '../../interop/hf/write-checkpoint.js';
 import { exportOnnx } from '../../interop/onnx/export.js';
 import { buildGraph } from '../../ir/from-model.js';
 import { withOverrides } from '../../interop/onnx/source.js';
-import { readSafetensors, SafetensorsError } from '../../runtime/safetensors.js';
-import { validateWeights } from '../../runtime/validate.js';
-import { CliError, loadModel, readBytes, writeFileAtomic } from '../load.js';
+import { EXTERNAL_DATA_BYTES, lazyWeights, writeOnnx } from '../../interop/onnx/write.js';
+import { CliError, loadModel } from '../load.js';
 import { modelOptions, type ModelOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -60,15 +59,21 @@ export function exportCommand(): Command {
     .argument('<file>', 'the .moe file')
     .requiredOption('--weights <W.safetensors>', "the model's weights")
     .requiredOption('-o, --output <model.onnx>', 'the ONNX file to write')
-    .option('--standard-ops', 'use standard ONNX ops only, no com.microsoft.MoE');
+    .option('--standard-ops', 'use standard ONNX ops only, no com.microsoft.MoE')
+    .option('--external-data', `keep the weights in <model.onnx>.data beside the model (ONNX external data; automatic above ${EXTERNAL_DATA_BYTES / 2 ** 30} GiB of weights)`);
   for (const o of modelOptions()) onnx.addOption(o);
-  onnx.action((file: string, opts: ModelOptions & { weights: string; output: string; standardOps?: boolean }) => {
+  onnx.action((file: string, opts: ModelOptions & { weights: string; output: string; standardOps?: boolean; externalData?: boolean }) => {
     const model = loadModel(file, opts.set, opts.model);
-    const weights = validateWeights(buildGraph(model), readWeights(opts.weights), opts.weights);
-    const source = { text: withOverrides(readFileSync(file, 'utf8'), opts.set), model: model.name };
-    const out = exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source });
-    writeFileAtomic(opts.output, out.bytes);
-    process.stderr.write(`moec: wrote ${opts.output} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
+    const cp = Checkpoint.open(opts.weights);
+    try {
+      const { weights, bytes } = lazyWeights(buildGraph(model), cp);
+      const source = { text: withOverrides(readFileSync(file, 'utf8'), opts.set), model: model.name };
+      const external = opts.externalData === true || bytes > EXTERNAL_DATA_BYTES;
+      const out = writeOnnx(opts.output, external, (sink) => exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source, ...(sink ? { external: sink } : {}) }));
+      process.stderr.write(`moec: wrote ${opts.output}${external ? ` and ${opts.output}.data (the weights)` : ''} (${out.fusedLayers} MoE layers as com.microsoft.MoE)\n`);
+    } finally {
+      cp.close();
+    }
   });
   return new Command('export').description('export a model to another format').addCommand(hf).addCommand(onnx);
 }
@@ -84,15 +89,6 @@ function readBase(path: string): { config: Record<string, unknown>; checkpoint: 
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new InteropError(`--base: ${cfg} is not a JSON object`);
   const checkpoint = Checkpoint.open(cfg);
   return { config: dequantizeBase(checkpoint, config as Record<string, unknown>, cfg), checkpoint };
-}
-
-function readWeights(path: string) {
-  try {
-    return readSafetensors(readBytes(path, 'weights file'));
-  } catch (err) {
-    if (err instanceof SafetensorsError) throw new CliError(`${path}: ${err.message}`);
-    throw err;
-  }
 }
 
 function parseBytes(text: string): number {

@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { planHfImport } from '../../interop/hf/import.js';
 import { writeSafetensorsStreaming } from '../../interop/safetensors-stream.js';
 import { importOnnx } from '../../interop/onnx/import.js';
-import { writeSafetensors } from '../../runtime/safetensors.js';
 import { readBytes, writeFileAtomic } from '../load.js';
 import { progressBar } from '../progress.js';
 
@@ -55,7 +54,7 @@ export function importCommand(): Command {
       const imported = importOnnx(readBytes(path, 'ONNX model'), path, opts.name);
       const output = opts.output ?? path.replace(/(\.onnx)?$/, '.moe');
       const weights = opts.weightsOut ?? output.replace(/(\.moe)?$/, '.safetensors');
-      writeFileAtomic(weights, writeSafetensors(imported.weights, { source: 'moec import onnx' }));
+      writeSafetensorsStreaming(weights, [...imported.weights.values()], { source: 'moec import onnx' }, progressBar('tensors'));
       writeFileAtomic(output, imported.text);
       process.stderr.write(`moec: wrote ${output} and ${weights} (${imported.weights.size} tensors)\n`);
     });

@@ -13,6 +13,16 @@ export interface ValueSpec {
   dims?: readonly (number | string)[];
 }
 
+/**
+ * Where large initializers go instead of the model file (ONNX external data): `write` appends
+ * a tensor's bytes to the data file and says where they are; `location` is that file's path
+ * relative to the model.
+ */
+export interface ExternalData {
+  location: string;
+  write(bytes: Uint8Array): { offset: number; length: number };
+}
+
 /** The opset every export uses: 18 has the bitwise ops (hash routing); Reduce* take their axes as an input. */
 export const OPSET = 18;
 
@@ -28,10 +38,14 @@ export class OnnxGraph {
   private readonly constants: Map<string, string>;
   private readonly counter: { next: number };
 
-  constructor(root?: OnnxGraph) {
+  private readonly external: ExternalData | undefined;
+
+  /** `external`: where weights go (ONNX external data); without it they are in the model. */
+  constructor(root?: OnnxGraph, external?: ExternalData) {
     this.inits = root ? root.inits : [];
     this.constants = root ? root.constants : new Map();
     this.counter = root ? root.counter : { next: 0 };
+    this.external = root ? root.external : external;
   }
 
   node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, domain = ''): string {
@@ -73,6 +87,15 @@ export class OnnxGraph {
   /** An initializer of any element type from its raw little-endian bytes. */
   raw(name: string, type: number, dims: readonly number[], bytes: Uint8Array): string {
     this.inits.push(onnx.TensorProto.create({ name, dims: [...dims], dataType: type, rawData: bytes }));
+    return name;
+  }
+
+  /** A weight: in the model, or in the external data file when there is one. */
+  weight(name: string, type: number, dims: readonly number[], data: Uint8Array): string {
+    if (!this.external) return this.raw(name, type, dims, data);
+    const { offset, length } = this.external.write(data);
+    const externalData = Object.entries({ location: this.external.location, offset: String(offset), length: String(length) }).map(([key, value]) => ({ key, value }));
+    this.inits.push(onnx.TensorProto.create({ name, dims: [...dims], dataType: type, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData }));
     return name;
   }
 

@@ -6,7 +6,7 @@ import { lowerRouters } from '../../passes/lower-routers.js';
 import { defaultPassOptions } from '../../passes/pass.js';
 import { encodeStored, type ParamDType } from '../../runtime/stored-layout.js';
 import type { Tensor } from '../../runtime/tensor.js';
-import { DT, OnnxGraph, type ValueSpec } from './builder.js';
+import { DT, OnnxGraph, type ExternalData, type ValueSpec } from './builder.js';
 import { fusable, fusedMoe } from './fused-moe.js';
 import { emitAct, emitDequant, emitFfn, emitMoe, emitNorm, type Emitted } from './emit-dense.js';
 import { emitRouting } from './emit-routing.js';
@@ -40,9 +40,22 @@ export interface OnnxSource {
 /** ONNX element type of each stored weight dtype (int4: moec's packed bytes, unpacked in the graph). */
 const WEIGHT_TYPE: Readonly<Record<ParamDType, number>> = { f32: DT.FLOAT, f16: DT.FLOAT16, bf16: DT.BFLOAT16, int8: DT.INT8, int4: DT.UINT8 };
 
-export function exportOnnx(model: ResolvedModel, weights: ReadonlyMap<string, Tensor>, opts: { standardOnly?: boolean; source?: OnnxSource } = {}): OnnxExport {
+/** The model's weights by name, read when the export needs each (a Map, or a lazy checkpoint). */
+export interface WeightSource {
+  get(name: string): Tensor | undefined;
+}
+
+export interface OnnxExportOptions {
+  /** No com.microsoft.MoE. */
+  standardOnly?: boolean;
+  source?: OnnxSource;
+  /** Weights into an external data file (models past protobuf's 2 GB). */
+  external?: ExternalData;
+}
+
+export function exportOnnx(model: ResolvedModel, weights: WeightSource, opts: OnnxExportOptions = {}): OnnxExport {
   const graph = buildGraph(model);
-  const g = new OnnxGraph();
+  const g = new OnnxGraph(undefined, opts.external);
   const fused = opts.standardOnly ? new Set<Node>() : fusable(graph);
   const inputs: ValueSpec[] = [];
   const values = new Map<Node, Emitted>();
@@ -54,7 +67,7 @@ export function exportOnnx(model: ResolvedModel, weights: ReadonlyMap<string, Te
     if (n.op !== 'param') fail(`node ${n.op} read before it was emitted`);
     const dtype = n.type.dtype as ParamDType;
     const t = tensor(n.attrs.name);
-    const stored = g.raw(n.attrs.name, WEIGHT_TYPE[dtype], t.shape, encodeStored(t.data as Float32Array | Int32Array, dtype));
+    const stored = g.weight(n.attrs.name, WEIGHT_TYPE[dtype], t.shape, encodeStored(t.data as Float32Array | Int32Array, dtype));
     const v = dtype === 'f16' || dtype === 'bf16' ? g.node('Cast', [stored], { to: DT.FLOAT }) : stored;
     values.set(n, v);
     return v;

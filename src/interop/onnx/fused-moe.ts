@@ -1,7 +1,7 @@
 import type { Graph, Node } from '../../ir/graph.js';
 import type { FfnExpertSpec } from '../../ir/ops.js';
 import { useCounts } from '../../ir/rewrite.js';
-import type { OnnxGraph } from './builder.js';
+import { bytes, DT, type OnnxGraph } from './builder.js';
 
 /**
  * onnxruntime's `com.microsoft.MoE` computes softmax over all experts, top-k (ties to the
@@ -61,7 +61,7 @@ export function fusedMoe(g: OnnxGraph, moe: Node<'moe'>, x: string, read: (name:
   const swiglu: Record<string, number | { float: number }> = act === 'swiglu' ? { swiglu_fusion: 1, activation_alpha: { float: 1 }, activation_beta: { float: 0 }, swiglu_limit: { float: 1e30 } } : {};
   return g.node(
     'MoE',
-    [x, logits, g.floats(`${experts}.fc1`, [E, act === 'swiglu' ? 2 * I : I, H], fc1), '', g.floats(`${experts}.fc2`, [E, H, I], fc2)],
+    [x, logits, g.weight(`${experts}.fc1`, DT.FLOAT, [E, act === 'swiglu' ? 2 * I : I, H], bytes(fc1)), '', g.weight(`${experts}.fc2`, DT.FLOAT, [E, H, I], bytes(fc2))],
     { k, normalize_routing_weights: 1, activation_type: act, ...swiglu },
     'com.microsoft',
   );

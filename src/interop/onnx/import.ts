@@ -4,20 +4,22 @@ import { SourceFile } from '../../diagnostics/source.js';
 import { formatSource } from '../../format/format.js';
 import { buildGraph } from '../../ir/from-model.js';
 import { paramShape, storedDtype } from '../../runtime/init-weights.js';
-import type { TensorToWrite } from '../../runtime/safetensors.js';
 import { commentText, InteropError, modelName } from '../hf/config.js';
-import { decode, type StoredDType } from '../../runtime/safetensors.js';
-import type { Tensor } from '../../runtime/tensor.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { STORED_BYTES, type StoredDType } from '../../runtime/safetensors.js';
+import { size } from '../../runtime/tensor.js';
+import type { PendingTensor } from '../safetensors-stream.js';
 import { bytes, DT } from './builder.js';
 import { transposeStacked } from './fused-moe.js';
 import { withOverrides } from './source.js';
 
 const { onnx } = onnxPkg;
 
-/** An imported ONNX model: formatted .moe text and moec weights. */
+/** An imported ONNX model: formatted .moe text and moec weights, each read when it is written. */
 export interface OnnxImport {
   text: string;
-  weights: Map<string, TensorToWrite>;
+  weights: Map<string, PendingTensor>;
 }
 
 interface Init {
@@ -28,6 +30,8 @@ interface Init {
   bytes?: Uint8Array;
   /** The little-endian bytes of any element type moec weights use. */
   raw?: Uint8Array;
+  /** Where the bytes are instead (ONNX external data): a file beside the model. */
+  external?: { location: string; offset: number; length: number };
 }
 
 /**
@@ -64,6 +68,10 @@ function initOf(t: onnxPkg.onnx.ITensorProto): Init {
         : type === DT.FLOAT16 || type === DT.BFLOAT16
           ? bytes(Uint16Array.from(t.int32Data ?? []))
           : undefined);
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+    const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    return { dims, type, external: { location: kv.get('location') ?? '', offset: Number(kv.get('offset') ?? 0), length: Number(kv.get('length') ?? -1) } };
+  }
   if (type === DT.FLOAT && raw) return { dims, type, raw, floats: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
   if (type === DT.UINT8) return { dims, type, ...(raw ? { raw, bytes: raw } : {}) };
   return { dims, type, ...(raw ? { raw } : {}) };
@@ -90,26 +98,49 @@ function fromSource(meta: Map<string, string>, inits: Map<string, Init>, graph: 
   const resolved = result.models.find((m) => m.name === meta.get('moec.model'));
   if (!resolved || result.diagnostics.some((d) => d.severity === 'error')) throw new InteropError(`${path}: its moec source does not check`);
   const moeNodes = new Map((graph.node ?? []).filter((n) => n.opType === 'MoE').map((n) => [n.input![2]!.replace(/\.fc1$/, ''), n]));
-  const weights = new Map<string, TensorToWrite>();
+  const weights = new Map<string, PendingTensor>();
   for (const p of buildGraph(resolved).params) {
     const shape = paramShape(p);
     const as = storedDtype(p);
     const init = inits.get(p.name);
-    let tensor: Tensor | undefined;
+    const pending = (make: PendingTensor['make']) => weights.set(p.name, { name: p.name, shape, as, make });
     if (init) {
-      if (init.dims.join() !== shape.join() || init.type !== ONNX_TYPE[as] || !init.raw) {
+      const bytes = size(shape) * STORED_BYTES[as];
+      if (init.dims.join() !== shape.join() || init.type !== ONNX_TYPE[as] || (init.raw ?? init.external)?.length !== bytes) {
         throw new InteropError(`${path}: initializer '${p.name}' is ${onnxTypeName(init.type)} [${init.dims.join(', ')}]; the model's source needs ${as} [${shape.join(', ')}]`);
       }
-      tensor = decode(init.raw, as, shape);
-    } else {
-      const data = fusedWeight(p.name, shape, moeNodes, inits);
-      if (data) tensor = { dtype: 'f32', shape, data };
+      pending(() => ({ raw: init.raw ?? readExternal(path, p.name, init.external!) }));
+      continue;
     }
-    if (!tensor) throw new InteropError(`${path}: no initializer for moec weight '${p.name}' [${shape.join(', ')}]`);
-    weights.set(p.name, { tensor, as });
+    const data = fusedWeight(p.name, shape, moeNodes, inits);
+    if (!data) throw new InteropError(`${path}: no initializer for moec weight '${p.name}' [${shape.join(', ')}]`);
+    pending(() => ({ tensor: { dtype: 'f32', shape, data }, as }));
   }
   const formatted = formatSource(text, path);
   return { text: formatted.ok ? formatted.text : text, weights };
+}
+
+/** An initializer's bytes from its external data file, which must lie beside the model. */
+function readExternal(path: string, name: string, at: NonNullable<Init['external']>): Uint8Array {
+  if (!at.location || isAbsolute(at.location) || at.location.split(/[\\/]/).includes('..')) throw new InteropError(`${path}: initializer '${name}' is in '${at.location}', not a file beside the model`);
+  const file = join(dirname(path), at.location);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const out = new Uint8Array(at.length);
+    let done = 0;
+    while (done < at.length) {
+      const n = readSync(fd, out, done, at.length - done, at.offset + done);
+      if (n === 0) throw new InteropError(`${path}: ${file} ends before initializer '${name}' (${at.length} bytes at ${at.offset})`);
+      done += n;
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof InteropError) throw e;
+    throw new InteropError(`${path}: cannot read the external data of '${name}' from ${file}: ${(e as Error).message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function onnxTypeName(type: number): string {
@@ -208,7 +239,7 @@ function stackText(layers: MoeLayer[], inits: Map<string, Init>, path: string, n
   const [H, E] = first.gate.dims as [number, number];
   const k = Number(attr(first.node, 'k') ?? 1);
   const normalize = Number(attr(first.node, 'normalize_routing_weights') ?? 0) === 1;
-  const weights = new Map<string, TensorToWrite>();
+  const weights = new Map<string, PendingTensor>();
   let kind = '';
   let I = 0;
   layers.forEach((l, i) => {
@@ -220,7 +251,7 @@ function stackText(layers: MoeLayer[], inits: Map<string, Init>, path: string, n
     kind ||= experts.kind;
     I ||= experts.I;
     const at = `layers.${i}.moe`;
-    const put = (suffix: string, shape: number[], data: Float32Array) => weights.set(`${at}.${suffix}`, { tensor: { dtype: 'f32', shape, data }, as: 'F32' });
+    const put = (suffix: string, shape: number[], data: Float32Array) => weights.set(`${at}.${suffix}`, { name: `${at}.${suffix}`, shape, as: 'F32', make: () => ({ tensor: { dtype: 'f32', shape, data }, as: 'F32' }) });
     put('gate.weight', [H, E], l.gate.floats!);
     if (l.bias) put('gate.bias', [E], l.bias.floats!);
     for (const [w, data] of Object.entries(experts.matrices)) put(`experts.routed.${w}`, w === 'w_down' ? [E, I, H] : [E, H, I], data);

@@ -100,6 +100,7 @@ describe('every construct exports to ONNX, runs in onnxruntime-node, agrees with
   it.each([
     ['topk', 'softmax | topk(3)', ''],
     ['top_p', 'softmax | top_p(0.3, max = 3)', ''],
+    ['top_p reaching p exactly (1/8 + 1/8 = 0.25: two entries, not three)', 'softmax | top_p(0.25, max = 3)', ''],
     ['group limit (top2) then topk', 'sigmoid | group_limit(groups = 4, keep = 2, score = top2) | topk(3)', ''],
     ['expert choice', 'softmax | expert_choice(capacity = 4)', 'scope request'],
     ['capacity, drop by score', 'softmax | topk(2) | capacity(factor = 0.5, drop = score)', 'scope request'],
@@ -155,7 +156,7 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     const { graph } = compileText(text, { hidden: 8, experts: 6 });
     const weights = new Map([...stored].map(([n, t]) => [n, t.tensor]));
     const x = randomInput(5, 8, 1);
-    const ids = Int32Array.from([4, 0, 9, 4, 123456789]);
+    const ids = Int32Array.from([4, 0, -9, 4, 2147483647]);
     const theirs = (await session.run({ x: new ort.Tensor('float32', x.data as Float32Array, [5, 8]), ids: new ort.Tensor('int32', ids, [5]) }))['y']!.data as Float32Array;
     expect(relativeL2(theirs, run(graph, weights, { x, ids }))).toBeLessThan(1e-5);
     const back = moec('import', 'onnx', join(work, 'set.onnx'), '-o', join(work, 'set-back.moe'));

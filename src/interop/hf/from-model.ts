@@ -17,9 +17,9 @@ export interface ModelStack {
  * over one expert declaration, at most one shared expert. Anything else has no Hugging Face
  * equivalent, and the error names it.
  */
-export function modelToStack(m: ResolvedModel, refuse = (construct: string) => `${construct} has no Hugging Face equivalent, so it cannot be exported`): ModelStack {
+export function modelToStack(m: ResolvedModel): ModelStack {
   const no = (construct: string): never => {
-    throw new InteropError(`model ${m.name}: ${refuse(construct)}`);
+    throw new InteropError(`model ${m.name}: ${construct} has no Hugging Face equivalent, so it cannot be exported`);
   };
   const blocks = Object.values(m.blocks);
   if (blocks.length > 1) no(`a second block (${blocks.map((b) => b.name).join(', ')})`);

@@ -1,5 +1,5 @@
 import { COMMON_IGNORED, type ConfigReader } from './config.js';
-import { readQuantization } from '../dequantize.js';
+import { readQuantization, type Quantization } from '../dequantize.js';
 import { checkLayers, gatedKind, PROJ, weightDtype, type Family, type FamilyImport, type ImportOptions } from './family.js';
 import type { LayerKind, MoeSpec, MoeStack } from './stack.js';
 import type { HfLayout, Role } from './weights.js';
@@ -41,41 +41,49 @@ function layout(n: Names): HfLayout {
   };
 }
 
-/** What every decoder family reads the same way. */
-function common(c: ConfigReader, opts: ImportOptions, note: string) {
+/**
+ * What every decoder family reads the same way. `quantized`: the quantisations the family's
+ * releases use, read dequantised (src/interop/dequantize.ts). Block FP8 (`quant_method =
+ * "fp8"`, `weight` F8_E4M3 with `weight_scale_inv` per block: transformers' fine-grained FP8,
+ * DeepSeek-V3's and Qwen3's FP8 releases) names no family, so every Llama-style family reads it.
+ */
+function common(c: ConfigReader, opts: ImportOptions, note: string, quantized: Quantization['method'][] = ['fp8']) {
   c.ignore(COMMON_IGNORED);
   c.expect('mlp_bias', false, 'moec experts have no biases');
   const hidden = c.int('hidden_size');
   const layers = c.layers('num_hidden_layers');
   const eps = c.number('rms_norm_eps', 1e-6);
-  const base = { name: opts.name, hidden, eps, weights: weightDtype(c), kind: gatedKind(c) };
-  return { base, layers, notes: [note, OUTSIDE] };
+  const quantization = quantized.length ? readQuantization(c, quantized) : undefined;
+  const notes = [note, OUTSIDE];
+  if (quantization?.method === 'fp8') notes.push('Its FP8 weights (block scales weight_scale_inv) are dequantised to f32: each value fp8 · scale rounded once to f32.');
+  const base = { name: opts.name, hidden, eps, weights: quantization?.method === 'fp8' ? ('F32' as const) : weightDtype(c), kind: gatedKind(c) };
+  return { base, layers, notes, ...(quantization ? { quantization } : {}) };
 }
 
 function softmaxTopk(k: number, normalize: boolean): string {
   return `softmax | topk(${k})${normalize ? ' | normalize' : ''}`;
 }
 
-function finish(c: ConfigReader, family: string, stack: MoeStack, names: Names): FamilyImport {
+function finish(c: ConfigReader, family: string, stack: MoeStack, names: Names, quantization?: Quantization): FamilyImport {
   c.finish(family);
-  return { stack, layout: layout(names) };
+  return { stack, layout: layout(names), ...(quantization ? { quantization } : {}) };
 }
 
 export const mixtral: Family = {
   modelTypes: ['mixtral'],
   read(c, opts) {
-    const { base, layers, notes } = common(c, opts, 'Mixtral (transformers MixtralSparseMoeBlock): softmax, top-k, always renormalised.');
+    const { base, layers, notes, quantization } = common(c, opts, 'Mixtral (transformers MixtralSparseMoeBlock): softmax, top-k, always renormalised.');
     const moe: MoeSpec = { experts: c.int('num_local_experts'), ffn: c.int('intermediate_size'), stages: softmaxTopk(c.int('num_experts_per_tok'), true), gateBias: false, selectBias: false };
-    return finish(c, 'mixtral', { ...base, notes, moe, layers: Array<LayerKind>(layers).fill('moe') }, { moe: 'block_sparse_moe', proj: PROJ.mixtral });
+    return finish(c, 'mixtral', { ...base, notes, moe, layers: Array<LayerKind>(layers).fill('moe') }, { moe: 'block_sparse_moe', proj: PROJ.mixtral }, quantization);
   },
 };
 
 export const olmoe: Family = {
   modelTypes: ['olmoe'],
   read(c, opts) {
-    const { base, layers, notes } = common(c, opts, 'OLMoE (transformers OlmoeSparseMoeBlock): softmax, top-k, renormalised when norm_topk_prob.');
+    const { base, layers, notes, quantization } = common(c, opts, 'OLMoE (transformers OlmoeSparseMoeBlock): softmax, top-k, renormalised when norm_topk_prob.');
     const moe: MoeSpec = { experts: c.int('num_experts'), ffn: c.int('intermediate_size'), stages: softmaxTopk(c.int('num_experts_per_tok'), c.bool('norm_topk_prob', false)), gateBias: false, selectBias: false };
-    return finish(c, 'olmoe', { ...base, notes, moe, layers: Array<LayerKind>(layers).fill('moe') }, { moe: 'mlp', proj: PROJ.llama });
+    return finish(c, 'olmoe', { ...base, notes, moe, layers: Array<LayerKind>(layers).fill('moe') }, { moe: 'mlp', proj: PROJ.llama }, quantization);
   },
 };
 
@@ -85,7 +93,7 @@ function qwen(family: 'qwen2_moe' | 'qwen3_moe'): Family {
     modelTypes: [family],
     read(c, opts) {
       const shared = family === 'qwen2_moe';
-      const { base, layers, notes } = common(c, opts, `${shared ? 'Qwen2-MoE' : 'Qwen3-MoE'} (transformers ${shared ? 'Qwen2MoeSparseMoeBlock' : 'Qwen3MoeSparseMoeBlock'}): softmax, top-k, renormalised when norm_topk_prob${shared ? '; a shared expert gated by sigmoid(x · w)' : ''}.`);
+      const { base, layers, notes, quantization } = common(c, opts, `${shared ? 'Qwen2-MoE' : 'Qwen3-MoE'} (transformers ${shared ? 'Qwen2MoeSparseMoeBlock' : 'Qwen3MoeSparseMoeBlock'}): softmax, top-k, renormalised when norm_topk_prob${shared ? '; a shared expert gated by sigmoid(x · w)' : ''}.`);
       const experts = c.int('num_experts', 0, 0);
       const step = c.int('decoder_sparse_step', 1);
       const only = c.ints('mlp_only_layers', []);
@@ -101,7 +109,7 @@ function qwen(family: 'qwen2_moe' | 'qwen3_moe'): Family {
       };
       const denseFfn = c.int('intermediate_size');
       const stack: MoeStack = { ...base, notes, layers: kinds, ...(kinds.includes('dense') ? { denseFfn } : {}), ...(kinds.includes('moe') ? { moe } : {}) };
-      return finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(shared ? { shared: 'shared_expert', sharedGate: 'shared_expert_gate' } : {}) });
+      return finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(shared ? { shared: 'shared_expert', sharedGate: 'shared_expert_gate' } : {}) }, quantization);
     },
   };
 }
@@ -119,15 +127,13 @@ function deepseek(version: 2 | 3): Family {
     modelTypes: [family],
     read(c, opts) {
       const ref = opts.semantics === 'reference';
-      const { base, layers, notes } = common(c, opts, `DeepSeek-V${version} (${ref ? "DeepSeek's inference code" : `transformers DeepseekV${version}${version === 2 ? 'Moe' : 'MoE'}`}).`);
+      const { base, layers, notes, quantization } = common(c, opts, `DeepSeek-V${version} (${ref ? "DeepSeek's inference code" : `transformers DeepseekV${version}${version === 2 ? 'Moe' : 'MoE'}`}).`);
       const experts = c.int('n_routed_experts');
       const k = c.int('num_experts_per_tok');
       const scale = c.number('routed_scaling_factor', 1);
       const normTopk = c.bool('norm_topk_prob', version === 3);
       const method = c.choice('topk_method', version === 2 ? ['greedy', 'group_limited_greedy'] : ['noaux_tc'], version === 2 ? 'greedy' : 'noaux_tc');
       c.expect('scoring_func', version === 2 ? 'softmax' : 'sigmoid', `DeepSeek-V${version} scores with ${version === 2 ? 'softmax' : 'sigmoid'}`);
-      const quantization = version === 3 ? readQuantization(c, ['fp8']) : (c.expect('quantization_config', null, 'quantised checkpoints are not imported: dequantise the weights first'), undefined);
-      if (quantization) notes.push('Its FP8 weights (block scales weight_scale_inv) are dequantised to f32: each value fp8 · scale rounded once to f32.');
       c.expect('ep_size', 1, 'expert parallelism does not change the arithmetic, but moec reads single-device checkpoints');
       const grouped = method !== 'greedy';
       const groups = grouped ? c.int('n_group') : c.int('n_group', 1);
@@ -151,8 +157,8 @@ function deepseek(version: 2 | 3): Family {
       const ffn = c.int('moe_intermediate_size');
       const moe: MoeSpec = { experts, ffn, stages: stages.join(' | '), gateBias: false, selectBias: version === 3, ...(sharedCount ? { shared: { ffn: ffn * sharedCount, gate: false } } : {}) };
       const denseFfn = c.int('intermediate_size');
-      const stack: MoeStack = { ...base, ...(quantization ? { weights: 'F32' as const } : {}), notes, layers: kinds, moe, ...(kinds.includes('dense') ? { denseFfn } : {}) };
-      return { ...finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(sharedCount ? { shared: 'shared_experts' } : {}) }), ...(quantization ? { quantization } : {}) };
+      const stack: MoeStack = { ...base, notes, layers: kinds, moe, ...(kinds.includes('dense') ? { denseFfn } : {}) };
+      return finish(c, family, stack, { moe: 'mlp', proj: PROJ.llama, ...(sharedCount ? { shared: 'shared_experts' } : {}) }, quantization);
     },
   };
 }
@@ -166,7 +172,7 @@ export const deepseekV3 = deepseek(3);
 export const arctic: Family = {
   modelTypes: ['arctic'],
   read(c, opts) {
-    const { base, layers, notes } = common(c, opts, 'Snowflake Arctic (modeling_arctic.py): a dense residual MLP in parallel with a softmax top-k MoE, renormalised for k > 1.');
+    const { base, layers, notes } = common(c, opts, 'Snowflake Arctic (modeling_arctic.py): a dense residual MLP in parallel with a softmax top-k MoE, renormalised for k > 1.', []);
     // Capacity and token dropping apply in DeepSpeed training only; the inference path routes every token.
     c.ignore(['moe_train_capacity_factor', 'moe_eval_capacity_factor', 'moe_min_capacity', 'moe_token_dropping', 'enable_expert_tensor_parallelism']);
     c.expect('quantization', null, 'quantised checkpoints are not imported');
@@ -189,11 +195,10 @@ export const arctic: Family = {
 export const gptOss: Family = {
   modelTypes: ['gpt_oss'],
   read(c, opts) {
-    const { base, layers, notes } = common(c, opts, 'gpt-oss (transformers GptOssMLP): top-k of the biased router logits, softmax over the k; experts with biases and the clamped SwiGLU.');
+    const { base, layers, notes, quantization } = common(c, opts, 'gpt-oss (transformers GptOssMLP): top-k of the biased router logits, softmax over the k; experts with biases and the clamped SwiGLU.', ['mxfp4']);
     notes.push('Its alternating sliding-window and full attention layers (layer_types, sliding_window) and attention sinks are attention, outside the language.');
     // GptOssExperts never reads hidden_act; the original release's names for values read here, and its context length (positions).
     c.ignore(['hidden_act', 'initial_context_length', 'rope_ntk_alpha', 'rope_ntk_beta', 'rope_scaling_factor']);
-    const quantization = readQuantization(c, ['mxfp4']);
     if (quantization) notes.push(`Its MXFP4 experts (_blocks, _scales) are dequantised exactly to ${base.weights.toLowerCase()}.`);
     const k = c.int('num_experts_per_tok');
     c.expect('experts_per_token', k, 'it must agree with num_experts_per_tok');

@@ -68,13 +68,14 @@ model t {
     expect(() => importOnnx(bytes, 'bad.onnx')).toThrow(new RegExp(`bad\\.onnx: initializer 'layers\\.0\\.moe\\.gate\\.weight' is \\w+ \\[.*\\]; the model's source needs F32 \\[${H}, ${E}\\]`));
   });
 
-  it('reads external data beside the model, refusing a location elsewhere and a data file too short', () => {
-    const text = `model t {\n dims { hidden = ${H}, experts = ${E} }\n expert e = relu(hidden -> ${I} -> hidden)\n block moe {\n router gate = linear(hidden -> experts) | softmax | topk(2)\n experts e x experts\n }\n layers 1 { x = x + moe(rmsnorm(x)) }\n}\n`;
+  it('reads external data beside the model (com.microsoft.MoE weights included), refusing a location elsewhere and a data file too short', () => {
+    const text = `model t {\n dims { hidden = ${H}, experts = ${E} }\n expert e = relu(hidden -> ${I} -> hidden)\n block moe {\n router gate = linear(hidden -> experts) | softmax | topk(2) | normalize\n experts e x experts\n }\n layers 1 { x = x + moe(rmsnorm(x)) }\n}\n`;
     const { model, graph } = compileText(text);
     const weights = initWeights(graph, 4);
     const dir = mkdtempSync(join(tmpdir(), 'moec-onnx-external-'));
     const path = join(dir, 'm.onnx');
     const out = writeOnnx(path, true, (external) => exportOnnx(model, new Map([...weights].map(([n, w]) => [n, w.tensor])), { source: { text, model: 't' }, ...(external ? { external } : {}) }));
+    expect(out.fusedLayers, 'experts inside com.microsoft.MoE: fc1 and fc2 are external too').toBe(1);
     const back = loaded(importOnnx(out.bytes, path).weights);
     for (const [name, w] of weights) expect(back.get(name)!.tensor.data, name).toEqual(w.tensor.data);
     const moved = onnxPkg.onnx.ModelProto.decode(out.bytes);

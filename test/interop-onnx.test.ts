@@ -104,6 +104,7 @@ describe('every construct exports to ONNX, runs in onnxruntime-node, agrees with
     ['group limit (top2) then topk', 'sigmoid | group_limit(groups = 4, keep = 2, score = top2) | topk(3)', ''],
     ['expert choice', 'softmax | expert_choice(capacity = 4)', 'scope request'],
     ['capacity, drop by score', 'softmax | topk(2) | capacity(factor = 0.5, drop = score)', 'scope request'],
+    ['com.microsoft.MoE (softmax, topk, normalize)', 'softmax | topk(3) | normalize', ''],
   ])('ties go to the lower index: %s with every key equal (a zero router)', async (_name, router, scope) => {
     const zero = (w: Map<string, Tensor>) => {
       for (const [n, t] of w) if (n.endsWith('gate.weight')) w.set(n, { ...t, data: new Float32Array(t.data.length) });

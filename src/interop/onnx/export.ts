@@ -15,11 +15,11 @@ import { emitRouting } from './emit-routing.js';
  * A moec model as an ONNX graph: its IR (the graph `moec run` interprets), node by node, in
  * standard ONNX ops. Routers are lowered by moec's own lower-routers pass and each primitive
  * (docs/ir.md) becomes the ONNX ops that compute the same thing, ties and drop orders
- * included (emit-routing.ts); a `moe` runs every expert on every row and weighs the outputs by
- * the route (exact, not fast). Where a route and its moe are exactly onnxruntime's
- * `com.microsoft.MoE` (fused-moe.ts), that op replaces both. Inputs: `x` [tokens, width], and
- * `ids` / `requests` (int32 [tokens]) when the model reads them; output `y`. Every weight is an
- * initializer under its moec name holding the bytes of moec's weights file.
+ * included (emit-routing.ts); a `moe` runs each selected expert on its rows (emit-dense.ts).
+ * Where a route and its moe are exactly onnxruntime's `com.microsoft.MoE` (fused-moe.ts), that
+ * op replaces both. Inputs: `x` [tokens, width], and `ids` / `requests` (int32 [tokens]) when
+ * the model reads them; output `y`. Every weight is an initializer under its moec name holding
+ * the bytes of moec's weights file (in the model, or in an external data file).
  */
 export interface OnnxExport {
   bytes: Uint8Array;

@@ -11,7 +11,7 @@ import { STORED_BYTES, type StoredDType } from '../../runtime/safetensors.js';
 import { size } from '../../runtime/tensor.js';
 import type { PendingTensor } from '../safetensors-stream.js';
 import { bytes, DT } from './builder.js';
-import { transposeStacked } from './fused-moe.js';
+import { reverseExperts, transposeStacked } from './fused-moe.js';
 import { withOverrides } from './source.js';
 
 const { onnx } = onnxPkg;
@@ -112,12 +112,21 @@ function fromSource(meta: Map<string, string>, inits: Map<string, Init>, graph: 
       pending(() => ({ raw: init.raw ?? readExternal(path, p.name, init.external!) }));
       continue;
     }
-    const data = fusedWeight(p.name, shape, moeNodes, inits);
+    const data = fusedWeight(p.name, shape, moeNodes, (name) => floatsOf(path, name, inits.get(name)));
     if (!data) throw new InteropError(`${path}: no initializer for moec weight '${p.name}' [${shape.join(', ')}]`);
     pending(() => ({ tensor: { dtype: 'f32', shape, data }, as }));
   }
   const formatted = formatSource(text, path);
   return { text: formatted.ok ? formatted.text : text, weights };
+}
+
+/** A float32 initializer's values, from the model or its external data. */
+function floatsOf(path: string, name: string, init: Init | undefined): Float32Array | undefined {
+  if (!init || init.type !== DT.FLOAT) return undefined;
+  if (init.floats) return init.floats;
+  if (!init.external) return undefined;
+  const raw = readExternal(path, name, init.external);
+  return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
 }
 
 /** An initializer's bytes from its external data file, which must lie beside the model. */
@@ -147,14 +156,16 @@ function onnxTypeName(type: number): string {
   return onnx.TensorProto.DataType[type] ?? `type ${type}`;
 }
 
-/** w_gate, w_up or w_down of experts exported as com.microsoft.MoE (fc1 [E, I or 2I interleaved, H], fc2 [E, H, I]). */
-function fusedWeight(name: string, shape: number[], nodes: Map<string, onnxPkg.onnx.INodeProto>, inits: Map<string, Init>): Float32Array | undefined {
+/** w_gate, w_up or w_down of experts exported as com.microsoft.MoE (fc1 [E, I or 2I interleaved, H], fc2 [E, H, I], experts in reverse order). */
+function fusedWeight(name: string, shape: number[], nodes: Map<string, onnxPkg.onnx.INodeProto>, floats: (name: string) => Float32Array | undefined): Float32Array | undefined {
   const m = /^(.*)\.w_(gate|up|down)$/.exec(name);
   const node = m && nodes.get(m[1]!);
   if (!m || !node || shape.length !== 3) return undefined;
   const [E, a, b] = shape as [number, number, number];
-  const [fc1, fc2] = [inits.get(`${m[1]}.fc1`)?.floats, inits.get(`${m[1]}.fc2`)?.floats];
-  if (fc1?.length !== E * a * b * (attr(node, 'swiglu_fusion') ? 2 : 1) || fc2?.length !== E * a * b) return undefined;
+  const [f1, f2] = [floats(`${m[1]}.fc1`), floats(`${m[1]}.fc2`)];
+  if (f1?.length !== E * a * b * (attr(node, 'swiglu_fusion') ? 2 : 1) || f2?.length !== E * a * b) return undefined;
+  // moec's exports give the op its experts in reverse order (fused-moe.ts: ties).
+  const [fc1, fc2] = [reverseExperts(f1, E), reverseExperts(f2, E)];
   if (m[2] === 'down') return transposeStacked(fc2, E, b, a);
   if (!attr(node, 'swiglu_fusion')) return transposeStacked(fc1, E, b, a);
   const [gate, up] = deinterleave(fc1, E, b, a);

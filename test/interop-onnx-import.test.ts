@@ -86,11 +86,11 @@ model t {
   });
 
   /** x -> (x + MoE(x))^layers, router logits x · W, as onnxruntime's contrib op takes it. */
-  function moeGraph(layers: number, moe: (g: OnnxGraph, h: string, logits: string, layer: number) => string, residual = true): Uint8Array {
+  function moeGraph(layers: number, moe: (g: OnnxGraph, h: string, logits: string, layer: number) => string, residual = true, gateScale = 1): Uint8Array {
     const g = new OnnxGraph();
     let x = 'x';
     for (let l = 0; l < layers; l++) {
-      const logits = g.node('MatMul', [x, g.floats(`gate${l}`, [H, E], values(H * E, l, 1))]);
+      const logits = g.node('MatMul', [x, g.floats(`gate${l}`, [H, E], values(H * E, l, gateScale))]);
       const y = moe(g, x, logits, l);
       x = residual ? g.node('Add', [x, y]) : y;
     }
@@ -109,6 +109,7 @@ model t {
     ['tanh-GELU experts', moeGraph(2, (g, h, lg, l) => moeNode(g, h, lg, l, 'gelu', 1))],
     ['SwiGLU, gate and up rows interleaved', moeGraph(2, (g, h, lg, l) => moeNode(g, h, lg, l, 'swiglu', 1, 2 * I, swiglu))],
     ['a single MoE without a residual', moeGraph(1, (g, h, lg, l) => moeNode(g, h, lg, l, 'relu', 1), false)],
+    ['a zero router: every probability ties, and the op picks the higher experts', moeGraph(2, (g, h, lg, l) => moeNode(g, h, lg, l, 'relu', 1), true, 0)],
   ];
   for (const bits of [8, 4]) {
     const pack = bits === 4 ? 2 : 1;

@@ -263,13 +263,16 @@ function stackText(layers: MoeLayer[], inits: Map<string, Init>, path: string, n
     I ||= experts.I;
     const at = `layers.${i}.moe`;
     const put = (suffix: string, shape: number[], data: Float32Array) => weights.set(`${at}.${suffix}`, { name: `${at}.${suffix}`, shape, as: 'F32', make: () => ({ tensor: { dtype: 'f32', shape, data }, as: 'F32' }) });
-    put('gate.weight', [H, E], l.gate.floats!);
-    if (l.bias) put('gate.bias', [E], l.bias.floats!);
-    for (const [w, data] of Object.entries(experts.matrices)) put(`experts.routed.${w}`, w === 'w_down' ? [E, I, H] : [E, H, I], data);
+    // Experts in reverse order: the op breaks ties towards the higher index, moec towards the lower (fused-moe.ts).
+    const gate = l.gate.floats!;
+    put('gate.weight', [H, E], Float32Array.from(gate, (_, i) => gate[i - (i % E) + E - 1 - (i % E)]!));
+    if (l.bias) put('gate.bias', [E], Float32Array.from(l.bias.floats!).reverse());
+    for (const [w, data] of Object.entries(experts.matrices)) put(`experts.routed.${w}`, w === 'w_down' ? [E, I, H] : [E, H, I], reverseExperts(data, E));
   });
   const residual = first.residual;
   const text = [
     `// Imported by moec import onnx from ${commentText(path)}: onnxruntime com.microsoft.MoE semantics (softmax over all experts, top-k${normalize ? ', renormalised' : ''}).`,
+    `// Expert e here is the op's expert ${E - 1} - e: the op breaks ties towards the higher index, moec towards the lower.`,
     `model ${name} {`,
     `dims { hidden = ${H}, expert_ffn = ${I}, experts = ${E} }`,
     `expert routed = ${kind}(hidden -> expert_ffn -> hidden)`,

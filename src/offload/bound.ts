@@ -38,6 +38,10 @@ interface Graph {
   arcs: number;
 }
 
+function newGraph(nodes: number, maxArcs: number): Graph {
+  return { head: new Int32Array(nodes).fill(-1), next: new Int32Array(maxArcs), to: new Int32Array(maxArcs), cap: new Int32Array(maxArcs), cost: new Float64Array(maxArcs), arcs: 0 };
+}
+
 function addArc(g: Graph, from: number, to: number, cap: number, cost: number): void {
   for (const [a, b, c, w] of [
     [from, to, cap, cost],
@@ -58,7 +62,7 @@ export function bestChains(sequence: readonly number[], slots: number, lambda: n
   // Nodes u(i) = 3i, a(i) = 3i - 2, b(i) = 3i - 1: every arc goes to a higher index (a DAG).
   const nodes = 3 * n + 1;
   const maxArcs = 2 * 5 * n;
-  const g: Graph = { head: new Int32Array(nodes).fill(-1), next: new Int32Array(maxArcs), to: new Int32Array(maxArcs), cap: new Int32Array(maxArcs), cost: new Float64Array(maxArcs), arcs: 0 };
+  const g = newGraph(nodes, maxArcs);
   const last = new Map<number, number>();
   for (let i = 1; i <= n; i++) {
     const u0 = 3 * i - 3;
@@ -72,7 +76,68 @@ export function bestChains(sequence: readonly number[], slots: number, lambda: n
     if (prev !== undefined) addArc(g, 3 * prev - 1, a, 1, 0);
     last.set(sequence[i - 1]!, i);
   }
-  // Potentials: shortest distances from u(0) in the DAG, in index order.
+  const total = minCostFlow(g, nodes, slots);
+  // Read the hits and loads off the flow: a hit arc and a load arc are saturated when used.
+  let hits = 0;
+  let loads = 0;
+  for (let i = 1; i <= n; i++) {
+    for (let e = g.head[3 * i - 3]!; e >= 0; e = g.next[e]!) if (g.to[e] === 3 * i - 2 && (e & 1) === 0 && g.cap[e] === 0) loads++;
+    for (let e = g.head[3 * i - 2]!; e >= 0; e = g.next[e]!) if (g.to[e] === 3 * i - 1 && (e & 1) === 0 && g.cap[e] === 0) hits++;
+  }
+  if (Math.abs(hits - lambda * loads + total) > 1e-6 * Math.max(1, n)) throw new Error(`internal: chain flow is inconsistent (${hits} - ${lambda} * ${loads} vs ${-total})`);
+  return { hits, loads };
+}
+
+/**
+ * The bound for an ONLINE policy, given what it can know: `belief[t * experts + e]` is the
+ * probability that step t (one token at this layer) selects expert e, conditioned on everything
+ * a runtime has before that layer's router runs (earlier layers of the token, earlier tokens).
+ * Whatever a policy holds, arrived, when step t's layer starts was decided on that information
+ * alone, so its expected hits there are the beliefs of what it holds: a policy's expected
+ * `hits - lambda * loads` is at most the best over every sequence of held sets (at most `slots`
+ * experts each; an expert not held at t - 1 and held at t costs one load) of
+ * `sum of beliefs held - lambda * loads`, even one chosen knowing every step's beliefs in advance.
+ * That best is a min-cost flow of `slots` units through one lane per expert:
+ *
+ *   h(t-1)   -> h(t)     cap slots, cost 0        a slot holds nothing useful at step t
+ *   h(t-1)   -> in(t,e)  cap 1, cost lambda       load e for step t
+ *   out(t-1,e) -> in(t,e) cap 1, cost 0           keep e
+ *   in(t,e)  -> out(t,e) cap 1, cost -belief      hold e at step t (an expert has one slot)
+ *   out(t,e) -> h(t)     cap 1, cost 0            give it up after step t
+ *
+ * With beliefs of 0 or 1 (the future known) it is the offline bound on whole tokens.
+ */
+export function beliefChains(belief: ArrayLike<number>, experts: number, slots: number, lambda: number): ChainOptimum {
+  const steps = belief.length / experts;
+  if (steps === 0 || slots === 0) return { hits: 0, loads: 0 };
+  // h(t) = t * stride, in(t,e) = (t-1) * stride + 1 + e, out(t,e) = in(t,e) + experts: a DAG in index order.
+  const stride = 2 * experts + 1;
+  const nodes = steps * stride + 1;
+  const g = newGraph(nodes, 2 * steps * (1 + 4 * experts));
+  const loadArcs: number[] = [];
+  for (let t = 1; t <= steps; t++) {
+    const hub = (t - 1) * stride;
+    addArc(g, hub, t * stride, slots, 0);
+    for (let e = 0; e < experts; e++) {
+      const inNode = hub + 1 + e;
+      loadArcs.push(g.arcs);
+      addArc(g, hub, inNode, 1, lambda);
+      if (t > 1) addArc(g, inNode - stride + experts, inNode, 1, 0);
+      addArc(g, inNode, inNode + experts, 1, -belief[(t - 1) * experts + e]!);
+      addArc(g, inNode + experts, t * stride, 1, 0);
+    }
+  }
+  const total = minCostFlow(g, nodes, slots);
+  const loads = loadArcs.reduce((n, arc) => n + (g.cap[arc] === 0 ? 1 : 0), 0);
+  return { hits: lambda * loads - total, loads };
+}
+
+/**
+ * Sends up to `units` units from node 0 to the last node, each along a cheapest path while that
+ * path gains anything (a free slot that holds nothing costs 0); returns the total cost. Every arc
+ * of `g` goes to a higher index (a DAG), so the first potentials are its shortest distances.
+ */
+function minCostFlow(g: Graph, nodes: number, units: number): number {
   const potential = new Float64Array(nodes).fill(Infinity);
   potential[0] = 0;
   for (let v = 0; v < nodes; v++) {
@@ -83,9 +148,9 @@ export function bestChains(sequence: readonly number[], slots: number, lambda: n
   const dist = new Float64Array(nodes);
   const via = new Int32Array(nodes);
   const done = new Uint8Array(nodes);
-  const heap = new MinHeap(nodes);
+  const heap = new MinHeap(g.arcs + 1);
   let total = 0;
-  for (let unit = 0; unit < slots; unit++) {
+  for (let unit = 0; unit < units; unit++) {
     // Dijkstra on reduced costs (non-negative once the potentials are shortest distances).
     dist.fill(Infinity);
     done.fill(0);
@@ -107,7 +172,6 @@ export function bestChains(sequence: readonly number[], slots: number, lambda: n
       }
     }
     const pathCost = dist[sink]! + potential[sink]! - potential[0]!;
-    // A free slot passing every access costs 0: stop once no path gains anything.
     if (dist[sink] === Infinity || pathCost >= -1e-12) break;
     for (let v = 0; v < nodes; v++) if (dist[v]! < Infinity) potential[v]! += dist[v]!;
     for (let v = sink; v !== 0; v = g.to[via[v]! ^ 1]!) {
@@ -116,25 +180,17 @@ export function bestChains(sequence: readonly number[], slots: number, lambda: n
     }
     total += pathCost;
   }
-  // Read the hits and loads off the flow: a hit arc and a load arc are saturated when used.
-  let hits = 0;
-  let loads = 0;
-  for (let i = 1; i <= n; i++) {
-    for (let e = g.head[3 * i - 3]!; e >= 0; e = g.next[e]!) if (g.to[e] === 3 * i - 2 && (e & 1) === 0 && g.cap[e] === 0) loads++;
-    for (let e = g.head[3 * i - 2]!; e >= 0; e = g.next[e]!) if (g.to[e] === 3 * i - 1 && (e & 1) === 0 && g.cap[e] === 0) hits++;
-  }
-  if (Math.abs(hits - lambda * loads + total) > 1e-6 * Math.max(1, n)) throw new Error(`internal: chain flow is inconsistent (${hits} - ${lambda} * ${loads} vs ${-total})`);
-  return { hits, loads };
+  return total;
 }
 
 class MinHeap {
   private readonly keys: Float64Array;
   private readonly items: Int32Array;
   size = 0;
+  /** A node is pushed once per improvement, at most once per arc into it: `capacity` = the arcs. */
   constructor(capacity: number) {
-    // A node may be pushed once per improvement: at most once per arc into it.
-    this.keys = new Float64Array(capacity * 6);
-    this.items = new Int32Array(capacity * 6);
+    this.keys = new Float64Array(capacity);
+    this.items = new Int32Array(capacity);
   }
   push(item: number, key: number): void {
     let i = this.size++;

@@ -51,7 +51,20 @@ describe('moec simulate', () => {
     expect(out.slots).toBe(2);
     const names = out.policies.map((p) => p['name']);
     expect(names).toEqual(['lru', 'lfu', 'score', 'prefetch', 'prefetch-greedy', 'prefetch+degrade', 'lru+degrade', 'admit+degrade', 'belady']);
-    for (const p of out.policies) expect(Object.keys(p)).toEqual(['name', 'hitRate', 'bytesMoved', 'stallSeconds', 'tokensPerSecond']);
+    // The five fields first, then the counts behind them.
+    for (const p of out.policies) {
+      expect(Object.keys(p)).toEqual(['name', 'hitRate', 'bytesMoved', 'stallSeconds', 'tokensPerSecond', 'tokens', 'accesses', 'hits', 'degraded', 'degradedTokens', 'prefetches', 'usefulPrefetches', 'latePrefetches']);
+      expect(p['hitRate']).toBe((p['hits'] as number) / (p['accesses'] as number));
+      expect(p['tokens']).toBe(5);
+      expect(p['accesses']).toBe(20);
+      // Only a policy that degrades on a miss runs copies, on misses only (lru+degrade on every one;
+      // admit+degrade waits while its pool has a free slot).
+      const misses = 20 - (p['hits'] as number);
+      if (p['name'] === 'lru+degrade') expect(p['degraded']).toBe(misses);
+      else if (String(p['name']).endsWith('+degrade')) expect(p['degraded']).toBeLessThanOrEqual(misses);
+      else expect(p['degraded']).toBe(0);
+      if (!String(p['name']).startsWith('prefetch')) expect(p['prefetches']).toBe(0);
+    }
     // Request 1, layer 0: 0 1 | 0 2 | 1 3 with 2 slots (lru): m m h m m m; layer 1: m m h h m m.
     // Request 2: layer 0 m m h h, layer 1 m m h h. 7 hits in 20 accesses.
     const lru = out.policies[0]!;

@@ -30,10 +30,10 @@ interface SimulateOptions extends ModelOptions {
   coldStatistics?: boolean;
 }
 
-/** What `moec simulate --format json` prints. */
+/** What `moec simulate --format json` prints: the issue's five fields first, then the counts behind them. */
 export interface SimulateJson {
   slots: number;
-  policies: { name: string; hitRate: number; bytesMoved: number; stallSeconds: number; tokensPerSecond: number }[];
+  policies: Pick<PolicyResult, 'name' | 'hitRate' | 'bytesMoved' | 'stallSeconds' | 'tokensPerSecond' | 'tokens' | 'accesses' | 'hits' | 'degraded' | 'degradedTokens' | 'prefetches' | 'usefulPrefetches' | 'latePrefetches'>[];
 }
 
 export function simulateCommand(): Command {
@@ -63,7 +63,24 @@ export function simulateCommand(): Command {
       progress: opts.progress === true || process.stderr.isTTY === true,
     });
     if (opts.format === 'json') {
-      const json: SimulateJson = { slots, policies: results.map((r) => ({ name: r.name, hitRate: r.hitRate, bytesMoved: r.bytesMoved, stallSeconds: r.stallSeconds, tokensPerSecond: r.tokensPerSecond })) };
+      const json: SimulateJson = {
+        slots,
+        policies: results.map((r) => ({
+          name: r.name,
+          hitRate: r.hitRate,
+          bytesMoved: r.bytesMoved,
+          stallSeconds: r.stallSeconds,
+          tokensPerSecond: r.tokensPerSecond,
+          tokens: r.tokens,
+          accesses: r.accesses,
+          hits: r.hits,
+          degraded: r.degraded,
+          degradedTokens: r.degradedTokens,
+          prefetches: r.prefetches,
+          usefulPrefetches: r.usefulPrefetches,
+          latePrefetches: r.latePrefetches,
+        })),
+      };
       process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       return;
     }

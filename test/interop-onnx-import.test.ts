@@ -111,11 +111,11 @@ model t {
     ['a single MoE without a residual', moeGraph(1, (g, h, lg, l) => moeNode(g, h, lg, l, 'relu', 1), false)],
     ['a zero router: every probability ties, and the op picks the higher experts', moeGraph(2, (g, h, lg, l) => moeNode(g, h, lg, l, 'relu', 1), true, 0)],
   ];
-  for (const bits of [8, 4]) {
+  for (const [bits, gateScale] of [[8, 1], [4, 1], [8, 0]] as const) {
     const pack = bits === 4 ? 2 : 1;
     const q = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + seed * 11) % 256);
     foreign.push([
-      `QMoE, ${bits}-bit weights`,
+      `QMoE, ${bits}-bit weights${gateScale ? '' : ', a zero router (ties)'}`,
       moeGraph(2, (g, h, lg, l) =>
         g.node(
           'QMoE',
@@ -123,6 +123,8 @@ model t {
           { k: 2, normalize_routing_weights: 1, activation_type: 'relu', expert_weight_bits: bits },
           'com.microsoft',
         ),
+      true,
+      gateScale,
       ),
     ]);
   }

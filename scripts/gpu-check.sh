@@ -7,8 +7,10 @@
 # past the real work); and three times in a row. Each output must match `moec run --backend cpu`
 # within relative L2 1e-5 (the CUDA kernels compute in f32 whatever the stored dtype), and the
 # four outputs must be bit-identical (no float atomics: results never depend on timing).
+# Then the tensor-core builds (test/support/cuda.ts TENSOR_CORE_BUILDS: f16 and bf16 arithmetic,
+# products on WMMA subgroup matrices) the same way, within relative L2 2e-3.
 #
-# usage: scripts/gpu-check.sh [EXAMPLE.moe ...]     (default: every example)
+# usage: scripts/gpu-check.sh [EXAMPLE.moe | LABEL ...]     (default: every build; labels as printed, e.g. mixtral-8x7b-cuda-bf16)
 # environment: NVCC (default nvcc), CUDA_ARCH (default native), TOKENS (default 5), KEEP=1 keeps the work directory
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,11 +32,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/moec-gpu-check.XXXXXX")
 scripts/with-env npx tsc -p tsconfig.json
 moec() { scripts/with-env node "$root/bin/moec.js" "$@"; }
 
-# "file --set a=1 --set b=2" per example, from the test sizes.
-scripts/with-env npx tsx -e "
-  import { small } from './test/support/small.ts';
-  for (const [file, dims] of Object.entries(small)) console.log([file, ...Object.entries(dims).map(([k, v]) => '--set ' + k + '=' + v)].join(' '));
-" >"$work/dims"
+scripts/with-env npx tsx scripts/gpu-builds.ts "$work" >"$work/dims"
 
 # node helpers over moec's own safetensors module: the harness's input from the reference run, and comparisons.
 safetensors="$root/dist/runtime/safetensors.js"
@@ -47,11 +45,12 @@ make_input() { # REF.safetensors INPUT.safetensors: x from the reference run, id
     writeFileSync('$2', writeSafetensors(new Map([['x', { tensor: x, as: 'F32' }], ['ids', { tensor: ids, as: 'I32' }]])));
   "
 }
-compare() { # REF OUT...: prints the relative L2 error of each OUT's y against REF's; fails past 1e-5 or if the OUTs differ in any bit
+compare() { # TOLERANCE REF OUT...: prints the relative L2 error of each OUT's y against REF's; fails past TOLERANCE or if the OUTs differ in any bit
   scripts/with-env node --input-type=module -e "
     import { readFileSync } from 'node:fs';
     import { readSafetensors } from '$safetensors';
-    const [ref, ...outs] = process.argv.slice(1).map((f) => readSafetensors(readFileSync(f)).get('y').tensor.data);
+    const tolerance = Number(process.argv[1]);
+    const [ref, ...outs] = process.argv.slice(2).map((f) => readSafetensors(readFileSync(f)).get('y').tensor.data);
     const errors = outs.map((y) => {
       if (y.length !== ref.length) return Infinity;
       let num = 0, den = 0;
@@ -60,27 +59,26 @@ compare() { # REF OUT...: prints the relative L2 error of each OUT's y against R
     });
     const identical = outs.every((y) => Buffer.from(y.buffer).equals(Buffer.from(outs[0].buffer)));
     console.log(errors.map((e) => e.toExponential(2)).join(' ') + (identical ? '' : ' (outputs differ between runs)'));
-    process.exit(errors.every((e) => e < 1e-5) && identical ? 0 : 1);
+    process.exit(errors.every((e) => e < tolerance) && identical ? 0 : 1);
   " "$@"
 }
 
 wanted=("$@")
 failures=0
-printf '%-28s %-10s %s\n' example result 'relative L2 (plain, graph, 4x context, 3 runs)'
-while read -r file sets; do
-  if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" $file "* ]]; then continue; fi
-  name=${file%.moe}
-  dir="$work/$name"
+printf '%-28s %-10s %s\n' build result 'relative L2 (plain, graph, 4x context, 3 runs)'
+while read -r label file arithmetic tolerance sets; do
+  if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" ${file##*/} "* && ! " ${wanted[*]} " == *" $label "* ]]; then continue; fi
+  dir="$work/$label"
   mkdir -p "$dir"
   # shellcheck disable=SC2086 # $sets is a list of options
   if ! {
-    moec compile "examples/$file" $sets --target cuda -o "$dir/out" 2>"$dir/compile.log" &&
-      moec init-weights "examples/$file" $sets --seed 1 -o "$dir/w.safetensors" &&
-      moec run "examples/$file" $sets --weights "$dir/w.safetensors" --random-input "$TOKENS" --seed 2 -o "$dir/ref.safetensors" &&
+    moec compile "$file" $sets --target cuda --arithmetic "$arithmetic" -o "$dir/out" 2>"$dir/compile.log" &&
+      moec init-weights "$file" $sets --seed 1 -o "$dir/w.safetensors" &&
+      moec run "$file" $sets --weights "$dir/w.safetensors" --random-input "$TOKENS" --seed 2 -o "$dir/ref.safetensors" &&
       make_input "$dir/ref.safetensors" "$dir/x.safetensors" &&
       (cd "$dir/out/cuda" && "$NVCC" -std=c++17 -O3 -arch="$CUDA_ARCH" -o harness harness.cu "$(ls ./*.cu | grep -v '/harness\.cu$')") >"$dir/nvcc.log" 2>&1
   } 2>"$dir/setup.log"; then
-    printf '%-28s %-10s %s\n' "$file" SETUP "see $dir (KEEP=1 keeps it)"
+    printf '%-28s %-10s %s\n' "$label" SETUP "see $dir (KEEP=1 keeps it)"
     failures=$((failures + 1))
     continue
   fi
@@ -89,20 +87,20 @@ while read -r file sets; do
     "$h" "$dir/w.safetensors" "$dir/x.safetensors" "$dir/y-graph.safetensors" --graph 2>>"$dir/run.log" &&
     "$h" "$dir/w.safetensors" "$dir/x.safetensors" "$dir/y-max.safetensors" --graph --max-tokens $((4 * TOKENS)) 2>>"$dir/run.log" &&
     "$h" "$dir/w.safetensors" "$dir/x.safetensors" "$dir/y-repeat.safetensors" --repeat 3 2>>"$dir/run.log"; then
-    if line=$(compare "$dir/ref.safetensors" "$dir/y.safetensors" "$dir/y-graph.safetensors" "$dir/y-max.safetensors" "$dir/y-repeat.safetensors"); then
-      printf '%-28s %-10s %s\n' "$file" ok "$line"
+    if line=$(compare "$tolerance" "$dir/ref.safetensors" "$dir/y.safetensors" "$dir/y-graph.safetensors" "$dir/y-max.safetensors" "$dir/y-repeat.safetensors"); then
+      printf '%-28s %-10s %s\n' "$label" ok "$line"
     else
-      printf '%-28s %-10s %s\n' "$file" MISMATCH "$line"
+      printf '%-28s %-10s %s\n' "$label" MISMATCH "$line"
       failures=$((failures + 1))
     fi
   else
-    printf '%-28s %-10s %s\n' "$file" RUN-ERROR "$(tail -1 "$dir/run.log")"
+    printf '%-28s %-10s %s\n' "$label" RUN-ERROR "$(tail -1 "$dir/run.log")"
     failures=$((failures + 1))
   fi
 done <"$work/dims"
 
 if [ "$failures" -gt 0 ]; then
-  echo "gpu-check: $failures example(s) failed" >&2
+  echo "gpu-check: $failures build(s) failed" >&2
   exit 1
 fi
-echo "gpu-check: every example matches the CPU reference" >&2
+echo "gpu-check: every build matches the CPU reference" >&2

@@ -7,8 +7,9 @@ import { wgslFiles } from '../src/codegen/compile.js';
 import { cudaFiles } from '../src/codegen/cuda/files.js';
 import { printCudaKernel } from '../src/codegen/cuda/print.js';
 import type { Kernel } from '../src/codegen/kernel-ir.js';
+import { printWgslKernel } from '../src/codegen/wgsl/print.js';
 import { exampleFiles, root } from './helpers.js';
-import { buildExample, PRINTER_KERNELS } from './support/cuda.js';
+import { buildCuda, buildExample, PRINTER_KERNELS, TENSOR_CORE_BUILDS } from './support/cuda.js';
 import { small } from './support/small.js';
 
 /**
@@ -193,6 +194,61 @@ describe('CUDA lowerings', () => {
   });
 });
 
+describe('subgroup matrices', () => {
+  it('print as WMMA fragments over 32-byte aligned shared tiles, and never as WGSL', () => {
+    const k = PRINTER_KERNELS[3]!;
+    expect(printCudaKernel(k)).toMatchInlineSnapshot(`
+      "// subgroup_matrices: test kernel subgroup_matrices
+      __global__ void __launch_bounds__(32) moec_k_subgroup_matrices(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const float* __restrict__ x, float* __restrict__ y) {
+        const int moec_tokens = moec_shape[0];
+        const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
+        const int local_x = static_cast<int>(threadIdx.x);
+        for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
+          {
+            __shared__ __align__(32) __nv_bfloat16 tile0[256];
+            __shared__ __align__(32) float out1[256];
+            for (int i2 = local_x; i2 < 256; i2 += 32) {
+              tile0[i2] = __float2bfloat16_rn(x[i2]);
+            }
+            __syncthreads();
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> left3;
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> right4;
+            nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc5; nvcuda::wmma::fill_fragment(acc5, 0.0f);
+            nvcuda::wmma::load_matrix_sync(left3, tile0 + 0, 16);
+            nvcuda::wmma::load_matrix_sync(right4, tile0 + 0, 16);
+            nvcuda::wmma::mma_sync(acc5, left3, right4, acc5);
+            nvcuda::wmma::store_matrix_sync(out1 + 0, acc5, 16, nvcuda::wmma::mem_row_major);
+            __syncthreads();
+            for (int i6 = local_x; i6 < 256; i6 += 32) {
+              y[i6] = out1[i6];
+            }
+          }
+          __syncthreads();
+        }
+      }
+      "
+    `);
+    expect(() => printWgslKernel(k)).toThrow('internal: WGSL has no subgroup matrices');
+  });
+
+  it('carry the cuda schedule\'s f16 and bf16 products; the other launches are those of f32', () => {
+    for (const build of TENSOR_CORE_BUILDS) {
+      const { program } = buildCuda(build);
+      const full = buildCuda({ ...build, arithmetic: 'f32' }).program;
+      expect(program.matrices).toBe(true);
+      expect(program.kernels.filter((k) => k.matrices).map((k) => k.name)).toEqual(expect.arrayContaining(['grouped_glu', 'grouped_down']));
+      // The same launches in the same order, but for split-K's (slices of 16 k split less: the sum
+      // kernel of a product too short to split is not launched, a grid kernel may differ in its slices).
+      const launches = (p: typeof program) => p.dispatches.map((d) => d.kernel.replace(/_\d+$/, '')).filter((k) => !k.endsWith('_sum'));
+      expect(launches(program)).toEqual(launches(full));
+      expect(cudaFiles(program).get(`${program.name}.cu`)).toContain('#include <mma.h>');
+    }
+    // f32 never uses them; neither do schedules without tensor cores.
+    expect(buildCuda({ ...TENSOR_CORE_BUILDS[0]!, arithmetic: 'f32' }).program.matrices).toBeUndefined();
+    expect(buildCuda({ ...TENSOR_CORE_BUILDS[0]!, schedule: 'gpu', arithmetic: 'f16' }).program.matrices).toBeUndefined();
+  });
+});
+
 describe('moec compile --target cuda', () => {
   const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: root });
   const dims = Object.entries(small['mixtral-8x7b.moe']!).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
@@ -217,5 +273,32 @@ describe('moec compile --target cuda', () => {
     const p = buildExample('mixtral-8x7b.moe', 'gpu');
     expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toBe(cudaFiles(p).get('mixtral_8x7b.cu'));
     expect(readdirSync(join(out, 'wgsl')).sort()).toEqual([...wgslFiles(p).keys()].sort());
+  });
+
+  // Sizes at which products run on tensor cores (K and N multiples of 16).
+  const build = TENSOR_CORE_BUILDS[1]!;
+  const sizes = Object.entries({ ...small[build.example], ...build.sizes }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+
+  it('--arithmetic f16 and bf16 print the program in that arithmetic, on tensor cores under the cuda schedule', () => {
+    const out = mkdtempSync(join(tmpdir(), 'moec-cuda-cli-'));
+    const r = moec('compile', example, ...sizes, '--target', 'cuda', '--arithmetic', 'bf16', '-o', out);
+    expect(r.status).toBe(0);
+    const program = buildCuda({ ...build, layers: undefined });
+    expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toBe(cudaFiles(program.program).get('mixtral_8x7b.cu'));
+    expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toContain('nvcuda::wmma::mma_sync');
+  });
+
+  it.each([
+    [['--target', 'wgsl', '--arithmetic', 'bf16'], /--arithmetic bf16 is for CUDA only \(WGSL has no bf16\)/],
+    [['--target', 'cuda', '--schedule', 'gpu', '--arithmetic', 'bf16'], /tensor cores, which the gpu schedule does not use/],
+    [['--target', 'all', '--schedule', 'cuda', '--arithmetic', 'f16'], /run on tensor cores, which WGSL does not have/],
+    [['--target', 'none', '--arithmetic', 'f16'], /--arithmetic f16 changes the kernels/],
+  ])('refuses %j, writing nothing', (args, message) => {
+    const out = join(mkdtempSync(join(tmpdir(), 'moec-cuda-cli-')), 'out');
+    const r = moec('compile', example, ...sizes, ...args, '-o', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(join(out, 'cuda'))).toBe(false);
+    expect(existsSync(join(out, 'wgsl'))).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { printCudaKernel } from '../src/codegen/cuda/print.js';
 import { RUNTIME_HEADER } from '../src/codegen/cuda/runtime-header.js';
 import { SAFETENSORS_HEADER } from '../src/codegen/cuda/safetensors-header.js';
 import { readSafetensors, writeSafetensors } from '../src/runtime/safetensors.js';
-import { buildExample, PRINTER_KERNELS } from './support/cuda.js';
+import { buildCuda, buildName, PRINTER_KERNELS, TENSOR_CORE_BUILDS, type CudaBuild } from './support/cuda.js';
 import { exampleFiles, root } from './helpers.js';
 import { small } from './support/small.js';
 
@@ -63,14 +63,17 @@ async function runPool(jobs: Job[]): Promise<Map<string, Result>> {
 
 const dir = mkdtempSync(join(tmpdir(), 'moec-cuda-'));
 const examples = exampleFiles().filter((f) => f in small);
-/** Every example under the cuda schedule (what moec compile --target cuda writes), and DeepSeek-V3 under llvmpipe (subgroups). */
-const builds: [string, string][] = [...examples.map((n) => [n, 'cuda'] as [string, string]), ['deepseek-v3.moe', 'llvmpipe']];
-const LINKED = 'mixtral-8x7b.moe';
+/**
+ * Every example under the cuda schedule (what moec compile --target cuda writes), DeepSeek-V3
+ * under llvmpipe (subgroups), and the tensor-core builds (f16 and bf16 subgroup matrices: WMMA).
+ */
+const builds: CudaBuild[] = [...examples.map((example) => ({ example, schedule: 'cuda' })), { example: 'deepseek-v3.moe', schedule: 'llvmpipe' }, ...TENSOR_CORE_BUILDS];
+const LINKED = 'mixtral-8x7b-cuda';
 
-function writeBuild(name: string, schedule: string): { cwd: string; model: string } {
-  const cwd = join(dir, `${name.replace(/\.moe$/, '')}-${schedule}`);
+function writeBuild(build: CudaBuild): { cwd: string; model: string } {
+  const cwd = join(dir, buildName(build));
   mkdirSync(cwd, { recursive: true });
-  const program = buildExample(name, schedule);
+  const { program } = buildCuda(build);
   for (const [file, text] of cudaFiles(program)) writeFileSync(join(cwd, file), text);
   return { cwd, model: `${program.name}.cu` };
 }
@@ -82,17 +85,17 @@ let wallSeconds = 0;
 describe.skipIf(!hasNvcc && !CI)(hasNvcc ? `nvcc (${NVCC})` : `nvcc: not found (set NVCC); skipped`, () => {
   beforeAll(async () => {
     if (!hasNvcc) throw new Error(`nvcc not found at ${NVCC}: CUDA output cannot be compiled (CI=true)`);
-    const jobs: Job[] = builds.map(([name, schedule]) => {
-      const { cwd, model } = writeBuild(name, schedule);
-      if (name === LINKED && schedule === 'cuda') linkedDir = cwd;
-      return { name: `${name} (${schedule})`, cwd, args: [...FLAGS, ...ARCHES, '-c', model, '-o', 'model.o'] };
+    const jobs: Job[] = builds.map((build) => {
+      const { cwd, model } = writeBuild(build);
+      if (buildName(build) === LINKED) linkedDir = cwd;
+      return { name: buildName(build), cwd, args: [...FLAGS, ...ARCHES, '-c', model, '-o', 'model.o'] };
     });
     jobs.push({ name: 'harness', cwd: linkedDir, args: [...FLAGS, '-gencode', 'arch=compute_80,code=sm_80', '-c', 'harness.cu', '-o', 'harness.o'] });
     const printer = join(dir, 'printer');
     mkdirSync(printer);
     writeFileSync(join(printer, 'moec_runtime.cuh'), RUNTIME_HEADER);
     writeFileSync(join(printer, 'moec_safetensors.h'), SAFETENSORS_HEADER);
-    writeFileSync(join(printer, 'kernels.cu'), `#include "moec_runtime.cuh"\nnamespace moec_printer_test {\n${PRINTER_KERNELS.map(printCudaKernel).join('\n')}}\n`);
+    writeFileSync(join(printer, 'kernels.cu'), `#include "moec_runtime.cuh"\n#include <mma.h>\nnamespace moec_printer_test {\n${PRINTER_KERNELS.map(printCudaKernel).join('\n')}}\n`);
     jobs.push({ name: 'printer kernels', cwd: printer, args: [...FLAGS, ...ARCHES, '-c', 'kernels.cu', '-o', 'kernels.o'] });
     const started = Date.now();
     results = await runPool(jobs);
@@ -101,7 +104,7 @@ describe.skipIf(!hasNvcc && !CI)(hasNvcc ? `nvcc (${NVCC})` : `nvcc: not found (
     process.stderr.write(`cuda-nvcc: ${jobs.length} nvcc calls, ${POOL} at a time, in ${wallSeconds.toFixed(0)} s (slowest: ${slowest?.[0]}, ${slowest?.[1].seconds.toFixed(0)} s)\n`);
   }, 1_800_000);
 
-  it.each(builds.map(([n, s]) => `${n} (${s})`))('%s compiles for sm_80 and sm_90 without warnings', (name) => {
+  it.each(builds.map(buildName))('%s compiles for sm_80 and sm_90 without warnings', (name) => {
     const r = results.get(name)!;
     expect(r.output, name).toBe('');
     expect(r.code).toBe(0);
@@ -116,8 +119,8 @@ describe.skipIf(!hasNvcc && !CI)(hasNvcc ? `nvcc (${NVCC})` : `nvcc: not found (
     const harness = () => join(linkedDir, 'harness');
     const run = (...args: string[]) => spawnSync(harness(), args, { encoding: 'utf8', cwd: linkedDir });
     const moec = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'moec.js'), ...args], { encoding: 'utf8', cwd: root });
-    const dims = Object.entries(small[LINKED]!).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-    const model = join(root, 'examples', LINKED);
+    const dims = Object.entries(small['mixtral-8x7b.moe']!).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    const model = join(root, 'examples', 'mixtral-8x7b.moe');
 
     beforeAll(() => {
       expect(results.get('harness')!.output).toBe('');

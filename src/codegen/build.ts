@@ -1,4 +1,4 @@
-import type { Access, BinaryOp, Builtin, Expr, Kernel, MathFn, Scalar, Stmt } from './kernel-ir.js';
+import type { Access, BinaryOp, Builtin, Expr, Kernel, MathFn, MatrixRole, Scalar, Stmt } from './kernel-ir.js';
 
 /**
  * Writing kernels in TypeScript: expression constructors that infer types, and a statement
@@ -144,6 +144,26 @@ export class Block {
     this.stmts.push({ k: 'barrier' });
   }
 
+  /** A subgroup matrix (kernel-ir.ts MatrixStmt); returns its name. A result starts at zero. */
+  matrix(hint: string, role: MatrixRole, type: Scalar): string {
+    const name = this.fresh(hint);
+    this.stmts.push({ k: 'matrix', name, role, type });
+    return name;
+  }
+
+  matrixLoad(matrix: string, array: ArrayRef, offset: Operand, stride: number): void {
+    this.stmts.push({ k: 'matrix_load', matrix, array: array.name, offset: lift(offset, 'i32'), stride });
+  }
+
+  /** result += left · right */
+  mma(result: string, left: string, right: string): void {
+    this.stmts.push({ k: 'matrix_mma', result, left, right });
+  }
+
+  matrixStore(matrix: string, array: ArrayRef, offset: Operand, stride: number): void {
+    this.stmts.push({ k: 'matrix_store', matrix, array: array.name, offset: lift(offset, 'i32'), stride });
+  }
+
   child(fill: (b: Block) => void): Stmt[] {
     const b = new Block(this.names);
     const outer = this.names.current;
@@ -170,6 +190,7 @@ export class KernelBuilder extends Block {
   private readonly params: Kernel['params'][number][] = [];
   private subgroups = false;
   private f16 = false;
+  private matrices = false;
 
   constructor(
     readonly name: string,
@@ -194,7 +215,11 @@ export class KernelBuilder extends Block {
     this.f16 = true;
   }
 
+  useMatrices(): void {
+    this.matrices = true;
+  }
+
   finish(): Kernel {
-    return { name: this.name, summary: this.summary, workgroup: this.workgroup, params: this.params, ...(this.subgroups ? { subgroups: true } : {}), ...(this.f16 ? { f16: true } : {}), body: this.stmts };
+    return { name: this.name, summary: this.summary, workgroup: this.workgroup, params: this.params, ...(this.subgroups ? { subgroups: true } : {}), ...(this.f16 ? { f16: true } : {}), ...(this.matrices ? { matrices: true } : {}), body: this.stmts };
   }
 }

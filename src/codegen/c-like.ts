@@ -1,4 +1,4 @@
-import type { Expr, Kernel, MathFn, Scalar, Stmt, SubgroupOp } from './kernel-ir.js';
+import type { Expr, Kernel, MathFn, MatrixStmt, Scalar, Stmt, SubgroupOp } from './kernel-ir.js';
 
 /**
  * The printer every C-like target shares: statements, operators, precedence and layout. A
@@ -20,6 +20,8 @@ export abstract class CLikePrinter {
   protected abstract barrier(): string;
   protected abstract subgroup(op: SubgroupOp, value: string, lane: number | undefined): string;
   protected abstract forHeader(name: string, from: string, to: string, step: number): string;
+  /** A subgroup-matrix statement; `offset` is the printed offset of a load or store. */
+  protected abstract matrixStmt(s: MatrixStmt, offset: string | undefined): string;
   /** Leaving the kernel: `return`, unless the target wraps the body (CUDA jumps to the next workgroup). */
   protected returnStmt(): string {
     return 'return';
@@ -72,6 +74,11 @@ export abstract class CLikePrinter {
         return `${pad}${this.returnStmt()};\n`;
       case 'barrier':
         return `${pad}${this.barrier()};\n`;
+      case 'matrix':
+      case 'matrix_load':
+      case 'matrix_mma':
+      case 'matrix_store':
+        return `${pad}${this.matrixStmt(s, 'offset' in s ? this.expr(s.offset) : undefined)};\n`;
     }
   }
 

@@ -6,8 +6,12 @@
  *
  * Float atomics do not exist here on purpose: results must not depend on thread timing.
  */
-/** f16 is IEEE half precision: only kernels that declare `f16` use it (WGSL's shader-f16). */
-export type Scalar = 'f32' | 'f16' | 'i32' | 'u32' | 'bool';
+/**
+ * f16 is IEEE half precision: only kernels that declare `f16` use it (WGSL's shader-f16). bf16
+ * (bfloat16) exists only as the element of subgroup matrices and the workgroup arrays they load
+ * from: CUDA has it, WGSL does not.
+ */
+export type Scalar = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | 'bool';
 
 export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||' | '&' | '|' | '^' | '<<' | '>>';
 
@@ -62,7 +66,28 @@ export type Stmt =
   | { k: 'continue' }
   | { k: 'return' }
   /** Workgroup barrier: all invocations' workgroup-memory writes are visible after it. */
-  | { k: 'barrier' };
+  | { k: 'barrier' }
+  | MatrixStmt;
+
+/**
+ * Subgroup matrices (tensor cores): MATRIX x MATRIX tiles that the lanes of one subgroup hold
+ * jointly, which element each lane holds being the target's business. Every lane of the
+ * subgroup executes each of these statements together (uniform control flow), and a kernel
+ * that uses them is exactly one subgroup of 32 lanes. Loads and stores go between a matrix and a
+ * workgroup array, row-major with `stride` elements between rows, from element `offset`.
+ * `mma` is result += left · right: left and right are f16 or bf16 (products exact in f32), the
+ * result f32, starting at zero; the order of its sums is the target's.
+ */
+export type MatrixStmt =
+  | { k: 'matrix'; name: string; role: MatrixRole; type: Scalar }
+  | { k: 'matrix_load'; matrix: string; array: string; offset: Expr; stride: number }
+  | { k: 'matrix_mma'; result: string; left: string; right: string }
+  | { k: 'matrix_store'; matrix: string; array: string; offset: Expr; stride: number };
+
+export type MatrixRole = 'left' | 'right' | 'result';
+
+/** Rows and columns of a subgroup matrix (and the k of one mma). */
+export const MATRIX = 16;
 
 export type Access = 'read' | 'read_write';
 
@@ -86,5 +111,7 @@ export interface Kernel {
   subgroups?: boolean;
   /** Computes in f16 (the target must support half precision: WebGPU's shader-f16). */
   f16?: boolean;
+  /** Uses subgroup matrices (the target must have them: CUDA's tensor cores; WGSL has none). */
+  matrices?: boolean;
   body: readonly Stmt[];
 }

@@ -110,6 +110,11 @@ export interface Program {
    * shader-f16, and results meet the f16 tolerance, not f32's.
    */
   f16?: boolean;
+  /**
+   * Some kernels use subgroup matrices (the cuda schedule's tensor-core products under f16 or
+   * bf16 arithmetic): the program prints as CUDA only, for sm_80 and later.
+   */
+  matrices?: boolean;
   /** Scheduling decisions a reader should know about (a fused kernel that runs op by op, and why). */
   notes: string[];
 }
@@ -128,5 +133,9 @@ export function slotBytes(s: Slot, tokens: number): number {
   return Math.max(4, Math.ceil(evalAffine(s.bytes, tokens) / 4) * 4);
 }
 
-/** What the matmuls multiply and add in: f32, or f16 products summed in f16 over short runs of k into f32 accumulators. */
-export type Arithmetic = 'f32' | 'f16';
+/**
+ * What the matmuls multiply and add in: f32; or f16, products summed in f16 over short runs of k
+ * into f32 accumulators; or, on schedules with tensor cores, both operands rounded to f16 or bf16
+ * and multiplied by subgroup matrices into f32 (bf16 only there: WGSL has no bf16).
+ */
+export type Arithmetic = 'f32' | 'f16' | 'bf16';

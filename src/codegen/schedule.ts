@@ -37,6 +37,13 @@ export interface Schedule {
      * one workgroup each, added in a fixed order by a second kernel (scheduler/split-k.ts).
      */
     splitK?: { slices: number; tokens: number };
+    /**
+     * Under f16 or bf16 arithmetic, products whose K and N are multiples of 16 run on subgroup
+     * matrices (tensor cores): a workgroup of one subgroup takes 16 rows by up to 64 columns,
+     * through workgroup-memory tiles (scheduler/matmul-matrices.ts), and grouped products tile
+     * their experts' rows by 16.
+     */
+    tensorCores?: boolean;
   };
   /**
    * A gated expert's gate and up projections: in one kernel with two accumulators, or in two
@@ -78,7 +85,7 @@ const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, ma
  * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights stay
  * as stored, as on WebGPU: the CUDA host code copies a stored buffer's bytes as they are.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 } }, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
+const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 }, tensorCores: true }, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
 
 /** A software rasteriser (lavapipe, SwiftShader): a CPU, which wants the CPU-shaped schedule and f32 arithmetic. */
 export function isSoftwareAdapter(adapter: AdapterFacts): boolean {

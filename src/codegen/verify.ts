@@ -14,6 +14,8 @@ export function verifyProgram(p: Program): string[] {
   for (const k of p.kernels) problems.push(...verifyKernel(k).map((m) => `kernel ${k.name}: ${m}`));
   for (const k of p.kernels) {
     const invocations = k.workgroup.reduce((a, b) => a * b, 1);
+    // A subgroup matrix belongs to one warp: the kernel is exactly one.
+    if (k.matrices && invocations !== 32) problems.push(`kernel ${k.name} uses subgroup matrices with ${invocations} invocations per workgroup, not one subgroup of 32`);
     if (k.subgroups && invocations !== p.subgroupSize) problems.push(`kernel ${k.name} uses subgroups with ${invocations} invocations per workgroup, but the program's subgroups have ${p.subgroupSize ?? 'no declared size'}`);
   }
   const buffers = new Map(p.buffers.map((b) => [b.name, b]));
@@ -125,6 +127,19 @@ export function verifyKernel(k: Kernel): string[] {
           expr(s.from, scope);
           expr(s.to, scope);
           block(s.body, new Set([...scope, s.name]));
+          break;
+        case 'matrix':
+          if (!k.matrices) problems.push('declares a subgroup matrix without declaring matrices');
+          if ((s.role === 'result') !== (s.type === 'f32') || !['f32', 'f16', 'bf16'].includes(s.type)) problems.push(`declares a ${s.role} matrix of ${s.type}`);
+          scope.add(s.name);
+          break;
+        case 'matrix_load':
+        case 'matrix_store':
+          if (!scope.has(s.matrix) || !scope.has(s.array)) problems.push(`${s.k} of ${s.matrix} and ${s.array} outside their scope`);
+          expr(s.offset, scope);
+          break;
+        case 'matrix_mma':
+          if (![s.result, s.left, s.right].every((m) => scope.has(m))) problems.push(`mma of ${s.result}, ${s.left} and ${s.right} outside their scope`);
           break;
         default:
           break;

@@ -1,7 +1,8 @@
 import { add, builtin, call, cast, f32, i32, KernelBuilder, load, lt, mod, mul, tokens, u32 } from '../../src/codegen/build.js';
 import { buildProgram } from '../../src/codegen/compile.js';
 import type { Expr, Kernel } from '../../src/codegen/kernel-ir.js';
-import type { Program } from '../../src/codegen/program.js';
+import type { Arithmetic, Program } from '../../src/codegen/program.js';
+import type { Graph } from '../../src/ir/graph.js';
 import { SCHEDULES } from '../../src/codegen/schedule.js';
 import { runPipeline } from '../../src/passes/pipeline.js';
 import { readExample } from '../helpers.js';
@@ -12,9 +13,46 @@ import { small } from './small.js';
 
 /** An example at its test sizes (test/support/small.ts), scheduled and verified. */
 export function buildExample(name: string, schedule: string): Program {
-  const { graph } = compileText(readExample(name), small[name]);
-  return buildProgram(runPipeline(graph), SCHEDULES[schedule]!);
+  return buildCuda({ example: name, schedule }).program;
 }
+
+/** One CUDA output the tests build: an example under a schedule, in an arithmetic, at its test sizes unless `sizes` and `layers` change them. */
+export interface CudaBuild {
+  example: string;
+  schedule: string;
+  arithmetic?: Arithmetic;
+  sizes?: Record<string, number>;
+  /** Replaces the example's `layers N` count. */
+  layers?: number;
+}
+
+/** A directory-friendly name for a build: example, schedule, and arithmetic when not f32. */
+export function buildName(b: CudaBuild): string {
+  return [b.example.replace(/\.moe$/, ''), b.schedule, ...(b.arithmetic && b.arithmetic !== 'f32' ? [b.arithmetic] : [])].join('-');
+}
+
+/** The build's graph (for weights and the CPU reference) and its verified Program. */
+export function buildCuda(b: CudaBuild): { graph: Graph; program: Program } {
+  const text = readExample(b.example);
+  const { graph } = compileText(b.layers ? text.replace(/layers \d+ \{/, `layers ${b.layers} {`) : text, { ...small[b.example], ...b.sizes });
+  return { graph, program: buildProgram(runPipeline(graph), SCHEDULES[b.schedule]!, b.arithmetic) };
+}
+
+/**
+ * The cuda schedule's tensor-core products (f16 and bf16 arithmetic), at sizes whose K and N are
+ * multiples of 16 (the test sizes are not) and with few layers: 16-bit operands round each
+ * product by about 1e-3, and in a deep model with random weights that can flip a router's
+ * choice, after which no tolerance holds. Mixtral: grouped products (gate and up sharing A);
+ * DeepSeek-V3: dense products too, and shared experts.
+ */
+export const TENSOR_CORE_BUILDS: CudaBuild[] = [
+  { example: 'mixtral-8x7b.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, ffn: 64 }, layers: 2 },
+  { example: 'mixtral-8x7b.moe', schedule: 'cuda', arithmetic: 'bf16', sizes: { hidden: 32, ffn: 64 }, layers: 1 },
+  { example: 'deepseek-v3.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, dense_ffn: 48, expert_ffn: 16, layers_total: 2, first_dense: 1 } },
+];
+
+/** What a 16-bit build must meet against the CPU reference (relative L2); f32's is 1e-5. */
+export const HALF_TOLERANCE = 2e-3;
 
 function kernel(name: string, workgroup: readonly [number, number, number], fill: (k: KernelBuilder) => void): Kernel {
   const k = new KernelBuilder(name, `test kernel ${name}`, workgroup);
@@ -69,4 +107,22 @@ export const PRINTER_KERNELS: Kernel[] = [
     }),
     f16: true,
   },
+  kernel('subgroup_matrices', [32, 1, 1], (k) => {
+    // y[16 x 16] = x[16 x 16] (rounded to bf16) times itself: one subgroup matrix product.
+    k.buffer('x', 'f32', 'read');
+    k.buffer('y', 'f32', 'read_write');
+    k.useMatrices();
+    const lane = builtin('local_x');
+    const tile = k.array('tile', 'bf16', 256, 'workgroup');
+    const out = k.array('out', 'f32', 256, 'workgroup');
+    k.for('i', lane, 256, (i, b) => b.set(tile, i, cast('bf16', load('x', 'f32', i))), 32);
+    k.barrier();
+    const [left, right, acc] = [k.matrix('left', 'left', 'bf16'), k.matrix('right', 'right', 'bf16'), k.matrix('acc', 'result', 'f32')];
+    k.matrixLoad(left, tile, 0, 16);
+    k.matrixLoad(right, tile, 0, 16);
+    k.mma(acc, left, right);
+    k.matrixStore(acc, out, 0, 16);
+    k.barrier();
+    k.for('i', lane, 256, (i, b) => b.store('y', i, out.at(i)), 32);
+  }),
 ];

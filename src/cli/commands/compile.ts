@@ -45,13 +45,15 @@ export function compileCommand(): Command {
     .option('--no-opt', 'skip the passes: emit the MoE-level IR as built (no kernels)')
     .addOption(new Option('--target <target>', 'kernels to emit: WGSL (DIR/wgsl/*.wgsl and the module DIR/MODEL.js with its types in MODEL.d.ts), CUDA (DIR/cuda/: MODEL.cu, MODEL.h, harness.cu, CMakeLists.txt; docs/cuda.md), all (both, from one program) or none; with kernels, the program as DIR/MODEL.program and .program.json').choices(['wgsl', 'cuda', 'all', 'none']).default('wgsl'))
     .addOption(new Option('--max-tokens <N>', "the generated module's token limit per forward call: its default maxTokens, and the largest a load may ask for").argParser(positiveCount).default(4096))
-    .addOption(new Option('--arithmetic <type>', "f16: also compile a twin program whose matmuls multiply in half precision (DIR/MODEL.f16.program.json, DIR/wgsl-f16/); the generated module runs it on GPUs with WebGPU's shader-f16 (load's arithmetic option chooses), within the f16 tolerance (docs/runtime.md). WebGPU only").choices(['f32', 'f16']).default('f32'))
+    .addOption(new Option('--arithmetic <type>', "what the matmuls multiply in. f16: for WebGPU, also a twin program (DIR/MODEL.f16.program.json, DIR/wgsl-f16/) that the generated module runs on GPUs with shader-f16 (load's arithmetic option chooses); for CUDA (--target cuda, or the CUDA of --target all), the printed program itself. Under the cuda schedule, products with K and N multiples of 16 run on tensor cores (f16 or bf16 operands, f32 sums; sm_80 and later). bf16: CUDA only (WGSL has no bf16). Results meet the 16-bit tolerance, not f32's (docs/cuda.md, docs/runtime.md)").choices(['f32', 'f16', 'bf16']).default('f32'))
     .addOption(new Option('--schedule <name>', 'performance choices to compile for: gpu (WebGPU on real GPUs), llvmpipe (Mesa lavapipe on a CPU) or cuda (NVIDIA GPUs); default cuda for --target cuda, gpu otherwise; moec run picks one for its adapter').choices(Object.keys(SCHEDULES)));
   for (const o of modelOptions()) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
     if (!opts.opt && opts.printAfter.length) throw new CliError('--print-after needs the passes; drop --no-opt');
     if (!opts.opt && opts.target !== 'none') throw new CliError('kernels need the passes: drop --no-opt, or add --target none');
-    if (opts.arithmetic === 'f16' && (opts.target === 'cuda' || opts.target === 'none' || !opts.opt)) throw new CliError('--arithmetic f16 compiles an f16 twin of the WebGPU program: use it with --target wgsl or all');
+    if (opts.arithmetic !== 'f32' && (opts.target === 'none' || !opts.opt)) throw new CliError(`--arithmetic ${opts.arithmetic} changes the kernels: use it with --target wgsl, cuda or all`);
+    if (opts.arithmetic === 'bf16' && opts.target !== 'cuda') throw new CliError('--arithmetic bf16 is for CUDA only (WGSL has no bf16): use it with --target cuda');
+    if (opts.arithmetic === 'bf16' && opts.schedule && !SCHEDULES[opts.schedule]!.matmul.tensorCores) throw new CliError(`--arithmetic bf16 runs on tensor cores, which the ${opts.schedule} schedule does not use: use --schedule cuda`);
     const model = loadModel(file, opts.set, opts.model);
     const built = buildGraph(model);
     const graph = opts.opt
@@ -70,13 +72,15 @@ export function compileCommand(): Command {
     }
     // Everything is built before anything is written: a failure leaves the directory as it was.
     const schedule = opts.schedule ?? (opts.target === 'cuda' ? 'cuda' : 'gpu');
-    const program = opts.opt && opts.target !== 'none' ? buildProgram(graph, SCHEDULES[schedule]!) : undefined;
+    // CUDA alone prints one program, in the chosen arithmetic; WebGPU's is f32, with an f16 twin beside it.
+    const program = opts.opt && opts.target !== 'none' ? buildProgram(graph, SCHEDULES[schedule]!, opts.target === 'cuda' ? opts.arithmetic : 'f32') : undefined;
     const wgsl = program && opts.target !== 'cuda' ? program : undefined;
     const half = wgsl && opts.arithmetic === 'f16' ? buildProgram(graph, SCHEDULES[schedule]!, 'f16') : undefined;
+    if (half?.matrices) throw new CliError(`the ${schedule} schedule's f16 products run on tensor cores, which WGSL does not have: use --target cuda, or another --schedule`);
     const kernels = wgsl ? wgslFiles(wgsl) : new Map<string, string>();
     const halfKernels = half ? wgslFiles(half) : new Map<string, string>();
     const module = wgsl ? moduleFiles(moduleInfo(model, built, wgsl, file, opts.maxTokens, Boolean(half))) : new Map<string, string>();
-    const cuda = program && (opts.target === 'cuda' || opts.target === 'all') ? cudaFiles(program) : new Map<string, string>();
+    const cuda = program && (opts.target === 'cuda' || opts.target === 'all') ? cudaFiles(half ?? program) : new Map<string, string>();
     const target = join(opts.output, `${model.name}.${opts.emit}`);
     writeFileAtomic(target, opts.emit === 'ir' ? printGraph(graph) : printDot(graph));
     const plan = join(opts.output, `${model.name}.plan.json`);

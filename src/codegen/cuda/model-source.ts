@@ -27,6 +27,8 @@ export function modelSource(program: Program): { cu: string; h: string } {
     `// ${program.kernels.length} kernels, ${program.dispatches.length} dispatches per forward; the API is in ${id}.h, the contract in moec's docs/cuda.md.`,
     `#include "${id}.h"`,
     '#include "moec_runtime.cuh"',
+    // Subgroup matrices are WMMA fragments (the cuda schedule's f16 and bf16 products).
+    ...(program.kernels.some((k) => k.matrices) ? ['#include <mma.h>'] : []),
     '',
     'namespace {',
     '',

@@ -1,5 +1,5 @@
 import { CLikePrinter, floatLiteral } from '../c-like.js';
-import type { Builtin, Expr, Kernel, MathFn, Scalar, SubgroupOp } from '../kernel-ir.js';
+import { MATRIX, type Builtin, type Expr, type Kernel, type MathFn, type MatrixStmt, type Scalar, type SubgroupOp } from '../kernel-ir.js';
 
 /**
  * CUDA C++ spellings over the shared C-like printer. One kernel becomes one `__global__`
@@ -36,7 +36,7 @@ class CudaPrinter extends CLikePrinter {
     if (type === 'i32') return v === -2147483648 ? '(-2147483647 - 1)' : String(v);
     const f32 = Number.isNaN(v) ? '__int_as_float(0x7fc00000)' : !Number.isFinite(v) ? (v > 0 ? '__int_as_float(0x7f800000)' : '__int_as_float(0xff800000)') : floatLiteral(v);
     // A half constant: the f32 value rounded to the nearest half (as WGSL's f16(...) does).
-    return type === 'f16' ? `__float2half_rn(${f32})` : f32;
+    return type === 'f16' ? `__float2half_rn(${f32})` : type === 'bf16' ? `__float2bfloat16_rn(${f32})` : f32;
   }
 
   protected declare(kind: 'let' | 'var', name: string, type: Scalar, value: string): string {
@@ -44,8 +44,10 @@ class CudaPrinter extends CLikePrinter {
   }
 
   protected declareArray(name: string, type: Scalar, length: number, space: 'private' | 'workgroup'): string {
-    // WGSL zeroes private arrays; kernels may rely on it. Workgroup arrays are written before they are read.
-    return space === 'workgroup' ? `__shared__ ${TYPES[type]} ${name}[${length}]` : `${TYPES[type]} ${name}[${length}] = {}`;
+    // WGSL zeroes private arrays; kernels may rely on it. Workgroup arrays are written before they
+    // are read; subgroup matrices load and store them at 32-byte aligned addresses (WMMA's rule).
+    if (space === 'private') return `${TYPES[type]} ${name}[${length}] = {}`;
+    return `__shared__ ${this.kernel.matrices ? '__align__(32) ' : ''}${TYPES[type]} ${name}[${length}]`;
   }
 
   protected builtin(name: Builtin): string {
@@ -57,6 +59,9 @@ class CudaPrinter extends CLikePrinter {
   }
 
   protected castTo(type: Scalar, value: string, from: Scalar): string {
+    // bf16 converts through float too (cuda_bf16.h).
+    if (type === 'bf16') return `__float2bfloat16_rn(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
+    if (from === 'bf16') return type === 'f32' ? `__bfloat162float(${value})` : this.castTo(type, `__bfloat162float(${value})`, 'f32');
     // half converts through float: rounding to nearest on the way in, WGSL's saturation on the way out.
     if (type === 'f16') return `__float2half_rn(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
     if (from === 'f16') return type === 'f32' ? `__half2float(${value})` : this.castTo(type, `__half2float(${value})`, 'f32');
@@ -68,13 +73,14 @@ class CudaPrinter extends CLikePrinter {
 
   protected bitcastTo(type: Scalar, value: string, from: Scalar): string {
     // WGSL has no such bitcast either (an f16 has 16 bits; the kernel IR's other scalars 32).
-    if (type === 'f16' || from === 'f16') throw new Error(`internal: a bitcast between ${from} and ${type}`);
+    if (type === 'f16' || from === 'f16' || type === 'bf16' || from === 'bf16') throw new Error(`internal: a bitcast between ${from} and ${type}`);
     if (from === 'f32') return type === 'i32' ? `__float_as_int(${value})` : `__float_as_uint(${value})`;
     if (type === 'f32') return from === 'i32' ? `__int_as_float(${value})` : `__uint_as_float(${value})`;
     return `static_cast<${TYPES[type]}>(${value})`;
   }
 
   protected mathFn(fn: MathFn, type: Scalar): string {
+    if (type === 'bf16') throw new Error(`internal: ${fn} of a bf16 (bf16 exists only in subgroup matrices' tiles)`);
     if (type === 'f16') return HALF_FNS[fn];
     if (type !== 'f32') return fn; // min, max and abs have integer overloads in device code
     return FLOAT_FNS[fn];
@@ -102,6 +108,23 @@ class CudaPrinter extends CLikePrinter {
 
   protected forHeader(name: string, from: string, to: string, step: number): string {
     return `for (int ${name} = ${from}; ${name} < ${to}; ${name} += ${step})`;
+  }
+
+  /** Subgroup matrices are WMMA fragments (mma.h), m16n16k16; a bf16 fragment needs sm_80. */
+  protected matrixStmt(s: MatrixStmt, offset: string | undefined): string {
+    switch (s.k) {
+      case 'matrix': {
+        const shape = `${MATRIX}, ${MATRIX}, ${MATRIX}`;
+        if (s.role === 'result') return `nvcuda::wmma::fragment<nvcuda::wmma::accumulator, ${shape}, float> ${s.name}; nvcuda::wmma::fill_fragment(${s.name}, 0.0f)`;
+        return `nvcuda::wmma::fragment<nvcuda::wmma::matrix_${s.role === 'left' ? 'a' : 'b'}, ${shape}, ${TYPES[s.type]}, nvcuda::wmma::row_major> ${s.name}`;
+      }
+      case 'matrix_load':
+        return `nvcuda::wmma::load_matrix_sync(${s.matrix}, ${s.array} + ${offset}, ${s.stride})`;
+      case 'matrix_mma':
+        return `nvcuda::wmma::mma_sync(${s.result}, ${s.left}, ${s.right}, ${s.result})`;
+      case 'matrix_store':
+        return `nvcuda::wmma::store_matrix_sync(${s.array} + ${offset}, ${s.matrix}, ${s.stride}, nvcuda::wmma::mem_row_major)`;
+    }
   }
 
   protected override returnStmt(): string {
@@ -156,7 +179,7 @@ class CudaPrinter extends CLikePrinter {
 }
 
 /** C++ spellings of the kernel IR's scalar types. */
-export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', i32: 'int', u32: 'unsigned int', bool: 'bool' };
+export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', bf16: '__nv_bfloat16', i32: 'int', u32: 'unsigned int', bool: 'bool' };
 
 const FLOAT_FNS: Record<MathFn, string> = { exp: 'expf', sqrt: 'sqrtf', inverse_sqrt: 'rsqrtf', tanh: 'tanhf', abs: 'fabsf', max: 'fmaxf', min: 'fminf', erf: 'erff' };
 /** cuda_fp16.h's half intrinsics (sm_80+ for max and min); tanh and erf through float (moec_runtime.cuh). */

@@ -21,7 +21,7 @@ const tensor = (v: Value): TensorValue => {
 /** Rows of a grouped matmul tile: the schedule's rows per lane, dividing the reroute block (a tile stays inside one expert's run). */
 export function tileRows(pb: ProgramBuilder, block: number): number {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-  return gcd(pb.schedule.matmul.rows, block);
+  return gcd(pb.matmulRows, block);
 }
 
 /** The earliest node (in graph order) that reads a site's node. */

@@ -97,6 +97,12 @@ export class Launch {
     return { base: (row) => mul(row, width), at: (base, k) => flat(add(base, k)) };
   }
 
+  /** Reads of extra values for a matmul's epilogue: each param bound once, however often it is asked for. */
+  binder(): (param: string, v: Value) => (index: Expr) => Expr {
+    const bound = new Map<string, (index: Expr) => Expr>();
+    return (param, v) => bound.get(param) ?? bound.set(param, this.read(param, v)).get(param)!;
+  }
+
   /** Bind a tensor for writing (and reading back); returns the param name for stores. */
   write(param: string, v: TensorValue): string {
     return this.bind(param, v.buffer, v.element, 'read_write');

@@ -1,11 +1,12 @@
-import { affine, type Dim } from '../../ir/types.js';
-import { add, builtin, call, cast, eq, f32, ge, gt, i32, le, lt, mul, select, sub, tokens, type Block } from '../build.js';
+import type { Dim } from '../../ir/types.js';
+import { add, builtin, call, cast, eq, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
-import type { Grid } from '../program.js';
-import { emitSplitSum, planSplitK, sliceRange, storePartial, type SplitK, type TileRows } from './split-k.js';
+import { emitMatrixProduct } from './matmul-matrices.js';
+import { productTiles } from './product-tiles.js';
+import { emitSplitSum, planSplitK, sliceRange, storePartial } from './split-k.js';
 import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
-import { dimExpr, type TensorValue, type Value } from './values.js';
+import type { TensorValue, Value } from './values.js';
 import type { Site } from './site.js';
 
 /**
@@ -46,8 +47,9 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     }
     return;
   }
-  const { lanes } = pb.schedule.matmul;
   const M = s.grouped ? s.grouped.placement.tiles.rows : pb.schedule.matmul.rows;
+  if (pb.matrices && emitMatrixProduct(pb, s, M)) return;
+  const { lanes } = pb.schedule.matmul;
   // Each lane owns `cols` consecutive columns: as many as one word of every stored weight holds.
   const cols = columnsPerLoad(s.weights, s.N);
   const groups = s.N / cols;
@@ -60,15 +62,12 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const bounds = s.grouped ? [0, s.K] : rowSegments(s, pb.schedule.maxBindingBytes, shareA ? lanes : run);
   // Few tokens: the k range in slices, one workgroup each (split-k.ts); not with shared A loads or row segments.
   const split = shareA || bounds.length > 2 ? undefined : planSplitK(pb, s, run);
-  // A grouped product runs exactly one workgroup row per real tile of its experts: a one-
-  // invocation kernel writes the grid, read by an indirect dispatch.
-  const grid: Grid = s.grouped ? { kind: 'indirect', buffer: emitGridArgs(pb, s, lanes * cols, split), offset: 0 } : { kind: 'direct', x: { a: 0, b: groups, per: lanes }, y: { ...affine(s.rows), per: M }, z: { a: 0, b: split?.slices ?? 1, per: 1 } };
+  const { grid, tileRows } = productTiles(pb, s, { a: 0, b: groups, per: lanes }, lanes * cols, M, split);
   const launch = pb.launch(s.site.node, s.kernel, s.summary, [lanes, 1, 1]);
   const k = launch.k;
   const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols, bounds));
-  const bound = new Map<string, (i: Expr) => Expr>();
-  const bind: Binder = (param, v) => bound.get(param) ?? bound.set(param, launch.read(param, v)).get(param)!;
+  const bind = launch.binder();
   const g = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
   if (shareA) k.useSubgroups();
   else k.if(ge(g, groups), (b) => b.return());
@@ -76,21 +75,6 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const column = cols === 1 ? clamped : k.let('c0', mul(clamped, cols));
   const slice = split && sliceRange(k, split, s.K);
 
-  const tileRows: TileRows = (l, weights) => {
-    if (!s.grouped) {
-      const r0 = l.k.let('r0', mul(builtin('workgroup_y'), M));
-      return { r0, rowsHere: l.k.let('m_end', call('min', i32(M), sub(dimExpr(s.rows), r0))) };
-    }
-    // The range of experts comes from the grid record, not the kernel: one kernel serves every
-    // chunk and every layer of the same shape.
-    const record = l.read('grid', { kind: 'tensor', buffer: (grid as { buffer: string }).buffer, element: 'i32', shape: [GRID_RECORD] });
-    const table = l.read('tiles', s.grouped.placement.tiles.table);
-    const tile = l.k.let('tile', mul(add(record(i32(3)), builtin('workgroup_y')), 3));
-    const e = weights ? l.k.let('e', table(tile)) : undefined;
-    const r0 = l.k.let('r0', table(add(tile, 1)));
-    const rowsHere = l.k.let('m_end', table(add(tile, 2)));
-    return { r0, rowsHere, ...(e ? { matrix: l.k.let('we', sub(e, record(i32(4)))) } : {}) };
-  };
   const { r0, rowsHere, matrix } = tileRows(launch, true);
   k.if(le(rowsHere, 0), (b) => b.return());
   // The tile's rows are unrolled: acc[w][m][c], weight w's sum for row r0 + m and column
@@ -190,30 +174,3 @@ function expertView(w: Value, j: number, n: number, matrix: number): Value {
 const HALF_RUN = 4;
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
-/** A grouped product's grid record: the indirect grid (x, y, z), then its first tile and first expert. */
-const GRID_RECORD = 5;
-
-/**
- * The exact grid of a grouped product: [column blocks, real tiles of experts first..first+count-1,
- * 1], followed by the first tile and expert for the product to read. The range arrives as a
- * constant buffer, so one small kernel serves every product.
- */
-function emitGridArgs(pb: ProgramBuilder, s: MatmulSpec, columnsPerWorkgroup: number, split?: SplitK): string {
-  const { placement, first, count } = s.grouped!;
-  const args = pb.workspace(`${s.site.name}_grid${pb.dispatches.length}`, 'i32', [GRID_RECORD], s.site.node);
-  const launch = pb.launch(s.site.node, 'grid_args', 'the exact grid of a grouped matmul: its column blocks and the real row tiles of its experts', [1, 1, 1]);
-  const range = launch.read('range', pb.constant([first, first + count, Math.ceil(s.N / columnsPerWorkgroup)]));
-  const start = launch.read('tile_start', placement.tiles.start);
-  const out = launch.write('args', args);
-  const firstTile = launch.k.let('first_tile', start(range(i32(0))));
-  launch.k.store(out, 0, range(i32(2)));
-  launch.k.store(out, 1, sub(start(range(i32(1))), firstTile));
-  // A split product's slices (split-k.ts): as many as it uses at this token count.
-  launch.k.store(out, 2, split ? select(le(tokens, split.tokens), i32(split.slices), i32(1)) : i32(1));
-  launch.k.store(out, 3, firstTile);
-  launch.k.store(out, 4, range(i32(0)));
-  launch.dispatch({ kind: 'direct', x: { a: 0, b: 1, per: 1 }, y: { a: 0, b: 1, per: 1 }, z: { a: 0, b: 1, per: 1 } });
-  return args.buffer;
-}
-

@@ -1,7 +1,7 @@
 import { STORED_BYTES, type Encoding } from './stored.js';
 import type { Node } from '../../ir/graph.js';
 import type { Dim } from '../../ir/types.js';
-import type { Kernel, Scalar } from '../kernel-ir.js';
+import { MATRIX, type Kernel, type Scalar } from '../kernel-ir.js';
 import type { Affine, Arithmetic, BufferDecl, BufferRole, Dispatch, Grid } from '../program.js';
 import type { Schedule } from '../schedule.js';
 import { Launch } from './launch.js';
@@ -45,7 +45,19 @@ export class ProgramBuilder {
   constructor(
     readonly schedule: Schedule,
     readonly arithmetic: Arithmetic = 'f32',
-  ) {}
+  ) {
+    if (arithmetic === 'bf16' && !schedule.matmul.tensorCores) throw new Error(`internal: bf16 arithmetic under the ${schedule.name} schedule, which has no tensor cores`);
+  }
+
+  /** Products run on subgroup matrices: the schedule has tensor cores and the arithmetic is 16-bit. */
+  get matrices(): boolean {
+    return Boolean(this.schedule.matmul.tensorCores) && this.arithmetic !== 'f32';
+  }
+
+  /** Rows of a grouped product's tile: a subgroup matrix's under tensor cores, the schedule's otherwise. */
+  get matmulRows(): number {
+    return this.matrices ? MATRIX : this.schedule.matmul.rows;
+  }
 
   /** A fresh activation buffer for a site's result. */
   output(site: Site, element: Scalar = site.type.dtype === 'i32' ? 'i32' : 'f32', shape: readonly Dim[] = site.type.shape): TensorValue {

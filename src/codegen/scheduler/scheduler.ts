@@ -67,7 +67,8 @@ export function scheduleProgram(graph: Graph, schedule: Schedule, arithmetic: Ar
   const sized = pb.kernels.find((k) => k.subgroups);
   const subgroups = sized ? { subgroupSize: sized.workgroup[0] * sized.workgroup[1] * sized.workgroup[2] } : {};
   const f16 = pb.kernels.some((k) => k.f16) ? { f16: true } : {};
-  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, ...f16, notes: pb.finishNotes() };
+  const matrices = pb.kernels.some((k) => k.matrices) ? { matrices: true } : {};
+  return { name: graph.name, width: Number(graph.output.type.shape[1]), buffers: pb.buffers, slots, kernels: pb.kernels, dispatches: pb.dispatches, inputs, output: out.buffer, params: programParams(graph), ...subgroups, ...f16, ...matrices, notes: pb.finishNotes() };
 }
 
 /**

@@ -3,7 +3,7 @@ import { add, builtin, div, f32, ge, gt, i32, le, mul, select, tokens, type Bloc
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import type { Launch } from './launch.js';
-import type { Binder, MatmulSpec } from './matmul.js';
+import type { MatmulSpec } from './matmul.js';
 import type { ProgramBuilder } from './program-builder.js';
 import type { TensorValue } from './values.js';
 
@@ -87,8 +87,7 @@ export function emitSplitSum(pb: ProgramBuilder, s: MatmulSpec, grid: Grid, spli
   const column = cols === 1 ? g : k.let('c0', mul(g, cols));
   const { r0, rowsHere } = tile(launch, false);
   const partial = launch.read('partial', split.partial);
-  const bound = new Map<string, (i: Expr) => Expr>();
-  const bind: Binder = (param, v) => bound.get(param) ?? bound.set(param, launch.read(param, v)).get(param)!;
+  const bind = launch.binder();
   const o = launch.write('out', s.out);
   k.for('m', builtin('workgroup_z'), rowsHere, (m, l) => {
     const row = l.let('row', add(r0, m));

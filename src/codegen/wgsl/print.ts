@@ -1,5 +1,5 @@
 import { CLikePrinter, floatLiteral } from '../c-like.js';
-import type { Builtin, Kernel, MathFn, Scalar, Stmt, SubgroupOp } from '../kernel-ir.js';
+import type { Builtin, Kernel, MathFn, MatrixStmt, Scalar, Stmt, SubgroupOp } from '../kernel-ir.js';
 
 export { floatLiteral };
 
@@ -71,6 +71,11 @@ class WgslPrinter extends CLikePrinter {
 
   protected forHeader(name: string, from: string, to: string, step: number): string {
     return `for (var ${name}: i32 = ${from}; ${name} < ${to}; ${name} += ${step})`;
+  }
+
+  protected matrixStmt(s: MatrixStmt): string {
+    // The cuda schedule's tensor-core products print as CUDA only; the CLI refuses WGSL for them.
+    throw new Error(`internal: WGSL has no subgroup matrices (${s.k})`);
   }
 
   protected override select(cond: string, a: string, b: string): string {

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <functional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #define __global__
@@ -30,6 +31,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(n)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x, y, z;
@@ -208,8 +210,15 @@ inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
 
 struct __half { uint16_t bits = 0; };
 typedef __half half;
-struct __nv_bfloat16 { uint16_t bits; };
+struct __nv_bfloat16 { uint16_t bits = 0; };
 inline float __bfloat162float(__nv_bfloat16 h) { return __uint_as_float(static_cast<unsigned>(h.bits) << 16); }
+/** float to bfloat16, rounding to nearest even (NaN kept quiet; overflow rounds to infinity by the same carry). */
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  const unsigned x = __float_as_uint(f);
+  __nv_bfloat16 h;
+  h.bits = (x & 0x7fffffffu) > 0x7f800000u ? static_cast<uint16_t>((x >> 16) | 0x40u) : static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  return h;
+}
 inline float __half2float(__half h) {
   const unsigned sign = (h.bits & 0x8000u) << 16, exp = (h.bits >> 10) & 0x1f, mant = h.bits & 0x3ff;
   if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (mant << 13));

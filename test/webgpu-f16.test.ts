@@ -148,11 +148,4 @@ describe.skipIf(!f16Device)(gpuSuiteTitle('moec compile --arithmetic f16: the mo
     await expect(plain.load(weightsPath, { device: gpu!.device, arithmetic: 'f16' })).rejects.toMatchObject({ code: 'input', message: expect.stringMatching(/compiled with --arithmetic f16/) });
     await expect(plain.load(weightsPath, { device: gpu!.device, arithmetic: 'f64' })).rejects.toMatchObject({ code: 'input', message: expect.stringMatching(/'f32' or 'f16'/) });
   });
-
-  it('is refused for CUDA, which has no f16 twin', () => {
-    const r = moec('compile', file, '--arithmetic', 'f16', '--target', 'cuda', '-o', join(dir, 'cuda'));
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/--arithmetic f16 .* --target wgsl or all/);
-    expect(existsSync(join(dir, 'cuda'))).toBe(false);
-  });
 });

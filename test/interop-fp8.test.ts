@@ -7,8 +7,8 @@ import { compileText } from './support/model.js';
 import { importCheckpoint, tinyCheckpoint, TINY } from './support/interop-hf.js';
 
 /**
- * DeepSeek-V3's released FP8 weights: every MLP matrix stored as F8_E4M3 with one F32
- * `weight_scale_inv` per block (4 × 4 here, so the 6-row matrices end in partial blocks).
+ * Block FP8 releases (DeepSeek-V3's, Qwen3's): every MLP matrix stored as F8_E4M3 with one
+ * F32 `weight_scale_inv` per block (4 × 4 here, so the 6-row matrices end in partial blocks).
  * moec imports them as f32: fp8 · scale, rounded once, computed here independently.
  */
 const work = mkdtempSync(join(tmpdir(), 'moec-fp8-'));
@@ -22,6 +22,7 @@ function fp8Checkpoint(family: string, seed: number) {
   const finite = [...E4M3_VALUES.keys()].filter((b) => !Number.isNaN(E4M3_VALUES[b]!));
   const quantized = new Map<string, TensorToWrite>();
   const plain = new Map<string, TensorToWrite>();
+  const want = new Map<string, Float32Array>();
   for (const [name, t] of f.tensors) {
     const f32 = (data: Float32Array): TensorToWrite => ({ tensor: { dtype: 'f32', shape: t.shape, data }, as: 'F32' });
     if (!/\.(gate_proj|up_proj|down_proj|w1|w2|w3)\.weight$/.test(name)) {
@@ -35,17 +36,18 @@ function fp8Checkpoint(family: string, seed: number) {
     const scales = Float32Array.from({ length: blocks[0]! * blocks[1]! }, () => Math.fround(1e-3 * (1 + (next() % 1000) / 7)));
     quantized.set(name, { tensor: { dtype: 'f32', shape: t.shape, data: codes }, as: 'F8_E4M3' });
     quantized.set(`${name}_scale_inv`, { tensor: { dtype: 'f32', shape: blocks, data: scales }, as: 'F32' });
-    plain.set(name, f32(Float32Array.from(codes, (v, n) => v * scales[Math.floor(Math.floor(n / inn) / BLOCK) * blocks[1]! + Math.floor((n % inn) / BLOCK)]!)));
+    want.set(name, Float32Array.from(codes, (v, n) => v * scales[Math.floor(Math.floor(n / inn) / BLOCK) * blocks[1]! + Math.floor((n % inn) / BLOCK)]!));
+    plain.set(name, f32(want.get(name)!));
   }
   const write = (sub: string, tensors: Map<string, TensorToWrite>, extra: Record<string, unknown>) => {
-    const dir = join(work, `${family}-${sub}`);
+    const dir = join(work, `${family}-${seed}-${sub}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, ...extra }));
     writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
     return dir;
   };
   const quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [BLOCK, BLOCK] };
-  return { quantized: write('fp8', quantized, { torch_dtype: 'bfloat16', quantization_config }), plain: write('f32', plain, { torch_dtype: 'float32' }) };
+  return { quantized: write('fp8', quantized, { torch_dtype: 'bfloat16', quantization_config }), plain: write('f32', plain, { torch_dtype: 'float32' }), want };
 }
 
 describe('moec import hf: block FP8 in every family that reads it (Qwen3 and DeepSeek-V3 releases, transformers fine-grained FP8)', () => {
@@ -67,32 +69,7 @@ describe('moec import hf: block FP8 in every family that reads it (Qwen3 and Dee
 
 describe('moec import hf: FP8 (DeepSeek-V3 release)', () => {
   it('dequantises every F8_E4M3 matrix with its block scales to f32, rounded once', () => {
-    const { f, config } = tinyCheckpoint('deepseek_v3', 41);
-    let state = 7;
-    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0), state >>> 8);
-    const finite = [...E4M3_VALUES.keys()].filter((b) => !Number.isNaN(E4M3_VALUES[b]!));
-    const tensors = new Map<string, TensorToWrite>();
-    const want = new Map<string, Float32Array>();
-    for (const [name, t] of f.tensors) {
-      const mlp = /\.(gate_proj|up_proj|down_proj)\.weight$/.test(name);
-      if (!mlp) {
-        tensors.set(name, { tensor: { dtype: 'f32', ...t }, as: 'F32' });
-        continue;
-      }
-      const [out, inn] = t.shape as [number, number];
-      const codes = Float32Array.from({ length: out * inn }, () => E4M3_VALUES[finite[next() % finite.length]!]!);
-      const blocks = [Math.ceil(out / BLOCK), Math.ceil(inn / BLOCK)];
-      const scales = Float32Array.from({ length: blocks[0]! * blocks[1]! }, () => Math.fround(1e-3 * (1 + (next() % 1000) / 7)));
-      tensors.set(name, { tensor: { dtype: 'f32', shape: t.shape, data: codes }, as: 'F8_E4M3' });
-      tensors.set(`${name}_scale_inv`, { tensor: { dtype: 'f32', shape: blocks, data: scales }, as: 'F32' });
-      want.set(name, Float32Array.from(codes, (v, n) => v * scales[Math.floor(Math.floor(n / inn) / BLOCK) * blocks[1]! + Math.floor((n % inn) / BLOCK)]!));
-    }
-    const dir = join(work, 'v3');
-    mkdirSync(dir, { recursive: true });
-    const quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [BLOCK, BLOCK] };
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, torch_dtype: 'bfloat16', quantization_config }));
-    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(tensors));
-
+    const { quantized: dir, want } = fp8Checkpoint('deepseek_v3', 41);
     const { plan, stored } = importCheckpoint(dir);
     expect(plan.text).toContain('FP8 weights (block scales weight_scale_inv) are dequantised to f32');
     expect(plan.text).not.toMatch(/^\s*weights /m);

@@ -66,7 +66,7 @@ export function exportCommand(): Command {
     const model = loadModel(file, opts.set, opts.model);
     const cp = Checkpoint.open(opts.weights);
     try {
-      const { weights, bytes } = lazyWeights(buildGraph(model), cp);
+      const { weights, bytes } = lazyWeights(buildGraph(model), cp, opts.weights);
       const source = { text: withOverrides(readFileSync(file, 'utf8'), opts.set), model: model.name };
       const external = opts.externalData === true || bytes > EXTERNAL_DATA_BYTES;
       const out = writeOnnx(opts.output, external, (sink) => exportOnnx(model, weights, { standardOnly: opts.standardOps === true, source, ...(sink ? { external: sink } : {}) }));

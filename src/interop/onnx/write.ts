@@ -12,7 +12,7 @@ import type { OnnxExport, WeightSource } from './export.js';
 export const EXTERNAL_DATA_BYTES = 2 ** 30;
 
 /** A model's weights read lazily from its weights file, after checking every name, shape and dtype against the graph. */
-export function lazyWeights(graph: Graph, cp: Checkpoint): { weights: WeightSource; bytes: number } {
+export function lazyWeights(graph: Graph, cp: Checkpoint, path: string): { weights: WeightSource; bytes: number } {
   const problems: string[] = [];
   let bytes = 0;
   const known = new Set(graph.params.map((p) => p.name));
@@ -26,11 +26,11 @@ export function lazyWeights(graph: Graph, cp: Checkpoint): { weights: WeightSour
     }
   }
   for (const name of cp.names()) if (!known.has(name)) problems.push(`unexpected tensor '${name}': the model has no such weight (see moec inspect --json)`);
-  if (problems.length) throw new InteropError(`${cp.dir}: ${problems.length} problem${problems.length > 1 ? 's' : ''} with the weights:\n  ${problems.slice(0, 20).join('\n  ')}`);
+  if (problems.length) throw new InteropError(`${path}: ${problems.length} problem${problems.length > 1 ? 's' : ''} with the weights:\n  ${problems.slice(0, 20).join('\n  ')}`);
   const get = (name: string) => {
     const t = cp.read(name).tensor;
     const bad = t.dtype === 'f32' ? nonFiniteProblem(name, t.shape, t.data) : undefined;
-    if (bad) throw new InteropError(`${cp.dir}: ${bad}`);
+    if (bad) throw new InteropError(`${path}: ${bad}`);
     return t;
   };
   return { weights: { get }, bytes };

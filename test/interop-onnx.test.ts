@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -138,6 +138,11 @@ describe('moec export onnx runs in onnxruntime-node and agrees with the CPU refe
     expect(formatted.ok && readFileSync(join(work, 'back.moe'), 'utf8')).toBe(formatted.ok && formatted.text);
     const ran = moec('run', join(work, 'back.moe'), '--weights', join(work, 'back.safetensors'), '--random-input', '3', '-o', join(work, 'back-y.safetensors'));
     expect(ran.status, ran.stderr).toBe(0);
+    // Weights of other sizes: exit 1, the tensor named, nothing written.
+    const bad = moec('export', 'onnx', file, '--set', 'hidden=8', '--weights', join(work, 'cli.safetensors'), '-o', join(work, 'bad.onnx'), '--external-data');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/cli\.safetensors: \d+ problems with the weights:\n\s+tensor 'layers\.0\.[\w.]+' is F32 \[16\], expected F32 \[8\]/);
+    expect(existsSync(join(work, 'bad.onnx')) || existsSync(join(work, 'bad.onnx.data'))).toBe(false);
   });
 
   it('with --set, the exported source states the sizes; --external-data keeps the weights beside the model; hash routing reads ids', async () => {

@@ -3,25 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { beliefChains, bestChains, hitBound } from '../src/offload/bound.js';
 
 /**
- * The exact offline optimum of hits - lambda * loads by dynamic programming over every cache
- * content: before each access the policy may load any experts (each costs lambda) and give up
- * any, keeping at most `slots`; the access is a hit when its expert is held.
+ * The exact offline optimum of hits - lambda * loads: before each access the policy may load any
+ * experts (each costs lambda) and give up any, keeping at most `slots`; the access is a hit when
+ * its expert is held. That is the optimum over held sets below with one step per access and a
+ * belief of 1 for its expert.
  */
 function bruteForce(seq: number[], slots: number, lambda: number): number {
   const experts = Math.max(0, ...seq) + 1;
-  const sets = Array.from({ length: 1 << experts }, (_, s) => s).filter((s) => popcount(s) <= slots);
-  let best = new Map<number, number>([[0, 0]]);
-  for (const e of seq) {
-    const next = new Map<number, number>();
-    for (const [from, value] of best) {
-      for (const to of sets) {
-        const v = value - lambda * popcount(to & ~from) + ((to >> e) & 1);
-        if (v > (next.get(to) ?? -Infinity)) next.set(to, v);
-      }
-    }
-    best = next;
-  }
-  return Math.max(...best.values());
+  return bruteForceBeliefs(
+    seq.map((e) => Array.from({ length: experts }, (_, i) => (i === e ? 1 : 0))),
+    slots,
+    lambda,
+  );
 }
 
 /**

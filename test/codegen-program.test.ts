@@ -110,3 +110,26 @@ describe('golden program: deepseek-v3 at test sizes, llvmpipe schedule', () => {
     expect(readdirSync(dir).sort()).toEqual([...files.keys()].sort());
   });
 });
+
+describe('experts with biases and a clamped SwiGLU (gpt-oss)', () => {
+  const { graph } = compileText(readExample('gpt-oss-20b.moe'), small['gpt-oss-20b.moe']);
+  const layers = 24;
+  const build = (schedule: string) => buildProgram(runPipeline(graph), SCHEDULES[schedule]!);
+
+  it('run in the fused kernels, the biases added to the finished sums: 11 launches per layer, not 20 op by op', () => {
+    for (const schedule of ['gpu', 'llvmpipe', 'cuda']) {
+      const p = build(schedule);
+      expect(p.notes, schedule).toEqual([]);
+      const names = new Set(p.dispatches.map((d) => d.kernel.replace(/_\d+$/, '')));
+      // No expert product runs op by op: no zero fill, bias pass or separate product.
+      for (const gone of ['zero', 'grouped_bias', 'grouped_matmul', 'mul']) expect(names.has(gone), `${schedule}: ${gone}`).toBe(false);
+      // gpu and llvmpipe: gate, then up with the activations (9 storage buffers in one kernel exceed
+      // WebGPU's 8); cuda: one kernel and its split-K sum.
+      expect(p.dispatches.length / layers, schedule).toBe(11);
+      const gate = p.kernels.find((k) => k.name === (schedule === 'cuda' ? 'grouped_glu' : 'grouped_up_glu'))!;
+      expect(gate.params.map((q) => q.name)).toEqual(expect.arrayContaining(schedule === 'cuda' ? ['b0', 'b1'] : ['b0', 'gate']));
+      // WebGPU guarantees 8 storage buffers per kernel; CUDA has no such limit.
+      if (schedule !== 'cuda') expect(Math.max(...p.kernels.map((k) => k.params.length)), schedule).toBeLessThanOrEqual(8);
+    }
+  });
+});

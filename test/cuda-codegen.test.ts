@@ -194,6 +194,51 @@ describe('CUDA lowerings', () => {
   });
 });
 
+describe('16-byte loads', () => {
+  it('are one vector load in CUDA and four loads in WGSL', () => {
+    const k = PRINTER_KERNELS[4]!;
+    expect(printCudaKernel(k)).toMatchInlineSnapshot(`
+      "// vector_loads: test kernel vector_loads
+      __global__ void __launch_bounds__(64) moec_k_vector_loads(const int* __restrict__ moec_shape, const moec::Grid moec_grid, const unsigned int* __restrict__ w, const float* __restrict__ x, float* __restrict__ y) {
+        const int moec_tokens = moec_shape[0];
+        const moec::Workgroups moec_groups = moec::workgroups(moec_grid, moec_tokens);
+        for (long long moec_v = blockIdx.x; moec_v < moec_groups.total; moec_v += gridDim.x) {
+          const int global_x = static_cast<int>(moec_v % moec_groups.x) * 64 + static_cast<int>(threadIdx.x);
+          {
+            const int i0 = global_x;
+            if (i0 < moec_tokens) {
+              const uint4 w1_v = *reinterpret_cast<const uint4*>(w + (i0 * 4)); const unsigned int w1 = w1_v.x; const unsigned int w2 = w1_v.y; const unsigned int w3 = w1_v.z; const unsigned int w4 = w1_v.w;
+              const float4 x5_v = *reinterpret_cast<const float4*>(x + (i0 * 4)); const float x5 = x5_v.x; const float x6 = x5_v.y; const float x7 = x5_v.z; const float x8 = x5_v.w;
+              y[i0] = static_cast<float>(w1) + static_cast<float>(w2) + static_cast<float>(w3) + static_cast<float>(w4) + (x5 + x6 + x7 + x8);
+            }
+          }
+        }
+      }
+      "
+    `);
+    expect(printWgslKernel(k)).toMatchInlineSnapshot(`
+      "// vector_loads: test kernel vector_loads
+      struct Shape { tokens: u32 }
+      @group(0) @binding(0) var<uniform> shape: Shape;
+      @group(0) @binding(1) var<storage, read> w: array<u32>;
+      @group(0) @binding(2) var<storage, read> x: array<f32>;
+      @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+      @compute @workgroup_size(64, 1, 1)
+      fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+        let global_x: i32 = i32(gid.x);
+        let i0: i32 = global_x;
+        if (i0 < i32(shape.tokens)) {
+          let w1: u32 = w[i0 * 4i]; let w2: u32 = w[(i0 * 4i) + 1i]; let w3: u32 = w[(i0 * 4i) + 2i]; let w4: u32 = w[(i0 * 4i) + 3i];
+          let x5: f32 = x[i0 * 4i]; let x6: f32 = x[(i0 * 4i) + 1i]; let x7: f32 = x[(i0 * 4i) + 2i]; let x8: f32 = x[(i0 * 4i) + 3i];
+          y[i0] = f32(w1) + f32(w2) + f32(w3) + f32(w4) + (x5 + x6 + x7 + x8);
+        }
+      }
+      "
+    `);
+  });
+});
+
 describe('subgroup matrices', () => {
   it('print as WMMA fragments over 32-byte aligned shared tiles, and never as WGSL', () => {
     const k = PRINTER_KERNELS[3]!;
@@ -276,16 +321,18 @@ describe('moec compile --target cuda', () => {
   });
 
   // Sizes at which products run on tensor cores (K and N multiples of 16).
-  const build = TENSOR_CORE_BUILDS[1]!;
+  const build = TENSOR_CORE_BUILDS[0]!;
   const sizes = Object.entries({ ...small[build.example], ...build.sizes }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
 
   it('--arithmetic f16 and bf16 print the program in that arithmetic, on tensor cores under the cuda schedule', () => {
     const out = mkdtempSync(join(tmpdir(), 'moec-cuda-cli-'));
     const r = moec('compile', example, ...sizes, '--target', 'cuda', '--arithmetic', 'bf16', '-o', out);
     expect(r.status).toBe(0);
-    const program = buildCuda({ ...build, layers: undefined });
+    const program = buildCuda({ ...build, edit: undefined });
     expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toBe(cudaFiles(program.program).get('mixtral_8x7b.cu'));
     expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toContain('nvcuda::wmma::mma_sync');
+    // The weight tiles load 16 bytes per lane (8 bf16 columns).
+    expect(readFileSync(join(out, 'cuda', 'mixtral_8x7b.cu'), 'utf8')).toContain('*reinterpret_cast<const uint4*>(w0 + ');
   });
 
   it.each([

@@ -105,6 +105,13 @@ export class Block {
     return new ArrayRef(name, type, length);
   }
 
+  /** Elements index..index+3 of a buffer argument in one 16-byte load (index a multiple of 4: kernel-ir.ts). */
+  load4(hint: string, buffer: string, type: Scalar, index: Operand): Expr[] {
+    const names = [0, 1, 2, 3].map(() => this.fresh(hint)) as [string, string, string, string];
+    this.stmts.push({ k: 'load4', names, type, buffer, index: lift(index, 'i32') });
+    return names.map((name) => ({ k: 'ref', type, name }));
+  }
+
   store(buffer: string, index: Operand, value: Expr): void {
     this.stmts.push({ k: 'store', buffer, index: lift(index, 'i32'), value });
   }

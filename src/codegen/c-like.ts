@@ -20,6 +20,8 @@ export abstract class CLikePrinter {
   protected abstract barrier(): string;
   protected abstract subgroup(op: SubgroupOp, value: string, lane: number | undefined): string;
   protected abstract forHeader(name: string, from: string, to: string, step: number): string;
+  /** Four lets from one 16-byte load of `buffer` at the printed `index` (kernel-ir.ts load4). */
+  protected abstract load4(names: readonly string[], type: Scalar, buffer: string, index: string): string;
   /** A subgroup-matrix statement; `offset` is the printed offset of a load or store. */
   protected abstract matrixStmt(s: MatrixStmt, offset: string | undefined): string;
   /** Leaving the kernel: `return`, unless the target wraps the body (CUDA jumps to the next workgroup). */
@@ -74,6 +76,8 @@ export abstract class CLikePrinter {
         return `${pad}${this.returnStmt()};\n`;
       case 'barrier':
         return `${pad}${this.barrier()};\n`;
+      case 'load4':
+        return `${pad}${this.load4(s.names, s.type, s.buffer, this.expr(s.index))};\n`;
       case 'matrix':
       case 'matrix_load':
       case 'matrix_mma':

@@ -67,6 +67,13 @@ export type Stmt =
   | { k: 'return' }
   /** Workgroup barrier: all invocations' workgroup-memory writes are visible after it. */
   | { k: 'barrier' }
+  /**
+   * Four consecutive elements of a buffer argument from `index`, which is a multiple of 4 (and
+   * the binding starts 16-byte aligned): one 16-byte load where the target has one. Declares
+   * each element as a let of the buffer's element type (u32, i32 or f32); like every let, each
+   * should be read (CUDA builds treat an unused variable as an error).
+   */
+  | { k: 'load4'; names: readonly [string, string, string, string]; type: Scalar; buffer: string; index: Expr }
   | MatrixStmt;
 
 /**

@@ -59,6 +59,12 @@ export interface Schedule {
    */
   maxBindingBytes: number;
   /**
+   * Storage buffers one kernel may bind: WebGPU guarantees 8 per shader stage (and moec asks for
+   * no more, so every adapter runs a program); CUDA has no such limit. A gated product that would
+   * bind more in one kernel (gpt-oss's biased gate and up) runs in two passes.
+   */
+  maxStorageBuffers: number;
+  /**
    * How weights live on the device: `stored` keeps bf16, f16, int8 and int4 weights as the
    * file's bytes and decodes them in the kernels (half or a quarter of the memory and traffic);
    * `widened` holds one f32 or i32 per stored element. Results are the same either way.
@@ -77,15 +83,15 @@ export interface AdapterFacts {
 /** WebGPU's default maxStorageBufferBindingSize: what every adapter allows. */
 const DEFAULT_BINDING_BYTES = 128 * 1024 * 1024;
 
-const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, rowLanes: 1, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
-const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES, weights: 'stored' };
+const cpuLike: Schedule = { name: 'llvmpipe', elementwise: 64, rows: 8, rowLanes: 1, matmul: { lanes: 8, rows: 8, shareA: true }, glu: 'two-pass', maxBindingBytes: DEFAULT_BINDING_BYTES, maxStorageBuffers: 8, weights: 'stored' };
+const gpu: Schedule = { name: 'gpu', elementwise: 256, rows: 64, rowLanes: 1, matmul: { lanes: 64, rows: 4, shareA: false }, glu: 'fused', maxBindingBytes: DEFAULT_BINDING_BYTES, maxStorageBuffers: 8, weights: 'stored' };
 /**
  * NVIDIA GPUs through the CUDA printer. CUDA has no binding limit, so stacked expert weights
  * are split only where a buffer's i32 element indices would come near 2^31 (2 GiB keeps every
  * index below 2^29), which keeps one grouped dispatch per weight at real sizes. Weights stay
  * as stored, as on WebGPU: the CUDA host code copies a stored buffer's bytes as they are.
  */
-const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 }, tensorCores: true }, maxBindingBytes: 2 * 1024 * 1024 * 1024 };
+const cuda: Schedule = { ...gpu, name: 'cuda', rowLanes: 32, matmul: { ...gpu.matmul, splitK: { slices: 8, tokens: 16 }, tensorCores: true }, maxBindingBytes: 2 * 1024 * 1024 * 1024, maxStorageBuffers: Infinity };
 
 /** A software rasteriser (lavapipe, SwiftShader): a CPU, which wants the CPU-shaped schedule and f32 arithmetic. */
 export function isSoftwareAdapter(adapter: AdapterFacts): boolean {

@@ -128,6 +128,14 @@ export function verifyKernel(k: Kernel): string[] {
           expr(s.to, scope);
           block(s.body, new Set([...scope, s.name]));
           break;
+        case 'load4': {
+          const q = params.get(s.buffer);
+          if (!q) problems.push(`loads from ${s.buffer}, which is not a param`);
+          else if (q.element !== s.type || q.atomic || !['u32', 'i32', 'f32'].includes(s.type)) problems.push(`a 16-byte load of ${s.type} from ${s.buffer} (${q.element}${q.atomic ? ', atomic' : ''})`);
+          expr(s.index, scope);
+          for (const name of s.names) scope.add(name);
+          break;
+        }
         case 'matrix':
           if (!k.matrices) problems.push('declares a subgroup matrix without declaring matrices');
           if ((s.role === 'result') !== (s.type === 'f32') || !['f32', 'f16', 'bf16'].includes(s.type)) problems.push(`declares a ${s.role} matrix of ${s.type}`);

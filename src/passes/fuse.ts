@@ -32,7 +32,8 @@ const patterns: FusionPattern[] = [
   {
     name: 'fuse-gate-up',
     summary: 'grouped gate and up projections with the activation (SwiGLU, GeGLU) into one kernel',
-    kernel: (n) => (n.op === 'mul' && n.src.some((s) => s.op === 'act' && s.src[0]?.op === 'grouped_matmul') && n.src.some((s) => s.op === 'grouped_matmul') ? 'grouped_glu' : n.op === 'act' && n.src[0]?.op === 'grouped_matmul' ? 'grouped_act' : undefined),
+    // A gated product: act(x·W_gate) times x·W_up, or times act(x·W_up) (gpt-oss clamps and shifts up).
+    kernel: (n) => (n.op === 'mul' && n.src.every(isProjection) && n.src.some((s) => s.op === 'act') ? 'grouped_glu' : n.op === 'act' && n.src[0]?.op === 'grouped_matmul' ? 'grouped_act' : undefined),
     // Quantised weights are dequantised inside the kernel that reads them.
     joins: (p, root) => p.op === 'grouped_matmul' || p.op === 'dequant' || (p.op === 'act' && root.op === 'mul'),
   },
@@ -43,6 +44,9 @@ const patterns: FusionPattern[] = [
     joins: (p, root) => p.op === 'dequant' || ((p.op === 'grouped_matmul' || p.op === 'grouped_copy' || p.op === 'add') && isDirectYs(p, root)),
   },
 ];
+
+/** A grouped product, or an activation of one. */
+const isProjection = (n: Node): boolean => n.op === 'grouped_matmul' || (n.op === 'act' && n.src[0]?.op === 'grouped_matmul');
 
 /**
  * For down_combine: only the expert outputs summed into the combine's first operand join, at

@@ -16,14 +16,14 @@ export function buildExample(name: string, schedule: string): Program {
   return buildCuda({ example: name, schedule }).program;
 }
 
-/** One CUDA output the tests build: an example under a schedule, in an arithmetic, at its test sizes unless `sizes` and `layers` change them. */
+/** One CUDA output the tests build: an example under a schedule, in an arithmetic, at its test sizes unless `sizes` and `edit` change them. */
 export interface CudaBuild {
   example: string;
   schedule: string;
   arithmetic?: Arithmetic;
   sizes?: Record<string, number>;
-  /** Replaces the example's `layers N` count. */
-  layers?: number;
+  /** An edit of the example's text, [from, to]: fewer layers. */
+  edit?: readonly [string, string];
 }
 
 /** A directory-friendly name for a build: example, schedule, and arithmetic when not f32. */
@@ -31,10 +31,16 @@ export function buildName(b: CudaBuild): string {
   return [b.example.replace(/\.moe$/, ''), b.schedule, ...(b.arithmetic && b.arithmetic !== 'f32' ? [b.arithmetic] : [])].join('-');
 }
 
+/** The build's source: the example, edited. */
+export function exampleText(b: CudaBuild): string {
+  const text = readExample(b.example);
+  if (b.edit && !text.includes(b.edit[0])) throw new Error(`${b.example} has no '${b.edit[0]}' to edit`);
+  return b.edit ? text.replace(b.edit[0], b.edit[1]) : text;
+}
+
 /** The build's graph (for weights and the CPU reference) and its verified Program. */
 export function buildCuda(b: CudaBuild): { graph: Graph; program: Program } {
-  const text = readExample(b.example);
-  const { graph } = compileText(b.layers ? text.replace(/layers \d+ \{/, `layers ${b.layers} {`) : text, { ...small[b.example], ...b.sizes });
+  const { graph } = compileText(exampleText(b), { ...small[b.example], ...b.sizes });
   return { graph, program: buildProgram(runPipeline(graph), SCHEDULES[b.schedule]!, b.arithmetic) };
 }
 
@@ -42,13 +48,17 @@ export function buildCuda(b: CudaBuild): { graph: Graph; program: Program } {
  * The cuda schedule's tensor-core products (f16 and bf16 arithmetic), at sizes whose K and N are
  * multiples of 16 (the test sizes are not) and with few layers: 16-bit operands round each
  * product by about 1e-3, and in a deep model with random weights that can flip a router's
- * choice, after which no tolerance holds. Mixtral: grouped products (gate and up sharing A);
- * DeepSeek-V3: dense products too, and shared experts.
+ * choice, after which no tolerance holds. Mixtral in bf16: grouped products (gate and up
+ * sharing A); DeepSeek-V3 in f16: dense products too, and shared experts; the edge DeepSeek-V2-
+ * Lite in f16: int8 experts beside f16 dense and shared ones; gpt-oss in f16: biases added to
+ * the sums, clamped SwiGLU, in the product and in split-K's sum. Every weight tile loads 16 bytes
+ * per lane but DeepSeek-V3's experts' (16 columns of bf16: too few for the lanes).
  */
 export const TENSOR_CORE_BUILDS: CudaBuild[] = [
-  { example: 'mixtral-8x7b.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, ffn: 64 }, layers: 2 },
-  { example: 'mixtral-8x7b.moe', schedule: 'cuda', arithmetic: 'bf16', sizes: { hidden: 32, ffn: 64 }, layers: 1 },
+  { example: 'mixtral-8x7b.moe', schedule: 'cuda', arithmetic: 'bf16', sizes: { hidden: 32, ffn: 64 }, edit: ['layers 32 {', 'layers 1 {'] },
   { example: 'deepseek-v3.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, dense_ffn: 48, expert_ffn: 16, layers_total: 2, first_dense: 1 } },
+  { example: 'edge-deepseek-v2-lite.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, dense_ffn: 48, expert_ffn: 32 }, edit: ['layers 1..27 {', 'layers 1..3 {'] },
+  { example: 'gpt-oss-20b.moe', schedule: 'cuda', arithmetic: 'f16', sizes: { hidden: 32, ffn: 32, experts: 8 }, edit: ['layers 24 {', 'layers 2 {'] },
 ];
 
 /** What a 16-bit build must meet against the CPU reference (relative L2); f32's is 1e-5. */
@@ -124,5 +134,18 @@ export const PRINTER_KERNELS: Kernel[] = [
     k.matrixStore(acc, out, 0, 16);
     k.barrier();
     k.for('i', lane, 256, (i, b) => b.store('y', i, out.at(i)), 32);
+  }),
+  kernel('vector_loads', [64, 1, 1], (k) => {
+    k.buffer('w', 'u32', 'read');
+    k.buffer('x', 'f32', 'read');
+    k.buffer('y', 'f32', 'read_write');
+    const i = k.let('i', builtin('global_x'));
+    k.if(lt(i, tokens), (b) => {
+      const words = b.load4('w', 'w', 'u32', mul(i, 4));
+      const floats = b.load4('x', 'x', 'f32', mul(i, 4));
+      // Every element used: nvcc under -Werror rejects an unused one.
+      const sum = (vs: Expr[]) => vs.reduce((x, v) => add(x, v));
+      b.store('y', i, add(sum(words.map((w) => cast('f32', w))), sum(floats)));
+    });
   }),
 ];

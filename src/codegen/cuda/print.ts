@@ -110,6 +110,13 @@ class CudaPrinter extends CLikePrinter {
     return `for (int ${name} = ${from}; ${name} < ${to}; ${name} += ${step})`;
   }
 
+  /** A 16-byte load: uint4, int4 or float4 through the buffer pointer (aligned: kernel-ir.ts load4). */
+  protected load4(names: readonly string[], type: Scalar, buffer: string, index: string): string {
+    const vector = `${names[0]}_v`;
+    const parts = ['x', 'y', 'z', 'w'].map((c, j) => `const ${TYPES[type]} ${names[j]} = ${vector}.${c}`);
+    return [`const ${VECTORS[type]} ${vector} = *reinterpret_cast<const ${VECTORS[type]}*>(${buffer} + (${index}))`, ...parts].join('; ');
+  }
+
   /** Subgroup matrices are WMMA fragments (mma.h), m16n16k16; a bf16 fragment needs sm_80. */
   protected matrixStmt(s: MatrixStmt, offset: string | undefined): string {
     switch (s.k) {
@@ -180,6 +187,9 @@ class CudaPrinter extends CLikePrinter {
 
 /** C++ spellings of the kernel IR's scalar types. */
 export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', bf16: '__nv_bfloat16', i32: 'int', u32: 'unsigned int', bool: 'bool' };
+
+/** CUDA's 16-byte vector types of the 32-bit scalars. */
+const VECTORS: Partial<Record<Scalar, string>> = { f32: 'float4', i32: 'int4', u32: 'uint4' };
 
 const FLOAT_FNS: Record<MathFn, string> = { exp: 'expf', sqrt: 'sqrtf', inverse_sqrt: 'rsqrtf', tanh: 'tanhf', abs: 'fabsf', max: 'fmaxf', min: 'fminf', erf: 'erff' };
 /** cuda_fp16.h's half intrinsics (sm_80+ for max and min); tanh and erf through float (moec_runtime.cuh). */

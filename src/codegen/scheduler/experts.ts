@@ -1,5 +1,5 @@
 import type { KernelNode, OpAttrs } from '../../ir/ops.js';
-import { add, and, bool, div, f32, ge, i32, le, load, lt, mod, mul, select, sub } from '../build.js';
+import { add, and, bool, div, f32, ge, i32, le, lt, mul, select } from '../build.js';
 import type { Dim } from '../../ir/types.js';
 import type { Expr } from '../kernel-ir.js';
 import { perThread } from './launch.js';
@@ -42,79 +42,88 @@ function placementOf(pb: ProgramBuilder, site: Site, offsetsIndex: number): Plac
 
 const at = (body: readonly KernelNode[], base: number, i: number) => (i >= base ? body[i - base] : undefined);
 
+/** A grouped product's bias operand (its 4th): undefined without one, null when it is computed rather than stored. */
+function biasOf(args: readonly Value[], body: readonly KernelNode[], product: KernelNode): Value | undefined | null {
+  const index = product.src[3];
+  return index === undefined ? undefined : (operand(args, body, index) ?? null);
+}
+
 interface ProductPlan {
   site: Site;
   xs: Value;
+  /** The gate's weight first (the factor with an activation), then up's when gated. */
   weights: Value[];
-  act: OpAttrs['act'];
-  gated: boolean;
+  /** Per weight, its experts' biases [count, N] (gpt-oss), when the projection has them. */
+  biases: (Value | undefined)[];
+  /** Per weight, the activation of its product: the gate's always, up's when it has one (gpt-oss clamps and shifts it). */
+  acts: (OpAttrs['act'] | undefined)[];
   placement: Placement;
   range: { first: number; count: number };
   /** Gate and up in two passes (the schedule's choice): the gate's products go through a workspace. */
   twoPass: boolean;
 }
 
-/** mul(act(gm(xs, Wg)), gm(xs, Wu)) or act(gm(xs, W)): one grouped matmul (or two), the rest its epilogue. */
+/** A factor's value from its finished sum: its activation, if it has one. */
+const activated = (act: OpAttrs['act'] | undefined, v: Expr): Expr => (act ? activation(act, v) : v);
+
+/** mul(act(gm(xs, Wg)), [act](gm(xs, Wu))) or act(gm(xs, W)): one grouped matmul (or two), the rest its epilogue. */
 const gatedOrPlain: FusedKernel<ProductPlan> = {
   summary: "the grouped gate and up projections of each expert's rows with the activation fused, x read through the permutation",
   plan: (site, args, body, pb) => {
     const base = args.length;
     const root = body[body.length - 1]!;
-    let gate: KernelNode | undefined;
-    let up: KernelNode | undefined;
-    let act: OpAttrs['act'] = { fn: 'silu' };
-    if (root.op === 'mul') {
-      const [l, r] = root.src.map((i) => at(body, base, i));
-      const gateAct = l?.op === 'act' ? l : r?.op === 'act' ? r : undefined;
-      if (!gateAct) return 'a product without an activation';
-      up = gateAct === l ? r : l;
-      gate = at(body, base, gateAct.src[0]!);
-      act = gateAct.attrs as OpAttrs['act'];
-    } else if (root.op === 'act') {
-      gate = at(body, base, root.src[0]!);
-      act = root.attrs as OpAttrs['act'];
-    } else return `the body ends in ${root.op}, not an activation or a gated product`;
-    const gms = up ? [gate, up] : [gate];
+    if (root.op !== 'mul' && root.op !== 'act') return `the body ends in ${root.op}, not an activation or a gated product`;
+    const factors = (root.op === 'mul' ? root.src.map((i) => at(body, base, i)) : [root]).map((f) => (f?.op === 'act' ? { act: f.attrs as OpAttrs['act'], gm: at(body, base, f.src[0]!) } : { act: undefined, gm: f }));
+    // The gate is the factor with an activation; in mul(act(g), act(u)) the first.
+    factors.sort((a, b) => Number(!a.act) - Number(!b.act));
+    if (!factors[0]!.act) return 'a product without an activation';
+    const gms = factors.map((f) => f.gm);
     if (!gms.every((g) => g?.op === 'grouped_matmul')) return 'an operand is not one grouped matmul (a low-rank or latent expert)';
-    if (gms.some((g) => g!.src.length > 3)) return 'a projection adds a bias, which this template does not read';
     const [xsIndex, offIndex] = gms[0]!.src as [number, number];
     if (gms.some((g) => g!.src[0] !== xsIndex || g!.src[1] !== offIndex) || xsIndex >= base || offIndex >= base) return 'the products read different rows';
     const placement = placementOf(pb, site, offIndex);
     if (!placement) return 'the offsets come from no placement';
     const weights = gms.map((g) => operand(args, body, g!.src[2]!));
     if (weights.some((w) => !w)) return 'a weight is computed, not stored';
+    const biases = gms.map((g) => biasOf(args, body, g!));
+    if (biases.includes(null)) return 'a bias is computed, not stored';
     const range = gms[0]!.attrs as OpAttrs['grouped_matmul'];
-    return { site, xs: args[xsIndex]!, weights: weights as Value[], act, gated: Boolean(up), placement, range: { first: range.first, count: range.count }, twoPass: Boolean(up) && pb.schedule.glu === 'two-pass' };
+    const acts = factors.map((f) => f.act);
+    // One kernel binds the grid record, the tile table, x (and its permutation), each weight (and
+    // its scales), each bias and the output; more than the schedule allows takes two passes.
+    const xs = args[xsIndex]!;
+    const bindings = 4 + (xs.kind === 'gathered' ? 1 : 0) + weights.reduce((n, w) => n + (w!.kind === 'quantized' ? 2 : 1), 0) + biases.filter(Boolean).length;
+    const twoPass = acts.length === 2 && (pb.schedule.glu === 'two-pass' || bindings > pb.schedule.maxStorageBuffers);
+    return { site, xs, weights: weights as Value[], biases: biases as (Value | undefined)[], acts, placement, range: { first: range.first, count: range.count }, twoPass };
   },
   workspace: (p) => (p.twoPass ? [{ name: 'gate', element: 'f32', shape: p.site.type.shape }] : []),
   emit: (p, pb, { gate }) => {
     const out = pb.output(p.site);
     const product = { site: p.site, a: p.xs, rows: p.site.type.shape[0]!, K: Number(p.xs.shape[1]), N: Number(p.site.type.shape[1]), grouped: { placement: p.placement, ...p.range } };
+    const [gateAct, upAct] = p.acts;
     if (p.twoPass) {
       const N = product.N;
-      emitMatmul(pb, { ...product, kernel: 'grouped_gate', summary: "x·W_gate over each expert's rows (first pass of a gated expert)", weights: [p.weights[0]!], epilogue: (acc) => acc[0]!, out: gate! });
+      emitMatmul(pb, { ...product, kernel: 'grouped_gate', summary: "x·W_gate over each expert's rows (first pass of a gated expert)", weights: [p.weights[0]!], biases: [p.biases[0]], epilogue: (acc) => acc[0]!, out: gate! });
       emitMatmul(pb, {
         ...product,
         kernel: 'grouped_up_glu',
-        summary: `${p.act.fn}(gate) * (x·W_up) over each expert's rows, the gate from the first pass`,
+        summary: `${gateAct!.fn}(gate) * (x·W_up) over each expert's rows, the gate from the first pass`,
         weights: [p.weights[1]!],
-        epilogue: (acc, row, bind, column) => mul(activation(p.act, bind('gate', gate!)(add(mul(row, N), column))), acc[0]!),
+        biases: [p.biases[1]],
+        epilogue: (acc, row, bind, column) => mul(activated(gateAct, bind('gate', gate!)(add(mul(row, N), column))), activated(upAct, acc[0]!)),
         out,
       });
       return out;
     }
+    const gated = p.acts.length === 2;
     emitMatmul(pb, {
-      site: p.site,
-      kernel: p.gated ? 'grouped_glu' : 'grouped_act',
-      summary: p.gated ? `${p.act.fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${p.act.fn}(x·W) over each expert's rows`,
-      a: p.xs,
-      rows: p.site.type.shape[0]!,
-      K: Number(p.xs.shape[1]),
-      N: Number(p.site.type.shape[1]),
+      ...product,
+      kernel: gated ? 'grouped_glu' : 'grouped_act',
+      summary: gated ? `${gateAct!.fn}(x·W_gate) * (x·W_up) over each expert's rows, x read through the permutation` : `${gateAct!.fn}(x·W) over each expert's rows`,
       weights: p.weights,
-      epilogue: (acc) => (p.gated ? mul(activation(p.act, acc[0]!), acc[1]!) : activation(p.act, acc[0]!)),
+      biases: p.biases,
+      epilogue: (acc) => (gated ? mul(activated(gateAct, acc[0]!), activated(upAct, acc[1]!)) : activated(gateAct, acc[0]!)),
       out,
-      grouped: { placement: p.placement, ...p.range },
     });
     return out;
   },
@@ -123,7 +132,7 @@ const gatedOrPlain: FusedKernel<ProductPlan> = {
 interface DownPlan {
   site: Site;
   /** One per expert group: a grouped product (weight given) or a copy (identity experts). */
-  terms: { h: Value; weight?: Value; range: { first: number; count: number }; shape: readonly Dim[] }[];
+  terms: { h: Value; weight?: Value; bias?: Value; range: { first: number; count: number }; shape: readonly Dim[] }[];
   placement: Placement;
   ids: TensorValue;
   inverse: TensorValue;
@@ -148,7 +157,6 @@ const downCombine: FusedKernel<DownPlan> = {
       return false;
     };
     if (!collect(ysIndex)) return 'its expert outputs are not each one grouped product or copy inside the kernel (a low-rank or latent expert, or a group the fusion left outside)';
-    if (found.some((t) => t.src.length > 3)) return 'a projection adds a bias, which this template does not read';
     const offIndex = found[0]!.src[1]!;
     const placement = placementOf(pb, site, offIndex);
     if (!placement || found.some((t) => t.src[1] !== offIndex || t.src[0]! >= base)) return 'the groups read different placements';
@@ -157,7 +165,9 @@ const downCombine: FusedKernel<DownPlan> = {
       const range = t.attrs as OpAttrs['grouped_matmul'];
       const weight = t.op === 'grouped_matmul' ? operand(args, body, t.src[2]!) : undefined;
       if (t.op === 'grouped_matmul' && !weight) return 'a weight is computed, not stored';
-      terms.push({ h: args[t.src[0]!]!, ...(weight ? { weight } : {}), range: { first: range.first, count: range.count }, shape: t.type.shape });
+      const bias = biasOf(args, body, t);
+      if (bias === null) return 'a bias is computed, not stored';
+      terms.push({ h: args[t.src[0]!]!, ...(weight ? { weight } : {}), ...(bias ? { bias } : {}), range: { first: range.first, count: range.count }, shape: t.type.shape });
     }
     return { site, terms, placement, ids, inverse, w };
   },
@@ -181,6 +191,7 @@ const downCombine: FusedKernel<DownPlan> = {
         K: Number(t.h.shape[1]),
         N: Number(t.shape[1]),
         weights: [t.weight],
+        biases: [t.bias],
         epilogue: (acc, row, bind) => mul(weightOf(row, bind), acc[0]!),
         out: ys!,
         grouped: { placement: p.placement, ...t.range },
@@ -240,11 +251,11 @@ export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
         K: Number(xs!.shape[1]),
         N: Number(site.type.shape[1]),
         weights: [w!],
+        biases: [bias],
         epilogue: (acc) => acc[0]!,
         out,
         grouped: { placement, ...range },
       });
-      if (bias) groupedBias(pb, site, bias, out, placement, range);
       return out;
     },
   },
@@ -258,18 +269,6 @@ export const matmulOps: Partial<Record<Site['op'], OpKernel>> = {
     },
   },
 };
-
-/** Adds each expert's bias [count, N] to its real rows of `out`. */
-function groupedBias(pb: ProgramBuilder, site: Site, bias: Value, out: TensorValue, placement: Placement, range: { first: number; count: number }): void {
-  const d = Number(out.shape[1]);
-  perThread(pb, site.node, 'grouped_bias', "each expert's bias on its rows", elements(out.shape), pb.schedule.elementwise, (launch, t) => {
-    const k = launch.k;
-    const [b, off, counts] = [launch.read('bias', bias), launch.read('offsets', placement.offsets), launch.read('counts', placement.counts)];
-    const o = launch.write('out', out);
-    const p = k.let('p', div(t, d));
-    k.for('e', range.first, range.first + range.count, (e, l) => l.if(and(le(off(e), p), lt(p, add(off(e), counts(e)))), (r) => r.store(o, t, add(load(o, 'f32', t), b(add(mul(sub(e, range.first), d), mod(t, d)))))));
-  });
-}
 
 /** Grouped ops read the placement their offsets operand's permute made. */
 function placed(site: Site): true | string {

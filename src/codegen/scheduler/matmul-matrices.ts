@@ -1,18 +1,19 @@
 import { add, builtin, call, cast, div, eq, f32, le, lt, mod, mul, select, sub, type Block } from '../build.js';
 import { MATRIX, type Expr, type Scalar } from '../kernel-ir.js';
 import type { MatmulSpec } from './matmul.js';
-import { productTiles } from './product-tiles.js';
+import { addBiases, productTiles } from './product-tiles.js';
 import type { ProgramBuilder } from './program-builder.js';
 import { emitSplitSum, planSplitK, sliceRange, storePartial } from './split-k.js';
-import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
+import { columnsPerLoad, readWeightColumns, rowBytes, vectorColumns } from './weight-columns.js';
 
 /**
  * Products on subgroup matrices (tensor cores), for schedules that have them under f16 or bf16
  * arithmetic. A workgroup is one subgroup of 32 lanes and computes a tile of 16 rows by
  * `16 · fragments` columns of every weight (a gated expert's gate and up share the A tile):
  * for each 16 k, the lanes round A's 16 x 16 tile and each weight's 16 x columns tile to the
- * arithmetic's type in workgroup memory (stored weights decoded a word at a time, quantised
- * ones unscaled), then multiply them into f32 result matrices. The results go through workgroup
+ * arithmetic's type in workgroup memory (stored weights decoded from 16-byte loads where the
+ * layout allows, a word at a time otherwise; quantised ones unscaled), then multiply them into
+ * f32 result matrices. The results go through workgroup
  * memory to the same stores as the scalar template's: quantised scales, the epilogue, or split-K's
  * partial sums (split-k.ts), so grids, tiles and split-K are shared with matmul.ts.
  *
@@ -27,7 +28,9 @@ export function emitMatrixProduct(pb: ProgramBuilder, s: MatmulSpec, M: number):
   let fragments = MAX_FRAGMENTS;
   while (s.N % (fragments * MATRIX)) fragments /= 2;
   const width = fragments * MATRIX;
-  const cols = columnsPerLoad(s.weights, s.N);
+  // Weight tiles load 16 bytes per lane where the layout allows (and the lanes share the loads evenly).
+  const vector = vectorColumns(s.weights, s.N);
+  const cols = vector && width % vector === 0 && ((MATRIX * width) / vector) % LANES === 0 ? vector : columnsPerLoad(s.weights, s.N);
   const split = planSplitK(pb, s, MATRIX);
   const { grid, tileRows } = productTiles(pb, s, { a: 0, b: s.N / width, per: 1 }, width, M, split);
   const launch = pb.launch(s.site.node, s.kernel, `${s.summary}, on ${type} subgroup matrices`, [LANES, 1, 1]);
@@ -83,7 +86,8 @@ export function emitMatrixProduct(pb: ProgramBuilder, s: MatmulSpec, M: number):
   k.barrier();
   const o = launch.write('out', s.out);
   type Put = (l: Block, row: Expr, n: Expr, sums: Expr[]) => void;
-  const epilogue: Put = (l, row, n, sums) => l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+  const biased = addBiases(launch, s, matrix);
+  const epilogue: Put = (l, row, n, sums) => l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
   const store = (b: Block, put: Put) =>
     b.for('i', lane, MATRIX * width, (i, l) => {
       const m = l.let('m', div(i, width));

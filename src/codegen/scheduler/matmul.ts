@@ -2,7 +2,7 @@ import type { Dim } from '../../ir/types.js';
 import { add, builtin, call, cast, eq, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { emitMatrixProduct } from './matmul-matrices.js';
-import { productTiles } from './product-tiles.js';
+import { addBiases, productTiles } from './product-tiles.js';
 import { emitSplitSum, planSplitK, sliceRange, storePartial } from './split-k.js';
 import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
@@ -28,6 +28,8 @@ export interface MatmulSpec {
   N: number;
   /** Right operands [K, N], or [count, K, N] stacked per expert when grouped. */
   weights: Value[];
+  /** Per weight, a bias [N] (or [count, N] per expert) added to its finished sum before the epilogue. */
+  biases?: (Value | undefined)[];
   /** The output element from the accumulators (one per weight), the output row and column. */
   epilogue: (acc: Expr[], row: Expr, bind: Binder, column: Expr) => Expr;
   out: TensorValue;
@@ -43,7 +45,8 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   if (s.grouped && chunk < s.grouped.count) {
     for (let j = 0; j < s.grouped.count; j += chunk) {
       const n = Math.min(chunk, s.grouped.count - j);
-      emitMatmul(pb, { ...s, weights: s.weights.map((w) => expertView(w, j, n, s.K * s.N)), grouped: { ...s.grouped, first: s.grouped.first + j, count: n } });
+      const view = (v: Value | undefined, size: number) => v && expertView(v, j, n, size);
+      emitMatmul(pb, { ...s, weights: s.weights.map((w) => view(w, s.K * s.N)!), biases: s.biases?.map((b) => view(b, s.N)), grouped: { ...s.grouped, first: s.grouped.first + j, count: n } });
     }
     return;
   }
@@ -120,7 +123,8 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
     );
   }
   const o = launch.write('out', s.out);
-  const epilogue = (l: Block, row: Expr, n: Expr, sums: Expr[]) => l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+  const biased = addBiases(launch, s, matrix);
+  const epilogue = (l: Block, row: Expr, n: Expr, sums: Expr[]) => l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
   const store = (b: Block, put = epilogue) =>
     eachRow(b, (l, m) => {
       const row = l.let('row', m ? add(r0, m) : r0);

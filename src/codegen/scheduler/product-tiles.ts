@@ -1,6 +1,8 @@
 import { affine } from '../../ir/types.js';
 import { add, builtin, call, i32, le, mul, select, sub, tokens } from '../build.js';
+import type { Expr } from '../kernel-ir.js';
 import type { Grid, GridDim } from '../program.js';
+import type { Launch } from './launch.js';
 import type { MatmulSpec } from './matmul.js';
 import type { ProgramBuilder } from './program-builder.js';
 import type { SplitK, TileRows } from './split-k.js';
@@ -39,6 +41,18 @@ export function productTiles(pb: ProgramBuilder, s: MatmulSpec, x: GridDim, colu
       return { r0, rowsHere, ...(e ? { matrix: l.k.let('we', sub(e, record(i32(4)))) } : {}) };
     },
   };
+}
+
+/**
+ * A product's finished sums plus each weight's bias at column n: of matrix `matrix` of a grouped
+ * product's biases [count, N] (the tile's expert, as tileRows gives it), or of a dense one's [N].
+ * Added after the quantised scale and before the epilogue (x·W + b, then the activation or the
+ * routing weight), in every template and in split-K's second kernel.
+ */
+export function addBiases(launch: Launch, s: MatmulSpec, matrix: Expr | undefined): (n: Expr, sums: Expr[]) => Expr[] {
+  const biases = (s.biases ?? []).map((b, w) => b && launch.read(`b${w}`, b));
+  if (!biases.some(Boolean)) return (_n, sums) => sums;
+  return (n, sums) => sums.map((sum, w) => (biases[w] ? add(sum, biases[w]!(matrix ? add(mul(matrix, s.N), n) : n)) : sum));
 }
 
 /** A grouped product's grid record: the indirect grid (x, y, z), then its first tile and first expert. */

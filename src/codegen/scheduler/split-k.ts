@@ -4,6 +4,7 @@ import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import type { Launch } from './launch.js';
 import type { MatmulSpec } from './matmul.js';
+import { addBiases } from './product-tiles.js';
 import type { ProgramBuilder } from './program-builder.js';
 import type { TensorValue } from './values.js';
 
@@ -85,10 +86,11 @@ export function emitSplitSum(pb: ProgramBuilder, s: MatmulSpec, grid: Grid, spli
   const g = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
   k.if(ge(g, groups), (b) => b.return());
   const column = cols === 1 ? g : k.let('c0', mul(g, cols));
-  const { r0, rowsHere } = tile(launch, false);
+  const { r0, rowsHere, matrix } = tile(launch, Boolean(s.biases?.some(Boolean)));
   const partial = launch.read('partial', split.partial);
   const bind = launch.binder();
   const o = launch.write('out', s.out);
+  const biased = addBiases(launch, s, matrix);
   k.for('m', builtin('workgroup_z'), rowsHere, (m, l) => {
     const row = l.let('row', add(r0, m));
     for (let c = 0; c < cols; c++) {
@@ -98,7 +100,7 @@ export function emitSplitSum(pb: ProgramBuilder, s: MatmulSpec, grid: Grid, spli
         l.for('z', 0, split.slices, (z) => acc.set(add(acc.get, partial(partialIndex(split, s.N, w, z, row, n)))));
         return acc.get;
       });
-      l.store(o, add(mul(row, s.N), n), s.epilogue(sums, row, bind, n));
+      l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
     }
   }, split.slices);
   launch.dispatch(grid);

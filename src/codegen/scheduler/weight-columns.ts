@@ -48,6 +48,21 @@ export function columnsPerLoad(weights: readonly Value[], N: number): number {
 }
 
 /**
+ * Columns a lane can take with one 16-byte load of every weight: four words, 4 × the values per
+ * word, where every weight is stored (or f32) with the same values per word and N and every
+ * view's start are multiples of that; undefined otherwise. readWeightColumns reads that many
+ * columns with one load4 (kernel-ir.ts), or four word loads where a binding's start is not
+ * aligned.
+ */
+export function vectorColumns(weights: readonly Value[], N: number): number | undefined {
+  const per = weights.map((w) => (w.kind === 'tensor' && !w.encoding && w.element === 'f32' ? { perWord: 1, start: w.offset ?? 0 } : words(w).encoding ? words(w) : undefined));
+  const perWord = per[0]?.perWord;
+  if (!perWord || per.some((p) => p?.perWord !== perWord)) return undefined;
+  const cols = 4 * perWord;
+  return N % cols === 0 && per.every((p) => p!.start % cols === 0) ? cols : undefined;
+}
+
+/**
  * Bind weight `w` [count, K, N] into `launch` as `param`, read `cols` columns at a time (cols from
  * columnsPerLoad). `bounds` splits the rows k of a single matrix into segments bound apart
  * (`param`, `param_1`, ...): a dense weight larger than one binding. The default binds it whole.
@@ -73,6 +88,7 @@ type RowReader = (b: Block, m: Expr | undefined, kk: Expr, col: Expr) => Expr[];
 
 /** One bound range of a weight's rows: raw values of `cols` columns at a time, through `index`. */
 function segmentRows(launch: Launch, param: string, w: TensorValue | QuantizedValue, index: (m: Expr | undefined, kk: Expr, col: Expr) => Expr, cols: number, perWord: number, encoding: Encoding | undefined): RowReader {
+  if (cols === 4 * perWord) return vectorRows(launch, param, w, index, perWord, encoding);
   if (!encoding || cols === 1) {
     // Element by element: a widened weight, or columns that do not share words.
     const value = w.kind === 'quantized' ? launch.readQuantized(param, w) : launch.read(param, w);
@@ -88,6 +104,23 @@ function segmentRows(launch: Launch, param: string, w: TensorValue | QuantizedVa
     // Columns fill whole words when cols = perWord; otherwise the lane's first value lies mid-word.
     const at = cols === perWord ? undefined : b.let('wp', bitAnd(i, perWord - 1));
     return Array.from({ length: cols }, (_, c) => cast('f32', decodeInWord(encoding, word, at ? add(at, c) : c)));
+  };
+}
+
+/** Four words (16 bytes) of a stored or f32 weight per read: 4 × perWord columns (vectorColumns). */
+function vectorRows(launch: Launch, param: string, w: TensorValue | QuantizedValue, index: (m: Expr | undefined, kk: Expr, col: Expr) => Expr, perWord: number, encoding: Encoding | undefined): RowReader {
+  const tensor = w.kind === 'quantized' ? w.q : w;
+  const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
+  const start = encoding ? words(w).start : (w.offset ?? 0);
+  const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, start / perStored, elements(w.shape).b / perStored);
+  // Values before the view in the binding: a view that starts mid-vector (a chunk of the buffer) loads word by word.
+  const before = first * perStored;
+  const type = encoding ? 'u32' : 'f32';
+  return (b, m, kk, col) => {
+    const i = before ? add(index(m, kk, col), before) : index(m, kk, col);
+    const word = perWord > 1 ? b.let('wi', shr(i, Math.log2(perWord))) : i;
+    const loaded = before % (4 * perWord) === 0 ? b.load4('wd', p, type, word) : [0, 1, 2, 3].map((j) => b.let('wd', load(p, type, j ? add(word, j) : word)));
+    return loaded.flatMap((v) => (encoding ? Array.from({ length: perWord }, (_, c) => cast('f32', decodeInWord(encoding, v, c))) : [v]));
   };
 }
 

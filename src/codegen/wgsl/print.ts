@@ -73,6 +73,11 @@ class WgslPrinter extends CLikePrinter {
     return `for (var ${name}: i32 = ${from}; ${name} < ${to}; ${name} += ${step})`;
   }
 
+  protected load4(names: readonly string[], type: Scalar, buffer: string, index: string): string {
+    // WGSL has no wider load of an array<u32> or array<f32>: four loads (an implementation may merge them).
+    return names.map((name, j) => `let ${name}: ${type} = ${buffer}[${j ? `(${index}) + ${j}i` : index}]`).join('; ');
+  }
+
   protected matrixStmt(s: MatrixStmt): string {
     // The cuda schedule's tensor-core products print as CUDA only; the CLI refuses WGSL for them.
     throw new Error(`internal: WGSL has no subgroup matrices (${s.k})`);

@@ -7,6 +7,7 @@ import { activations, erf, matmul } from '../src/runtime/reference/math.js';
 import { rmsnorm } from '../src/runtime/reference/norms.js';
 import { compileText, randomInput, randomWeights, run } from './support/model.js';
 import { exampleFiles, readExample } from './helpers.js';
+import { small } from './support/small.js';
 
 const rows = (t: Tensor | Float32Array, r: number, d: number) => (t instanceof Float32Array ? t : (t.data as Float32Array)).slice(r * d, (r + 1) * d);
 
@@ -162,25 +163,6 @@ describe('topologies against their definitions', () => {
   });
 });
 
-/** Shrink a real example to test sizes. */
-const small: Record<string, Record<string, number>> = {
-  'mixtral-8x7b.moe': { hidden: 16, ffn: 24 },
-  'deepseek-v3.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 32, layers_total: 5, first_dense: 1 },
-  'qwen1.5-moe-a2.7b.moe': { hidden: 16, expert_ffn: 8, shared_ffn: 24, experts: 12 },
-  'hmoe.moe': { hidden: 16 },
-  'adamoe-mixtral.moe': { hidden: 16, ffn: 24 },
-  'chain-of-experts.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
-  'mh-moe.moe': { hidden: 16, experts: 8 },
-  'union-of-experts.moe': { hidden: 16, inner: 48 },
-  'arctic.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
-  'deepseek-v2.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
-  'olmoe-1b-7b.moe': { hidden: 16, expert_ffn: 8, experts: 8 },
-  'qwen3-30b-a3b.moe': { hidden: 16, expert_ffn: 8, experts: 16 },
-  'switch-base-8.moe': { hidden: 16, ffn: 24, experts: 4, depth: 4 },
-  'expert-choice.moe': { hidden: 16, ffn: 24, experts: 4, depth: 2 },
-  'edge-deepseek-v2-lite.moe': { hidden: 16, dense_ffn: 24, expert_ffn: 8, experts: 16 },
-  'gpt-oss-20b.moe': { hidden: 16, ffn: 8, experts: 8 },
-};
 /** Coupling routers: batching invariance holds per request, tested separately. */
 const coupling = new Set(['switch-base-8.moe', 'expert-choice.moe']);
 
@@ -220,7 +202,7 @@ describe('isolation', () => {
   it('every example runs at test sizes with finite outputs', () => {
     for (const name of exampleFiles()) {
       // An example without test sizes would run at full size (gpt-oss: 20 B parameters).
-      expect(small[name], `${name} needs test sizes in this file`).toBeDefined();
+      expect(small[name], `${name} needs test sizes in test/support/small.ts`).toBeDefined();
       const { graph } = compileText(readExample(name), small[name]);
       const width = graph.inputs[0]!.type.shape[1] as number;
       const y = run(graph, randomWeights(graph, 3), { x: randomInput(4, width, 4), requests: new Int32Array(4) });

@@ -42,7 +42,10 @@ const WEIGHT_TYPE: Readonly<Record<ParamDType, number>> = { f32: DT.FLOAT, f16: 
 
 /** The model's weights by name, read when the export needs each (a Map, or a lazy checkpoint). */
 export interface WeightSource {
+  /** A weight's values. */
   get(name: string): Tensor | undefined;
+  /** Its bytes as the weights file stores them, where they can be had without decoding (default: the values encoded). */
+  raw?(name: string): Uint8Array;
 }
 
 export interface OnnxExportOptions {
@@ -67,7 +70,7 @@ export function exportOnnx(model: ResolvedModel, weights: WeightSource, opts: On
     if (n.op !== 'param') fail(`node ${n.op} read before it was emitted`);
     const dtype = n.type.dtype as ParamDType;
     const t = tensor(n.attrs.name);
-    const stored = g.weight(n.attrs.name, WEIGHT_TYPE[dtype], t.shape, encodeStored(t.data as Float32Array | Int32Array, dtype));
+    const stored = g.weight(n.attrs.name, WEIGHT_TYPE[dtype], t.shape, weights.raw?.(n.attrs.name) ?? encodeStored(t.data as Float32Array | Int32Array, dtype));
     const v = dtype === 'f16' || dtype === 'bf16' ? g.node('Cast', [stored], { to: DT.FLOAT }) : stored;
     values.set(n, v);
     return v;

@@ -33,7 +33,8 @@ export function lazyWeights(graph: Graph, cp: Checkpoint, path: string): { weigh
     if (bad) throw new InteropError(`${path}: ${bad}`);
     return t;
   };
-  return { weights: { get }, bytes };
+  // The stored bytes go out as they are (no decode and encode again), once the values are checked.
+  return { weights: { get, raw: (name) => (get(name), cp.readRaw(name)) }, bytes };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { STORED_DTYPE, storedShape, type ProgramParam } from '../codegen/program.js';
-import { floatToBf16, floatToHalf } from './tensor.js';
+import { bf16FromBits, halfFromBits } from './tensor.js';
 
 /**
  * How a weight is laid out in a safetensors file. The dtype and shape there are defined with
@@ -13,6 +13,10 @@ export function encodeStored(values: Float32Array | Int32Array, dtype: ParamDTyp
   if (dtype === 'f32') return new Uint8Array(Float32Array.from(values).buffer);
   if (dtype === 'int8') return new Uint8Array(Int8Array.from(values).buffer);
   if (dtype === 'int4') return Uint8Array.from(values);
-  const half = dtype === 'bf16' ? floatToBf16 : floatToHalf;
-  return new Uint8Array(Uint16Array.from(values, half).buffer);
+  // From the f32 bits in a plain loop: a per-element mapping through a DataView took 21 s for 44 M values.
+  const bits = new Uint32Array(Float32Array.from(values).buffer);
+  const round = dtype === 'bf16' ? bf16FromBits : halfFromBits;
+  const out = new Uint16Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = round(bits[i]!);
+  return new Uint8Array(out.buffer);
 }

@@ -36,7 +36,11 @@ export function halfToFloat(h: number): number {
 /** f32 to IEEE half, round to nearest even. */
 export function floatToHalf(v: number): number {
   scratch.setFloat32(0, v);
-  const x = scratch.getUint32(0);
+  return halfFromBits(scratch.getUint32(0));
+}
+
+/** An f32, given by its bits, to IEEE half, round to nearest even. */
+export function halfFromBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -74,7 +78,11 @@ export function bf16ToFloat(h: number): number {
 /** f32 to bfloat16, round to nearest even. */
 export function floatToBf16(v: number): number {
   scratch.setFloat32(0, v);
-  const x = scratch.getUint32(0);
+  return bf16FromBits(scratch.getUint32(0));
+}
+
+/** An f32, given by its bits, to bfloat16, round to nearest even. */
+export function bf16FromBits(x: number): number {
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }

@@ -37,7 +37,7 @@ interface CompileOptions extends ModelOptions {
 export function compileCommand(): Command {
   const names = PASSES.map((p) => p.name);
   const cmd = new Command('compile')
-    .description(`check, build the IR and run the passes (${names.join(', ')}); write the optimised IR, the plans, and the kernel program with its WGSL`)
+    .description(`check, build the IR and run the passes (${names.join(', ')}); write the optimised IR, the plans, and the kernel program as WGSL (with its TypeScript module) or CUDA`)
     .argument('<file>', 'the .moe file')
     .option('-o, --output <DIR>', 'output directory (created if missing)', 'out')
     .addOption(new Option('--emit <what>', 'the optimised graph as text IR or Graphviz').choices(['ir', 'dot']).default('ir'))

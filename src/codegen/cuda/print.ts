@@ -35,8 +35,9 @@ class CudaPrinter extends CLikePrinter {
     if (type === 'u32') return `${v >>> 0}u`;
     if (type === 'i32') return v === -2147483648 ? '(-2147483647 - 1)' : String(v);
     const f32 = Number.isNaN(v) ? '__int_as_float(0x7fc00000)' : !Number.isFinite(v) ? (v > 0 ? '__int_as_float(0x7f800000)' : '__int_as_float(0xff800000)') : floatLiteral(v);
-    // A half constant: the f32 value rounded to the nearest half (as WGSL's f16(...) does).
-    return type === 'f16' ? `__float2half_rn(${f32})` : type === 'bf16' ? `__float2bfloat16_rn(${f32})` : f32;
+    // A 16-bit constant: the f32 value rounded to the nearest (as WGSL's f16(...) does).
+    const narrow = SIXTEEN_BIT[type];
+    return narrow ? `${narrow.fromFloat}(${f32})` : f32;
   }
 
   protected declare(kind: 'let' | 'var', name: string, type: Scalar, value: string): string {
@@ -59,12 +60,10 @@ class CudaPrinter extends CLikePrinter {
   }
 
   protected castTo(type: Scalar, value: string, from: Scalar): string {
-    // bf16 converts through float too (cuda_bf16.h).
-    if (type === 'bf16') return `__float2bfloat16_rn(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
-    if (from === 'bf16') return type === 'f32' ? `__bfloat162float(${value})` : this.castTo(type, `__bfloat162float(${value})`, 'f32');
-    // half converts through float: rounding to nearest on the way in, WGSL's saturation on the way out.
-    if (type === 'f16') return `__float2half_rn(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
-    if (from === 'f16') return type === 'f32' ? `__half2float(${value})` : this.castTo(type, `__half2float(${value})`, 'f32');
+    // half and bf16 convert through float: rounding to nearest on the way in, WGSL's saturation on the way out.
+    const [to, out] = [SIXTEEN_BIT[type], SIXTEEN_BIT[from]];
+    if (to) return `${to.fromFloat}(${from === 'f32' ? value : this.castTo('f32', value, from)})`;
+    if (out) return type === 'f32' ? `${out.toFloat}(${value})` : this.castTo(type, `${out.toFloat}(${value})`, 'f32');
     // WGSL's f32 -> i32/u32 conversions saturate (NaN gives 0); CUDA's round-toward-zero intrinsics do the same.
     if (from === 'f32' && type === 'i32') return `__float2int_rz(${value})`;
     if (from === 'f32' && type === 'u32') return `__float2uint_rz(${value})`;
@@ -73,7 +72,7 @@ class CudaPrinter extends CLikePrinter {
 
   protected bitcastTo(type: Scalar, value: string, from: Scalar): string {
     // WGSL has no such bitcast either (an f16 has 16 bits; the kernel IR's other scalars 32).
-    if (type === 'f16' || from === 'f16' || type === 'bf16' || from === 'bf16') throw new Error(`internal: a bitcast between ${from} and ${type}`);
+    if (SIXTEEN_BIT[type] || SIXTEEN_BIT[from]) throw new Error(`internal: a bitcast between ${from} and ${type}`);
     if (from === 'f32') return type === 'i32' ? `__float_as_int(${value})` : `__float_as_uint(${value})`;
     if (type === 'f32') return from === 'i32' ? `__int_as_float(${value})` : `__uint_as_float(${value})`;
     return `static_cast<${TYPES[type]}>(${value})`;
@@ -187,6 +186,12 @@ class CudaPrinter extends CLikePrinter {
 
 /** C++ spellings of the kernel IR's scalar types. */
 export const TYPES: Readonly<Record<Scalar, string>> = { f32: 'float', f16: 'half', bf16: '__nv_bfloat16', i32: 'int', u32: 'unsigned int', bool: 'bool' };
+
+/** The 16-bit scalars' conversions from and to float (cuda_fp16.h, cuda_bf16.h; rounding to nearest). */
+const SIXTEEN_BIT: Partial<Record<Scalar, { fromFloat: string; toFloat: string }>> = {
+  f16: { fromFloat: '__float2half_rn', toFloat: '__half2float' },
+  bf16: { fromFloat: '__float2bfloat16_rn', toFloat: '__bfloat162float' },
+};
 
 /** CUDA's 16-byte vector types of the 32-bit scalars. */
 const VECTORS: Partial<Record<Scalar, string>> = { f32: 'float4', i32: 'int4', u32: 'uint4' };

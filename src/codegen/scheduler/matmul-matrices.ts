@@ -1,9 +1,9 @@
-import { add, builtin, call, cast, div, eq, f32, le, lt, mod, mul, select, sub, type Block } from '../build.js';
-import { MATRIX, type Expr, type Scalar } from '../kernel-ir.js';
+import { add, builtin, call, cast, div, f32, le, lt, mod, mul, select, sub, type Block } from '../build.js';
+import { MATRIX, type Scalar } from '../kernel-ir.js';
 import type { MatmulSpec } from './matmul.js';
-import { addBiases, productTiles } from './product-tiles.js';
+import { epilogueStore, productTiles, type Put } from './product-tiles.js';
 import type { ProgramBuilder } from './program-builder.js';
-import { emitSplitSum, planSplitK, sliceRange, storePartial } from './split-k.js';
+import { emitSplitSum, planSplitK, sliceRange, storeSlices } from './split-k.js';
 import { columnsPerLoad, readWeightColumns, rowBytes, vectorColumns } from './weight-columns.js';
 
 /**
@@ -38,7 +38,6 @@ export function emitMatrixProduct(pb: ProgramBuilder, s: MatmulSpec, M: number):
   k.useMatrices();
   const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols));
-  const bind = launch.binder();
   const lane = builtin('local_x');
   const c0 = k.let('c0', mul(builtin('workgroup_x'), width));
   const slice = split && sliceRange(k, split, s.K);
@@ -84,10 +83,6 @@ export function emitMatrixProduct(pb: ProgramBuilder, s: MatmulSpec, M: number):
   const cTiles = Ws.map(() => k.array('c_tile', 'f32', MATRIX * width, 'workgroup'));
   results.forEach((fragment, w) => fragment.forEach((acc, f) => k.matrixStore(acc, cTiles[w]!, f * MATRIX, width)));
   k.barrier();
-  const o = launch.write('out', s.out);
-  type Put = (l: Block, row: Expr, n: Expr, sums: Expr[]) => void;
-  const biased = addBiases(launch, s, matrix);
-  const epilogue: Put = (l, row, n, sums) => l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
   const store = (b: Block, put: Put) =>
     b.for('i', lane, MATRIX * width, (i, l) => {
       const m = l.let('m', div(i, width));
@@ -97,9 +92,7 @@ export function emitMatrixProduct(pb: ProgramBuilder, s: MatmulSpec, M: number):
         put(r, row, n, Ws.map((W, w) => W.finish(r, matrix, n, cTiles[w]!.at(i))));
       });
     }, LANES);
-  // A split product's slices leave finished sums for the second kernel; one slice (many tokens) stores as usual.
-  if (slice) k.if(eq(slice.slices, 1), (b) => store(b, epilogue), (b) => store(b, storePartial(launch, split!, s.N)));
-  else store(k, epilogue);
+  storeSlices(k, launch, split, slice, s.N, store, epilogueStore(launch, s, matrix));
   launch.dispatch(grid);
   if (split) emitSplitSum(pb, s, grid, split, width, 1, tileRows);
   return true;

@@ -1,9 +1,9 @@
 import type { Dim } from '../../ir/types.js';
-import { add, builtin, call, cast, eq, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
+import { add, builtin, call, cast, f32, ge, gt, i32, le, lt, mul, sub, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import { emitMatrixProduct } from './matmul-matrices.js';
-import { addBiases, productTiles } from './product-tiles.js';
-import { emitSplitSum, planSplitK, sliceRange, storePartial } from './split-k.js';
+import { epilogueStore, productTiles, type Put } from './product-tiles.js';
+import { emitSplitSum, planSplitK, sliceRange, storeSlices } from './split-k.js';
 import { columnsPerLoad, readWeightColumns, rowBytes } from './weight-columns.js';
 import type { Placement, ProgramBuilder } from './program-builder.js';
 import type { TensorValue, Value } from './values.js';
@@ -70,7 +70,6 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
   const k = launch.k;
   const A = launch.readRows('a', s.a, s.K);
   const Ws = s.weights.map((w, j) => readWeightColumns(launch, `w${j}`, w, s.K, s.N, cols, bounds));
-  const bind = launch.binder();
   const g = k.let('n', add(mul(builtin('workgroup_x'), lanes), builtin('local_x')));
   if (shareA) k.useSubgroups();
   else k.if(ge(g, groups), (b) => b.return());
@@ -122,10 +121,8 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
       k.for('k', slice ? slice.from : from, slice ? slice.to : to, (kk, b) => step(b, segment, (r) => (r ? add(kk, r) : kk), (m, r) => A.at(bases[m]!, r ? add(kk, r) : kk)), run),
     );
   }
-  const o = launch.write('out', s.out);
-  const biased = addBiases(launch, s, matrix);
-  const epilogue = (l: Block, row: Expr, n: Expr, sums: Expr[]) => l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
-  const store = (b: Block, put = epilogue) =>
+  const epilogue = epilogueStore(launch, s, matrix);
+  const store = (b: Block, put: Put) =>
     eachRow(b, (l, m) => {
       const row = l.let('row', m ? add(r0, m) : r0);
       for (let c = 0; c < cols; c++) {
@@ -134,10 +131,8 @@ export function emitMatmul(pb: ProgramBuilder, s: MatmulSpec): void {
         put(l, row, n, sums);
       }
     });
-  if (shareA) k.if(lt(g, groups), (b) => store(b));
-  // A split product's slices leave finished sums for the second kernel; one slice (many tokens) stores as usual.
-  else if (slice) k.if(eq(slice.slices, 1), (b) => store(b), (b) => store(b, storePartial(launch, split!, s.N)));
-  else store(k);
+  if (shareA) k.if(lt(g, groups), (b) => store(b, epilogue));
+  else storeSlices(k, launch, split, slice, s.N, store, epilogue);
   launch.dispatch(grid);
   if (split) emitSplitSum(pb, s, grid, split, lanes, cols, tileRows);
 }

@@ -1,5 +1,5 @@
 import { affine } from '../../ir/types.js';
-import { add, builtin, call, i32, le, mul, select, sub, tokens } from '../build.js';
+import { add, builtin, call, i32, le, mul, select, sub, tokens, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid, GridDim } from '../program.js';
 import type { Launch } from './launch.js';
@@ -43,16 +43,22 @@ export function productTiles(pb: ProgramBuilder, s: MatmulSpec, x: GridDim, colu
   };
 }
 
+/** Stores a finished (row, n) element of a product, given each weight's finished sum. */
+export type Put = (l: Block, row: Expr, n: Expr, sums: Expr[]) => void;
+
 /**
- * A product's finished sums plus each weight's bias at column n: of matrix `matrix` of a grouped
- * product's biases [count, N] (the tile's expert, as tileRows gives it), or of a dense one's [N].
- * Added after the quantised scale and before the epilogue (x·W + b, then the activation or the
- * routing weight), in every template and in split-K's second kernel.
+ * The store every product template ends in: each weight's bias at column n added to its
+ * finished sum (of matrix `matrix` of a grouped product's biases [count, N], the tile's expert
+ * as tileRows gives it, or of a dense one's [N]), after the quantised scale and before the
+ * epilogue (x·W + b, then the activation or the routing weight), then the epilogue's value
+ * stored in the output. Binds the output, the biases, and what the epilogue reads.
  */
-export function addBiases(launch: Launch, s: MatmulSpec, matrix: Expr | undefined): (n: Expr, sums: Expr[]) => Expr[] {
+export function epilogueStore(launch: Launch, s: MatmulSpec, matrix: Expr | undefined): Put {
+  const bind = launch.binder();
+  const o = launch.write('out', s.out);
   const biases = (s.biases ?? []).map((b, w) => b && launch.read(`b${w}`, b));
-  if (!biases.some(Boolean)) return (_n, sums) => sums;
-  return (n, sums) => sums.map((sum, w) => (biases[w] ? add(sum, biases[w]!(matrix ? add(mul(matrix, s.N), n) : n)) : sum));
+  const biased = (n: Expr, sums: Expr[]) => sums.map((sum, w) => (biases[w] ? add(sum, biases[w]!(matrix ? add(mul(matrix, s.N), n) : n)) : sum));
+  return (l, row, n, sums) => l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
 }
 
 /** A grouped product's grid record: the indirect grid (x, y, z), then its first tile and first expert. */

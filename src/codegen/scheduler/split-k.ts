@@ -1,10 +1,10 @@
 import { affine } from '../../ir/types.js';
-import { add, builtin, div, f32, ge, gt, i32, le, mul, select, tokens, type Block } from '../build.js';
+import { add, builtin, div, eq, f32, ge, gt, i32, le, mul, select, tokens, type Block } from '../build.js';
 import type { Expr } from '../kernel-ir.js';
 import type { Grid } from '../program.js';
 import type { Launch } from './launch.js';
 import type { MatmulSpec } from './matmul.js';
-import { addBiases } from './product-tiles.js';
+import { epilogueStore, type Put } from './product-tiles.js';
 import type { ProgramBuilder } from './program-builder.js';
 import type { TensorValue } from './values.js';
 
@@ -71,6 +71,16 @@ export function storePartial(launch: Launch, split: SplitK, N: number): (l: Bloc
   return (l, row, n, sums) => sums.forEach((v, w) => l.store(p, partialIndex(split, N, w, builtin('workgroup_z'), row, n), v));
 }
 
+/**
+ * A product kernel's stores, through `store(block, put)`: when it split, a branch on the slices
+ * this run uses: one slice (many tokens) stores through `epilogue`, several leave their finished
+ * sums for the second kernel.
+ */
+export function storeSlices(k: Block, launch: Launch, split: SplitK | undefined, slice: { slices: Expr } | undefined, N: number, store: (b: Block, put: Put) => void, epilogue: Put): void {
+  if (split && slice) k.if(eq(slice.slices, 1), (b) => store(b, epilogue), (b) => store(b, storePartial(launch, split, N)));
+  else store(k, epilogue);
+}
+
 /** The tile of rows a workgroup of a product covers: its first row, how many are real, and (grouped, when it reads `weights`) the expert's matrix. */
 export type TileRows = (launch: Launch, weights: boolean) => { r0: Expr; rowsHere: Expr; matrix?: Expr };
 
@@ -88,9 +98,7 @@ export function emitSplitSum(pb: ProgramBuilder, s: MatmulSpec, grid: Grid, spli
   const column = cols === 1 ? g : k.let('c0', mul(g, cols));
   const { r0, rowsHere, matrix } = tile(launch, Boolean(s.biases?.some(Boolean)));
   const partial = launch.read('partial', split.partial);
-  const bind = launch.binder();
-  const o = launch.write('out', s.out);
-  const biased = addBiases(launch, s, matrix);
+  const put = epilogueStore(launch, s, matrix);
   k.for('m', builtin('workgroup_z'), rowsHere, (m, l) => {
     const row = l.let('row', add(r0, m));
     for (let c = 0; c < cols; c++) {
@@ -100,7 +108,7 @@ export function emitSplitSum(pb: ProgramBuilder, s: MatmulSpec, grid: Grid, spli
         l.for('z', 0, split.slices, (z) => acc.set(add(acc.get, partial(partialIndex(split, s.N, w, z, row, n)))));
         return acc.get;
       });
-      l.store(o, add(mul(row, s.N), n), s.epilogue(biased(n, sums), row, bind, n));
+      put(l, row, n, sums);
     }
   }, split.slices);
   launch.dispatch(grid);

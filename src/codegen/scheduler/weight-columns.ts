@@ -22,14 +22,14 @@ export interface WeightColumns {
 /** The most columns a lane takes from one word: more would cost registers for little. */
 const MAX_COLUMNS = 4;
 
-/** Values per u32 word of a weight kept as stored, with its encoding and the value index its view starts at; 1 otherwise. */
+/** Values per u32 word of a weight kept as stored, with its encoding, and the value index its view starts at; 1 otherwise. */
 function words(w: Value): { perWord: number; encoding?: Encoding; start: number } {
   if (w.kind === 'quantized') {
     const { encoding } = w.q;
     return encoding ? { perWord: 32 / VALUE_BITS[encoding], encoding, start: w.offset ?? 0 } : { perWord: 1, start: 0 };
   }
   if (w.kind === 'tensor' && w.encoding) return { perWord: 32 / VALUE_BITS[w.encoding], encoding: w.encoding, start: (w.offset ?? 0) * (w.packing ?? 1) };
-  return { perWord: 1, start: 0 };
+  return { perWord: 1, start: w.kind === 'tensor' ? (w.offset ?? 0) : 0 };
 }
 
 /**
@@ -55,7 +55,7 @@ export function columnsPerLoad(weights: readonly Value[], N: number): number {
  * aligned.
  */
 export function vectorColumns(weights: readonly Value[], N: number): number | undefined {
-  const per = weights.map((w) => (w.kind === 'tensor' && !w.encoding && w.element === 'f32' ? { perWord: 1, start: w.offset ?? 0 } : words(w).encoding ? words(w) : undefined));
+  const per = weights.map((w) => (words(w).encoding || (w.kind === 'tensor' && w.element === 'f32') ? words(w) : undefined));
   const perWord = per[0]?.perWord;
   if (!perWord || per.some((p) => p?.perWord !== perWord)) return undefined;
   const cols = 4 * perWord;
@@ -94,12 +94,9 @@ function segmentRows(launch: Launch, param: string, w: TensorValue | QuantizedVa
     const value = w.kind === 'quantized' ? launch.readQuantized(param, w) : launch.read(param, w);
     return (_b, m, kk, col) => Array.from({ length: cols }, (_, c) => cast('f32', value(index(m, kk, add(col, c)))));
   }
-  // Value i of the view is value first · perStored + i of the binding (first: stored elements before the view in it).
-  const tensor = w.kind === 'quantized' ? w.q : w;
-  const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
-  const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, words(w).start / perStored, elements(w.shape).b / perStored);
+  const { p, before } = bindValues(launch, param, w);
   return (b, m, kk, col) => {
-    const i = first ? add(index(m, kk, col), first * perStored) : index(m, kk, col);
+    const i = before ? add(index(m, kk, col), before) : index(m, kk, col);
     const word = b.let('wd', load(p, 'u32', shr(i, Math.log2(perWord))));
     // Columns fill whole words when cols = perWord; otherwise the lane's first value lies mid-word.
     const at = cols === perWord ? undefined : b.let('wp', bitAnd(i, perWord - 1));
@@ -109,12 +106,8 @@ function segmentRows(launch: Launch, param: string, w: TensorValue | QuantizedVa
 
 /** Four words (16 bytes) of a stored or f32 weight per read: 4 × perWord columns (vectorColumns). */
 function vectorRows(launch: Launch, param: string, w: TensorValue | QuantizedValue, index: (m: Expr | undefined, kk: Expr, col: Expr) => Expr, perWord: number, encoding: Encoding | undefined): RowReader {
-  const tensor = w.kind === 'quantized' ? w.q : w;
-  const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
-  const start = encoding ? words(w).start : (w.offset ?? 0);
-  const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, start / perStored, elements(w.shape).b / perStored);
-  // Values before the view in the binding: a view that starts mid-vector (a chunk of the buffer) loads word by word.
-  const before = first * perStored;
+  // A view that starts mid-vector in its binding (a chunk of the buffer) loads word by word.
+  const { p, before } = bindValues(launch, param, w);
   const type = encoding ? 'u32' : 'f32';
   return (b, m, kk, col) => {
     const i = before ? add(index(m, kk, col), before) : index(m, kk, col);
@@ -122,6 +115,18 @@ function vectorRows(launch: Launch, param: string, w: TensorValue | QuantizedVal
     const loaded = before % (4 * perWord) === 0 ? b.load4('wd', p, type, word) : [0, 1, 2, 3].map((j) => b.let('wd', load(p, type, j ? add(word, j) : word)));
     return loaded.flatMap((v) => (encoding ? Array.from({ length: perWord }, (_, c) => cast('f32', decodeInWord(encoding, v, c))) : [v]));
   };
+}
+
+/**
+ * Bind the buffer (or chunk) holding a weight's stored values as `param` (`param_q` for quantised
+ * values); `before`: values of the binding before the view's first, so value i of the view is
+ * value before + i of the binding.
+ */
+function bindValues(launch: Launch, param: string, w: TensorValue | QuantizedValue): { p: string; before: number } {
+  const tensor = w.kind === 'quantized' ? w.q : w;
+  const perStored = w.kind === 'quantized' ? (w.bits === 4 ? 2 : 1) : (w.packing ?? 1);
+  const { p, first } = launch.bindStored(w.kind === 'quantized' ? `${param}_q` : param, tensor, words(w).start / perStored, elements(w.shape).b / perStored);
+  return { p, before: first * perStored };
 }
 
 /** Rows from..to-1 of a single weight matrix [K, N], as a view. */

@@ -1,5 +1,6 @@
 import ortPkg from 'onnxruntime-node';
 import onnxPkg from 'onnx-proto';
+import { interleaveRows, transposeStacked } from '../../src/interop/onnx/fused-moe.js';
 
 /**
  * A one-node ONNX model around onnxruntime's com.microsoft.MoE contrib op (its CPU kernel is
@@ -30,25 +31,6 @@ function initializer(name: string, dims: number[], data: Float32Array) {
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
 }
 
-/** Rows of two [E, n, h] tensors interleaved into [E, 2n, h]: a0, b0, a1, b1, ... */
-function interleave(a: Float32Array, b: Float32Array, E: number, n: number, h: number): Float32Array {
-  const out = new Float32Array(a.length * 2);
-  for (let e = 0; e < E; e++) {
-    for (let i = 0; i < n; i++) {
-      out.set(a.subarray((e * n + i) * h, (e * n + i + 1) * h), (e * 2 * n + 2 * i) * h);
-      out.set(b.subarray((e * n + i) * h, (e * n + i + 1) * h), (e * 2 * n + 2 * i + 1) * h);
-    }
-  }
-  return out;
-}
-
-/** [E, a, b] -> [E, b, a] */
-function transposeStacked(w: Float32Array, E: number, a: number, b: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let e = 0; e < E; e++) for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) out[e * a * b + j * a + i] = w[e * a * b + i * b + j]!;
-  return out;
-}
-
 export async function runOnnxMoe(c: OnnxMoeCase): Promise<Float32Array> {
   const value = (name: string, dims: number[]) =>
     onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
@@ -59,7 +41,7 @@ export async function runOnnxMoe(c: OnnxMoeCase): Promise<Float32Array> {
     initializer: [
       initializer('gate', [c.hidden, c.experts], c.gate),
       c.gateProj
-        ? initializer('fc1', [c.experts, 2 * c.inter, c.hidden], interleave(transposeStacked(c.gateProj, c.experts, c.hidden, c.inter), transposeStacked(c.up, c.experts, c.hidden, c.inter), c.experts, c.inter, c.hidden))
+        ? initializer('fc1', [c.experts, 2 * c.inter, c.hidden], interleaveRows(transposeStacked(c.gateProj, c.experts, c.hidden, c.inter), transposeStacked(c.up, c.experts, c.hidden, c.inter), c.experts, c.inter, c.hidden))
         : initializer('fc1', [c.experts, c.inter, c.hidden], transposeStacked(c.up, c.experts, c.hidden, c.inter)),
       initializer('fc2', [c.experts, c.hidden, c.inter], transposeStacked(c.down, c.experts, c.inter, c.hidden)),
     ],
